@@ -1,0 +1,276 @@
+import { ClosedError, type EscalationError } from '../errors.ts';
+import { CpuPool } from '../execution/cpu-pool.ts';
+import { Executor } from '../execution/executor.ts';
+import { SlotPool } from '../execution/slot-pool.ts';
+import type { ResultBackend } from '../results/result-backend.ts';
+import type { Transport } from '../transport/transport.ts';
+import { createLogger, type Logger } from '../util/logger.ts';
+import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
+import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
+import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
+
+/** What a worker node needs from its app. */
+export interface WorkerApp {
+  readonly name: string;
+  readonly options: { readonly defaultQueue: string; readonly trackStarted: boolean; readonly ackWaitMs: number; readonly broker: string };
+  transport(): Transport;
+  resultBackend(): Promise<ResultBackend>;
+  taskNames(): string[];
+  taskKind(name: string): 'io' | 'cpu' | undefined;
+}
+
+/**
+ * Lifecycle of a worker node: `starting` → `running` → `draining` (warm shutdown: no intake,
+ * in-flight tasks finish) → `stopped`; `failed` when the supervision tree gave up.
+ */
+export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+/**
+ * A worker node: a supervision tree of actors — `connection`, `results`, `cpu-pool`, `slots` and
+ * one `consumer:<queue>` per queue. A crashed actor is restarted with back-off; too many restarts
+ * in the window stop the node with `state = 'failed'` and the `onFatal` callback (the CLI exits 1).
+ */
+export class WorkerNode {
+  readonly options: ResolvedWorkerOptions;
+  readonly logger: Logger;
+  readonly #app: WorkerApp;
+  readonly #root: Supervisor;
+  readonly #slots: SlotPool;
+  #executor: Executor | undefined;
+  #cpuPool: CpuPool | undefined;
+  #state: WorkerState = 'idle';
+  readonly #consumers = new Map<string, ActorRef<ConsumerMsg>>();
+  readonly #startWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }>();
+  readonly #fatalListeners = new Set<(err: Error) => void>();
+  #onFatalError: Error | undefined;
+
+  constructor(app: WorkerApp, options: WorkerOptions = {}) {
+    this.#app = app;
+    this.options = resolveWorkerOptions(options, app.options.defaultQueue);
+    this.logger = this.options.logger ?? createLogger({ level: 'info' });
+    this.#slots = new SlotPool(this.options.concurrency);
+    this.#root = new Supervisor(`worker:${this.options.name}`, {
+      maxRestarts: this.options.maxRestarts,
+      withinMs: this.options.restartWindowMs,
+      onEvent: (e) => this.#onSupervisorEvent(e),
+      onFatal: (err) => this.#onFatal(err),
+    });
+  }
+
+  /** Current lifecycle state. */
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  /** Counters: succeeded, failed, rejected, returned, active; slots in use. */
+  stats(): { succeeded: number; failed: number; rejected: number; returned: number; active: number; slotsUsed: number } {
+    const s = this.#executor?.stats ?? { succeeded: 0, failed: 0, rejected: 0, returned: 0, active: 0 };
+    return { ...s, slotsUsed: this.#slots.used };
+  }
+
+  /** Tasks running now. */
+  activeTasks(): Array<{ id: string; name: string; runningMs: number }> {
+    return this.#executor?.activeTasks() ?? [];
+  }
+
+  /** Called when the supervision tree gives up (restart intensity exceeded). */
+  onFatal(listener: (err: Error) => void): () => void {
+    this.#fatalListeners.add(listener);
+    if (this.#onFatalError) listener(this.#onFatalError);
+    return () => this.#fatalListeners.delete(listener);
+  }
+
+  /** Fault injection for tests and chaos drills: crash the consumer actor of `queue`. */
+  crashConsumer(queue: string, error = new Error(`injected crash of consumer ${queue}`)): void {
+    const ref = this.#consumers.get(queue);
+    if (!ref) throw new ClosedError(`no consumer for queue "${queue}"`);
+    ref.tell({ type: 'crash', error });
+  }
+
+  #onSupervisorEvent(e: SupervisorEvent): void {
+    const w = this.#startWaiters.get(e.child);
+    if (e.type === 'child-started') {
+      if (w) {
+        this.#startWaiters.delete(e.child);
+        w.resolve();
+      }
+      if (e.attempt > 1) this.logger.info('actor restarted', { actor: e.child, attempt: e.attempt });
+    } else if (e.type === 'child-crashed') {
+      this.logger.error('actor crashed', { actor: e.child, attempt: e.attempt, restartInMs: e.delayMs, error: e.error });
+      if (w && e.attempt >= 1 && this.#state === 'starting' && e.delayMs === undefined) {
+        this.#startWaiters.delete(e.child);
+        w.reject(e.error);
+      }
+    } else if (e.type === 'escalated') {
+      this.logger.error('supervisor gave up', { supervisor: e.supervisor, actor: e.child, error: e.error });
+    }
+  }
+
+  #onFatal(err: EscalationError): void {
+    this.#state = 'failed';
+    this.#onFatalError = err;
+    for (const w of this.#startWaiters.values()) w.reject(err);
+    this.#startWaiters.clear();
+    void this.#teardown();
+    for (const l of this.#fatalListeners) l(err);
+  }
+
+  #spawn<M>(name: string, factory: () => ActorBehavior<M>, mailboxCapacity = 64): Promise<ActorRef<M>> {
+    const started = new Promise<void>((resolve, reject) => this.#startWaiters.set(name, { resolve, reject }));
+    const ref = this.#root.spawn(name, factory, { mailboxCapacity });
+    return started.then(() => ref);
+  }
+
+  /** Connect, provision, start threads and consumers. Resolves when the node takes tasks. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new ClosedError(`worker node already ${this.#state}`);
+    this.#state = 'starting';
+    const app = this.#app;
+    const transport = app.transport();
+    const log = this.logger;
+    let backend: ResultBackend | undefined;
+
+    await this.#spawn('connection', () => {
+      let off: (() => void) | undefined;
+      return {
+        async start() {
+          await transport.connect();
+          off = transport.onStatus((s, detail) => {
+            if (s === 'connected') log.info('broker connection restored', { server: detail });
+            else if (s === 'disconnected') log.warn('broker connection lost; reconnecting', { server: detail });
+          });
+        },
+        receive() {},
+        stop() {
+          off?.();
+        },
+      };
+    });
+
+    await this.#spawn('results', () => ({
+      async start() {
+        backend = await app.resultBackend();
+      },
+      receive() {},
+    }));
+
+    const cpuTasks = app.taskNames().filter((n) => app.taskKind(n) === 'cpu');
+    if (cpuTasks.length > 0 && !this.options.tasksModule) {
+      log.warn('CPU tasks will run on the event loop: no tasksModule given for the thread pool', { tasks: cpuTasks.join(',') });
+    }
+    if (cpuTasks.length > 0 && this.options.tasksModule) {
+      const poolOptions = { threads: this.options.cpuThreads, moduleUrl: this.options.tasksModule, appName: app.name, logger: log };
+      await this.#spawn('cpu-pool', () => {
+        let pool: CpuPool | undefined;
+        return {
+          start: async () => {
+            pool = new CpuPool(poolOptions);
+            await pool.start();
+            this.#cpuPool = pool;
+          },
+          receive() {},
+          stop: async () => {
+            await pool?.close();
+          },
+        };
+      });
+    }
+
+    // The executor reaches the pool through a proxy, so a restarted pool actor is picked up.
+    this.#executor = new Executor({
+      appName: app.name,
+      hostname: this.options.name,
+      backend: backend as ResultBackend,
+      logger: log,
+      trackStarted: app.options.trackStarted,
+      ackWaitMs: app.options.ackWaitMs,
+      onSettled: () => this.#slots.release(1),
+      cpuPool:
+        cpuTasks.length > 0 && this.options.tasksModule
+          ? ({ run: (...a: Parameters<CpuPool['run']>) => this.#requirePool().run(...a) } as unknown as CpuPool)
+          : undefined,
+    });
+
+    const queues = this.options.queues;
+    const executor = this.#executor;
+    for (const queue of queues) {
+      const ref = await this.#spawn(
+        `consumer:${queue}`,
+        consumerActor({
+          queue,
+          transport,
+          slots: this.#slots,
+          executor,
+          logger: log,
+          maxBatch: Math.min(this.options.concurrency, 256),
+          maxOutstanding: 4,
+          shared: () => queues.length > 1,
+        }),
+      );
+      this.#consumers.set(queue, ref);
+    }
+    if (this.#state === 'starting') this.#state = 'running';
+  }
+
+  #requirePool(): CpuPool {
+    if (!this.#cpuPool) throw new ClosedError('the CPU pool is restarting');
+    return this.#cpuPool;
+  }
+
+  /**
+   * Warm shutdown: stop intake, let in-flight tasks finish within the grace period, then abort
+   * their signals and hand the rest back to the broker (redelivered at once).
+   * @param graceMs overrides `options.grace`; 0 = cold shutdown.
+   */
+  async stop(graceMs = this.options.graceMs): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'draining') return;
+    const wasRunning = this.#state === 'running' || this.#state === 'starting';
+    this.#state = 'draining';
+    // 1. stop intake: consumers close their subscriptions (undelivered credit is dropped)
+    await this.#stopConsumers();
+    // 2. let in-flight tasks finish
+    if (wasRunning && this.#executor && this.#executor.active > 0) {
+      this.logger.info('warm shutdown: waiting for tasks in flight', { active: this.#executor.active, graceMs });
+      const idle = await this.#waitIdle(graceMs);
+      if (!idle) {
+        this.logger.warn('grace period over: aborting and returning unfinished tasks to the queue', { active: this.#executor.active });
+        this.#executor.abortAll(new ClosedError('worker shutting down'));
+        this.#executor.returnAll();
+      }
+    }
+    await this.#teardown();
+    this.#state = 'stopped';
+  }
+
+  /** Cold shutdown: hand every in-flight task back at once and stop. */
+  async kill(): Promise<void> {
+    this.#executor?.abortAll(new ClosedError('worker killed'));
+    this.#executor?.returnAll();
+    await this.stop(0);
+  }
+
+  async #waitIdle(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (this.#executor && this.#executor.active > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  async #stopConsumers(): Promise<void> {
+    await Promise.all(
+      [...this.#consumers.values()].map(
+        (ref) =>
+          new Promise<void>((resolve) => {
+            if (!ref.tryTell({ type: 'drain', done: resolve })) resolve();
+          }),
+      ),
+    );
+  }
+
+  async #teardown(): Promise<void> {
+    await this.#root.stop();
+    this.#executor?.close();
+  }
+}

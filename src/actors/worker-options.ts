@@ -1,0 +1,86 @@
+import { availableParallelism, hostname } from 'node:os';
+import { InvalidArgumentError } from '../errors.ts';
+import { validateToken } from '../protocol/names.ts';
+import { type Duration, parseDuration } from '../util/duration.ts';
+import type { Logger } from '../util/logger.ts';
+
+/** Options of a worker node (`app.worker(options)`, `celeriac worker`). */
+export interface WorkerOptions {
+  /** Queues to consume. @defaultValue `[app.options.defaultQueue]` */
+  queues?: string[];
+  /** Async slots: tasks (io and cpu) in flight at once; also the prefetch bound. @defaultValue 64 */
+  concurrency?: number;
+  /** Threads of the CPU pool for `kind: 'cpu'` tasks. @defaultValue the number of cores */
+  cpuThreads?: number;
+  /** Worker name. `%h` is replaced by the host name. @defaultValue `'celeriac@%h'` */
+  name?: string;
+  /**
+   * File URL of the module that defines the app and its tasks (CPU threads import it). Needed when the
+   * app has `kind: 'cpu'` tasks; without it they run on the event loop and a warning says so.
+   */
+  tasksModule?: string;
+  /** Warm shutdown: how long in-flight tasks may run before they are handed back. @defaultValue `'30s'` */
+  grace?: Duration;
+  /** Logger. @defaultValue text lines on stderr at `info` */
+  logger?: Logger;
+  /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
+  maxRestarts?: number;
+  /** ... within this window stop the node. @defaultValue `'60s'` */
+  restartWindow?: Duration;
+}
+
+/** Resolved {@link WorkerOptions}. */
+export interface ResolvedWorkerOptions {
+  queues: string[];
+  concurrency: number;
+  cpuThreads: number;
+  name: string;
+  tasksModule: string | undefined;
+  graceMs: number;
+  logger: Logger | undefined;
+  maxRestarts: number;
+  restartWindowMs: number;
+}
+
+/** Defaults of {@link WorkerOptions}. */
+export const DEFAULT_WORKER_OPTIONS = {
+  concurrency: 64,
+  name: 'celeriac@%h',
+  grace: '30s',
+  maxRestarts: 10,
+  restartWindow: '60s',
+} as const;
+
+/** @throws InvalidArgumentError naming the option. */
+export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): ResolvedWorkerOptions {
+  const queues = o.queues ?? [defaultQueue];
+  if (!Array.isArray(queues) || queues.length === 0) throw new InvalidArgumentError('worker options.queues must be a non-empty array');
+  queues.forEach((q, i) => validateToken(q, `worker options.queues[${i}]`));
+  if (new Set(queues).size !== queues.length) throw new InvalidArgumentError('worker options.queues has duplicates');
+  const concurrency = o.concurrency ?? DEFAULT_WORKER_OPTIONS.concurrency;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
+    throw new InvalidArgumentError(`worker options.concurrency must be an integer 1-100000, got ${JSON.stringify(concurrency)}`);
+  }
+  const cpuThreads = o.cpuThreads ?? availableParallelism();
+  if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > 1024) {
+    throw new InvalidArgumentError(`worker options.cpuThreads must be an integer 1-1024, got ${JSON.stringify(cpuThreads)}`);
+  }
+  const name = (o.name ?? DEFAULT_WORKER_OPTIONS.name).replace(/%h/g, hostname());
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidArgumentError('worker options.name must be 1-200 characters');
+  if (o.tasksModule !== undefined && (typeof o.tasksModule !== 'string' || !o.tasksModule.startsWith('file:'))) {
+    throw new InvalidArgumentError(`worker options.tasksModule must be a file: URL, got ${JSON.stringify(o.tasksModule)}`);
+  }
+  const maxRestarts = o.maxRestarts ?? DEFAULT_WORKER_OPTIONS.maxRestarts;
+  if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new InvalidArgumentError('worker options.maxRestarts must be a non-negative integer');
+  return {
+    queues,
+    concurrency,
+    cpuThreads,
+    name,
+    tasksModule: o.tasksModule,
+    graceMs: parseDuration(o.grace ?? DEFAULT_WORKER_OPTIONS.grace, 'worker options.grace'),
+    logger: o.logger,
+    maxRestarts,
+    restartWindowMs: parseDuration(o.restartWindow ?? DEFAULT_WORKER_OPTIONS.restartWindow, 'worker options.restartWindow'),
+  };
+}

@@ -1,0 +1,121 @@
+import { InvalidArgumentError } from '../errors.ts';
+import type { SerializerName } from '../protocol/codec.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES } from '../protocol/envelope.ts';
+import { validateToken } from '../protocol/names.ts';
+import { type Duration, parseDuration } from '../util/duration.ts';
+
+/** Options of {@link createApp}. Every field is optional. */
+export interface AppOptions {
+  /** App name: prefixes streams, buckets and subjects (`[A-Za-z0-9_-]`). @defaultValue `'celeriac'` */
+  name?: string;
+  /** `'memory://'` (embedded) or `'nats://host:4222[,host2:4222]'`. @defaultValue `'memory://'` */
+  broker?: string;
+  /** Where results go: `'broker'` (JetStream KV on nats, memory on memory) or `'memory'`. @defaultValue `'broker'` */
+  resultBackend?: 'broker' | 'memory';
+  /** Encoding of task bodies and results. @defaultValue `'msgpack'` */
+  serializer?: SerializerName;
+  /** Queue for tasks that name none. @defaultValue `'default'` */
+  defaultQueue?: string;
+  /** How long results are kept (KV bucket max age). @defaultValue `'1d'` */
+  resultExpires?: Duration;
+  /** Largest encoded task body accepted at publish. @defaultValue 1 MiB */
+  maxPayloadBytes?: number;
+  /** Stream limit on queued tasks (all queues); a full stream refuses publishes. @defaultValue 1_000_000 */
+  maxQueuedTasks?: number;
+  /** Stream limit in bytes. @defaultValue 1 GiB */
+  maxQueuedBytes?: number;
+  /** JetStream AckWait: an unacknowledged task is redelivered after this. @defaultValue `'30s'` */
+  ackWait?: Duration;
+  /** Maximum unacknowledged tasks per queue across all workers. @defaultValue 10_000 */
+  maxAckPending?: number;
+  /** Give up on a publish without a broker acknowledgement after this. @defaultValue `'30s'` */
+  publishTimeout?: Duration;
+  /** Window in which a re-published task id is deduplicated by the broker. @defaultValue `'10m'` */
+  duplicateWindow?: Duration;
+  /** Write a `STARTED` state when a task starts (one more result write per task). @defaultValue false */
+  trackStarted?: boolean;
+}
+
+/** {@link AppOptions} with defaults applied and durations in milliseconds. */
+export interface ResolvedAppOptions {
+  name: string;
+  broker: string;
+  resultBackend: 'broker' | 'memory';
+  serializer: SerializerName;
+  defaultQueue: string;
+  resultExpiresMs: number;
+  maxPayloadBytes: number;
+  maxQueuedTasks: number;
+  maxQueuedBytes: number;
+  ackWaitMs: number;
+  maxAckPending: number;
+  publishTimeoutMs: number;
+  duplicateWindowMs: number;
+  trackStarted: boolean;
+}
+
+/** Defaults of {@link AppOptions}. */
+export const DEFAULT_APP_OPTIONS = {
+  name: 'celeriac',
+  broker: 'memory://',
+  resultBackend: 'broker',
+  serializer: 'msgpack',
+  defaultQueue: 'default',
+  resultExpires: '1d',
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  maxQueuedTasks: 1_000_000,
+  maxQueuedBytes: 1024 ** 3,
+  ackWait: '30s',
+  maxAckPending: 10_000,
+  publishTimeout: '30s',
+  duplicateWindow: '10m',
+  trackStarted: false,
+} as const satisfies Required<AppOptions>;
+
+function positiveInt(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new InvalidArgumentError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Apply defaults and validate. @throws InvalidArgumentError naming the option. */
+export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('createApp(options): options must be an object');
+  const d = DEFAULT_APP_OPTIONS;
+  const broker = o.broker ?? d.broker;
+  if (typeof broker !== 'string' || !/^(memory|nats):\/\//.test(broker)) {
+    throw new InvalidArgumentError(`options.broker must start with 'memory://' or 'nats://', got ${JSON.stringify(broker)}`);
+  }
+  const resultBackend = o.resultBackend ?? d.resultBackend;
+  if (resultBackend !== 'broker' && resultBackend !== 'memory') {
+    throw new InvalidArgumentError(`options.resultBackend must be 'broker' or 'memory', got ${JSON.stringify(resultBackend)}`);
+  }
+  const serializer = o.serializer ?? d.serializer;
+  if (serializer !== 'msgpack' && serializer !== 'json') {
+    throw new InvalidArgumentError(`options.serializer must be 'msgpack' or 'json', got ${JSON.stringify(serializer)}`);
+  }
+  const ackWaitMs = parseDuration(o.ackWait ?? d.ackWait, 'options.ackWait');
+  if (ackWaitMs < 1000) throw new InvalidArgumentError(`options.ackWait must be at least 1s, got ${ackWaitMs} ms`);
+  const maxPayloadBytes = positiveInt(o.maxPayloadBytes ?? d.maxPayloadBytes, 'options.maxPayloadBytes');
+  if (maxPayloadBytes > 64 * 1024 * 1024) throw new InvalidArgumentError('options.maxPayloadBytes must be at most 64 MiB');
+  if (o.trackStarted !== undefined && typeof o.trackStarted !== 'boolean') {
+    throw new InvalidArgumentError('options.trackStarted must be a boolean');
+  }
+  return {
+    name: validateToken(o.name ?? d.name, 'options.name'),
+    broker,
+    resultBackend,
+    serializer,
+    defaultQueue: validateToken(o.defaultQueue ?? d.defaultQueue, 'options.defaultQueue'),
+    resultExpiresMs: parseDuration(o.resultExpires ?? d.resultExpires, 'options.resultExpires'),
+    maxPayloadBytes,
+    maxQueuedTasks: positiveInt(o.maxQueuedTasks ?? d.maxQueuedTasks, 'options.maxQueuedTasks'),
+    maxQueuedBytes: positiveInt(o.maxQueuedBytes ?? d.maxQueuedBytes, 'options.maxQueuedBytes'),
+    ackWaitMs,
+    maxAckPending: positiveInt(o.maxAckPending ?? d.maxAckPending, 'options.maxAckPending'),
+    publishTimeoutMs: parseDuration(o.publishTimeout ?? d.publishTimeout, 'options.publishTimeout'),
+    duplicateWindowMs: parseDuration(o.duplicateWindow ?? d.duplicateWindow, 'options.duplicateWindow'),
+    trackStarted: o.trackStarted ?? d.trackStarted,
+  };
+}

@@ -1,0 +1,205 @@
+import { hostname } from 'node:os';
+import { InvalidArgumentError } from '../errors.ts';
+import { type Codec, codecByName } from '../protocol/codec.ts';
+import { encodeTask } from '../protocol/envelope.ts';
+import { resultsBucketName, validateTaskName } from '../protocol/names.ts';
+import { AsyncResult } from '../results/async-result.ts';
+import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
+import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../execution/task-definition.ts';
+import { MemoryTransport } from '../transport/memory/memory-transport.ts';
+import { NatsTransport } from '../transport/nats/nats-transport.ts';
+import type { Transport } from '../transport/transport.ts';
+import { WorkerNode } from '../actors/worker-node.ts';
+import type { WorkerOptions } from '../actors/worker-options.ts';
+import { type AppOptions, type ResolvedAppOptions, resolveAppOptions } from './app-options.ts';
+import { Task, type TaskPublisher } from './task.ts';
+import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
+
+const APP_BRAND = Symbol.for('celeriac.App');
+
+/**
+ * A Celeriac application: the task registry plus a lazily opened broker connection. Importing a
+ * module that creates an app and registers tasks opens no connection; the first publish, result
+ * read or worker start does.
+ */
+export class App implements TaskPublisher {
+  /** Resolved options. */
+  readonly options: Readonly<ResolvedAppOptions>;
+  readonly #tasks = new Map<string, Task<never[], unknown>>();
+  readonly #codec: Codec;
+  readonly #origin = `${process.pid}@${hostname()}`;
+  #transport: Transport | undefined;
+  #backend: Promise<ResultBackend> | undefined;
+  #closed = false;
+
+  /** @internal use {@link createApp}. */
+  constructor(options: AppOptions) {
+    this.options = Object.freeze(resolveAppOptions(options));
+    this.#codec = codecByName(this.options.serializer);
+    Object.defineProperty(this, APP_BRAND, { value: true });
+  }
+
+  /** App name. */
+  get name(): string {
+    return this.options.name;
+  }
+
+  /**
+   * Register a task. Types of the arguments and result are inferred from `fn`.
+   * @throws InvalidArgumentError for a bad name, a duplicate name, or bad options.
+   */
+  task<A extends unknown[], R>(name: string, fn: TaskFn<A, R>, options?: TaskOptions): Task<A, Awaited<R>> {
+    validateTaskName(name);
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`app.task("${name}"): fn must be a function`);
+    if (this.#tasks.has(name)) throw new InvalidArgumentError(`app.task("${name}"): a task with this name is already registered`);
+    const resolved = resolveTaskOptions(options, this.options.defaultQueue);
+    const t = new Task<A, Awaited<R>>(this, name, fn as TaskFn<A, Awaited<R>>, resolved);
+    this.#tasks.set(name, t as unknown as Task<never[], unknown>);
+    const def: TaskDefinition = {
+      name,
+      fn: fn as unknown as TaskFn<never[], unknown>,
+      kind: resolved.kind,
+      queue: resolved.queue,
+      ignoreResult: resolved.ignoreResult,
+    };
+    registerTaskDefinition(this.options.name, def);
+    return t;
+  }
+
+  /** Registered task names, sorted. */
+  taskNames(): string[] {
+    return [...this.#tasks.keys()].sort();
+  }
+
+  /** Kind of a registered task. */
+  taskKind(name: string): 'io' | 'cpu' | undefined {
+    return this.#tasks.get(name)?.options.kind;
+  }
+
+  /**
+   * Create a worker node that consumes this app's queues (start it with `await worker.start()`).
+   * @example
+   * const worker = app.worker({ concurrency: 16, tasksModule: import.meta.url });
+   * await worker.start();
+   * // ...
+   * await worker.stop();
+   */
+  worker(options?: WorkerOptions): WorkerNode {
+    return new WorkerNode(this, options);
+  }
+
+  /** The task registered under `name`, if any. */
+  getTask(name: string): Task<never[], unknown> | undefined {
+    return this.#tasks.get(name);
+  }
+
+  /**
+   * Send a task by name (it need not be registered here: a worker elsewhere may know it).
+   * @example await app.sendTask('math.add', [2, 3]);
+   */
+  sendTask<R = unknown>(name: string, args: readonly unknown[] = [], options?: ApplyOptions): Promise<AsyncResult<R>> {
+    validateTaskName(name);
+    const known = this.#tasks.get(name);
+    const taskOptions = known ? known.options : resolveTaskOptions(undefined, this.options.defaultQueue);
+    return this.publishTask(name, args, taskOptions, options) as Promise<AsyncResult<R>>;
+  }
+
+  /** @internal */
+  async publishTask(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options?: ApplyOptions,
+  ): Promise<AsyncResult<unknown>> {
+    if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
+    const o = resolveApplyOptions(options);
+    const encoded = encodeTask(
+      {
+        task: name,
+        id: o.taskId,
+        args,
+        eta: o.eta,
+        expires: o.expires,
+        priority: o.priority,
+        headers: o.headers,
+        origin: this.#origin,
+        ignoreResult: o.ignoreResult ?? taskOptions.ignoreResult,
+      },
+      this.#codec,
+      this.options.maxPayloadBytes,
+    );
+    const transport = this.transport();
+    await transport.publish(o.queue ?? taskOptions.queue, encoded);
+    return this.asyncResult(encoded.id);
+  }
+
+  /** A handle on the result of task `id`. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, () => this.resultBackend());
+  }
+
+  /** @internal the broker (created on first use, connected lazily by its operations). */
+  transport(): Transport {
+    if (this.#closed) throw new InvalidArgumentError(`app "${this.name}" is closed`);
+    if (!this.#transport) {
+      const o = this.options;
+      this.#transport = o.broker.startsWith('memory://')
+        ? new MemoryTransport(o.broker, { maxMessages: o.maxQueuedTasks })
+        : new NatsTransport(o.broker.replace(/^nats:\/\//, ''), {
+            app: o.name,
+            name: `celeriac:${o.name}:${this.#origin}`,
+            maxQueueMessages: o.maxQueuedTasks,
+            maxQueueBytes: o.maxQueuedBytes,
+            maxPayloadBytes: o.maxPayloadBytes,
+            duplicateWindowMs: o.duplicateWindowMs,
+            ackWaitMs: o.ackWaitMs,
+            maxAckPending: o.maxAckPending,
+            publishTimeoutMs: o.publishTimeoutMs,
+            pullExpiresMs: 10_000,
+          });
+    }
+    return this.#transport;
+  }
+
+  /** @internal the result backend (opened on first use). */
+  resultBackend(): Promise<ResultBackend> {
+    this.#backend ??= (async () => {
+      const useMemory = this.options.resultBackend === 'memory';
+      const t = useMemory ? new MemoryTransport('memory://results') : this.transport();
+      await t.connect();
+      const kv = await t.openKv(resultsBucketName(this.name), { ttlMs: this.options.resultExpiresMs });
+      return new KvResultBackend(kv, this.#codec);
+    })().catch((err) => {
+      this.#backend = undefined;
+      throw err;
+    });
+    return this.#backend;
+  }
+
+  /** @internal codec of this app. */
+  get codec(): Codec {
+    return this.#codec;
+  }
+
+  /** Close the broker connection (a worker started from this app must be stopped first). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#transport?.close();
+  }
+}
+
+/** True when `v` is a Celeriac {@link App} (works across copies of the package). */
+export function isApp(v: unknown): v is App {
+  return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[APP_BRAND] === true;
+}
+
+/**
+ * Create an app. Lazy: no connection is opened until the app is used.
+ * @example
+ * export const app = createApp({ name: 'shop', broker: process.env.CELERIAC_BROKER_URL });
+ * export const add = app.task('math.add', async (ctx, a: number, b: number) => a + b);
+ */
+export function createApp(options: AppOptions = {}): App {
+  return new App(options);
+}

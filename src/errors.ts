@@ -1,0 +1,205 @@
+/**
+ * Every public error of Celeriac. Each carries a stable `code`, takes `ErrorOptions` (native `cause`)
+ * and is branded with `Symbol.for('celeriac.<Name>')` so the `isXxxError()` guards work across
+ * threads, realms and duplicated package copies (no reliance on `instanceof`).
+ *
+ * Errors that cross a thread or the wire are serialised with {@link serializeError} to
+ * {@link SerializedError} and rebuilt with {@link deserializeError}.
+ * @module
+ */
+
+/** Wire/thread form of an error. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string | undefined;
+  stack?: string | undefined;
+  cause?: SerializedError | undefined;
+  data?: unknown;
+}
+
+const BRAND = Symbol.for('celeriac.error');
+
+/** Base class of every Celeriac error. */
+export class CeleriacError extends Error {
+  /** Stable machine-readable code, e.g. `E_INVALID_ARGUMENT`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
+    Object.defineProperty(this, Symbol.for(`celeriac.${new.target.name}`), { value: true });
+  }
+}
+
+function branded(name: string) {
+  const sym = Symbol.for(`celeriac.${name}`);
+  return (err: unknown): boolean =>
+    typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[sym] === true;
+}
+
+/** A caller passed a bad value: the message names the argument and the rule it broke. */
+export class InvalidArgumentError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_INVALID_ARGUMENT', message, options);
+  }
+}
+export const isInvalidArgumentError = branded('InvalidArgumentError') as (e: unknown) => e is InvalidArgumentError;
+
+/** The encoded task body is larger than the configured (or the server's) limit. Nothing was sent. */
+export class PayloadTooLargeError extends CeleriacError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    detail: string,
+  ) {
+    super(
+      'E_PAYLOAD_TOO_LARGE',
+      `task payload is ${size} bytes, over the ${limit}-byte limit (${detail}); pass large data by reference (a URL, a key in an object store) instead of inline`,
+    );
+  }
+}
+export const isPayloadTooLargeError = branded('PayloadTooLargeError') as (e: unknown) => e is PayloadTooLargeError;
+
+/** The queue's stream is full (`discard: new`): the broker refused the task. Retry later or raise limits. */
+export class QueueFullError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_QUEUE_FULL', message, options);
+  }
+}
+export const isQueueFullError = branded('QueueFullError') as (e: unknown) => e is QueueFullError;
+
+/** Publishing to the broker failed (no stream for the subject, no ack in time, ...). */
+export class PublishError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_PUBLISH', message, options);
+  }
+}
+export const isPublishError = branded('PublishError') as (e: unknown) => e is PublishError;
+
+/** A message could not be decoded or does not follow docs/protocol.md. It is never retried. */
+export class DecodeError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_DECODE', message, options);
+  }
+}
+export const isDecodeError = branded('DecodeError') as (e: unknown) => e is DecodeError;
+
+/** The worker received a task name it does not know. The message is returned to the queue. */
+export class NotRegisteredError extends CeleriacError {
+  constructor(readonly taskName: string) {
+    super('E_NOT_REGISTERED', `task "${taskName}" is not registered in this worker; start a worker whose -A module defines it`);
+  }
+}
+export const isNotRegisteredError = branded('NotRegisteredError') as (e: unknown) => e is NotRegisteredError;
+
+/** Waiting for something (a result, a broker reply) took longer than the timeout. */
+export class TimeoutError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_TIMEOUT', message, options);
+  }
+}
+export const isTimeoutError = branded('TimeoutError') as (e: unknown) => e is TimeoutError;
+
+/** The task failed remotely. `remote` is the error as the worker recorded it (name, message, stack, code). */
+export class TaskError extends CeleriacError {
+  constructor(
+    readonly taskId: string,
+    readonly remote: SerializedError,
+  ) {
+    super('E_TASK_FAILED', `task ${taskId} failed: ${remote.name}: ${remote.message}`);
+    if (remote.stack) this.stack = `${this.name}: ${this.message}\n--- remote stack ---\n${remote.stack}`;
+  }
+  /** Remote error name, e.g. `TypeError`. */
+  get remoteName(): string {
+    return this.remote.name;
+  }
+}
+export const isTaskError = branded('TaskError') as (e: unknown) => e is TaskError;
+
+/** The thread running a CPU task died (for example `process.exit()` in the task). */
+export class WorkerLostError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_WORKER_LOST', message, options);
+  }
+}
+export const isWorkerLostError = branded('WorkerLostError') as (e: unknown) => e is WorkerLostError;
+
+/** An existing stream, consumer or bucket has a config that conflicts with what Celeriac needs. */
+export class ConfigMismatchError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_CONFIG_MISMATCH', message, options);
+  }
+}
+export const isConfigMismatchError = branded('ConfigMismatchError') as (e: unknown) => e is ConfigMismatchError;
+
+/** A bounded mailbox is full; the sender must wait or drop. */
+export class MailboxFullError extends CeleriacError {
+  constructor(readonly actor: string, readonly capacity: number) {
+    super('E_MAILBOX_FULL', `mailbox of actor "${actor}" is full (${capacity} messages)`);
+  }
+}
+export const isMailboxFullError = branded('MailboxFullError') as (e: unknown) => e is MailboxFullError;
+
+/** An operation was attempted on something that is closed or stopped. */
+export class ClosedError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_CLOSED', message, options);
+  }
+}
+export const isClosedError = branded('ClosedError') as (e: unknown) => e is ClosedError;
+
+/** A supervisor exceeded its restart intensity and gave up (escalated). */
+export class EscalationError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_ESCALATED', message, options);
+  }
+}
+export const isEscalationError = branded('EscalationError') as (e: unknown) => e is EscalationError;
+
+/** Serialise any thrown value to {@link SerializedError} (depth-limited cause chain). */
+export function serializeError(err: unknown, depth = 0): SerializedError {
+  if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
+    const e = err as Error & { code?: unknown; data?: unknown };
+    const out: SerializedError = {
+      name: typeof e.name === 'string' ? e.name : 'Error',
+      message: String(e.message),
+    };
+    if (typeof e.code === 'string' || typeof e.code === 'number') out.code = String(e.code);
+    if (typeof e.stack === 'string') out.stack = e.stack;
+    if (e.data !== undefined) out.data = e.data;
+    if (e.cause !== undefined && depth < 4) out.cause = serializeError(e.cause, depth + 1);
+    return out;
+  }
+  return { name: 'Error', message: typeof err === 'string' ? err : safeString(err) };
+}
+
+function safeString(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/** Rebuild an `Error` from its serialised form, keeping name, code, stack and cause. */
+export function deserializeError(s: SerializedError): Error & { code?: string; data?: unknown } {
+  const e = new Error(s.message, s.cause ? { cause: deserializeError(s.cause) } : undefined) as Error & {
+    code?: string;
+    data?: unknown;
+  };
+  e.name = s.name;
+  if (s.code !== undefined) e.code = s.code;
+  if (s.stack !== undefined) e.stack = s.stack;
+  if (s.data !== undefined) e.data = s.data;
+  return e;
+}
+
+/** A conditional write found a different revision than expected (someone else wrote first). */
+export class RevisionMismatchError extends CeleriacError {
+  constructor(readonly key: string, message: string, options?: ErrorOptions) {
+    super('E_REVISION_MISMATCH', message, options);
+  }
+}
+export const isRevisionMismatchError = branded('RevisionMismatchError') as (e: unknown) => e is RevisionMismatchError;

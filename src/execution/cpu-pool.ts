@@ -1,0 +1,289 @@
+/**
+ * The CPU pool: a fixed set of warm Piscina worker threads that run `kind: 'cpu'` tasks. Every thread
+ * imports the user's tasks module once and looks tasks up by name in its own registry; a run sends only
+ * the task name, the arguments and the context data, plus one MessagePort for progress, log lines and
+ * cooperative abort. Only this folder imports piscina.
+ * @module
+ */
+import { availableParallelism } from 'node:os';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import type { ResourceLimits } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { ClosedError, InvalidArgumentError, WorkerLostError, deserializeError, serializeError } from '../errors.ts';
+import type { CpuPingReply, CpuPingRequest, CpuRunRequest, CpuThreadData, FromThreadMessage, ToThreadMessage } from './cpu-thread-impl.ts';
+import type { TaskContextData, TaskLogger, TaskOutcome } from './task-definition.ts';
+
+/** Options of {@link CpuPool}. `moduleUrl` and `appName` are required. */
+export interface CpuPoolOptions {
+  /**
+   * Number of threads; all are started and warmed by `start()` and kept alive.
+   * @defaultValue `os.availableParallelism()`
+   */
+  threads?: number;
+  /** File URL of the tasks module every thread imports (`pathToFileURL(path).href`). Required. */
+  moduleUrl?: string;
+  /** Name of the app whose tasks the module registers (`createApp({ name })`). Required. */
+  appName?: string;
+  /**
+   * Piscina's idle timeout. Threads above the minimum are reaped after this long idle; since the pool
+   * keeps `threads` threads warm (min = max), this only matters if that changes.
+   * @defaultValue 0
+   */
+  idleTimeoutMs?: number;
+  /** Passed to each thread's `Worker` as is. @defaultValue undefined (Node's defaults) */
+  resourceLimits?: ResourceLimits;
+  /** Receives task log lines (tagged with `taskId` and `task`) and pool errors. @defaultValue console */
+  logger?: TaskLogger;
+}
+
+/** {@link CpuPoolOptions} after defaults and validation. */
+export interface ResolvedCpuPoolOptions {
+  readonly threads: number;
+  readonly moduleUrl: string;
+  readonly appName: string;
+  readonly idleTimeoutMs: number;
+  readonly resourceLimits: ResourceLimits | undefined;
+  readonly logger: TaskLogger;
+}
+
+/** Defaults of {@link CpuPoolOptions}; `threads` is read from the machine when options are resolved. */
+export const DEFAULT_CPU_POOL_OPTIONS: Readonly<{ idleTimeoutMs: number }> = Object.freeze({ idleTimeoutMs: 0 });
+
+const consoleLogger: TaskLogger = {
+  debug: (msg, fields) => (fields === undefined ? console.debug(msg) : console.debug(msg, fields)),
+  info: (msg, fields) => (fields === undefined ? console.info(msg) : console.info(msg, fields)),
+  warn: (msg, fields) => (fields === undefined ? console.warn(msg) : console.warn(msg, fields)),
+  error: (msg, fields) => (fields === undefined ? console.error(msg) : console.error(msg, fields)),
+};
+
+/**
+ * Apply defaults and validate.
+ * @throws InvalidArgumentError naming the first bad field.
+ */
+export function resolveCpuPoolOptions(options: CpuPoolOptions): ResolvedCpuPoolOptions {
+  const threads = options.threads ?? availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new InvalidArgumentError(`options.threads must be a positive integer, got ${String(options.threads)}`);
+  }
+  const { moduleUrl, appName } = options;
+  if (typeof moduleUrl !== 'string' || !URL.canParse(moduleUrl) || new URL(moduleUrl).protocol !== 'file:') {
+    throw new InvalidArgumentError(
+      `options.moduleUrl must be a file: URL string (pathToFileURL(path).href), got ${JSON.stringify(moduleUrl)}`,
+    );
+  }
+  if (typeof appName !== 'string' || appName === '') {
+    throw new InvalidArgumentError('options.appName must be a non-empty string');
+  }
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_CPU_POOL_OPTIONS.idleTimeoutMs;
+  if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs < 0) {
+    throw new InvalidArgumentError(`options.idleTimeoutMs must be a finite number >= 0, got ${String(idleTimeoutMs)}`);
+  }
+  if (options.resourceLimits !== undefined && (typeof options.resourceLimits !== 'object' || options.resourceLimits === null)) {
+    throw new InvalidArgumentError('options.resourceLimits must be an object (worker_threads ResourceLimits)');
+  }
+  const logger = options.logger ?? consoleLogger;
+  if ((['debug', 'info', 'warn', 'error'] as const).some((level) => typeof logger[level] !== 'function')) {
+    throw new InvalidArgumentError('options.logger must have debug, info, warn and error methods');
+  }
+  return { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits: options.resourceLimits, logger };
+}
+
+/** Callbacks of one {@link CpuPool.run}. */
+export interface CpuRunHooks {
+  /** When it aborts, `ctx.signal` aborts in the thread (cooperative: the thread is not terminated). */
+  signal?: AbortSignal;
+  /** Receives each `ctx.progress(meta)` of the task, in order, before `run()` resolves. */
+  onProgress?: (meta: Record<string, unknown>) => void;
+}
+
+/** Counters of a {@link CpuPool}. */
+export interface CpuPoolStats {
+  /** Live threads. */
+  readonly threads: number;
+  /** Tasks running in a thread. */
+  readonly busy: number;
+  /** Tasks waiting for a free thread. */
+  readonly queued: number;
+}
+
+/**
+ * Lifecycle of a {@link CpuPool}: `idle` until `start()`, `starting` while threads warm up, `running`,
+ * `stopping` during `close()`, then `stopped`; `failed` when `start()` failed (threads already gone).
+ */
+export type CpuPoolState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** How long a warm-up ping waits for the other threads' pings before importing anyway. */
+const WARMUP_BARRIER_MS = 10_000;
+
+/**
+ * A fixed pool of worker threads running CPU tasks from one tasks module.
+ * @example
+ * ```ts
+ * const pool = new CpuPool({ moduleUrl: pathToFileURL('tasks.ts').href, appName: 'demo', threads: 2 });
+ * await pool.start();
+ * const outcome = await pool.run('crypto.hash', ['abc'], ctxData, { onProgress: console.log });
+ * await pool.close();
+ * ```
+ */
+export class CpuPool {
+  readonly options: ResolvedCpuPoolOptions;
+  #state: CpuPoolState = 'idle';
+  #pool: Piscina | undefined;
+  #inFlight = 0;
+  #closing: Promise<void> | undefined;
+
+  /** @throws InvalidArgumentError when an option is invalid. */
+  constructor(options: CpuPoolOptions) {
+    this.options = resolveCpuPoolOptions(options);
+  }
+
+  get state(): CpuPoolState {
+    return this.#state;
+  }
+
+  /**
+   * Start every thread and wait until each has imported the tasks module.
+   * @throws InvalidArgumentError naming `moduleUrl` when the module cannot be imported or registers no
+   *   task for `appName`; WorkerLostError when a thread dies while starting; ClosedError unless `idle`.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new ClosedError(`CpuPool.start() called in state ${this.#state}`);
+    this.#state = 'starting';
+    const { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits, logger } = this.options;
+    const pool = new Piscina({
+      filename: new URL('./cpu-thread.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: idleTimeoutMs,
+      workerData: { moduleUrl, appName } satisfies CpuThreadData,
+      ...(resourceLimits ? { resourceLimits } : {}),
+    });
+    // A thread that fails with no task on it is reported here; without a listener it would crash the process.
+    pool.on('error', (err: unknown) => logger.error('CPU pool thread failed', { error: serializeError(err) }));
+    this.#pool = pool;
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const ping: CpuPingRequest = { kind: 'ping', barrier, parties: threads, timeoutMs: WARMUP_BARRIER_MS };
+    try {
+      const replies = await Promise.all(
+        Array.from({ length: threads }, () =>
+          (pool.run(ping) as Promise<CpuPingReply>).catch((err: unknown) => {
+            Atomics.store(barrier, 0, threads); // release the other pings
+            Atomics.notify(barrier, 0);
+            throw new WorkerLostError(`a CPU thread died while importing ${moduleUrl}: ${describe(err)}`, { cause: err });
+          }),
+        ),
+      );
+      for (const reply of replies) {
+        if (!reply.ok) {
+          throw new InvalidArgumentError(
+            `options.moduleUrl ${moduleUrl} cannot be imported in a CPU thread: ${reply.error.name}: ${reply.error.message}`,
+            { cause: deserializeError(reply.error) },
+          );
+        }
+        if (reply.tasks === 0) {
+          throw new InvalidArgumentError(
+            `options.moduleUrl ${moduleUrl} registers no task for app "${appName}" in a CPU thread; it must call ` +
+              `createApp({ name: '${appName}' }) and app.task(...) at import time`,
+          );
+        }
+      }
+    } catch (err) {
+      if (this.#state === 'starting') {
+        this.#state = 'failed';
+        this.#pool = undefined;
+        await pool.destroy();
+      }
+      throw err;
+    }
+    if (this.#state !== 'starting') throw new ClosedError(`CpuPool was closed while starting`);
+    this.#state = 'running';
+  }
+
+  /**
+   * Run task `taskName` in a thread. Task failures are returned, never thrown: a thrown error keeps its
+   * name, message, stack, code and cause; an unknown name gives `E_NOT_REGISTERED`; a thread that dies
+   * gives `WorkerLostError` (`E_WORKER_LOST`) and is replaced.
+   * @throws ClosedError when the pool is not running.
+   */
+  async run(taskName: string, args: unknown[], ctx: TaskContextData, hooks: CpuRunHooks = {}): Promise<TaskOutcome> {
+    const pool = this.#pool;
+    if (this.#state !== 'running' || !pool) {
+      throw new ClosedError(`CpuPool is ${this.#state}, cannot run task "${taskName}"${this.#state === 'idle' ? '; call start() first' : ''}`);
+    }
+    const { port1, port2 } = new MessageChannel();
+    let outcome: TaskOutcome | undefined;
+    const onMessage = (m: FromThreadMessage): void => {
+      if (m.t === 'done') outcome = m.outcome;
+      else if (m.t === 'progress') this.#callHook(taskName, () => hooks.onProgress?.(m.meta));
+      else this.#callHook(taskName, () => this.options.logger[m.level](m.msg, { ...m.fields, taskId: ctx.id, task: taskName }));
+    };
+    port1.on('message', onMessage);
+    const { signal } = hooks;
+    const onAbort = (): void => port1.postMessage({ t: 'abort', reason: serializeError(signal?.reason) } satisfies ToThreadMessage);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+
+    const req: CpuRunRequest = { kind: 'run', taskName, args, ctx, port: port2 };
+    let died: { err: unknown } | undefined;
+    this.#inFlight++;
+    try {
+      await pool.run(req, { transferList: [port2] });
+    } catch (err) {
+      died = { err };
+    } finally {
+      this.#inFlight--;
+      signal?.removeEventListener('abort', onAbort);
+      // Messages posted before the thread finished (or died) are queued already: take them now, in order.
+      for (let e = receiveMessageOnPort(port1); e; e = receiveMessageOnPort(port1)) onMessage(e.message as FromThreadMessage);
+      port1.close();
+    }
+    if (outcome) return outcome;
+    const err = died?.err;
+    if (this.#state !== 'running') {
+      return { ok: false, error: serializeError(new ClosedError(`CPU pool closed while task "${taskName}" was running`, { cause: err })) };
+    }
+    const code = /exited with code: (\d+)/.exec(describe(err))?.[1];
+    const how = code !== undefined ? `exit code ${code}` : `uncaught ${describe(err)}`;
+    return {
+      ok: false,
+      error: serializeError(new WorkerLostError(`the CPU thread running task "${taskName}" died (${how})`, { cause: err })),
+    };
+  }
+
+  /** Current counters; all zero before `start()`. */
+  stats(): CpuPoolStats {
+    const pool = this.#pool;
+    if (!pool) return { threads: 0, busy: 0, queued: 0 };
+    const queued = pool.queueSize;
+    return { threads: pool.threads.length, busy: Math.max(this.#inFlight - queued, 0), queued };
+  }
+
+  /**
+   * Terminate every thread and wait until they have exited. Runs still in flight resolve with a
+   * `ClosedError` outcome, so drain (await them) first for a graceful stop. Idempotent.
+   */
+  async close(): Promise<void> {
+    this.#closing ??= this.#destroy();
+    return this.#closing;
+  }
+
+  async #destroy(): Promise<void> {
+    const pool = this.#pool;
+    this.#state = 'stopping';
+    if (pool) await pool.destroy();
+    this.#pool = undefined;
+    this.#state = 'stopped';
+  }
+
+  #callHook(taskName: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.options.logger.error(`a CPU task hook of "${taskName}" threw`, { error: serializeError(err) });
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,167 @@
+/**
+ * The code that runs inside a CPU pool thread. Loaded by `cpu-thread.js` (which registers tsx first
+ * when running from source); the pool talks to it with {@link CpuThreadRequest}s.
+ *
+ * Each thread imports the user's tasks module once (started as soon as the thread loads, so a thread
+ * that replaces a dead one warms itself) and finds tasks in its own thread-global registry. A `run`
+ * request brings a MessagePort: progress, log lines and finally the outcome go back over it, in that
+ * order, and an abort from the main thread comes in over it. The outcome is posted on the port rather
+ * than returned to Piscina so that (1) a value that cannot be cloned becomes a task error instead of
+ * crashing the thread, and (2) the main thread sees every progress message before the outcome.
+ * @module
+ */
+import { receiveMessageOnPort, threadId, workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { NotRegisteredError, deserializeError, serializeError } from '../errors.ts';
+import type { SerializedError } from '../errors.ts';
+import { findTaskDefinition } from './task-definition.ts';
+import type { TaskContext, TaskContextData, TaskDefinition, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
+
+/** What the pool hands every thread as Piscina `workerData`. */
+export interface CpuThreadData {
+  readonly moduleUrl: string;
+  readonly appName: string;
+}
+
+/** Run one task; the outcome comes back on `port` as a `done` message. */
+export interface CpuRunRequest {
+  readonly kind: 'run';
+  readonly taskName: string;
+  readonly args: unknown[];
+  readonly ctx: TaskContextData;
+  readonly port: MessagePort;
+}
+
+/**
+ * Warm-up: wait until `parties` pings have arrived (one per thread, since each thread runs one task at
+ * a time), then make sure the tasks module is imported.
+ */
+export interface CpuPingRequest {
+  readonly kind: 'ping';
+  readonly barrier: Int32Array;
+  readonly parties: number;
+  readonly timeoutMs: number;
+}
+
+export type CpuThreadRequest = CpuRunRequest | CpuPingRequest;
+
+/** Reply to a ping: how many tasks the app registered in this thread, or why the import failed. */
+export type CpuPingReply = { ok: true; threadId: number; tasks: number } | { ok: false; error: SerializedError };
+
+/** Main thread -> thread, on a run's port. */
+export type ToThreadMessage = { readonly t: 'abort'; readonly reason: SerializedError };
+
+/** Thread -> main thread, on a run's port. `done` is always the last message. */
+export type FromThreadMessage =
+  | { readonly t: 'progress'; readonly meta: Record<string, unknown> }
+  | { readonly t: 'log'; readonly level: keyof TaskLogger; readonly msg: string; readonly fields?: Record<string, unknown> }
+  | { readonly t: 'done'; readonly outcome: TaskOutcome };
+
+const data = workerData as CpuThreadData | undefined;
+
+// Start importing as soon as the thread loads; a failure is reported to each ping/run that awaits it.
+const userModule: Promise<unknown> = data ? import(data.moduleUrl) : Promise.reject(new Error('no workerData'));
+userModule.catch(() => undefined);
+
+/** Piscina handler: the default export of `cpu-thread.js`. */
+export default async function handle(req: CpuThreadRequest): Promise<CpuPingReply | undefined> {
+  if (req.kind === 'ping') return ping(req);
+  await runTask(req);
+  return undefined;
+}
+
+async function ping(req: CpuPingRequest): Promise<CpuPingReply> {
+  Atomics.add(req.barrier, 0, 1);
+  Atomics.notify(req.barrier, 0);
+  const deadline = Date.now() + req.timeoutMs;
+  // Blocking is fine here: this thread has nothing else to do until every thread holds a ping.
+  for (let seen = Atomics.load(req.barrier, 0); seen < req.parties; seen = Atomics.load(req.barrier, 0)) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    Atomics.wait(req.barrier, 0, seen, left);
+  }
+  try {
+    await userModule;
+  } catch (err) {
+    return { ok: false, error: serializeError(err) };
+  }
+  return { ok: true, threadId, tasks: countTasks(data?.appName ?? '') };
+}
+
+// task-definition.ts keeps its registries under this global symbol so that copies of the package share
+// them; it exports no way to list them, so the warm-up check reads the map directly.
+function countTasks(appName: string): number {
+  const g = globalThis as unknown as Record<symbol, Map<string, Map<string, TaskDefinition>> | undefined>;
+  return g[Symbol.for('celeriac.task-registries')]?.get(appName)?.size ?? 0;
+}
+
+async function runTask(req: CpuRunRequest): Promise<void> {
+  const { port, taskName } = req;
+  const controller = new AbortController();
+  const onMessage = (m: ToThreadMessage): void => {
+    if (m.t === 'abort' && !controller.signal.aborted) controller.abort(deserializeError(m.reason));
+  };
+  // An abort sent before this thread picked the task up is already queued: apply it before the task starts.
+  for (let e = receiveMessageOnPort(port); e; e = receiveMessageOnPort(port)) onMessage(e.message as ToThreadMessage);
+  port.on('message', onMessage);
+
+  let outcome: TaskOutcome;
+  try {
+    await userModule;
+    const def = findTaskDefinition(data?.appName ?? '', taskName);
+    if (!def) {
+      outcome = { ok: false, error: serializeError(new NotRegisteredError(taskName)) };
+    } else {
+      const ctx: TaskContext = {
+        ...req.ctx,
+        signal: controller.signal,
+        progress: async (meta) => port.postMessage({ t: 'progress', meta } satisfies FromThreadMessage),
+        log: portLogger(port),
+      };
+      const fn = def.fn as unknown as TaskFn;
+      outcome = { ok: true, value: await fn(ctx, ...req.args) };
+    }
+  } catch (err) {
+    outcome = { ok: false, error: serializeError(err) };
+  }
+  postOutcome(port, taskName, outcome);
+  port.close();
+}
+
+function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome): void {
+  try {
+    port.postMessage({ t: 'done', outcome } satisfies FromThreadMessage);
+    return;
+  } catch (err) {
+    const fallback: TaskOutcome = outcome.ok
+      ? {
+          ok: false,
+          error: {
+            name: 'DataCloneError',
+            message: `the result of task "${taskName}" cannot be copied out of its CPU thread (return structured-cloneable data): ${String((err as Error).message)}`,
+            stack: (err as Error).stack,
+          },
+        }
+      : { ok: false, error: withoutData(outcome.error) };
+    port.postMessage({ t: 'done', outcome: fallback } satisfies FromThreadMessage);
+  }
+}
+
+/** The error's `data` (and its causes' data) is the only part that may not clone; drop it. */
+function withoutData(e: SerializedError): SerializedError {
+  const { data: _data, cause, ...rest } = e;
+  return cause ? { ...rest, cause: withoutData(cause) } : rest;
+}
+
+function portLogger(port: MessagePort): TaskLogger {
+  const line =
+    (level: keyof TaskLogger) =>
+    (msg: string, fields?: Record<string, unknown>): void => {
+      try {
+        port.postMessage({ t: 'log', level, msg, fields } satisfies FromThreadMessage);
+      } catch {
+        port.postMessage({ t: 'log', level, msg, fields: { fieldsDropped: 'not structured-cloneable' } } satisfies FromThreadMessage);
+      }
+    };
+  return { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
+}

@@ -1,0 +1,254 @@
+import { DecodeError, NotRegisteredError, serializeError, type SerializedError } from '../errors.ts';
+import { type TaskMessage, decodeTask } from '../protocol/envelope.ts';
+import { H } from '../protocol/headers.ts';
+import type { ResultBackend, ResultWriteHandle } from '../results/result-backend.ts';
+import type { ResultRecord, TaskState } from '../results/states.ts';
+import type { IncomingMessage } from '../transport/transport.ts';
+import type { Logger } from '../util/logger.ts';
+import type { CpuPool } from './cpu-pool.ts';
+import { type TaskContext, type TaskContextData, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
+
+/** Options of {@link Executor}. */
+export interface ExecutorOptions {
+  appName: string;
+  hostname: string;
+  backend: ResultBackend;
+  logger: Logger;
+  /** CPU pool for `kind: 'cpu'` tasks; without one they run on the event loop. */
+  cpuPool?: CpuPool;
+  trackStarted: boolean;
+  /** Broker AckWait; tasks running longer than a third of it get `working()` heartbeats. */
+  ackWaitMs: number;
+  /** How long to hand back a task no worker here knows, so one that knows it can take it. @defaultValue 5_000 */
+  unknownTaskDelayMs?: number;
+  /** Called when a message is settled (its slot is free again). */
+  onSettled?: () => void;
+}
+
+interface Running {
+  msg: IncomingMessage;
+  id: string;
+  name: string;
+  startedAt: number;
+  controller: AbortController;
+}
+
+/** Outcome counters. */
+export interface ExecutorStats {
+  succeeded: number;
+  failed: number;
+  rejected: number;
+  returned: number;
+  active: number;
+}
+
+/**
+ * Runs one delivered message to its end: decode, find the task, run it (async slot or CPU thread),
+ * store the result (fenced), then ack — acks-late. Never throws: every path settles the message.
+ */
+export class Executor {
+  readonly #o: ExecutorOptions;
+  readonly #running = new Set<Running>();
+  readonly #heartbeat: NodeJS.Timeout;
+  readonly #unknownDelay: number;
+  readonly stats: ExecutorStats = { succeeded: 0, failed: 0, rejected: 0, returned: 0, active: 0 };
+
+  constructor(options: ExecutorOptions) {
+    this.#o = options;
+    this.#unknownDelay = options.unknownTaskDelayMs ?? 5_000;
+    const every = Math.max(250, Math.floor(options.ackWaitMs / 3));
+    this.#heartbeat = setInterval(() => this.#beat(every), every);
+    this.#heartbeat.unref();
+  }
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.#running.size;
+  }
+
+  /** Ids and names of running tasks. */
+  activeTasks(): Array<{ id: string; name: string; runningMs: number }> {
+    const now = Date.now();
+    return [...this.#running].map((r) => ({ id: r.id, name: r.name, runningMs: now - r.startedAt }));
+  }
+
+  #beat(threshold: number): void {
+    const now = Date.now();
+    for (const r of this.#running) if (now - r.startedAt >= threshold) r.msg.working();
+  }
+
+  /** Abort `ctx.signal` of every running task (shutdown). */
+  abortAll(reason: unknown): void {
+    for (const r of this.#running) r.controller.abort(reason);
+  }
+
+  /** Give every running task's message back to the broker for redelivery (cold/forced shutdown). */
+  returnAll(): void {
+    for (const r of this.#running) r.msg.nak();
+  }
+
+  /** Stop timers. */
+  close(): void {
+    clearInterval(this.#heartbeat);
+  }
+
+  /** Process one message. Resolves when it is settled. */
+  async handle(msg: IncomingMessage): Promise<void> {
+    try {
+      await this.#handle(msg);
+    } catch (err) {
+      // Infrastructure failure (e.g. the result store is unreachable): give the task back.
+      this.#o.logger.error('task could not be completed; returned to the queue', { id: msg.header(H.id), error: err });
+      msg.nak(1000);
+      this.stats.returned++;
+    } finally {
+      this.#o.onSettled?.();
+    }
+  }
+
+  async #handle(msg: IncomingMessage): Promise<void> {
+    let task: TaskMessage;
+    try {
+      task = decodeTask((n) => msg.header(n), msg.headerNames(), msg.body);
+    } catch (err) {
+      await this.#reject(msg, err);
+      return;
+    }
+    const log = this.#o.logger.child({ task: task.task, id: task.id });
+    const def = findTaskDefinition(this.#o.appName, task.task);
+    if (!def) {
+      log.warn('unknown task: returned to the queue for a worker that knows it', { retryInMs: this.#unknownDelay });
+      msg.nak(this.#unknownDelay);
+      this.stats.returned++;
+      return;
+    }
+    const now = Date.now();
+    const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id);
+    if (task.expires !== null && task.expires <= now) {
+      log.info('task expired before it started: not run', { expires: new Date(task.expires).toISOString() });
+      await writer?.write(this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
+      msg.ack();
+      return;
+    }
+    if (task.eta !== null && task.eta > now) {
+      // Interim until the durable scheduler: hand it back with a delay, holding no slot.
+      msg.nak(Math.min(task.eta - now, 60_000));
+      this.stats.returned++;
+      return;
+    }
+    const controller = new AbortController();
+    const running: Running = { msg, id: task.id, name: task.task, startedAt: now, controller };
+    this.#running.add(running);
+    this.stats.active = this.#running.size;
+    try {
+      if (this.#o.trackStarted && writer) await writer.write(this.#record(task, msg, 'STARTED', {}));
+      const ctxData: TaskContextData = {
+        id: task.id,
+        name: task.task,
+        retries: task.retries,
+        rootId: task.rootId,
+        parentId: task.parentId,
+        headers: task.headers,
+        hostname: this.#o.hostname,
+        delivery: msg.delivery,
+      };
+      let progressChain: Promise<unknown> = Promise.resolve();
+      const progress = (meta: Record<string, unknown>): Promise<void> => {
+        if (!writer) return Promise.resolve();
+        const p = progressChain.then(() => writer.write(this.#record(task, msg, 'PROGRESS', { meta })));
+        progressChain = p.catch(() => undefined);
+        return p.then(() => undefined);
+      };
+      const args = Object.keys(task.kwargs).length > 0 ? [...task.args, task.kwargs] : task.args;
+      let outcome: TaskOutcome;
+      if (def.kind === 'cpu' && this.#o.cpuPool) {
+        outcome = await this.#o.cpuPool.run(task.task, args, ctxData, {
+          signal: controller.signal,
+          onProgress: (meta) => void progress(meta).catch((err) => log.warn('progress write failed', { error: err })),
+        });
+      } else {
+        const ctx: TaskContext = { ...ctxData, signal: controller.signal, progress, log };
+        try {
+          outcome = { ok: true, value: await (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(ctx, ...args) };
+        } catch (err) {
+          outcome = { ok: false, error: serializeError(err) };
+        }
+      }
+      await progressChain;
+      const ms = Date.now() - now;
+      if (outcome.ok) {
+        this.stats.succeeded++;
+        log.debug('task succeeded', { ms });
+        await writer?.write(this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
+      } else {
+        this.stats.failed++;
+        log.warn('task failed', { ms, error: `${outcome.error.name}: ${outcome.error.message}` });
+        await writer?.write(this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
+      }
+      msg.ack();
+    } finally {
+      this.#running.delete(running);
+      this.stats.active = this.#running.size;
+    }
+  }
+
+  /** An undecodable or malformed message: terminate it (never retried) and record what is known. */
+  async #reject(msg: IncomingMessage, err: unknown): Promise<void> {
+    const e = err instanceof DecodeError ? err : new DecodeError(String((err as Error)?.message ?? err), { cause: err });
+    const id = msg.header(H.id);
+    const name = msg.header(H.task);
+    this.#o.logger.error('undecodable task message terminated', {
+      id,
+      task: name,
+      stream: msg.delivery.stream,
+      seq: msg.delivery.sequence,
+      error: e.message,
+    });
+    this.stats.rejected++;
+    if (id && /^[A-Za-z0-9_.:-]{1,200}$/.test(id)) {
+      const record: ResultRecord = {
+        status: 'FAILURE',
+        taskId: id,
+        name: name ?? null,
+        result: null,
+        error: serializeError(e),
+        traceback: null,
+        dateDone: new Date().toISOString(),
+        meta: null,
+        children: [],
+        worker: this.#o.hostname,
+        attempts: msg.delivery.deliveryCount,
+      };
+      try {
+        await this.#o.backend.writer(id).write(record);
+      } catch (werr) {
+        this.#o.logger.warn('could not record the decode failure', { id, error: werr });
+      }
+    }
+    msg.term();
+  }
+
+  #record(
+    task: TaskMessage,
+    msg: IncomingMessage,
+    status: TaskState,
+    p: { result?: unknown; error?: SerializedError; meta?: Record<string, unknown>; done?: boolean },
+  ): ResultRecord {
+    return {
+      status,
+      taskId: task.id,
+      name: task.task,
+      result: p.result ?? null,
+      error: p.error ?? null,
+      traceback: p.error?.stack ?? null,
+      dateDone: p.done ? new Date().toISOString() : null,
+      meta: p.meta ?? null,
+      children: [],
+      worker: this.#o.hostname,
+      attempts: msg.delivery.deliveryCount,
+    };
+  }
+}
+
+export { NotRegisteredError };
+export type { ResultWriteHandle };

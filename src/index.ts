@@ -1,0 +1,63 @@
+/**
+ * Celeriac: a distributed task runtime for TypeScript on NATS JetStream.
+ *
+ * @example
+ * ```ts
+ * import { createApp } from 'celeriac';
+ *
+ * export const app = createApp({ name: 'shop', broker: process.env.CELERIAC_BROKER_URL });
+ * export const add = app.task('math.add', async (ctx, a: number, b: number) => a + b);
+ *
+ * // producer
+ * const r = await add.delay(2, 3);
+ * console.log(await r.get({ timeout: '5s' })); // 5
+ *
+ * // worker (or: npx celeriac worker -A ./tasks.ts)
+ * const worker = app.worker({ concurrency: 64 });
+ * await worker.start();
+ * ```
+ * @module
+ */
+export { App, createApp, isApp } from './app/create-app.ts';
+export type { AppOptions, ResolvedAppOptions } from './app/app-options.ts';
+export { DEFAULT_APP_OPTIONS } from './app/app-options.ts';
+export { Task } from './app/task.ts';
+export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
+export { WorkerNode } from './actors/worker-node.ts';
+export type { WorkerState } from './actors/worker-node.ts';
+export type { WorkerOptions } from './actors/worker-options.ts';
+export { DEFAULT_WORKER_OPTIONS } from './actors/worker-options.ts';
+export { AsyncResult } from './results/async-result.ts';
+export type { GetOptions } from './results/async-result.ts';
+export type { ResultRecord, TaskState } from './results/states.ts';
+export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
+export type { DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
+export type { Duration } from './util/duration.ts';
+export type { Logger, LogLevel } from './util/logger.ts';
+export { createLogger } from './util/logger.ts';
+export {
+  CeleriacError,
+  ClosedError,
+  ConfigMismatchError,
+  DecodeError,
+  InvalidArgumentError,
+  NotRegisteredError,
+  PayloadTooLargeError,
+  PublishError,
+  QueueFullError,
+  TaskError,
+  TimeoutError,
+  WorkerLostError,
+  isClosedError,
+  isConfigMismatchError,
+  isDecodeError,
+  isInvalidArgumentError,
+  isNotRegisteredError,
+  isPayloadTooLargeError,
+  isPublishError,
+  isQueueFullError,
+  isTaskError,
+  isTimeoutError,
+  isWorkerLostError,
+} from './errors.ts';
+export type { SerializedError } from './errors.ts';

@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import { DecodeError, InvalidArgumentError, PayloadTooLargeError } from '../errors.ts';
+import { type Codec, codecByContentType } from './codec.ts';
+import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
+import { validateTaskId, validateTaskName } from './names.ts';
+
+/** Callbacks, errbacks, chain and chord carried with a task (filled by the canvas). */
+export interface Embed {
+  callbacks: unknown[] | null;
+  errbacks: unknown[] | null;
+  chain: unknown[] | null;
+  chord: unknown | null;
+}
+
+/** A task message, decoded. */
+export interface TaskMessage {
+  id: string;
+  task: string;
+  rootId: string;
+  parentId: string | null;
+  group: string | null;
+  retries: number;
+  /** Epoch ms, or null. */
+  eta: number | null;
+  /** Epoch ms, or null. */
+  expires: number | null;
+  /** Seconds, Celery's `[soft, hard]`. */
+  timelimit: [number | null, number | null];
+  origin: string | null;
+  ignoreResult: boolean;
+  priority: number | null;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  embed: Embed;
+  /** Headers that are not protocol headers (user headers, trace context). */
+  headers: Record<string, string>;
+  contentType: string;
+}
+
+/** Input to {@link encodeTask}. */
+export interface NewTaskMessage {
+  task: string;
+  id?: string;
+  args: readonly unknown[];
+  kwargs?: Record<string, unknown>;
+  rootId?: string;
+  parentId?: string | null;
+  group?: string | null;
+  retries?: number;
+  eta?: number | null;
+  expires?: number | null;
+  timelimit?: [number | null, number | null];
+  origin?: string;
+  ignoreResult?: boolean;
+  priority?: number | null;
+  headers?: Record<string, string>;
+  embed?: Partial<Embed>;
+}
+
+/** Encoded task ready for a transport. */
+export interface EncodedTask {
+  id: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+/** Default maximum body size: 1 MiB. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
+
+const EMPTY_EMBED: Embed = { callbacks: null, errbacks: null, chain: null, chord: null };
+
+/** Validate user headers: no reserved names, token names, total size bounded. */
+export function validateUserHeaders(h: Record<string, unknown> | undefined): Record<string, string> {
+  if (h === undefined) return {};
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new InvalidArgumentError('options.headers must be an object of strings');
+  let size = 0;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(k)) throw new InvalidArgumentError(`options.headers: header name ${JSON.stringify(k)} must be 1-64 chars of [A-Za-z0-9_.-]`);
+    if (RESERVED_HEADERS.has(k.toLowerCase()) || /^nats-/i.test(k)) throw new InvalidArgumentError(`options.headers: ${JSON.stringify(k)} is a reserved protocol header`);
+    if (typeof v !== 'string') throw new InvalidArgumentError(`options.headers.${k} must be a string`);
+    if (/[\r\n]/.test(v)) throw new InvalidArgumentError(`options.headers.${k} must not contain line breaks`);
+    size += k.length + v.length;
+    out[k] = v;
+  }
+  if (size > MAX_USER_HEADER_BYTES) throw new InvalidArgumentError(`options.headers total ${size} bytes, over the ${MAX_USER_HEADER_BYTES}-byte limit`);
+  return out;
+}
+
+/**
+ * Encode a task message. The body is `[args, kwargs, embed]` in the codec's format.
+ * @throws PayloadTooLargeError when the body exceeds `maxPayload` bytes.
+ */
+export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): EncodedTask {
+  const id = m.id ?? randomUUID();
+  const embed: Embed = { ...EMPTY_EMBED, ...m.embed };
+  const body = codec.encode([m.args, m.kwargs ?? {}, embed]);
+  if (body.length > maxPayload) throw new PayloadTooLargeError(body.length, maxPayload, 'maxPayloadBytes');
+  const headers: Record<string, string> = { ...m.headers };
+  headers[H.task] = m.task;
+  headers[H.id] = id;
+  headers[H.rootId] = m.rootId ?? id;
+  if (m.parentId) headers[H.parentId] = m.parentId;
+  if (m.group) headers[H.group] = m.group;
+  if (m.retries) headers[H.retries] = String(m.retries);
+  if (m.eta != null) headers[H.eta] = new Date(m.eta).toISOString();
+  if (m.expires != null) headers[H.expires] = new Date(m.expires).toISOString();
+  if (m.timelimit && (m.timelimit[0] != null || m.timelimit[1] != null)) {
+    headers[H.timelimit] = `${m.timelimit[0] ?? ''},${m.timelimit[1] ?? ''}`;
+  }
+  if (m.origin) headers[H.origin] = m.origin;
+  headers[H.lang] = 'ts';
+  if (m.ignoreResult) headers[H.ignoreResult] = 'true';
+  if (m.priority != null) headers[H.priority] = String(m.priority);
+  headers[H.contentType] = codec.contentType;
+  headers[H.msgId] = id;
+  return { id, headers, body };
+}
+
+/** Header accessor: transports hand headers over as a lookup function. */
+export type HeaderLookup = (name: string) => string | undefined;
+
+/** What is known about a message that failed to decode: used to record a FAILURE result. */
+export interface DecodeFailure {
+  id: string | null;
+  task: string | null;
+  error: DecodeError;
+}
+
+function parseTime(v: string | undefined, name: string): number | null {
+  if (v === undefined || v === '') return null;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new DecodeError(`header ${name} is not an ISO 8601 date: ${JSON.stringify(v)}`);
+  return t;
+}
+
+function parseLimit(v: string | undefined): number | null {
+  if (v === undefined || v.trim() === '') return null;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new DecodeError(`header timelimit has an invalid value ${JSON.stringify(v)}`);
+  return n;
+}
+
+const PROTOCOL_HEADERS = new Set<string>([...RESERVED_HEADERS]);
+
+/**
+ * Decode and validate a task message (docs/protocol.md).
+ * @throws DecodeError with a message that names what is wrong.
+ */
+export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array): TaskMessage {
+  const rawId = get(H.id);
+  const rawTask = get(H.task);
+  if (rawTask === undefined) throw new DecodeError(`missing required header "${H.task}"`);
+  if (rawId === undefined) throw new DecodeError(`missing required header "${H.id}"`);
+  let id: string, task: string;
+  try {
+    id = validateTaskId(rawId, `header "${H.id}"`);
+    task = validateTaskName(rawTask, `header "${H.task}"`);
+  } catch (err) {
+    throw new DecodeError((err as Error).message);
+  }
+  const contentType = get(H.contentType) ?? get('Content-Type') ?? '';
+  const codec = codecByContentType(contentType);
+  const decoded = codec.decode(body);
+  if (!Array.isArray(decoded) || decoded.length < 1 || decoded.length > 3) {
+    throw new DecodeError('body must be an array [args, kwargs, embed]');
+  }
+  const [args, kwargs, embed] = decoded as [unknown, unknown, unknown];
+  if (!Array.isArray(args)) throw new DecodeError('body[0] (args) must be an array');
+  if (kwargs != null && (typeof kwargs !== 'object' || Array.isArray(kwargs))) throw new DecodeError('body[1] (kwargs) must be an object');
+  if (embed != null && (typeof embed !== 'object' || Array.isArray(embed))) throw new DecodeError('body[2] (embed) must be an object');
+  const retriesRaw = get(H.retries);
+  const retries = retriesRaw === undefined ? 0 : Number(retriesRaw);
+  if (!Number.isInteger(retries) || retries < 0) throw new DecodeError(`header retries must be a non-negative integer, got ${JSON.stringify(retriesRaw)}`);
+  const priorityRaw = get(H.priority);
+  const priority = priorityRaw === undefined ? null : Number(priorityRaw);
+  if (priority !== null && !(Number.isInteger(priority) && priority >= 0 && priority <= 9)) {
+    throw new DecodeError(`header priority must be an integer 0-9, got ${JSON.stringify(priorityRaw)}`);
+  }
+  const tl = get(H.timelimit);
+  const [soft, hard] = tl === undefined ? [undefined, undefined] : tl.split(',');
+  const headers: Record<string, string> = {};
+  for (const k of headerNames) {
+    if (!PROTOCOL_HEADERS.has(k.toLowerCase())) {
+      const v = get(k);
+      if (v !== undefined) headers[k] = v;
+    }
+  }
+  for (const k of [H.traceparent, H.tracestate]) {
+    const v = get(k);
+    if (v !== undefined) headers[k] = v;
+  }
+  const e = (embed ?? {}) as Partial<Embed>;
+  return {
+    id,
+    task,
+    rootId: get(H.rootId) ?? id,
+    parentId: get(H.parentId) ?? null,
+    group: get(H.group) ?? null,
+    retries,
+    eta: parseTime(get(H.eta), H.eta),
+    expires: parseTime(get(H.expires), H.expires),
+    timelimit: [parseLimit(soft), parseLimit(hard)],
+    origin: get(H.origin) ?? null,
+    ignoreResult: get(H.ignoreResult) === 'true',
+    priority,
+    args,
+    kwargs: (kwargs ?? {}) as Record<string, unknown>,
+    embed: { callbacks: e.callbacks ?? null, errbacks: e.errbacks ?? null, chain: e.chain ?? null, chord: e.chord ?? null },
+    headers,
+    contentType: codec.contentType,
+  };
+}

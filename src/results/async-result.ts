@@ -1,0 +1,147 @@
+import { TaskError, TimeoutError } from '../errors.ts';
+import { type Duration, parseDuration } from '../util/duration.ts';
+import type { ResultBackend } from './result-backend.ts';
+import { type ResultRecord, type TaskState, isTerminalState } from './states.ts';
+
+/** Options of {@link AsyncResult.get}. */
+export interface GetOptions {
+  /** Give up after this long with TimeoutError. @defaultValue no timeout */
+  timeout?: Duration;
+  /** Stop waiting when this aborts. */
+  signal?: AbortSignal;
+}
+
+/** A handle on a task's outcome: state, progress and the final value. */
+export class AsyncResult<R = unknown> {
+  /** The task id. */
+  readonly id: string;
+  readonly #backend: () => Promise<ResultBackend>;
+
+  /** @internal use `app.asyncResult(id)` or the value of `delay()`/`applyAsync()`. */
+  constructor(id: string, backend: () => Promise<ResultBackend>) {
+    this.id = id;
+    this.#backend = backend;
+  }
+
+  /** The stored record, or a `PENDING` record when nothing is stored (unknown, queued or expired). */
+  async info(): Promise<ResultRecord<R>> {
+    const r = await (await this.#backend()).get(this.id);
+    return (r as ResultRecord<R> | null) ?? pendingRecord<R>(this.id);
+  }
+
+  /** Current state; `PENDING` when nothing is stored. */
+  async state(): Promise<TaskState> {
+    return (await this.info()).status;
+  }
+
+  /** True once the task is `SUCCESS`, `FAILURE` or `REVOKED`. */
+  async ready(): Promise<boolean> {
+    return isTerminalState(await this.state());
+  }
+
+  /**
+   * Wait for the final value. Resolves through a watch on the result key (no polling).
+   * @throws TaskError when the task failed or was revoked (carrying the remote name, message, stack).
+   * @throws TimeoutError after `timeout`.
+   */
+  async get(options: GetOptions = {}): Promise<R> {
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'get({ timeout })');
+    const backend = await this.#backend();
+    const record = await new Promise<ResultRecord>((resolve, reject) => {
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        unwatch();
+        if (timer) clearTimeout(timer);
+        options.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => reject(options.signal?.reason));
+      const unwatch = backend.watch(this.id, (r) => {
+        if (r && isTerminalState(r.status)) finish(() => resolve(r));
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () => finish(() => reject(new TimeoutError(`task ${this.id} did not finish within ${timeoutMs} ms (state still not final)`))),
+          timeoutMs,
+        );
+      }
+      if (options.signal) {
+        if (options.signal.aborted) return onAbort();
+        options.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      // The watch is registered before this read, so a result stored in between is not missed.
+      backend.get(this.id).then(
+        (r) => {
+          if (r && isTerminalState(r.status)) finish(() => resolve(r));
+        },
+        (err) => finish(() => reject(err)),
+      );
+    });
+    return unwrap<R>(record);
+  }
+
+  /**
+   * Every stored update (state and progress) until a final state, starting with the current one.
+   * Ends after yielding the final record.
+   */
+  async *watch(): AsyncGenerator<ResultRecord<R>, void, undefined> {
+    const backend = await this.#backend();
+    const queue: ResultRecord[] = [];
+    let wake: (() => void) | undefined;
+    const unwatch = backend.watch(this.id, (r) => {
+      if (!r) return;
+      queue.push(r);
+      wake?.();
+    });
+    try {
+      const first = await backend.get(this.id);
+      let last = first ?? pendingRecord(this.id);
+      yield last as ResultRecord<R>;
+      if (isTerminalState(last.status)) return;
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        const r = queue.shift() as ResultRecord;
+        if (r.status === last.status && JSON.stringify(r.meta) === JSON.stringify(last.meta) && r.status !== 'PROGRESS') continue;
+        last = r;
+        yield r as ResultRecord<R>;
+        if (isTerminalState(r.status)) return;
+      }
+    } finally {
+      unwatch();
+    }
+  }
+
+  /** Delete the stored result (the state becomes `PENDING`). */
+  async forget(): Promise<void> {
+    await (await this.#backend()).forget(this.id);
+  }
+
+  /** JSON form: the id. */
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+}
+
+function pendingRecord<R>(id: string): ResultRecord<R> {
+  return {
+    status: 'PENDING',
+    taskId: id,
+    name: null,
+    result: null,
+    error: null,
+    traceback: null,
+    dateDone: null,
+    meta: null,
+    children: [],
+    worker: null,
+    attempts: 0,
+  };
+}
+
+function unwrap<R>(r: ResultRecord): R {
+  if (r.status === 'SUCCESS') return r.result as R;
+  throw new TaskError(r.taskId, r.error ?? { name: r.status, message: `task ended in state ${r.status}` });
+}

@@ -1,0 +1,48 @@
+import type { SerializedError } from '../errors.ts';
+
+/** Task states, as in Celery (plus `SCHEDULED` for delayed tasks, used by the scheduler). */
+export type TaskState =
+  | 'PENDING'
+  | 'SCHEDULED'
+  | 'RECEIVED'
+  | 'STARTED'
+  | 'PROGRESS'
+  | 'RETRY'
+  | 'SUCCESS'
+  | 'FAILURE'
+  | 'REVOKED';
+
+/** States after which nothing changes: `SUCCESS`, `FAILURE`, `REVOKED`. */
+export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED']);
+
+/** True for `SUCCESS`, `FAILURE` and `REVOKED`. */
+export function isTerminalState(s: TaskState): boolean {
+  return TERMINAL_STATES.has(s);
+}
+
+/**
+ * What the result store holds for a task (key = task id). Field names are the wire format
+ * (docs/protocol.md, "Results").
+ */
+export interface ResultRecord<R = unknown> {
+  status: TaskState;
+  taskId: string;
+  /** Task name, when known. */
+  name: string | null;
+  /** The return value (SUCCESS). */
+  result: R | null;
+  /** The error (FAILURE), or the reason (REVOKED). */
+  error: SerializedError | null;
+  /** Remote stack trace (FAILURE). */
+  traceback: string | null;
+  /** ISO 8601 time of the terminal state, or null. */
+  dateDone: string | null;
+  /** Progress or state metadata (PROGRESS, RETRY, REVOKED). */
+  meta: Record<string, unknown> | null;
+  /** Ids of tasks this task published (canvas). */
+  children: string[];
+  /** Worker that wrote the record. */
+  worker: string | null;
+  /** Delivery attempt that wrote the record (1 = first). */
+  attempts: number;
+}

@@ -1,0 +1,123 @@
+import type { KvEntry } from '../transport.ts';
+
+/** A message stored in a memory queue. */
+export interface StoredMessage {
+  seq: number;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  deliveries: number;
+  /** Epoch ms before which it must not be delivered (nak with delay). */
+  notBefore: number;
+}
+
+/** Waiting pull request. */
+export interface MemoryPull {
+  remaining: number;
+  delivered: number;
+  deliver(m: StoredMessage): void;
+  finish(): void;
+}
+
+/** One in-process queue: FIFO of ready messages plus parked (delayed) ones. */
+export class MemoryQueue {
+  readonly ready: StoredMessage[] = [];
+  head = 0;
+  readonly delayed = new Set<StoredMessage>();
+  readonly pulls: MemoryPull[] = [];
+  nextSeq = 1;
+  readonly ids = new Map<string, number>();
+
+  constructor(readonly name: string, readonly maxMessages: number) {}
+
+  get depth(): number {
+    return this.ready.length - this.head + this.delayed.size;
+  }
+
+  enqueue(m: StoredMessage): void {
+    this.ready.push(m);
+    this.dispatch();
+  }
+
+  take(): StoredMessage | undefined {
+    if (this.head >= this.ready.length) return undefined;
+    const m = this.ready[this.head];
+    this.ready[this.head++] = undefined as unknown as StoredMessage;
+    if (this.head > 1024 && this.head * 2 > this.ready.length) {
+      this.ready.splice(0, this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+
+  dispatch(): void {
+    while (this.pulls.length > 0) {
+      const p = this.pulls[0] as MemoryPull;
+      const m = this.take();
+      if (!m) return;
+      m.deliveries++;
+      p.remaining--;
+      p.delivered++;
+      p.deliver(m);
+      if (p.remaining === 0) {
+        this.pulls.shift();
+        p.finish();
+      }
+    }
+  }
+}
+
+/** Entry kept by the memory KV. */
+interface MemoryKvBucket {
+  entries: Map<string, KvEntry & { expiresAt: number }>;
+  watchers: Map<string, Set<(e: KvEntry) => void>>;
+  ttlMs: number;
+  seq: number;
+}
+
+/** An in-process broker shared by every app in the process that uses the same `memory://name`. */
+export class MemoryBroker {
+  readonly queues = new Map<string, MemoryQueue>();
+  readonly buckets = new Map<string, MemoryKvBucket>();
+
+  queue(name: string, maxMessages: number): MemoryQueue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new MemoryQueue(name, maxMessages);
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  bucket(name: string, ttlMs: number): MemoryKvBucket {
+    let b = this.buckets.get(name);
+    if (!b) {
+      b = { entries: new Map(), watchers: new Map(), ttlMs, seq: 0 };
+      this.buckets.set(name, b);
+    }
+    return b;
+  }
+}
+
+const KEY = Symbol.for('celeriac.memory-brokers');
+
+/** The process-wide broker for `memory://<name>` (name defaults to `default`). */
+export function memoryBroker(name: string): MemoryBroker {
+  const g = globalThis as unknown as Record<symbol, Map<string, MemoryBroker> | undefined>;
+  let m = g[KEY];
+  if (!m) {
+    m = new Map();
+    g[KEY] = m;
+  }
+  let b = m.get(name);
+  if (!b) {
+    b = new MemoryBroker();
+    m.set(name, b);
+  }
+  return b;
+}
+
+/** Forget a memory broker (tests). */
+export function resetMemoryBroker(name: string): void {
+  const g = globalThis as unknown as Record<symbol, Map<string, MemoryBroker> | undefined>;
+  g[KEY]?.delete(name);
+}

@@ -1,0 +1,167 @@
+import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
+
+/** Options of {@link LeanPublisher}. */
+export interface LeanPublisherOptions {
+  /** Resend a message whose PubAck has not arrived after this long (same `Nats-Msg-Id`, so deduplicated). @defaultValue 2_000 */
+  resendAfterMs?: number;
+  /** Give up (reject) after this long without a PubAck. @defaultValue 30_000 */
+  timeoutMs?: number;
+  /** Maximum PubAcks outstanding; `publish()` waits for room beyond it (backpressure). @defaultValue 4096 */
+  window?: number;
+}
+
+/** A JetStream PubAck. */
+export interface PubAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+interface Pending {
+  subject: string;
+  data: Uint8Array;
+  headers: MsgHdrs | undefined;
+  firstSent: number;
+  lastSent: number;
+  resolve(a: PubAck): void;
+  reject(e: unknown): void;
+}
+
+const dec = new TextDecoder();
+
+/**
+ * The JetStream publish path Celeriac owns (docs/adr/0001): core `PUB` with `reply=<inbox>.<seq>`, one
+ * wildcard subscription for every PubAck, a `Map` of resolvers and one sweep timer instead of a
+ * request, timer and error objects per message. Messages without a PubAck are resent with the same
+ * headers (the `Nats-Msg-Id` makes that idempotent), so a server restart loses nothing that was
+ * acknowledged and delays what was not.
+ */
+export class LeanPublisher {
+  readonly #nc: NatsConnection;
+  readonly #inbox: string;
+  readonly #pending = new Map<number, Pending>();
+  readonly #resendAfterMs: number;
+  readonly #timeoutMs: number;
+  readonly #window: number;
+  readonly #roomWaiters: Array<() => void> = [];
+  readonly #sweep: NodeJS.Timeout;
+  #seq = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, options: LeanPublisherOptions = {}) {
+    this.#nc = nc;
+    this.#resendAfterMs = options.resendAfterMs ?? 2_000;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#window = options.window ?? 4096;
+    this.#inbox = `_CEL_PA.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    nc.subscribe(`${this.#inbox}.*`, {
+      callback: (_err, m) => {
+        const id = Number(m.subject.slice(this.#inbox.length + 1));
+        const p = this.#pending.get(id);
+        if (!p) return;
+        this.#pending.delete(id);
+        this.#wake();
+        const h = m.headers;
+        if (h && h.code >= 300) {
+          if (h.code === 503) p.reject(new PublishError(`no JetStream stream stores subject "${p.subject}" (503 no responders); is the worker/app provisioned?`));
+          else p.reject(new PublishError(`publish to "${p.subject}" failed: ${h.code} ${h.description}`));
+          return;
+        }
+        settleFromAck(p, m.data);
+      },
+    });
+    this.#sweep = setInterval(() => this.#onSweep(), Math.min(500, this.#resendAfterMs));
+    this.#sweep.unref();
+  }
+
+  /** Number of PubAcks outstanding. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Publish and resolve with the PubAck. Waits for room when the window is full.
+   * @throws QueueFullError, RevisionMismatchError, PublishError, TimeoutError
+   */
+  async publish(subject: string, data: Uint8Array, headers?: Record<string, string>): Promise<PubAck> {
+    if (this.#closed) throw new ClosedError('publisher is closed');
+    while (this.#pending.size >= this.#window) {
+      await new Promise<void>((r) => this.#roomWaiters.push(r));
+      if (this.#closed) throw new ClosedError('publisher is closed');
+    }
+    let h: MsgHdrs | undefined;
+    if (headers) {
+      h = natsHeaders();
+      for (const k in headers) h.set(k, headers[k] as string);
+    }
+    return new Promise<PubAck>((resolve, reject) => {
+      const id = ++this.#seq;
+      const now = Date.now();
+      this.#pending.set(id, { subject, data, headers: h, firstSent: now, lastSent: now, resolve, reject });
+      try {
+        this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}`, headers: h });
+      } catch (err) {
+        this.#pending.delete(id);
+        reject(new PublishError(`publish to "${subject}" failed: ${(err as Error).message}`, { cause: err }));
+      }
+    });
+  }
+
+  #wake(): void {
+    const w = this.#roomWaiters.shift();
+    if (w) w();
+  }
+
+  #onSweep(): void {
+    const now = Date.now();
+    for (const [id, p] of this.#pending) {
+      if (now - p.firstSent >= this.#timeoutMs) {
+        this.#pending.delete(id);
+        this.#wake();
+        p.reject(new TimeoutError(`no PubAck for "${p.subject}" within ${this.#timeoutMs} ms; the broker may be down`));
+      } else if (now - p.lastSent >= this.#resendAfterMs && !this.#nc.isClosed()) {
+        p.lastSent = now;
+        try {
+          this.#nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${id}`, headers: p.headers });
+        } catch {
+          /* reconnecting: the next sweep tries again */
+        }
+      }
+    }
+  }
+
+  /** Reject everything outstanding and stop. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    for (const p of this.#pending.values()) p.reject(new ClosedError('publisher closed before the PubAck arrived'));
+    this.#pending.clear();
+    for (const w of this.#roomWaiters.splice(0)) w();
+  }
+}
+
+function settleFromAck(p: Pending, data: Uint8Array): void {
+  let ack: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+  try {
+    ack = JSON.parse(dec.decode(data));
+  } catch {
+    p.reject(new PublishError(`unreadable PubAck for "${p.subject}"`));
+    return;
+  }
+  if (ack.error) {
+    const e = ack.error;
+    const desc = e.description ?? 'unknown error';
+    if (e.err_code === 10071) {
+      // JSStreamWrongLastSequenceErrF
+      p.reject(new RevisionMismatchError(p.subject, desc));
+    } else if (e.err_code === 10077 || /maximum (messages|bytes)/i.test(desc)) {
+      p.reject(new QueueFullError(`the stream refused the message on "${p.subject}": ${desc}; the queue is full, retry later or raise its limits`));
+    } else {
+      p.reject(new PublishError(`JetStream refused the message on "${p.subject}": ${desc} (err_code ${e.err_code ?? '?'})`));
+    }
+    return;
+  }
+  p.resolve({ stream: ack.stream ?? '', seq: ack.seq ?? 0, duplicate: ack.duplicate === true });
+}

@@ -1,0 +1,64 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { KeyValueStore, KvEntry, KvPutOptions } from '../transport.ts';
+import type { LeanPublisher } from './lean-publisher.ts';
+import { kvRepublishPrefix } from './provision.ts';
+
+const NO_MESSAGE = 10037;
+
+/**
+ * {@link KeyValueStore} over a JetStream KV bucket (`KV_<bucket>`, subjects `$KV.<bucket>.<key>`).
+ * Writes go through the lean publisher (a conditional write uses `Nats-Expected-Last-Subject-Sequence`);
+ * `watchKey` is a core subscription on the subject where the bucket re-publishes stored writes
+ * (stream `republish`), so a watcher sees every stored write with its revision and needs no consumer.
+ */
+export class NatsKeyValueStore implements KeyValueStore {
+  readonly #prefix: string;
+  readonly #stream: string;
+  constructor(
+    readonly bucket: string,
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly pub: LeanPublisher,
+  ) {
+    this.#prefix = `$KV.${bucket}.`;
+    this.#stream = `KV_${bucket}`;
+  }
+
+  async get(key: string): Promise<KvEntry | null> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
+      if (!m) return null;
+      const op = m.header?.get('KV-Operation');
+      return { key, value: m.data, revision: m.seq, operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT' };
+    } catch (err) {
+      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === NO_MESSAGE) return null;
+      if (/no message found/i.test((err as Error).message)) return null;
+      throw err;
+    }
+  }
+
+  async put(key: string, value: Uint8Array, options?: KvPutOptions): Promise<number> {
+    const h: Record<string, string> = { 'Nats-Msg-Id': `${key}:${Math.random().toString(36).slice(2)}${Date.now().toString(36)}` };
+    if (options?.expectRevision !== undefined) h['Nats-Expected-Last-Subject-Sequence'] = String(options.expectRevision);
+    const ack = await this.pub.publish(this.#prefix + key, value, h);
+    return ack.seq;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.pub.publish(this.#prefix + key, new Uint8Array(0), { 'KV-Operation': 'DEL' });
+  }
+
+  watchKey(key: string, onEntry: (e: KvEntry) => void): () => void {
+    const sub = this.nc.subscribe(kvRepublishPrefix(this.bucket) + key, {
+      callback: (_e, m) => {
+        const op = m.headers?.get('KV-Operation');
+        const revision = Number(m.headers?.get('Nats-Sequence') ?? 0);
+        onEntry({ key, value: m.data, revision, operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT' });
+      },
+    });
+    return () => {
+      if (!this.nc.isClosed()) sub.unsubscribe();
+    };
+  }
+}

@@ -1,0 +1,209 @@
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { PayloadTooLargeError } from '../../errors.ts';
+import type { EncodedTask } from '../../protocol/envelope.ts';
+import { taskStreamName, taskSubject } from '../../protocol/names.ts';
+import type {
+  IncomingMessage,
+  KeyValueStore,
+  KvBucketOptions,
+  QueueSubscription,
+  Transport,
+  TransportStatus,
+} from '../transport.ts';
+import { LeanPublisher } from './lean-publisher.ts';
+import { NatsKeyValueStore } from './nats-kv.ts';
+import { ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
+import { PullSubscription } from './pull-subscription.ts';
+
+/** Options of the NATS transport (resolved by the app from its options). */
+export interface NatsTransportOptions {
+  app: string;
+  /** Connection name shown by the server. */
+  name?: string;
+  maxQueueMessages: number;
+  maxQueueBytes: number;
+  maxPayloadBytes: number;
+  duplicateWindowMs: number;
+  ackWaitMs: number;
+  maxAckPending: number;
+  publishTimeoutMs: number;
+  pullExpiresMs: number;
+  /** Called with warnings worth a log line. */
+  onWarning?: (msg: string) => void;
+}
+
+const HEADER_SLACK = 8 * 1024;
+
+/**
+ * `nats://host:port[,host2:port]`: JetStream. One WorkQueue stream per app (`<app>-tasks`, subjects
+ * `<app>.tasks.<queue>`), one durable pull consumer per queue, results in KV buckets.
+ */
+export class NatsTransport implements Transport {
+  readonly kind = 'nats' as const;
+  readonly url: string;
+  readonly #servers: string[];
+  readonly #o: NatsTransportOptions;
+  #nc: NatsConnection | undefined;
+  #jsm: JetStreamManager | undefined;
+  #pub: LeanPublisher | undefined;
+  #connecting: Promise<void> | undefined;
+  readonly #ensuredQueues = new Map<string, Promise<void>>();
+  readonly #subs = new Set<PullSubscription>();
+  readonly #listeners = new Set<(s: TransportStatus, d?: string) => void>();
+  #closed = false;
+
+  constructor(url: string, options: NatsTransportOptions) {
+    this.#o = options;
+    this.#servers = url
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)
+      .map((s) => (s.includes('://') ? s : `nats://${s}`));
+    this.url = this.#servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',');
+  }
+
+  /** The underlying connection (for tests and tools). */
+  get connection(): NatsConnection | undefined {
+    return this.#nc;
+  }
+
+  connect(): Promise<void> {
+    this.#connecting ??= this.#connect().catch((err) => {
+      this.#connecting = undefined;
+      throw err;
+    });
+    return this.#connecting;
+  }
+
+  async #connect(): Promise<void> {
+    const nc = await connect({
+      servers: this.#servers,
+      name: this.#o.name,
+      noAsyncTraces: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      waitOnFirstConnect: false,
+    });
+    this.#nc = nc;
+    this.#jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    this.#pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs });
+    void this.#watchStatus(nc);
+    await ensureStream(
+      this.#jsm,
+      taskStreamConfig(taskStreamName(this.#o.app), this.#o.app, {
+        maxMsgs: this.#o.maxQueueMessages,
+        maxBytes: this.#o.maxQueueBytes,
+        maxMsgSize: this.#o.maxPayloadBytes + HEADER_SLACK,
+        duplicateWindowMs: this.#o.duplicateWindowMs,
+      }),
+    );
+  }
+
+  async #watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      let mapped: TransportStatus | undefined;
+      if (s.type === 'disconnect') mapped = 'disconnected';
+      else if (s.type === 'reconnecting') mapped = 'reconnecting';
+      else if (s.type === 'reconnect') {
+        mapped = 'connected';
+        // Pull requests do not survive a reconnect: forget them so the intake re-asks.
+        for (const sub of this.#subs) sub.resetRequests();
+      } else if (s.type === 'close') mapped = 'closed';
+      if (mapped) for (const l of this.#listeners) l(mapped, 'server' in s ? String(s.server) : undefined);
+    }
+  }
+
+  #require(): { nc: NatsConnection; jsm: JetStreamManager; pub: LeanPublisher } {
+    if (!this.#nc || !this.#jsm || !this.#pub) throw new Error('NatsTransport used before connect()');
+    return { nc: this.#nc, jsm: this.#jsm, pub: this.#pub };
+  }
+
+  maxBodyBytes(headerBytes: number): number {
+    const serverMax = this.#nc?.info?.max_payload ?? 1024 * 1024;
+    return Math.min(this.#o.maxPayloadBytes, serverMax - headerBytes - 64);
+  }
+
+  async publish(queue: string, task: EncodedTask): Promise<void> {
+    await this.connect();
+    const { pub } = this.#require();
+    let headerBytes = 0;
+    for (const k in task.headers) headerBytes += k.length + (task.headers[k] as string).length + 4;
+    const max = this.maxBodyBytes(headerBytes);
+    if (task.body.length > max) {
+      throw new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`);
+    }
+    await pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers);
+  }
+
+  #ensureQueue(queue: string): Promise<void> {
+    let p = this.#ensuredQueues.get(queue);
+    if (!p) {
+      const { jsm } = this.#require();
+      p = ensureQueueConsumer(jsm, taskStreamName(this.#o.app), queue, taskSubject(this.#o.app, queue), {
+        ackWaitMs: this.#o.ackWaitMs,
+        maxAckPending: this.#o.maxAckPending,
+      }).catch((err) => {
+        this.#ensuredQueues.delete(queue);
+        throw err;
+      });
+      this.#ensuredQueues.set(queue, p);
+    }
+    return p;
+  }
+
+  async subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription> {
+    await this.connect();
+    await this.#ensureQueue(queue);
+    const { nc } = this.#require();
+    const sub = new PullSubscription(
+      nc,
+      {
+        stream: taskStreamName(this.#o.app),
+        consumer: queue,
+        queue,
+        expiresMs: this.#o.pullExpiresMs,
+        onConsumerGone: () => {
+          this.#ensuredQueues.delete(queue);
+          this.#ensureQueue(queue).catch((err) => this.#o.onWarning?.(`re-creating consumer ${queue} failed: ${(err as Error).message}`));
+        },
+        onWarning: this.#o.onWarning,
+      },
+      onMessage,
+    );
+    this.#subs.add(sub);
+    const close = sub.close.bind(sub);
+    sub.close = async () => {
+      this.#subs.delete(sub);
+      await close();
+    };
+    return sub;
+  }
+
+  async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
+    await this.connect();
+    const { nc, jsm, pub } = this.#require();
+    await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs));
+    return new NatsKeyValueStore(bucket, nc, jsm, pub);
+  }
+
+  onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of [...this.#subs]) await s.close();
+    this.#pub?.close();
+    const nc = this.#nc;
+    if (nc && !nc.isClosed()) {
+      try {
+        await nc.drain();
+      } catch {
+        await nc.close();
+      }
+    }
+  }
+}

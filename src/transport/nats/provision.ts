@@ -1,0 +1,175 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  type JetStreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+  type ConsumerConfig,
+} from '@nats-io/jetstream';
+import { ConfigMismatchError } from '../../errors.ts';
+
+const NS = 1_000_000;
+
+/** Limits of the task stream. */
+export interface TaskStreamLimits {
+  maxMsgs: number;
+  maxBytes: number;
+  maxMsgSize: number;
+  duplicateWindowMs: number;
+}
+
+function apiCode(err: unknown): number | undefined {
+  const e = err as { api_error?: { err_code?: number }; code?: unknown };
+  return e?.api_error?.err_code;
+}
+
+const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+
+/**
+ * Create the stream if absent, or bring updatable limits in line; then compare the config the server
+ * returns with what was asked for, so a field the server dropped (an older server ignoring an unknown
+ * option) is an error and not a silent success.
+ * @throws ConfigMismatchError naming the field, the wanted and the actual value.
+ */
+export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }): Promise<void> {
+  let got: StreamConfig;
+  try {
+    const info = await jsm.streams.info(want.name);
+    got = info.config;
+    if (got.retention !== want.retention) {
+      throw new ConfigMismatchError(
+        `stream ${want.name} exists with retention "${got.retention}" but Celeriac needs "${want.retention}"; delete it or use another app name`,
+      );
+    }
+    if (needsUpdate(want, got)) got = (await jsm.streams.update(want.name, { ...got, ...want })).config;
+  } catch (err) {
+    if (apiCode(err) !== STREAM_NOT_FOUND) throw err;
+    got = (await jsm.streams.add(want)).config;
+  }
+  checkEcho(`stream ${want.name}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
+}
+
+function needsUpdate(want: Partial<StreamConfig>, got: StreamConfig): boolean {
+  for (const [k, v] of Object.entries(want)) {
+    const g = (got as unknown as Record<string, unknown>)[k];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (!objectHas(g, v as Record<string, unknown>)) return true;
+    } else if (Array.isArray(v)) {
+      if (!Array.isArray(g) || v.some((s) => !(g as unknown[]).includes(s))) return true;
+    } else if (g !== v) return true;
+  }
+  return false;
+}
+
+function objectHas(g: unknown, v: Record<string, unknown>): boolean {
+  if (g === null || typeof g !== 'object') return false;
+  return Object.entries(v).every(([k, x]) => (g as Record<string, unknown>)[k] === x);
+}
+
+function checkEcho(what: string, want: Record<string, unknown>, got: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(want)) {
+    const g = got[k];
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (!objectHas(g, v as Record<string, unknown>)) {
+        throw new ConfigMismatchError(`${what}: server returned ${k}=${JSON.stringify(g)}, wanted ${JSON.stringify(v)} (the server may not support this option)`);
+      }
+    } else if (Array.isArray(v)) {
+      if (!Array.isArray(g) || v.some((s) => !(g as unknown[]).includes(s))) {
+        throw new ConfigMismatchError(`${what}: server returned ${k}=${JSON.stringify(g)}, wanted ${JSON.stringify(v)}`);
+      }
+    } else if (g !== v) {
+      throw new ConfigMismatchError(
+        `${what}: server returned ${k}=${JSON.stringify(g)}, wanted ${JSON.stringify(v)} (the server may not support this option)`,
+      );
+    }
+  }
+}
+
+/** The app's WorkQueue task stream: `<app>.tasks.>`, bounded, `discard: new` so a full queue pushes back. */
+export function taskStreamConfig(name: string, app: string, l: TaskStreamLimits): Partial<StreamConfig> & { name: string } {
+  return {
+    name,
+    subjects: [`${app}.tasks.>`],
+    retention: RetentionPolicy.Workqueue,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs: l.maxMsgs,
+    max_bytes: l.maxBytes,
+    max_msg_size: l.maxMsgSize,
+    duplicate_window: l.duplicateWindowMs * NS,
+    num_replicas: 1,
+  };
+}
+
+/** A KV-compatible bucket stream (readable by `nats kv` and @nats-io/kv). */
+export function kvStreamConfig(bucket: string, ttlMs: number): Partial<StreamConfig> & { name: string } {
+  return {
+    name: `KV_${bucket}`,
+    subjects: [`$KV.${bucket}.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs_per_subject: 1,
+    max_age: ttlMs * NS,
+    duplicate_window: Math.min(ttlMs > 0 ? ttlMs : Infinity, 120_000) * NS,
+    allow_rollup_hdrs: true,
+    deny_delete: true,
+    deny_purge: false,
+    allow_direct: true,
+    // Every stored write is re-published on a plain subject: watchers see exactly what was stored
+    // (a write refused by a revision check is never seen), with its revision, and need no consumer.
+    republish: { src: `$KV.${bucket}.>`, dest: kvRepublishPrefix(bucket) + '>' },
+    num_replicas: 1,
+  };
+}
+
+/** Subject prefix on which the stored writes of a bucket are re-published. */
+export function kvRepublishPrefix(bucket: string): string {
+  return `_celeriac.kv.${bucket}.`;
+}
+
+/** Consumer settings of a queue. */
+export interface QueueConsumerSettings {
+  ackWaitMs: number;
+  maxAckPending: number;
+}
+
+/**
+ * Create the durable pull consumer of a queue, or update its ack settings; then verify the echo.
+ * WorkQueue streams reject overlapping consumers, so one durable per queue is shared by all workers.
+ */
+export async function ensureQueueConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  filterSubject: string,
+  s: QueueConsumerSettings,
+): Promise<void> {
+  const want: Partial<ConsumerConfig> = {
+    durable_name: durable,
+    filter_subject: filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: s.ackWaitMs * NS,
+    max_ack_pending: s.maxAckPending,
+    max_waiting: 512,
+  };
+  let got: ConsumerConfig;
+  try {
+    const info = await jsm.consumers.info(stream, durable);
+    got = info.config;
+    if (got.filter_subject !== filterSubject) {
+      throw new ConfigMismatchError(`consumer ${stream}/${durable} filters "${got.filter_subject}", expected "${filterSubject}"`);
+    }
+    if (got.ack_wait !== want.ack_wait || got.max_ack_pending !== want.max_ack_pending) {
+      got = (await jsm.consumers.update(stream, durable, { ack_wait: want.ack_wait, max_ack_pending: want.max_ack_pending })).config;
+    }
+  } catch (err) {
+    if (apiCode(err) !== CONSUMER_NOT_FOUND) throw err;
+    got = (await jsm.consumers.add(stream, want)).config;
+  }
+  checkEcho(`consumer ${stream}/${durable}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
+}

@@ -1,0 +1,169 @@
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { IncomingMessage, QueueSubscription } from '../transport.ts';
+import { parseAckSubject } from './ack-subject.ts';
+
+/** Options of {@link PullSubscription}. */
+export interface PullSubscriptionOptions {
+  stream: string;
+  consumer: string;
+  queue: string;
+  /** How long the server holds an unfilled pull request. @defaultValue 10_000 */
+  expiresMs?: number;
+  /** Called when the consumer disappeared on the server (409 Consumer Deleted). */
+  onConsumerGone?: () => void;
+  onWarning?: (msg: string) => void;
+}
+
+interface PullRequest {
+  id: number;
+  batch: number;
+  delivered: number;
+  deadline: number;
+  resolve(delivered: number): void;
+}
+
+const enc = new TextEncoder();
+const ACK = enc.encode('+ACK');
+const NAK = enc.encode('-NAK');
+const TERM = enc.encode('+TERM');
+const WPI = enc.encode('+WPI');
+
+/**
+ * Credit-based JetStream pull consumer on one persistent wildcard inbox. Each `pull(n)` is one pull
+ * request `{batch: n, expires}` with reply `<inbox>.<requestId>`, so every delivered message and
+ * every status (408 timeout, 409) is attributed to its request: the worker never holds more messages
+ * than it asked for, and asks only for free slots (no message waits in a client buffer while its
+ * AckWait runs).
+ */
+export class PullSubscription implements QueueSubscription {
+  readonly #nc: NatsConnection;
+  readonly #o: Required<Omit<PullSubscriptionOptions, 'onConsumerGone' | 'onWarning'>> & PullSubscriptionOptions;
+  readonly #inbox: string;
+  readonly #sub: Subscription;
+  readonly #requests = new Map<number, PullRequest>();
+  readonly #sweep: NodeJS.Timeout;
+  readonly #nextSubject: string;
+  #seq = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, options: PullSubscriptionOptions, private readonly onMessage: (m: IncomingMessage) => void) {
+    this.#nc = nc;
+    this.#o = { expiresMs: 10_000, ...options };
+    this.#inbox = `_CEL_PULL.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    this.#nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.consumer}`;
+    this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (_e, m) => this.#onMsg(m) });
+    this.#sweep = setInterval(() => this.#onSweep(), 1000);
+    this.#sweep.unref();
+  }
+
+  pull(n: number): Promise<number> {
+    if (this.#closed || n <= 0) return Promise.resolve(0);
+    return new Promise((resolve) => {
+      const id = ++this.#seq;
+      // The server ends the request after `expires`; the local deadline adds slack for requests lost
+      // in a reconnect (the server forgets them and sends no 408).
+      const req: PullRequest = { id, batch: n, delivered: 0, deadline: Date.now() + this.#o.expiresMs + 5_000, resolve };
+      this.#requests.set(id, req);
+      try {
+        this.#nc.publish(this.#nextSubject, enc.encode(JSON.stringify({ batch: n, expires: this.#o.expiresMs * 1_000_000 })), {
+          reply: `${this.#inbox}.${id}`,
+        });
+      } catch {
+        this.#end(req);
+      }
+    });
+  }
+
+  /** Forget every outstanding request (after a reconnect the server no longer has them). */
+  resetRequests(): void {
+    for (const r of [...this.#requests.values()]) this.#end(r);
+  }
+
+  #end(r: PullRequest): void {
+    if (this.#requests.delete(r.id)) r.resolve(r.delivered);
+  }
+
+  #onSweep(): void {
+    const now = Date.now();
+    for (const r of this.#requests.values()) if (now >= r.deadline) this.#end(r);
+  }
+
+  #onMsg(m: Msg): void {
+    const id = Number(m.subject.slice(this.#inbox.length + 1));
+    const req = this.#requests.get(id);
+    const h = m.headers;
+    if (h && h.code > 0 && (!m.reply || m.data.length === 0)) {
+      // Status message: 100 heartbeat, 404/408 request over, 409 conflict.
+      if (h.code === 100) return;
+      if (h.code === 409 && /consumer deleted/i.test(h.description)) this.#o.onConsumerGone?.();
+      else if (h.code === 409) this.#o.onWarning?.(`pull request ended: 409 ${h.description}`);
+      if (req) this.#end(req);
+      return;
+    }
+    if (!m.reply) return;
+    if (!req || this.#closed) {
+      // A message for a request we already gave up on: hand it back at once rather than exceed credit.
+      this.#nc.publish(m.reply, NAK);
+      return;
+    }
+    req.delivered++;
+    if (req.delivered >= req.batch) this.#end(req);
+    this.onMessage(new NatsIncomingMessage(this.#nc, this.#o.queue, m));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    this.resetRequests();
+    if (!this.#nc.isClosed()) this.#sub.unsubscribe();
+  }
+}
+
+/** A delivered JetStream message. Acks are fire-and-forget `+ACK` publishes (see ADR 0001). */
+export class NatsIncomingMessage implements IncomingMessage {
+  readonly delivery;
+  #settled = false;
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly queue: string,
+    private readonly m: Msg,
+  ) {
+    const info = parseAckSubject(m.reply as string);
+    this.delivery = {
+      stream: info.stream,
+      sequence: info.streamSequence,
+      deliveryCount: info.deliveryCount,
+      redelivered: info.deliveryCount > 1,
+    };
+  }
+  get body(): Uint8Array {
+    return this.m.data;
+  }
+  header(name: string): string | undefined {
+    const h = this.m.headers;
+    if (!h || !h.has(name)) return undefined;
+    return h.get(name);
+  }
+  headerNames(): Iterable<string> {
+    return this.m.headers ? this.m.headers.keys() : [];
+  }
+  #send(payload: Uint8Array): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (!this.nc.isClosed()) this.nc.publish(this.m.reply as string, payload);
+  }
+  ack(): void {
+    this.#send(ACK);
+  }
+  nak(delayMs?: number): void {
+    this.#send(delayMs && delayMs > 0 ? enc.encode(`-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1_000_000) })}`) : NAK);
+  }
+  term(): void {
+    // Plain +TERM: a reason is ignored by nats-server < 2.10.4 (the message would be redelivered).
+    this.#send(TERM);
+  }
+  working(): void {
+    if (!this.#settled && !this.nc.isClosed()) this.nc.publish(this.m.reply as string, WPI);
+  }
+}
