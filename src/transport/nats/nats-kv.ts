@@ -2,7 +2,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { KeyValueStore, KvEntry, KvPutOptions } from '../transport.ts';
 import type { LeanPublisher } from './lean-publisher.ts';
-import { kvRepublishPrefix } from './provision.ts';
+import { apiCode, kvRepublishPrefix } from './provision.ts';
 
 const NO_MESSAGE = 10037;
 
@@ -32,7 +32,7 @@ export class NatsKeyValueStore implements KeyValueStore {
       const op = m.header?.get('KV-Operation');
       return { key, value: m.data, revision: m.seq, operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT' };
     } catch (err) {
-      if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === NO_MESSAGE) return null;
+      if (apiCode(err) === NO_MESSAGE) return null;
       if (/no message found/i.test((err as Error).message)) return null;
       throw err;
     }

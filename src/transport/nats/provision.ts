@@ -20,9 +20,10 @@ export interface TaskStreamLimits {
   duplicateWindowMs: number;
 }
 
-function apiCode(err: unknown): number | undefined {
-  const e = err as { api_error?: { err_code?: number }; code?: unknown };
-  return e?.api_error?.err_code;
+/** JetStream API `err_code` of an error thrown by @nats-io/jetstream, if any. */
+export function apiCode(err: unknown): number | undefined {
+  const e = err as { apiError?: () => { err_code?: number } };
+  return typeof e?.apiError === 'function' ? e.apiError().err_code : undefined;
 }
 
 const STREAM_NOT_FOUND = 10059;

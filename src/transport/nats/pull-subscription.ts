@@ -79,6 +79,22 @@ export class PullSubscription implements QueueSubscription {
     for (const r of [...this.#requests.values()]) this.#end(r);
   }
 
+  /** The server says `r` got `actual` messages: move any difference to the next open request. */
+  #reconcile(r: PullRequest, actual: number): void {
+    let extra = r.delivered - actual;
+    if (extra <= 0) return;
+    r.delivered = actual;
+    for (const o of this.#requests.values()) {
+      if (o === r) continue;
+      const room = o.batch - o.delivered;
+      const k = Math.min(room, extra);
+      o.delivered += k;
+      extra -= k;
+      if (o.delivered >= o.batch) this.#end(o);
+      if (extra === 0) break;
+    }
+  }
+
   #end(r: PullRequest): void {
     if (this.#requests.delete(r.id)) r.resolve(r.delivered);
   }
@@ -89,18 +105,30 @@ export class PullSubscription implements QueueSubscription {
   }
 
   #onMsg(m: Msg): void {
-    const id = Number(m.subject.slice(this.#inbox.length + 1));
-    const req = this.#requests.get(id);
     const h = m.headers;
-    if (h && h.code > 0 && (!m.reply || m.data.length === 0)) {
-      // Status message: 100 heartbeat, 404/408 request over, 409 conflict.
+    if (h && h.code > 0 && !m.reply?.startsWith('$JS.ACK.')) {
+      // Status message on the request's own reply subject: 100 heartbeat, 404/408 over, 409 conflict.
       if (h.code === 100) return;
+      const req = this.#requests.get(Number(m.subject.slice(this.#inbox.length + 1)));
       if (h.code === 409 && /consumer deleted/i.test(h.description)) this.#o.onConsumerGone?.();
       else if (h.code === 409) this.#o.onWarning?.(`pull request ended: 409 ${h.description}`);
-      if (req) this.#end(req);
+      if (req) {
+        const pending = Number(h.get('Nats-Pending-Messages'));
+        if (h.has('Nats-Pending-Messages') && Number.isInteger(pending)) this.#reconcile(req, req.batch - pending);
+        this.#end(req);
+      }
       return;
     }
     if (!m.reply) return;
+    // Delivered messages keep their own subject, so they are attributed to the oldest open request:
+    // the server fills waiting pull requests in order.
+    let req: PullRequest | undefined;
+    for (const r of this.#requests.values()) {
+      if (r.delivered < r.batch) {
+        req = r;
+        break;
+      }
+    }
     if (!req || this.#closed) {
       // A message for a request we already gave up on: hand it back at once rather than exceed credit.
       this.#nc.publish(m.reply, NAK);

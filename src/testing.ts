@@ -1,0 +1,8 @@
+/**
+ * The test kit (`celeriac/testing`): helpers for plugin authors and integration tests.
+ * @module
+ */
+export { startNatsServer } from './testing/nats-server.ts';
+export type { NatsServerHandle, NatsServerOptions } from './testing/nats-server.ts';
+export { resetMemoryBroker } from './transport/memory/memory-broker.ts';
+export { silentLogger } from './util/logger.ts';
