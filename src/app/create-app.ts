@@ -24,19 +24,40 @@ const APP_BRAND = Symbol.for('celeriac.App');
  */
 export class App implements TaskPublisher {
   /** Resolved options. */
-  readonly options: Readonly<ResolvedAppOptions>;
+  options: Readonly<ResolvedAppOptions>;
   readonly #tasks = new Map<string, Task<never[], unknown>>();
-  readonly #codec: Codec;
+  #codec: Codec;
   readonly #origin = `${process.pid}@${hostname()}`;
   #transport: Transport | undefined;
   #backend: Promise<ResultBackend> | undefined;
   #closed = false;
 
+  #given: AppOptions;
+
   /** @internal use {@link createApp}. */
   constructor(options: AppOptions) {
+    this.#given = { ...options };
     this.options = Object.freeze(resolveAppOptions(options));
     this.#codec = codecByName(this.options.serializer);
     Object.defineProperty(this, APP_BRAND, { value: true });
+  }
+
+  /**
+   * Override options before the app is used (the CLI applies environment and flags this way:
+   * flags > environment > `createApp` options > defaults).
+   * @throws InvalidArgumentError once the app has opened its broker, or for a bad option.
+   */
+  configure(overrides: AppOptions): void {
+    if (this.#transport || this.#backend) {
+      throw new InvalidArgumentError(`app "${this.name}" is already in use; configure() must come before the first publish or worker start`);
+    }
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as AppOptions;
+    if (defined.name !== undefined && defined.name !== this.options.name) {
+      throw new InvalidArgumentError('configure(): the app name cannot change after tasks are registered');
+    }
+    this.#given = { ...this.#given, ...defined };
+    this.options = Object.freeze(resolveAppOptions(this.#given));
+    this.#codec = codecByName(this.options.serializer);
   }
 
   /** App name. */

@@ -1,0 +1,76 @@
+import { type App, createApp } from '../app/create-app.ts';
+import { InvalidArgumentError, isTaskError } from '../errors.ts';
+import { fromEnv } from './env.ts';
+import { loadApp } from './load-app.ts';
+
+/** Flags shared by `call` and `result`. */
+export interface ClientFlags {
+  app?: string;
+  appName?: string;
+  broker?: string;
+}
+
+async function clientApp(flags: ClientFlags): Promise<App> {
+  let app: App;
+  if (flags.app) app = (await loadApp(flags.app)).app;
+  else app = createApp({ name: flags.appName ?? process.env.CELERIAC_APP ?? 'celeriac' });
+  app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
+  return app;
+}
+
+function parseJson(v: string | undefined, flag: string, fallback: unknown): unknown {
+  if (v === undefined) return fallback;
+  try {
+    return JSON.parse(v);
+  } catch (err) {
+    throw new InvalidArgumentError(`${flag} must be JSON, e.g. '[1, 2]': ${(err as Error).message}`);
+  }
+}
+
+/** `celeriac call <task> --args '[..]'`: prints the task id, or with --wait the result. */
+export async function runCall(
+  task: string,
+  flags: ClientFlags & { args?: string; kwargs?: string; queue?: string; wait?: boolean; timeout?: string; countdown?: string },
+): Promise<number> {
+  const args = parseJson(flags.args, '--args', []);
+  if (!Array.isArray(args)) throw new InvalidArgumentError("--args must be a JSON array, e.g. '[2, 3]'");
+  const kwargs = parseJson(flags.kwargs, '--kwargs', undefined);
+  if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs))) {
+    throw new InvalidArgumentError('--kwargs must be a JSON object');
+  }
+  const app = await clientApp(flags);
+  try {
+    const r = await app.sendTask(task, kwargs ? [...args, kwargs] : args, {
+      ...(flags.queue ? { queue: flags.queue } : {}),
+    });
+    if (!flags.wait) {
+      process.stdout.write(r.id + '\n');
+      return 0;
+    }
+    try {
+      const value = await r.get({ timeout: flags.timeout ?? '60s' });
+      process.stdout.write(JSON.stringify({ id: r.id, state: 'SUCCESS', result: value }) + '\n');
+      return 0;
+    } catch (err) {
+      if (!isTaskError(err)) throw err;
+      process.stdout.write(JSON.stringify({ id: r.id, state: await r.state(), error: err.remote }) + '\n');
+      return 1;
+    }
+  } finally {
+    await app.close();
+  }
+}
+
+/** `celeriac result <id>`: prints the stored record (PENDING when none). */
+export async function runResult(id: string, flags: ClientFlags & { wait?: boolean; timeout?: string }): Promise<number> {
+  const app = await clientApp(flags);
+  try {
+    const r = app.asyncResult(id);
+    if (flags.wait) await r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined);
+    const info = await r.info();
+    process.stdout.write(JSON.stringify(info, null, 2) + '\n');
+    return info.status === 'FAILURE' ? 1 : 0;
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,66 @@
+import { Command } from 'commander';
+import { isInvalidArgumentError } from '../errors.ts';
+import { runCall, runResult } from './call-command.ts';
+import { packageVersion } from './version.ts';
+import { runWorker } from './worker-command.ts';
+
+/** Build the `celeriac` command line. */
+export function buildCli(): Command {
+  const program = new Command('celeriac').description('Distributed task runtime for TypeScript on NATS JetStream').version(packageVersion());
+  program
+    .command('worker')
+    .description('start a worker node that runs the tasks of an app')
+    .requiredOption('-A, --app <module>', 'module that exports the app (default export or "app")')
+    .option('-b, --broker <url>', 'broker URL (overrides CELERIAC_BROKER_URL and the app)')
+    .option('-Q, --queues <list>', 'comma-separated queues to consume (default: the app default queue)')
+    .option('-c, --concurrency <n>', 'tasks in flight at once (async slots; also the prefetch bound)', undefined)
+    .option('--cpu-threads <n>', 'threads of the CPU pool for kind "cpu" tasks (default: cores)')
+    .option('-n, --hostname <name>', 'worker name; %h is the host name (default celeriac@%h)')
+    .option('-l, --loglevel <level>', 'debug | info | warn | error', 'info')
+    .option('--log-format <format>', 'text | json', 'text')
+    .option('--grace <seconds>', 'warm shutdown: seconds in-flight tasks may take before they are handed back', undefined)
+    .action(async (flags) => {
+      process.exitCode = await runWorker(flags);
+    });
+  program
+    .command('call <task>')
+    .description('send a task by name; prints its id (or its result with --wait)')
+    .option('-A, --app <module>', 'module that exports the app')
+    .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
+    .option('-b, --broker <url>', 'broker URL')
+    .option('--args <json>', 'positional arguments as a JSON array', '[]')
+    .option('--kwargs <json>', 'keyword arguments as a JSON object (passed as a last argument)')
+    .option('-Q, --queue <queue>', 'queue to send to')
+    .option('--wait', 'wait for the result and print it')
+    .option('--timeout <duration>', 'how long --wait waits', '60s')
+    .action(async (task, flags) => {
+      process.exitCode = await runCall(task, flags);
+    });
+  program
+    .command('result <id>')
+    .description('print the stored result of a task')
+    .option('-A, --app <module>', 'module that exports the app')
+    .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
+    .option('-b, --broker <url>', 'broker URL')
+    .option('--wait', 'wait until the task finished')
+    .option('--timeout <duration>', 'how long --wait waits', '60s')
+    .action(async (id, flags) => {
+      process.exitCode = await runResult(id, flags);
+    });
+  return program;
+}
+
+/** Entry point of the `celeriac` binary. */
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    if (isInvalidArgumentError(err)) {
+      process.stderr.write(`celeriac: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`celeriac: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,114 @@
+import type { App } from '../app/create-app.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { type LogLevel, createLogger } from '../util/logger.ts';
+import { fromEnv } from './env.ts';
+import { loadApp } from './load-app.ts';
+import { packageVersion } from './version.ts';
+
+/** Flags of `celeriac worker`. */
+export interface WorkerFlags {
+  app: string;
+  broker?: string;
+  queues?: string;
+  concurrency?: string;
+  cpuThreads?: string;
+  hostname?: string;
+  loglevel?: string;
+  logFormat?: string;
+  grace?: string;
+}
+
+function int(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+
+/** The worker banner (Celery-style), one string. */
+export function banner(app: App, w: { name: string; queues: string[]; concurrency: number; cpuThreads: number }): string {
+  const tasks = app.taskNames().map((n) => `  . ${n}${app.taskKind(n) === 'cpu' ? '  [cpu]' : ''}`);
+  return [
+    ` -------------- ${w.name} v${packageVersion()}`,
+    ` --- app:         ${app.name}`,
+    ` --- broker:      ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}`,
+    ` --- results:     ${app.options.resultBackend === 'memory' ? 'memory' : app.options.broker.split(':')[0] + ' (' + app.name + '-results)'}`,
+    ` --- queues:      ${w.queues.join(', ')}`,
+    ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads`,
+    '',
+    '[tasks]',
+    ...(tasks.length ? tasks : ['  (none registered)']),
+    '',
+  ].join('\n');
+}
+
+/**
+ * `celeriac worker`: load the app, apply env and flags, start the node, print the banner; warm
+ * shutdown on the first SIGTERM/SIGINT, cold on the second. Resolves with the exit code.
+ */
+export async function runWorker(flags: WorkerFlags): Promise<number> {
+  const level = (flags.loglevel ?? 'info').toLowerCase();
+  if (!LEVELS.has(level)) throw new InvalidArgumentError(`--loglevel must be one of debug, info, warn, error; got ${flags.loglevel}`);
+  if (flags.logFormat !== undefined && flags.logFormat !== 'text' && flags.logFormat !== 'json') {
+    throw new InvalidArgumentError(`--log-format must be text or json, got ${flags.logFormat}`);
+  }
+  const { app, moduleUrl } = await loadApp(flags.app);
+  app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
+  const logger = createLogger({ level: level as LogLevel, format: (flags.logFormat as 'text' | 'json') ?? 'text' });
+  const graceS = flags.grace === undefined ? undefined : Number(flags.grace);
+  if (graceS !== undefined && !(Number.isFinite(graceS) && graceS >= 0)) throw new InvalidArgumentError(`--grace must be seconds >= 0, got ${flags.grace}`);
+  const worker = app.worker({
+    queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
+    concurrency: int(flags.concurrency, '-c/--concurrency'),
+    cpuThreads: int(flags.cpuThreads, '--cpu-threads'),
+    name: flags.hostname,
+    tasksModule: moduleUrl,
+    grace: graceS === undefined ? undefined : graceS * 1000,
+    logger: logger.child({ worker: flags.hostname }),
+  });
+  const o = worker.options;
+  process.stdout.write(banner(app, { name: o.name, queues: o.queues, concurrency: o.concurrency, cpuThreads: o.cpuThreads }) + '\n');
+
+  let resolveExit!: (code: number) => void;
+  const exit = new Promise<number>((r) => (resolveExit = r));
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      logger.info(`${sig}: warm shutdown (finishing tasks in flight; send again for cold shutdown)`, { graceMs: o.graceMs });
+      worker.stop().then(
+        () => resolveExit(0),
+        (err) => {
+          logger.error('shutdown failed', { error: err });
+          resolveExit(1);
+        },
+      );
+    } else if (signals === 2) {
+      logger.warn(`${sig}: cold shutdown (unfinished tasks are handed back to the broker)`);
+      worker.kill().then(
+        () => resolveExit(1),
+        () => resolveExit(1),
+      );
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  worker.onFatal((err) => {
+    logger.error('worker node failed: supervisor restart intensity exceeded', { error: err });
+    resolveExit(1);
+  });
+  try {
+    await worker.start();
+  } catch (err) {
+    logger.error('worker failed to start', { error: err });
+    await worker.stop(0).catch(() => undefined);
+    return 1;
+  }
+  logger.info('worker ready', { queues: o.queues.join(','), concurrency: o.concurrency });
+  const code = await exit;
+  await app.close().catch(() => undefined);
+  logger.info('worker stopped', { ...worker.stats() });
+  return code;
+}

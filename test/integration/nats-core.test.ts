@@ -1,0 +1,202 @@
+/**
+ * Core runtime against a real nats-server started for this file: publish → execute → result for io
+ * and cpu tasks, hand-written JSON tasks, undecodable messages, full streams, size limits, warm
+ * shutdown and a crashing consumer actor.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { createApp, isPayloadTooLargeError, isQueueFullError, isTaskError, type App } from '../../src/index.ts';
+import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let fixture: typeof import('../fixtures/it-tasks.ts');
+const tasksModule = new URL('../fixtures/it-tasks.ts', import.meta.url).href;
+
+before(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  process.env.IT_APP = 'core';
+  fixture = await import('../fixtures/it-tasks.ts');
+  fixture.app.configure({ broker: server.url });
+});
+
+after(async () => {
+  await fixture.app.close();
+  await nc.close();
+  await server.stop();
+});
+
+describe('with a worker running', () => {
+  let worker: ReturnType<App['worker']>;
+  before(async () => {
+    worker = fixture.app.worker({ concurrency: 16, cpuThreads: 1, tasksModule, logger: silentLogger });
+    await worker.start();
+  });
+  after(async () => {
+    await worker.stop();
+  });
+
+  test('an io task runs and its result is stored in the KV bucket', async () => {
+    const r = await fixture.add.delay(2, 3);
+    assert.equal(await r.get({ timeout: '10s' }), 5);
+    assert.equal(await r.state(), 'SUCCESS');
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage('KV_core-results', { last_by_subj: `$KV.core-results.${r.id}` });
+    assert.ok(stored && stored.data.length > 0, 'the result is a KV entry keyed by the task id');
+  });
+
+  test('a cpu task runs in a worker thread', async () => {
+    const r = await fixture.fib.delay(20);
+    const v = await r.get({ timeout: '20s' });
+    assert.equal(v.value, 6765);
+  });
+
+  test('a failing task reports the remote error name, message and code', async () => {
+    const r = await fixture.boom.delay('no such order');
+    await assert.rejects(r.get({ timeout: '10s' }), (err: unknown) => {
+      assert.ok(isTaskError(err));
+      assert.equal(err.remote.name, 'TypeError');
+      assert.equal(err.remote.message, 'no such order');
+      assert.equal(err.remote.code, 'E_BOOM');
+      assert.match(err.remote.stack ?? '', /it-tasks\.ts/);
+      return true;
+    });
+    assert.equal(await r.state(), 'FAILURE');
+  });
+
+  test('a JSON task written by hand with the plain NATS client runs (docs/protocol.md)', async () => {
+    const h = natsHeaders();
+    h.set('task', 'math.add');
+    h.set('id', 'hand-written-1');
+    h.set('content-type', 'application/json');
+    h.set('Nats-Msg-Id', 'hand-written-1');
+    const ack = await nc.request('core.tasks.default', new TextEncoder().encode('[[40, 2], {}, null]'), { headers: h, timeout: 5000 });
+    assert.match(new TextDecoder().decode(ack.data), /"seq":\d+/);
+    assert.equal(await fixture.app.asyncResult('hand-written-1').get({ timeout: '10s' }), 42);
+  });
+
+  test('custom headers reach the task as ctx.headers', async () => {
+    const r = await fixture.echo.applyAsync([1, 'two'], { headers: { tenant: 't1' } });
+    const v = (await r.get({ timeout: '10s' })) as { args: unknown[]; headers: Record<string, string> };
+    assert.deepEqual(v.args, [1, 'two']);
+    assert.equal(v.headers.tenant, 't1');
+  });
+
+  test('an undecodable message is terminated, recorded as FAILURE, and the worker keeps serving', async () => {
+    const h = natsHeaders();
+    h.set('task', 'math.add');
+    h.set('id', 'garbage-1');
+    h.set('content-type', 'application/x-msgpack');
+    await nc.request('core.tasks.default', new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]), { headers: h, timeout: 5000 });
+    const bad = fixture.app.asyncResult('garbage-1');
+    await assert.rejects(bad.get({ timeout: '10s' }), (err: unknown) => isTaskError(err) && err.remote.code === 'E_DECODE');
+    // the message is gone from the queue (terminated, not redelivered) and the worker still works
+    const r = await fixture.add.delay(1, 1);
+    assert.equal(await r.get({ timeout: '10s' }), 2);
+    const jsm = await jetstreamManager(nc);
+    const ci = await jsm.consumers.info('core-tasks', 'default');
+    assert.equal(ci.num_ack_pending, 0);
+    assert.equal(worker.stats().rejected, 1);
+  });
+
+  test('a message without an id is terminated and logged, never retried', async () => {
+    const h = natsHeaders();
+    h.set('task', 'math.add');
+    h.set('content-type', 'application/json');
+    await nc.request('core.tasks.default', new TextEncoder().encode('[[1,2],{},null]'), { headers: h, timeout: 5000 });
+    const r = await fixture.add.delay(5, 5);
+    assert.equal(await r.get({ timeout: '10s' }), 10);
+    const jsm = await jetstreamManager(nc);
+    assert.equal((await jsm.streams.info('core-tasks')).state.messages, 0);
+  });
+
+  test('a crashed consumer actor is restarted and no task is lost', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => fixture.sleepy.delay(200, `t${i}`)));
+    await new Promise((r) => setTimeout(r, 50));
+    worker.crashConsumer('default');
+    const values = await Promise.all(results.map((r) => r.get({ timeout: '40s' })));
+    assert.deepEqual(
+      values.map((v) => v.tag),
+      results.map((_, i) => `t${i}`),
+    );
+  });
+});
+
+test('a task whose body is over 1 MiB is refused at publish with a clear error', async () => {
+  const big = 'x'.repeat(1024 * 1024 + 10);
+  await assert.rejects(fixture.echo.delay(big), (err: unknown) => {
+    assert.ok(isPayloadTooLargeError(err));
+    assert.match(err.message, /over the \d+-byte limit/);
+    return true;
+  });
+});
+
+test('a full stream refuses publishes with QueueFullError, and nothing already queued is lost', async () => {
+  const small = createApp({ name: 'full', broker: server.url, maxQueuedTasks: 5 });
+  const t = small.task('math.add', async (_c, a: number, b: number) => a + b);
+  try {
+    const ok = [];
+    for (let i = 0; i < 5; i++) ok.push(await t.delay(i, 0));
+    await assert.rejects(t.delay(99, 0), (err: unknown) => {
+      assert.ok(isQueueFullError(err));
+      assert.match(err.message, /full/);
+      return true;
+    });
+    const w = small.worker({ logger: silentLogger });
+    await w.start();
+    const values = await Promise.all(ok.map((r) => r.get({ timeout: '10s' })));
+    assert.deepEqual(values, [0, 1, 2, 3, 4]);
+    await w.stop();
+  } finally {
+    await small.close();
+  }
+});
+
+test('a task name no worker knows is returned to the queue, not lost', async () => {
+  const producer = createApp({ name: 'unknown', broker: server.url });
+  try {
+    const r = await producer.sendTask('later.defined', [7]);
+    const w1app = createApp({ name: 'unknown', broker: server.url });
+    const w1 = w1app.worker({ logger: silentLogger });
+    await w1.start();
+    await new Promise((res) => setTimeout(res, 300));
+    assert.ok(w1.stats().returned >= 1, 'the first worker handed it back');
+    await w1.stop();
+    await w1app.close();
+    // A worker that knows the task: the message was kept. Same process, so register under a new app
+    // object with the same name (registries are keyed by app name).
+    const w2app = createApp({ name: 'unknown', broker: server.url });
+    w2app.task('later.defined', async (_c, x: number) => x * 6);
+    const w2 = w2app.worker({ logger: silentLogger });
+    await w2.start();
+    assert.equal(await r.get({ timeout: '20s' }), 42);
+    await w2.stop();
+    await w2app.close();
+  } finally {
+    await producer.close();
+  }
+});
+
+test('warm shutdown lets in-flight tasks finish and stores their results', async () => {
+  const app = createApp({ name: 'warm', broker: server.url });
+  const slow = app.task('slow', async (_c, ms: number) => {
+    await new Promise((r) => setTimeout(r, ms));
+    return 'finished';
+  });
+  try {
+    const w = app.worker({ logger: silentLogger });
+    await w.start();
+    const rs = await Promise.all([slow.delay(800), slow.delay(800), slow.delay(800)]);
+    while (w.stats().active < 3) await new Promise((r) => setTimeout(r, 10));
+    const t0 = Date.now();
+    await w.stop();
+    assert.ok(Date.now() - t0 >= 300, 'stop waited for the tasks');
+    for (const r of rs) assert.equal(await r.get({ timeout: '1s' }), 'finished');
+    assert.equal(w.state, 'stopped');
+  } finally {
+    await app.close();
+  }
+});
