@@ -15,12 +15,25 @@ const NO_MESSAGE = 10037;
 export class NatsKeyValueStore implements KeyValueStore {
   readonly #prefix: string;
   readonly #stream: string;
+  readonly #watchers = new Map<string, Set<(e: KvEntry) => void>>();
   constructor(
     readonly bucket: string,
     private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly pub: LeanPublisher,
+    onReconnect?: (cb: () => void) => void,
   ) {
+    // Writes stored while the connection was down were not seen by watchers: re-read their keys.
+    onReconnect?.(() => {
+      for (const [key, fns] of this.#watchers) {
+        this.get(key).then(
+          (e) => {
+            if (e) for (const f of fns) f(e);
+          },
+          () => undefined,
+        );
+      }
+    });
     this.#prefix = `$KV.${bucket}.`;
     this.#stream = `KV_${bucket}`;
   }
@@ -50,6 +63,12 @@ export class NatsKeyValueStore implements KeyValueStore {
   }
 
   watchKey(key: string, onEntry: (e: KvEntry) => void): () => void {
+    let fns = this.#watchers.get(key);
+    if (!fns) {
+      fns = new Set();
+      this.#watchers.set(key, fns);
+    }
+    fns.add(onEntry);
     const sub = this.nc.subscribe(kvRepublishPrefix(this.bucket) + key, {
       callback: (_e, m) => {
         const op = m.headers?.get('KV-Operation');
@@ -58,6 +77,8 @@ export class NatsKeyValueStore implements KeyValueStore {
       },
     });
     return () => {
+      fns.delete(onEntry);
+      if (fns.size === 0) this.#watchers.delete(key);
       if (!this.nc.isClosed()) sub.unsubscribe();
     };
   }

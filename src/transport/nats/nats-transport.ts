@@ -184,7 +184,11 @@ export class NatsTransport implements Transport {
     await this.connect();
     const { nc, jsm, pub } = this.#require();
     await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs));
-    return new NatsKeyValueStore(bucket, nc, jsm, pub);
+    return new NatsKeyValueStore(bucket, nc, jsm, pub, (cb) => {
+      this.onStatus((st) => {
+        if (st === 'connected') cb();
+      });
+    });
   }
 
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void {
