@@ -8,7 +8,7 @@ import { type Duration, parseDuration } from '../util/duration.ts';
 export interface AppOptions {
   /** App name: prefixes streams, buckets and subjects (`[A-Za-z0-9_-]`). @defaultValue `'celeriac'` */
   name?: string;
-  /** `'memory://'` (embedded) or `'nats://host:4222[,host2:4222]'`. @defaultValue `'memory://'` */
+  /** `'memory://'` (embedded) or `'nats://host:4222[,host2:4222]'`; `''` counts as not given. @defaultValue `'memory://'` */
   broker?: string;
   /** Where results go: `'broker'` (JetStream KV on nats, memory on memory) or `'memory'`. @defaultValue `'broker'` */
   resultBackend?: 'broker' | 'memory';
@@ -83,7 +83,8 @@ function positiveInt(v: unknown, what: string): number {
 export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('createApp(options): options must be an object');
   const d = DEFAULT_APP_OPTIONS;
-  const broker = o.broker ?? d.broker;
+  // An empty string (e.g. an unset-but-exported CELERIAC_BROKER_URL) means "not given".
+  const broker = o.broker === undefined || o.broker === '' ? d.broker : o.broker;
   if (typeof broker !== 'string' || !/^(memory|nats):\/\//.test(broker)) {
     throw new InvalidArgumentError(`options.broker must start with 'memory://' or 'nats://', got ${JSON.stringify(broker)}`);
   }

@@ -1,0 +1,31 @@
+/**
+ * The README's quick start must run as written (with `celeriac` mapped to the sources).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+test('the README quick start runs and prints what its comments say', async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const block = /## Quick start\s+```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, 'README has a Quick start ts block');
+  const dir = await mkdtemp(join(ROOT, '.tmp-docs-'));
+  try {
+    const file = join(dir, 'quickstart.ts');
+    await writeFile(file, block.replace(/from 'celeriac'/g, `from '${join(ROOT, 'src/index.ts')}'`));
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', file], {
+      cwd: ROOT,
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CELERIAC_BROKER_URL')),
+      timeout: 60_000,
+    });
+    assert.deepEqual(stdout.trim().split('\n'), ['5', 'HI!']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
