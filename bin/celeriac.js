@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The `celeriac` binary. Runs the built CLI from dist/ when present; otherwise registers tsx and
-// runs the TypeScript sources (so tasks modules written in TypeScript load either way).
+// The `celeriac` binary. In a checkout it runs the TypeScript sources through tsx; an installed
+// package (which ships dist/ and no src/) runs the built JavaScript. tsx is registered either way so
+// that `-A tasks.ts` modules written in TypeScript load.
 import { existsSync } from 'node:fs';
 import { register } from 'tsx/esm/api';
 
-const built = new URL('../dist/src/cli/main.js', import.meta.url);
 register();
-const { main } = existsSync(built) ? await import(built.href) : await import(new URL('../src/cli/main.ts', import.meta.url).href);
+const source = new URL('../src/cli/main.ts', import.meta.url);
+const built = new URL('../dist/src/cli/main.js', import.meta.url);
+const { main } = await import(existsSync(source) ? source.href : built.href);
 await main(process.argv);
 process.exit(process.exitCode ?? 0);
