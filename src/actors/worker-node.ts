@@ -6,6 +6,7 @@ import type { ResultBackend } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
+import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
 
@@ -26,8 +27,8 @@ export interface WorkerApp {
 export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
 /**
- * A worker node: a supervision tree of actors — `connection`, `results`, `cpu-pool`, `slots` and
- * one `consumer:<queue>` per queue. A crashed actor is restarted with back-off; too many restarts
+ * A worker node: a supervision tree of actors — `connection`, `results`, `result-writer`,
+ * `cpu-pool`, `slots` and one `consumer:<queue>` per queue. A crashed actor is restarted with back-off; too many restarts
  * in the window stop the node with `state = 'failed'` and the `onFatal` callback (the CLI exits 1).
  */
 export class WorkerNode {
@@ -176,8 +177,15 @@ export class WorkerNode {
       });
     }
 
+    const writer = await this.#spawn('result-writer', resultWriterActor({ maxInFlight: 256, logger: log }), 1024);
+    const writeResult = (handle: ResultWriteMsg['handle'], record: ResultWriteMsg['record']) =>
+      new Promise<boolean>((resolve, reject) => {
+        writer.send({ handle, record, resolve, reject }).catch(reject);
+      });
+
     // The executor reaches the pool through a proxy, so a restarted pool actor is picked up.
     this.#executor = new Executor({
+      writeResult,
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,
@@ -191,8 +199,16 @@ export class WorkerNode {
           : undefined,
     });
 
-    const queues = this.options.queues;
     const executor = this.#executor;
+    // The async slots: the executor runs io tasks in slots bounded by the SlotPool; this actor owns
+    // its periodic duty (working() heartbeats for long tasks).
+    await this.#spawn('slots', () => ({
+      start: () => executor.startHeartbeats(),
+      receive() {},
+      stop: () => executor.close(),
+    }));
+
+    const queues = this.options.queues;
     for (const queue of queues) {
       const ref = await this.#spawn(
         `consumer:${queue}`,
@@ -271,6 +287,5 @@ export class WorkerNode {
 
   async #teardown(): Promise<void> {
     await this.#root.stop();
-    this.#executor?.close();
   }
 }

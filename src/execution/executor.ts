@@ -1,4 +1,4 @@
-import { DecodeError, NotRegisteredError, serializeError, type SerializedError } from '../errors.ts';
+import { DecodeError, serializeError, type SerializedError } from '../errors.ts';
 import { type TaskMessage, decodeTask } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
 import type { ResultBackend, ResultWriteHandle } from '../results/result-backend.ts';
@@ -23,6 +23,8 @@ export interface ExecutorOptions {
   unknownTaskDelayMs?: number;
   /** Called when a message is settled (its slot is free again). */
   onSettled?: () => void;
+  /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
+  writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
 }
 
 interface Running {
@@ -49,14 +51,27 @@ export interface ExecutorStats {
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #running = new Set<Running>();
-  readonly #heartbeat: NodeJS.Timeout;
+  #heartbeat: NodeJS.Timeout | undefined;
+  readonly #beatEveryMs: number;
   readonly #unknownDelay: number;
+  readonly #write: (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
   readonly stats: ExecutorStats = { succeeded: 0, failed: 0, rejected: 0, returned: 0, active: 0 };
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#unknownDelay = options.unknownTaskDelayMs ?? 5_000;
-    const every = Math.max(250, Math.floor(options.ackWaitMs / 3));
+    this.#write = options.writeResult ?? ((h, r) => h.write(r));
+    this.#beatEveryMs = Math.max(250, Math.floor(options.ackWaitMs / 3));
+    this.startHeartbeats();
+  }
+
+  /**
+   * Send `working()` (`+WPI`) every AckWait/3 for tasks running longer than that, so the broker does
+   * not redeliver them. Started by the constructor; idempotent.
+   */
+  startHeartbeats(): void {
+    if (this.#heartbeat) return;
+    const every = this.#beatEveryMs;
     this.#heartbeat = setInterval(() => this.#beat(every), every);
     this.#heartbeat.unref();
   }
@@ -87,9 +102,10 @@ export class Executor {
     for (const r of this.#running) r.msg.nak();
   }
 
-  /** Stop timers. */
+  /** Stop the heartbeat timer. */
   close(): void {
     clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   /** Process one message. Resolves when it is settled. */
@@ -126,7 +142,7 @@ export class Executor {
     const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id);
     if (task.expires !== null && task.expires <= now) {
       log.info('task expired before it started: not run', { expires: new Date(task.expires).toISOString() });
-      await writer?.write(this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
+      if (writer) await this.#write(writer, this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
       msg.ack();
       return;
     }
@@ -141,7 +157,7 @@ export class Executor {
     this.#running.add(running);
     this.stats.active = this.#running.size;
     try {
-      if (this.#o.trackStarted && writer) await writer.write(this.#record(task, msg, 'STARTED', {}));
+      if (this.#o.trackStarted && writer) await this.#write(writer, this.#record(task, msg, 'STARTED', {}));
       const ctxData: TaskContextData = {
         id: task.id,
         name: task.task,
@@ -155,7 +171,7 @@ export class Executor {
       let progressChain: Promise<unknown> = Promise.resolve();
       const progress = (meta: Record<string, unknown>): Promise<void> => {
         if (!writer) return Promise.resolve();
-        const p = progressChain.then(() => writer.write(this.#record(task, msg, 'PROGRESS', { meta })));
+        const p = progressChain.then(() => this.#write(writer, this.#record(task, msg, 'PROGRESS', { meta })));
         progressChain = p.catch(() => undefined);
         return p.then(() => undefined);
       };
@@ -179,11 +195,11 @@ export class Executor {
       if (outcome.ok) {
         this.stats.succeeded++;
         log.debug('task succeeded', { ms });
-        await writer?.write(this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
+        if (writer) await this.#write(writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
       } else {
         this.stats.failed++;
         log.warn('task failed', { ms, error: `${outcome.error.name}: ${outcome.error.message}` });
-        await writer?.write(this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
+        if (writer) await this.#write(writer, this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
       }
       msg.ack();
     } finally {
@@ -220,7 +236,7 @@ export class Executor {
         attempts: msg.delivery.deliveryCount,
       };
       try {
-        await this.#o.backend.writer(id).write(record);
+        await this.#write(this.#o.backend.writer(id), record);
       } catch (werr) {
         this.#o.logger.warn('could not record the decode failure', { id, error: werr });
       }
@@ -250,5 +266,3 @@ export class Executor {
   }
 }
 
-export { NotRegisteredError };
-export type { ResultWriteHandle };
