@@ -69,7 +69,10 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
         continue;
       }
       const want = idle && s.shared() ? 1 : s.maxBatch;
-      const n = await s.slots.acquire(want, signal);
+      // While a request is still open, wait for a worthwhile batch of free slots instead of sending
+      // one pull request per freed slot.
+      const min = outstanding > 0 ? Math.ceil(s.slots.capacity / 4) : 1;
+      const n = await s.slots.acquire(want, signal, min);
       if (n === 0) break;
       if (signal.aborted) {
         s.slots.release(n);

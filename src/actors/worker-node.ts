@@ -44,6 +44,8 @@ export class WorkerNode {
   readonly #startWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }>();
   readonly #fatalListeners = new Set<(err: Error) => void>();
   #onFatalError: Error | undefined;
+  /** A started node keeps the process alive until it stops (memory:// has no socket that would). */
+  #keepAlive: NodeJS.Timeout | undefined;
 
   constructor(app: WorkerApp, options: WorkerOptions = {}) {
     this.#app = app;
@@ -126,6 +128,7 @@ export class WorkerNode {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ClosedError(`worker node already ${this.#state}`);
     this.#state = 'starting';
+    this.#keepAlive = setInterval(() => undefined, 1 << 30);
     const app = this.#app;
     const transport = app.transport();
     const log = this.logger;
@@ -287,5 +290,6 @@ export class WorkerNode {
 
   async #teardown(): Promise<void> {
     await this.#root.stop();
+    clearInterval(this.#keepAlive);
   }
 }

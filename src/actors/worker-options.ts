@@ -65,8 +65,10 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > 1024) {
     throw new InvalidArgumentError(`worker options.cpuThreads must be an integer 1-1024, got ${JSON.stringify(cpuThreads)}`);
   }
-  const name = (o.name ?? DEFAULT_WORKER_OPTIONS.name).replace(/%h/g, hostname());
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new InvalidArgumentError('worker options.name must be 1-200 characters');
+  const rawName: unknown = o.name ?? DEFAULT_WORKER_OPTIONS.name;
+  if (typeof rawName !== 'string') throw new InvalidArgumentError(`worker options.name must be a string, got ${JSON.stringify(rawName)}`);
+  const name = rawName.replace(/%h/g, hostname());
+  if (name.length === 0 || name.length > 200) throw new InvalidArgumentError('worker options.name must be 1-200 characters');
   if (o.tasksModule !== undefined && (typeof o.tasksModule !== 'string' || !o.tasksModule.startsWith('file:'))) {
     throw new InvalidArgumentError(`worker options.tasksModule must be a file: URL, got ${JSON.stringify(o.tasksModule)}`);
   }

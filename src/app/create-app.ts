@@ -165,7 +165,7 @@ export class App implements TaskPublisher {
     if (!this.#transport) {
       const o = this.options;
       this.#transport = o.broker.startsWith('memory://')
-        ? new MemoryTransport(o.broker, { maxMessages: o.maxQueuedTasks })
+        ? new MemoryTransport(o.broker, { maxMessages: o.maxQueuedTasks, namespace: o.name, ackWaitMs: o.ackWaitMs })
         : new NatsTransport(o.broker.replace(/^nats:\/\//, ''), {
             app: o.name,
             name: `celeriac:${o.name}:${this.#origin}`,

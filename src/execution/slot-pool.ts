@@ -26,11 +26,12 @@ export class SlotPool {
   }
 
   /**
-   * Wait until at least one slot is free, then take up to `max` of them.
-   * Resolves with 0 if `signal` aborts first.
+   * Wait until at least `min` slots (default 1, capped at the capacity) are free, then take up to
+   * `max` of them. Resolves with 0 if `signal` aborts first.
    */
-  async acquire(max: number, signal?: AbortSignal): Promise<number> {
-    while (this.#free === 0) {
+  async acquire(max: number, signal?: AbortSignal, min = 1): Promise<number> {
+    const need = Math.max(1, Math.min(min, this.capacity, max));
+    while (this.#free < need) {
       if (signal?.aborted) return 0;
       await new Promise<void>((resolve) => {
         const onAbort = () => resolve();

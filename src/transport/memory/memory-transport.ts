@@ -17,6 +17,13 @@ export interface MemoryTransportOptions {
   maxMessages?: number;
   /** How long an unfilled pull waits for messages. @defaultValue 10_000 */
   pullExpiresMs?: number;
+  /** Queue names are prefixed with this (the app name), as NATS subjects are. @defaultValue `''` */
+  namespace?: string;
+  /**
+   * Messages still held (unsettled) when their subscription closes go back to the queue after this
+   * long, like JetStream's AckWait. @defaultValue 30_000
+   */
+  ackWaitMs?: number;
 }
 
 const DEDUPE_WINDOW_MS = 120_000;
@@ -31,6 +38,8 @@ export class MemoryTransport implements Transport {
   readonly #broker: MemoryBroker;
   readonly #maxMessages: number;
   readonly #pullExpiresMs: number;
+  readonly #ns: string;
+  readonly #ackWaitMs: number;
   readonly #subs = new Set<MemorySubscription>();
   #closed = false;
 
@@ -40,6 +49,8 @@ export class MemoryTransport implements Transport {
     this.#broker = memoryBroker(name);
     this.#maxMessages = options.maxMessages ?? 1_000_000;
     this.#pullExpiresMs = options.pullExpiresMs ?? 10_000;
+    this.#ns = options.namespace ? `${options.namespace}.` : '';
+    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
   }
 
   async connect(): Promise<void> {}
@@ -49,7 +60,7 @@ export class MemoryTransport implements Transport {
   }
 
   async publish(queue: string, task: EncodedTask): Promise<void> {
-    const q = this.#broker.queue(queue, this.#maxMessages);
+    const q = this.#broker.queue(this.#ns + queue, this.#maxMessages);
     const now = Date.now();
     const seen = q.ids.get(task.id);
     if (seen !== undefined && now - seen < DEDUPE_WINDOW_MS) return; // Nats-Msg-Id semantics
@@ -64,8 +75,13 @@ export class MemoryTransport implements Transport {
   }
 
   async subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription> {
-    const sub = new MemorySubscription(this.#broker.queue(queue, this.#maxMessages), onMessage, this.#pullExpiresMs, () =>
-      this.#subs.delete(sub),
+    const sub = new MemorySubscription(
+      this.#broker.queue(this.#ns + queue, this.#maxMessages),
+      queue,
+      onMessage,
+      this.#pullExpiresMs,
+      this.#ackWaitMs,
+      () => this.#subs.delete(sub),
     );
     this.#subs.add(sub);
     return sub;
@@ -93,8 +109,10 @@ class MemorySubscription implements QueueSubscription {
 
   constructor(
     private readonly q: MemoryQueue,
+    private readonly queueName: string,
     private readonly onMessage: (m: IncomingMessage) => void,
     private readonly expiresMs: number,
+    private readonly ackWaitMs: number,
     private readonly onClose: () => void,
   ) {}
 
@@ -139,7 +157,7 @@ class MemorySubscription implements QueueSubscription {
     };
     const q = this.q;
     return {
-      queue: q.name,
+      queue: this.queueName,
       body: m.body,
       delivery: { stream: q.name, sequence: m.seq, deliveryCount: m.deliveries, redelivered: m.deliveries > 1 },
       header: (name) => m.headers[name],
@@ -166,9 +184,15 @@ class MemorySubscription implements QueueSubscription {
       if (i >= 0) this.q.pulls.splice(i, 1);
       p.finish();
     }
-    // A subscriber that goes away without settling gives its messages back (like AckWait expiry).
-    for (const m of [...this.#unsettled]) requeue(this.q, m, 0);
-    this.#unsettled.clear();
+    // Messages still held by running tasks stay theirs (acks still work after close, as on NATS);
+    // what is not settled within AckWait goes back to the queue.
+    if (this.#unsettled.size > 0) {
+      const t = setTimeout(() => {
+        for (const m of [...this.#unsettled]) requeue(this.q, m, 0);
+        this.#unsettled.clear();
+      }, this.ackWaitMs);
+      t.unref();
+    }
     this.onClose();
   }
 }

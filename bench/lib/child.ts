@@ -1,0 +1,112 @@
+/**
+ * Spawning bench roles as child processes (`node --import tsx bench/roles/<role>.ts ...`) and
+ * reading their one-JSON-line protocol (see `emit()` in measure.ts).
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A role process. */
+export interface RoleProcess {
+  readonly name: string;
+  readonly proc: ChildProcess;
+  /** Resolves when the role printed `{"event":"ready"}`; rejects if it ended first. */
+  readonly ready: Promise<void>;
+  /** Resolves with the `result` line's fields; rejects on an `error` line, a crash or the time limit. */
+  readonly result: Promise<Record<string, unknown>>;
+  /** SIGTERM (then SIGKILL after 3 s) unless it already exited. */
+  stop(): void;
+  /** Last lines of stderr, for error reports. */
+  stderrTail(): string;
+}
+
+const live = new Set<ChildProcess>();
+
+/** SIGKILL every role process still running (used on the way out, even after an error). */
+export function killAllRoles(): void {
+  for (const p of live) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  live.clear();
+}
+
+/**
+ * Start `bench/roles/<script>` with `args`. The process is killed after `timeoutMs` whatever it is
+ * doing, so a hung probe costs at most that long.
+ */
+export function startRole(script: string, args: readonly (string | number)[], timeoutMs: number, env: Record<string, string> = {}): RoleProcess {
+  const name = `${script} ${args[0] ?? ''}`.trim();
+  const proc = spawn(process.execPath, ['--import', 'tsx', `bench/roles/${script}`, ...args.map(String)], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_ROLE_DEADLINE_MS: String(Math.max(5_000, timeoutMs - 2_000)), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  let stderr = '';
+  let stdoutBuf = '';
+  let readyResolve: () => void = () => undefined;
+  let readyReject: (e: Error) => void = () => undefined;
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
+  ready.catch(() => undefined);
+  let outcome: { ok: true; fields: Record<string, unknown> } | { ok: false; error: Error } | undefined;
+  const killTimer = setTimeout(() => {
+    outcome ??= { ok: false, error: new Error(`${name}: killed after ${timeoutMs} ms`) };
+    proc.kill('SIGKILL');
+  }, timeoutMs);
+  proc.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-8_000);
+  });
+  proc.stdout?.on('data', (d: Buffer) => {
+    stdoutBuf += d.toString();
+    let nl: number;
+    while ((nl = stdoutBuf.indexOf('\n')) >= 0) {
+      const line = stdoutBuf.slice(0, nl).trim();
+      stdoutBuf = stdoutBuf.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      const { event, ...fields } = msg;
+      if (event === 'ready') readyResolve();
+      else if (event === 'result') outcome ??= { ok: true, fields };
+      else if (event === 'error') outcome ??= { ok: false, error: new Error(`${name}: ${String(fields.message)}${fields.stack ? `\n${String(fields.stack)}` : ''}`) };
+    }
+  });
+  const result = new Promise<Record<string, unknown>>((resolve, reject) => {
+    proc.once('exit', (code, signal) => {
+      clearTimeout(killTimer);
+      live.delete(proc);
+      const tail = stderr.trim() ? `\n--- stderr (tail) ---\n${stderr.trim().slice(-2_000)}` : '';
+      const o = outcome ?? { ok: false as const, error: new Error(`${name}: exited (${code ?? signal}) without a result`) };
+      readyReject(new Error(`${name}: exited before it was ready${tail}`));
+      if (o.ok && code === 0) resolve(o.fields);
+      else reject(o.ok ? new Error(`${name}: exit code ${code ?? signal}${tail}`) : new Error(`${o.error.message}${tail}`));
+    });
+  });
+  result.catch(() => undefined);
+  return {
+    name,
+    proc,
+    ready,
+    result,
+    stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      setTimeout(() => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      }, 3_000).unref();
+    },
+    stderrTail: () => stderr.slice(-2_000),
+  };
+}
+
+/** Run a role to completion and return its result fields. */
+export function runRoleProcess(script: string, args: readonly (string | number)[], timeoutMs: number): Promise<Record<string, unknown>> {
+  return startRole(script, args, timeoutMs).result;
+}

@@ -1,0 +1,161 @@
+/**
+ * Small measurement helpers shared by the bench roles: a cross-process clock, percentiles, a cheap
+ * bounded window of outstanding promises, and the one-JSON-line reporting protocol.
+ * @module
+ */
+
+/** Milliseconds since the epoch with sub-millisecond resolution; comparable across processes on one host. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** The `p`-th percentile (0–100) of `values` (nearest rank on a sorted copy); NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const s = Float64Array.from(values).sort();
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+}
+
+/** Median of `values`; NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const s = Float64Array.from(values).sort();
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** A rate in events per second, rounded to an integer. */
+export function perSecond(count: number, ms: number): number {
+  return ms > 0 ? Math.round((count / ms) * 1000) : 0;
+}
+
+/** Round to `digits` decimals (for latencies in the JSON report). */
+export function round(v: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/**
+ * A bounded window of outstanding promises: `await room()` before adding, `await drain()` at the
+ * end. O(1) per call (a `Promise.race` over a big set is O(window) and skews the numbers). The
+ * first rejection is rethrown by the next `room()` or by `drain()`.
+ */
+export interface Window {
+  add(p: Promise<unknown>): void;
+  room(): Promise<void>;
+  drain(): Promise<void>;
+}
+
+export function createWindow(max: number): Window {
+  let inflight = 0;
+  let waiter: (() => void) | undefined;
+  let firstError: unknown;
+  let failed = false;
+  const wake = () => {
+    const w = waiter;
+    waiter = undefined;
+    w?.();
+  };
+  return {
+    add(p) {
+      inflight++;
+      p.then(
+        () => {
+          inflight--;
+          if (inflight < max) wake();
+        },
+        (err: unknown) => {
+          if (!failed) {
+            failed = true;
+            firstError = err;
+          }
+          inflight--;
+          wake();
+        },
+      );
+    },
+    async room() {
+      if (failed) throw firstError;
+      while (inflight >= max && !failed) await new Promise<void>((r) => (waiter = r));
+      if (failed) throw firstError;
+    },
+    async drain() {
+      while (inflight > 0) await new Promise<void>((r) => (waiter = r));
+      if (failed) throw firstError;
+    },
+  };
+}
+
+/** Resolve after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Child-process reporting: every role prints JSON lines on stdout. `{"event":"ready"}` when a
+ * long-lived role (a worker) can take work, and exactly one `{"event":"result", ...}` or
+ * `{"event":"error", ...}` before it exits.
+ */
+export function emit(event: 'ready' | 'result' | 'error', fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
+}
+
+/**
+ * Run a role's main function with a hard deadline: print the result (or the error) and exit, so a
+ * child never outlives its probe even when a connection keeps the event loop alive.
+ */
+export function runRole(name: string, deadlineMs: number, main: () => Promise<Record<string, unknown>>): void {
+  const timer = setTimeout(() => {
+    emit('error', { role: name, message: `deadline of ${deadlineMs} ms exceeded` });
+    process.exit(3);
+  }, deadlineMs);
+  main().then(
+    (fields) => {
+      clearTimeout(timer);
+      emit('result', { role: name, ...fields });
+      process.exit(0);
+    },
+    (err: unknown) => {
+      clearTimeout(timer);
+      const e = err as Error;
+      emit('error', { role: name, message: e?.message ?? String(err), name: e?.name, stack: e?.stack });
+      process.exit(1);
+    },
+  );
+}
+
+/** Integer argv/env helper: `num(process.argv[3], 1000)`. */
+export function num(v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`expected a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Which ids in 0..n-1 arrived, and how often: the exact-delivery check. */
+export class DeliveryLedger {
+  readonly #seen: Uint8Array;
+  unique = 0;
+  duplicates = 0;
+  outOfRange = 0;
+  constructor(readonly n: number) {
+    this.#seen = new Uint8Array(n);
+  }
+  /** Record id `i`; returns true the first time it is seen. */
+  mark(i: number): boolean {
+    if (!Number.isInteger(i) || i < 0 || i >= this.n) {
+      this.outOfRange++;
+      return false;
+    }
+    if (this.#seen[i] === 1) {
+      this.duplicates++;
+      return false;
+    }
+    this.#seen[i] = 1;
+    this.unique++;
+    return true;
+  }
+  get missing(): number {
+    return this.n - this.unique;
+  }
+}

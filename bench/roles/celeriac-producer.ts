@@ -1,0 +1,83 @@
+/**
+ * Producer processes of the Celeriac e2e and round-trip probes (the worker runs in another process).
+ *
+ *   node --import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup>
+ *   node --import tsx bench/roles/celeriac-producer.ts rt  <url> <app> <n> <lanes>  <warmup>
+ *
+ * e2e: publishes `noop(i)` for i in 0..n-1 with `window` publishes outstanding and reports its start
+ * time (epoch ms) so the orchestrator can compute n / (last completion − producer start).
+ * rt: `lanes` loops of `await (await add.delay(i, 1)).get()`, reporting tasks/s and p50/p99.
+ * @module
+ */
+import { createWindow, epochMs, num, percentile, perSecond, round, runRole, sleep } from '../lib/measure.ts';
+import { benchApp } from './bench-app.ts';
+
+const [mode, url = '', appName = 'bench', nArg, windowArg, warmArg] = process.argv.slice(2);
+const n = num(nArg, 50_000);
+const window = num(windowArg, 64);
+const warmup = num(warmArg, 0);
+const deadlineMs = num(process.env.BENCH_ROLE_DEADLINE_MS, 150_000);
+const GET_TIMEOUT_MS = 30_000;
+
+async function e2e(): Promise<Record<string, unknown>> {
+  const { app, noop } = benchApp(appName, url);
+  const publish = async (from: number, count: number) => {
+    const w = createWindow(window);
+    for (let i = from; i < from + count; i++) {
+      await w.room();
+      w.add(noop.delay(i));
+    }
+    await w.drain();
+  };
+  // Warm-up (connects, provisions, warms the JIT on both sides): negative ids the worker ignores.
+  await publish(-warmup, warmup);
+  await sleep(300);
+  const tStart = epochMs();
+  await publish(0, n);
+  const tPublished = epochMs();
+  await app.close();
+  return { probe: 'celeriac-e2e-producer', n, window, t_start: tStart, publish_tasks_s: perSecond(n, tPublished - tStart) };
+}
+
+async function rt(): Promise<Record<string, unknown>> {
+  const { app, add } = benchApp(appName, url);
+  let wrong = 0;
+  const runLanes = async (from: number, count: number, lat: number[] | null) => {
+    let next = from;
+    const end = from + count;
+    const lane = async () => {
+      while (next < end) {
+        const i = next++;
+        const s = epochMs();
+        const r = await add.delay(i, 1);
+        const v = await r.get({ timeout: GET_TIMEOUT_MS });
+        if (v !== i + 1) wrong++;
+        lat?.push(epochMs() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: window }, lane));
+  };
+  await runLanes(-warmup, warmup, null);
+  const lat: number[] = [];
+  const t0 = epochMs();
+  await runLanes(0, n, lat);
+  const ms = epochMs() - t0;
+  await app.close();
+  return {
+    probe: 'celeriac-roundtrip',
+    n,
+    in_flight: window,
+    tasks_s: perSecond(n, ms),
+    secs: ms / 1000,
+    p50_ms: round(percentile(lat, 50)),
+    p99_ms: round(percentile(lat, 99)),
+    max_ms: round(percentile(lat, 100)),
+    wrong_results: wrong,
+  };
+}
+
+if (mode !== 'e2e' && mode !== 'rt') {
+  console.error(`unknown mode ${JSON.stringify(mode)}; e2e or rt`);
+  process.exit(2);
+}
+runRole(`celeriac-producer:${mode}`, deadlineMs, mode === 'e2e' ? e2e : rt);

@@ -1,0 +1,104 @@
+/**
+ * A Celeriac worker process for the e2e and round-trip probes. Prints `{"event":"ready"}` once it
+ * takes tasks, and its result once it has run the expected number of tasks (or its deadline passes).
+ *
+ *   node --import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurrency>
+ *   node --import tsx bench/roles/celeriac-worker.ts rt  <url> <app> <n> <warmup> <concurrency>
+ *
+ * e2e: counts `noop` ids 0..n-1 in the task (negative ids are the producer's warm-up) and reports
+ * the first and last completion times (epoch ms) plus the exact-delivery ledger. rt: waits until
+ * `stats().succeeded` reaches n + warmup.
+ * @module
+ */
+import { silentLogger } from '../../src/testing.ts';
+import { DeliveryLedger, emit, epochMs, num, perSecond, runRole, sleep } from '../lib/measure.ts';
+import { benchApp } from './bench-app.ts';
+
+const [mode, url = '', appName = 'bench', nArg, warmArg, concArg] = process.argv.slice(2);
+const n = num(nArg, 50_000);
+const warmup = num(warmArg, 0);
+const concurrency = num(concArg, 64);
+const deadlineMs = num(process.env.BENCH_ROLE_DEADLINE_MS, 150_000);
+
+if (mode !== 'e2e' && mode !== 'rt') {
+  console.error(`unknown mode ${JSON.stringify(mode)}; e2e or rt`);
+  process.exit(2);
+}
+
+const ledger = new DeliveryLedger(n);
+let tFirst = 0;
+let tLast = 0;
+let warmSeen = 0;
+let allSeen: () => void = () => undefined;
+const done = new Promise<void>((r) => (allSeen = r));
+let stopRequested: () => void = () => undefined;
+const stopSignal = new Promise<void>((r) => (stopRequested = r));
+process.once('SIGTERM', () => stopRequested());
+
+const { app } = benchApp(appName, url, (i) => {
+  if (i < 0) {
+    warmSeen++;
+    return;
+  }
+  if (ledger.mark(i)) {
+    const t = epochMs();
+    if (ledger.unique === 1) tFirst = t;
+    if (ledger.unique === n) {
+      tLast = t;
+      allSeen();
+    }
+  }
+});
+
+runRole(`celeriac-worker:${mode}`, deadlineMs, async () => {
+  const worker = app.worker({ concurrency, logger: silentLogger });
+  await worker.start();
+  emit('ready', { role: `celeriac-worker:${mode}` });
+  const giveUpAt = Date.now() + deadlineMs - 5_000;
+  let outcome: 'done' | 'stopped' | 'timeout' = 'done';
+  if (mode === 'e2e') {
+    const r = await Promise.race([done.then(() => 'done' as const), stopSignal.then(() => 'stopped' as const), sleep(deadlineMs - 5_000).then(() => 'timeout' as const)]);
+    outcome = r;
+  } else {
+    let stop = false;
+    void stopSignal.then(() => (stop = true));
+    while (worker.stats().succeeded + worker.stats().failed < n + warmup) {
+      if (stop) {
+        outcome = 'stopped';
+        break;
+      }
+      if (Date.now() > giveUpAt) {
+        outcome = 'timeout';
+        break;
+      }
+      await sleep(20);
+    }
+  }
+  // Every task of e2e has run; wait (bounded) until the executor counted it, i.e. it was acked.
+  const total = n + warmup;
+  const ackDeadline = Date.now() + 10_000;
+  while (outcome === 'done' && worker.stats().succeeded < total && Date.now() < ackDeadline) await sleep(5);
+  const tAcked = epochMs();
+  const stats = worker.stats();
+  await worker.stop(5_000);
+  await app.close();
+  if (outcome !== 'done') {
+    throw new Error(`worker ${outcome} before all tasks ran: ${JSON.stringify({ unique: ledger.unique, warmSeen, stats })}`);
+  }
+  return mode === 'e2e'
+    ? {
+        probe: 'celeriac-e2e-worker',
+        n,
+        concurrency,
+        t_first: tFirst,
+        t_last: tLast,
+        t_acked: tAcked,
+        drain_tasks_s: perSecond(n - 1, tLast - tFirst),
+        unique: ledger.unique,
+        duplicates: ledger.duplicates,
+        missing: ledger.missing,
+        warmup_seen: warmSeen,
+        stats,
+      }
+    : { probe: 'celeriac-rt-worker', n, concurrency, stats };
+});

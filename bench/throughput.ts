@@ -1,0 +1,249 @@
+/**
+ * `npm run bench`: raw JetStream probes, Celeriac probes and BullMQ side by side on one box, each
+ * role in its own process, against a nats-server started here (fresh store) and Redis on
+ * 127.0.0.1:$BENCH_REDIS_PORT (BullMQ probes are skipped when it does not answer).
+ *
+ * Environment: BENCH_N (throughput size, default 50000), BENCH_RT_N (round trips, default N/5),
+ * BENCH_REPEAT (default 1), BENCH_WORKER_CONCURRENCY (Celeriac worker slots, default 64),
+ * BENCH_E2E_WINDOW (producer publishes outstanding in e2e, default 64), BENCH_REDIS_PORT (6379).
+ * Writes bench/results/latest.json. See docs/benchmarks.md.
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { startNatsServer } from '../src/testing.ts';
+import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
+import { machineInfo } from './lib/machine.ts';
+import { num, sleep } from './lib/measure.ts';
+import { type ProbeInfo, type ProbeRun, computeChecks, formatReport, summarize } from './lib/report.ts';
+
+const N = num(process.env.BENCH_N, 50_000);
+const RT_N = num(process.env.BENCH_RT_N, Math.max(500, Math.round(N / 5)));
+const REPEAT = num(process.env.BENCH_REPEAT, 1);
+const CONCURRENCY = num(process.env.BENCH_WORKER_CONCURRENCY, 64);
+const E2E_WINDOW = num(process.env.BENCH_E2E_WINDOW, 64);
+const REDIS_PORT = num(process.env.BENCH_REDIS_PORT, 6379);
+const WARMUP = Math.min(2_000, Math.max(100, Math.round(N / 25)));
+const RT_WARMUP = 256;
+const LANES = 64;
+/** Hard limit per role process. */
+const ROLE_TIMEOUT_MS = num(process.env.BENCH_ROLE_TIMEOUT_MS, 120_000);
+
+const SIZES = {
+  rawLeanPublish: 4 * N,
+  rawConsume: 2 * N,
+  rawStockPublish: N,
+  enqueue: 2 * N,
+  e2e: N,
+  roundTrip: RT_N,
+};
+
+const PROBES: ProbeInfo[] = [
+  { id: 'raw-lean-publish', label: `(a) raw lean pipelined JS publish, window 2000, ${SIZES.rawLeanPublish}`, unit: 'msgs/s' },
+  { id: 'raw-consume-ack', label: `(b) raw consume({max_messages:1000}) + ack, ${SIZES.rawConsume}`, unit: 'msgs/s' },
+  { id: 'raw-stock-publish', label: `(c) raw stock js.publish(), window 1000, ${SIZES.rawStockPublish}`, unit: 'msgs/s' },
+  { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay(), window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
+  { id: 'celeriac-e2e', label: `(e) Celeriac noop e2e, window ${E2E_WINDOW}, worker c=${CONCURRENCY}, ${SIZES.e2e}`, unit: 'tasks/s' },
+  { id: 'celeriac-rt', label: `(f) Celeriac round trip (KV result), ${LANES} lanes, worker c=${CONCURRENCY}, ${SIZES.roundTrip}`, unit: 'tasks/s' },
+  { id: 'bullmq-e2e', label: `BullMQ e2e, add x64 + Worker c=64, ${SIZES.e2e}`, unit: 'jobs/s' },
+  { id: 'bullmq-rt-c64', label: `BullMQ round trip, ${LANES} lanes, Worker c=64, ${SIZES.roundTrip}`, unit: 'jobs/s' },
+  { id: 'bullmq-rt-c256', label: `BullMQ round trip, ${LANES} lanes, Worker c=256, ${SIZES.roundTrip}`, unit: 'jobs/s' },
+];
+
+interface Ctx {
+  url: string;
+  nc: NatsConnection;
+  repeat: number;
+}
+type ProbeResult = Omit<ProbeRun, 'probe' | 'repeat' | 'ok'>;
+
+/** Delete every stream on the bench server, so each probe starts from an empty store. */
+async function wipeStreams(nc: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const names: string[] = [];
+  for await (const name of jsm.streams.names()) names.push(name);
+  for (const name of names) await jsm.streams.delete(name);
+}
+
+async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(stream)).state.messages;
+}
+
+/** Start a worker role, wait until it is ready, run the producer role; stop the worker if the producer fails. */
+async function workerAndProducer(
+  worker: [string, (string | number)[]],
+  producer: [string, (string | number)[]],
+): Promise<{ w: Record<string, unknown>; p: Record<string, unknown> }> {
+  const w = startRole(worker[0], worker[1], ROLE_TIMEOUT_MS);
+  try {
+    await Promise.race([w.ready, w.result]);
+    const p = await runRoleProcess(producer[0], producer[1], ROLE_TIMEOUT_MS);
+    return { w: await w.result, p };
+  } catch (err) {
+    w.stop();
+    throw err;
+  }
+}
+
+function rate(r: Record<string, unknown>, key: string): number {
+  const v = r[key];
+  if (typeof v !== 'number') throw new Error(`probe result has no numeric ${key}: ${JSON.stringify(r)}`);
+  return v;
+}
+
+function checkDelivery(r: Record<string, unknown>): void {
+  if (r.missing !== 0 || r.duplicates !== 0) throw new Error(`delivery check failed: ${JSON.stringify({ missing: r.missing, duplicates: r.duplicates })}`);
+}
+
+const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
+  async 'raw-lean-publish'(c) {
+    const r = await runRoleProcess('raw-nats.ts', ['lean-pub', c.url, SIZES.rawLeanPublish, 2000, WARMUP], ROLE_TIMEOUT_MS);
+    if (r.stream_msgs !== r.expected_msgs || r.errors !== 0) throw new Error(`stored ${String(r.stream_msgs)} of ${String(r.expected_msgs)}, ${String(r.errors)} errors`);
+    return { value: rate(r, 'msgs_s'), detail: r };
+  },
+  async 'raw-consume-ack'(c) {
+    const r = await runRoleProcess('raw-nats.ts', ['consume', c.url, SIZES.rawConsume, 1000, WARMUP], ROLE_TIMEOUT_MS);
+    return { value: rate(r, 'msgs_s'), detail: r };
+  },
+  async 'raw-stock-publish'(c) {
+    const r = await runRoleProcess('raw-nats.ts', ['stock-pub', c.url, SIZES.rawStockPublish, 1000, WARMUP], ROLE_TIMEOUT_MS);
+    return { value: rate(r, 'msgs_s'), detail: r };
+  },
+  async 'celeriac-enqueue'(c) {
+    const app = `bench-enq-${c.repeat}`;
+    const r = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, SIZES.enqueue, 1000, WARMUP], ROLE_TIMEOUT_MS);
+    const stored = await streamMessages(c.nc, `${app}-tasks`);
+    if (stored !== r.expected_msgs) throw new Error(`stream ${app}-tasks holds ${stored} tasks, expected ${String(r.expected_msgs)}`);
+    return { value: rate(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
+  },
+  async 'celeriac-e2e'(c) {
+    const app = `bench-e2e-${c.repeat}`;
+    const { w, p } = await workerAndProducer(
+      ['celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, WARMUP, CONCURRENCY]],
+      ['celeriac-producer.ts', ['e2e', c.url, app, SIZES.e2e, E2E_WINDOW, WARMUP]],
+    );
+    checkDelivery(w);
+    const ms = rate(w, 't_last') - rate(p, 't_start');
+    return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms } };
+  },
+  async 'celeriac-rt'(c) {
+    const app = `bench-rt-${c.repeat}`;
+    const { w, p } = await workerAndProducer(
+      ['celeriac-worker.ts', ['rt', c.url, app, SIZES.roundTrip, RT_WARMUP, CONCURRENCY]],
+      ['celeriac-producer.ts', ['rt', c.url, app, SIZES.roundTrip, LANES, RT_WARMUP]],
+    );
+    if (p.wrong_results !== 0) throw new Error(`${String(p.wrong_results)} wrong results`);
+    return { value: rate(p, 'tasks_s'), p50: rate(p, 'p50_ms'), p99: rate(p, 'p99_ms'), detail: { producer: p, worker: w } };
+  },
+  async 'bullmq-e2e'() {
+    const queue = `celeriac-bench-${randomUUID().slice(0, 8)}-e2e`;
+    try {
+      const { w, p } = await workerAndProducer(['bullmq.ts', ['e2e-worker', queue, SIZES.e2e, 64]], ['bullmq.ts', ['e2e-producer', queue, SIZES.e2e, 64, WARMUP]]);
+      checkDelivery(w);
+      const ms = rate(w, 't_last') - rate(p, 't_start');
+      return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms, queue } };
+    } finally {
+      await runRoleProcess('bullmq.ts', ['cleanup', queue], 30_000).catch(() => undefined);
+    }
+  },
+  'bullmq-rt-c64': () => bullRoundTrip(64),
+  'bullmq-rt-c256': () => bullRoundTrip(256),
+};
+
+async function bullRoundTrip(concurrency: number): Promise<ProbeResult> {
+  const queue = `celeriac-bench-${randomUUID().slice(0, 8)}-rt`;
+  try {
+    const { w, p } = await workerAndProducer(
+      ['bullmq.ts', ['rt-worker', queue, SIZES.roundTrip + RT_WARMUP, concurrency]],
+      ['bullmq.ts', ['rt-producer', queue, SIZES.roundTrip, LANES, RT_WARMUP]],
+    );
+    if (p.wrong_results !== 0) throw new Error(`${String(p.wrong_results)} wrong results`);
+    return { value: rate(p, 'tasks_s'), p50: rate(p, 'p50_ms'), p99: rate(p, 'p99_ms'), detail: { producer: p, worker: w, queue } };
+  } finally {
+    await runRoleProcess('bullmq.ts', ['cleanup', queue], 30_000).catch(() => undefined);
+  }
+}
+
+async function main(): Promise<number> {
+  const machine = await machineInfo(REDIS_PORT);
+  const startedAt = new Date().toISOString();
+  console.log(`celeriac bench: N=${N} RT_N=${RT_N} repeat=${REPEAT} warm-up=${WARMUP} concurrency=${CONCURRENCY} e2e window=${E2E_WINDOW}`);
+  console.log(`machine: ${machine.cores} x ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, ${machine.natsServer}, redis ${machine.redis ?? 'not answering'}, ioredis ${machine.ioredis ?? 'not installed'}`);
+  const bullmqSkip =
+    machine.redis === null
+      ? `no Redis answers on 127.0.0.1:${REDIS_PORT}`
+      : machine.ioredis === null
+        ? "the 'ioredis' package (an optional peer of bullmq) is not installed: npm install -D ioredis"
+        : null;
+  const probes = bullmqSkip ? PROBES.filter((p) => !p.id.startsWith('bullmq')) : PROBES;
+  if (bullmqSkip) console.log(`note: BullMQ probes skipped: ${bullmqSkip}`);
+
+  const server = await startNatsServer();
+  let nc: NatsConnection | undefined;
+  const onSignal = () => {
+    killAllRoles();
+    void server.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const runs: ProbeRun[] = [];
+  try {
+    nc = await connect({ servers: server.url });
+    for (let repeat = 1; repeat <= REPEAT; repeat++) {
+      for (const probe of probes) {
+        const runner = RUNNERS[probe.id];
+        if (!runner) continue;
+        const t0 = Date.now();
+        process.stdout.write(`[${repeat}/${REPEAT}] ${probe.label} ... `);
+        try {
+          const r = await runner({ url: server.url, nc, repeat });
+          runs.push({ probe: probe.id, repeat, ok: true, ...r });
+          const lat = r.p50 === undefined ? '' : ` (p50 ${r.p50} ms, p99 ${r.p99} ms)`;
+          console.log(`${(r.value ?? 0).toLocaleString('en-US')} ${probe.unit}${lat} [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
+        } catch (err) {
+          const message = (err as Error).message ?? String(err);
+          runs.push({ probe: probe.id, repeat, ok: false, error: message });
+          console.log(`FAILED [${((Date.now() - t0) / 1000).toFixed(1)} s]\n${message}`);
+        }
+        killAllRoles();
+        await wipeStreams(nc).catch((err: unknown) => console.log(`(could not wipe streams: ${(err as Error).message})`));
+        await sleep(500);
+      }
+    }
+  } finally {
+    killAllRoles();
+    await nc?.close().catch(() => undefined);
+    await server.stop();
+  }
+
+  const summary = summarize(probes, runs);
+  const checks = computeChecks(summary);
+  console.log(`\n${formatReport(summary, checks)}`);
+  const out = {
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    bullmqSkipped: bullmqSkip,
+    config: { N, RT_N, REPEAT, WARMUP, RT_WARMUP, LANES, CONCURRENCY, E2E_WINDOW, sizes: SIZES },
+    machine: { ...machine, loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
+    summary,
+    checks,
+    runs,
+  };
+  await mkdir(`${ROOT}bench/results`, { recursive: true });
+  await writeFile(`${ROOT}bench/results/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
+  console.log('\nwrote bench/results/latest.json');
+  return runs.some((r) => !r.ok) ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    killAllRoles();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, afterEach, before, describe, test } from 'node:test';
+import type { WorkerNode } from '../../../src/actors/worker-node.ts';
+import type { WorkerOptions } from '../../../src/actors/worker-options.ts';
+import { type App, createApp } from '../../../src/app/create-app.ts';
+import type { AppOptions } from '../../../src/app/app-options.ts';
+import { isTaskError } from '../../../src/errors.ts';
+import type { TaskContext } from '../../../src/execution/task-definition.ts';
+import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
+import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
+import { deferred } from '../../../src/util/deferred.ts';
+import type { Logger } from '../../../src/util/logger.ts';
+
+/** Let pending microtasks and I/O callbacks run once. */
+const flush = () => new Promise<void>((r) => setImmediate(r));
+
+const apps: App[] = [];
+const workers: WorkerNode[] = [];
+const brokers: string[] = [];
+
+/** An app on a broker of its own, with a unique name (task registries are process-global by app name). */
+function newApp(options: AppOptions = {}): { app: App; brokerName: string } {
+  const brokerName = `t-${randomUUID()}`;
+  brokers.push(brokerName);
+  const app = createApp({ name: `a-${randomUUID()}`, broker: `memory://${brokerName}`, ...options });
+  apps.push(app);
+  return { app, brokerName };
+}
+
+async function startWorker(app: App, options: WorkerOptions = {}): Promise<WorkerNode> {
+  const w = app.worker({ logger: silentLogger, ...options });
+  workers.push(w);
+  await w.start();
+  assert.equal(w.state, 'running');
+  return w;
+}
+
+/** A silent logger that reports every line to `onLine` (children included). */
+function recordingLogger(onLine: (level: string, msg: string, fields?: Record<string, unknown>) => void): Logger {
+  const l: Logger = {
+    debug: (m, f) => onLine('debug', m, f),
+    info: (m, f) => onLine('info', m, f),
+    warn: (m, f) => onLine('warn', m, f),
+    error: (m, f) => onLine('error', m, f),
+    child: () => l,
+  };
+  return l;
+}
+
+// The memory transport's timers are unref'd; keep the loop alive while a test awaits a worker.
+let keepAlive: NodeJS.Timeout | undefined;
+before(() => {
+  keepAlive = setInterval(() => {}, 60_000);
+});
+after(() => clearInterval(keepAlive));
+
+afterEach(async () => {
+  for (const w of workers.splice(0)) await w.stop(0);
+  for (const a of apps.splice(0)) await a.close();
+  for (const b of brokers.splice(0)) resetMemoryBroker(b);
+});
+
+describe('app on memory://', { timeout: 5_000 }, () => {
+  test('delay() then get() returns the value', async () => {
+    const { app } = newApp();
+    const add = app.task('math.add', async (_ctx, a: number, b: number) => a + b);
+    const worker = await startWorker(app);
+    const r = await add.delay(2, 3);
+    assert.equal(await r.get({ timeout: '2s' }), 5);
+    const info = await r.info();
+    assert.equal(info.status, 'SUCCESS');
+    assert.equal(info.name, 'math.add');
+    assert.equal(info.worker, worker.options.name);
+    assert.equal(info.attempts, 1);
+    assert.ok(info.dateDone && !Number.isNaN(Date.parse(info.dateDone)));
+    assert.equal(worker.stats().succeeded, 1);
+  });
+
+  test('JSON serializer works end to end', async () => {
+    const { app } = newApp({ serializer: 'json' });
+    const echo = app.task('echo', async (_ctx, v: unknown) => v);
+    await startWorker(app);
+    const r = await echo.delay({ text: 'naïve ✓', list: [1, null] });
+    assert.deepEqual(await r.get({ timeout: '2s' }), { text: 'naïve ✓', list: [1, null] });
+  });
+
+  test('applyAsync with a taskId: the task sees it and the result is stored under it', async () => {
+    const { app } = newApp();
+    const seen = deferred<{ id: string; headers: Readonly<Record<string, string>>; redelivered: boolean }>();
+    const add = app.task('math.add', async (ctx, a: number, b: number) => {
+      seen.resolve({ id: ctx.id, headers: ctx.headers, redelivered: ctx.delivery.redelivered });
+      return a + b;
+    });
+    await startWorker(app);
+    const r = await add.applyAsync([1, 2], { taskId: 'order-42:charge', headers: { 'x-tenant': 'acme' } });
+    assert.equal(r.id, 'order-42:charge');
+    assert.equal(await r.get({ timeout: '2s' }), 3);
+    assert.deepEqual(await seen.promise, { id: 'order-42:charge', headers: { 'x-tenant': 'acme' }, redelivered: false });
+    assert.equal(await app.asyncResult('order-42:charge').get({ timeout: '2s' }), 3);
+  });
+
+  test('sendTask by name runs a registered task', async () => {
+    const { app } = newApp();
+    app.task('greet', async (_ctx, who: string) => `hello ${who}`);
+    await startWorker(app);
+    const r = await app.sendTask<string>('greet', ['ada']);
+    assert.equal(await r.get({ timeout: '2s' }), 'hello ada');
+  });
+
+  test('an unknown task is not lost: the worker hands it back to the queue', async () => {
+    const { app, brokerName } = newApp();
+    app.task('known', async () => 1);
+    const returned = deferred<string>();
+    const logger = recordingLogger((level, msg) => {
+      if (level === 'warn' && msg.startsWith('unknown task')) returned.resolve(msg);
+    });
+    const worker = await startWorker(app, { logger });
+    const r = await app.sendTask('nope', [1, 2]);
+    await returned.promise;
+    assert.equal(worker.stats().returned, 1);
+    assert.equal(worker.stats().failed, 0);
+    assert.equal(worker.stats().rejected, 0);
+    assert.equal(await r.state(), 'PENDING', 'no FAILURE is recorded for a task this worker does not know');
+    await worker.stop();
+    // Still queued on the broker (parked for a worker that knows it), with its name and args intact.
+    const q = memoryBroker(brokerName).queues.get(`${app.name}.default`);
+    assert.ok(q);
+    assert.equal(q.depth, 1);
+    const parked = [...q.delayed];
+    assert.equal(parked.length, 1);
+    assert.equal(parked[0]?.headers.task, 'nope');
+    assert.equal(parked[0]?.headers.id, r.id);
+    assert.deepEqual(app.codec.decode(parked[0]?.body as Uint8Array), [[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+  });
+
+  test('ignoreResult (task option) runs the task but stores nothing', async () => {
+    const { app } = newApp();
+    let runs = 0;
+    const fire = app.task('fire.and.forget', async () => ++runs, { ignoreResult: true });
+    const marker = app.task('marker', async () => 'after');
+    await startWorker(app, { concurrency: 1 });
+    const r = await fire.delay();
+    const m = await marker.delay();
+    // One slot: the marker only runs once the first task has been settled (run, results, ack).
+    assert.equal(await m.get({ timeout: '2s' }), 'after');
+    assert.equal(runs, 1);
+    assert.equal(await r.state(), 'PENDING');
+  });
+
+  test('ignoreResult (call option) runs the task but stores nothing', async () => {
+    const { app } = newApp();
+    let runs = 0;
+    const count = app.task('count', async () => ++runs);
+    await startWorker(app, { concurrency: 1 });
+    const ignored = await count.applyAsync([], { ignoreResult: true });
+    const kept = await count.delay();
+    assert.equal(await kept.get({ timeout: '2s' }), 2);
+    assert.equal(await ignored.state(), 'PENDING');
+  });
+
+  test('ctx.progress() is visible through watch()', async () => {
+    const { app } = newApp();
+    const go = deferred();
+    const importRows = app.task('data.import', async (ctx: TaskContext, n: number) => {
+      await go.promise;
+      for (let i = 1; i <= n; i++) await ctx.progress({ done: i, total: n });
+      return `imported ${n}`;
+    });
+    await startWorker(app);
+    const r = await importRows.delay(3);
+    const updates: Array<{ status: string; meta: unknown; result: unknown }> = [];
+    for await (const u of r.watch()) {
+      updates.push({ status: u.status, meta: u.meta, result: u.result });
+      if (u.status === 'PENDING') go.resolve();
+    }
+    assert.deepEqual(updates, [
+      { status: 'PENDING', meta: null, result: null },
+      { status: 'PROGRESS', meta: { done: 1, total: 3 }, result: null },
+      { status: 'PROGRESS', meta: { done: 2, total: 3 }, result: null },
+      { status: 'PROGRESS', meta: { done: 3, total: 3 }, result: null },
+      { status: 'SUCCESS', meta: null, result: 'imported 3' },
+    ]);
+  });
+
+  test('a task throwing an Error with a code: TaskError keeps remote name, message and code', async () => {
+    const { app } = newApp();
+    class PaymentError extends Error {
+      readonly code = 'E_DECLINED';
+      override name = 'PaymentError';
+    }
+    const charge = app.task('payments.charge', async (_ctx, cents: number) => {
+      throw new PaymentError(`card declined for ${cents}`);
+    });
+    const worker = await startWorker(app);
+    const r = await charge.delay(500);
+    await assert.rejects(r.get({ timeout: '2s' }), (err: unknown) => {
+      assert.ok(isTaskError(err));
+      assert.equal(err.taskId, r.id);
+      assert.equal(err.remote.name, 'PaymentError');
+      assert.equal(err.remote.message, 'card declined for 500');
+      assert.equal(err.remote.code, 'E_DECLINED');
+      assert.match(err.remote.stack ?? '', /card declined for 500/);
+      assert.match(err.message, /PaymentError: card declined for 500/);
+      return true;
+    });
+    assert.equal(await r.state(), 'FAILURE');
+    assert.match((await r.info()).traceback ?? '', /PaymentError: card declined/);
+    assert.equal(worker.stats().failed, 1);
+  });
+
+  test('warm stop waits for a task in flight and stores its result', async () => {
+    const { app, brokerName } = newApp();
+    const started = deferred();
+    const release = deferred();
+    let aborted: boolean | undefined;
+    const slow = app.task('slow', async (ctx: TaskContext) => {
+      started.resolve();
+      await release.promise;
+      aborted = ctx.signal.aborted;
+      return 'finished';
+    });
+    const waiting = deferred();
+    const logger = recordingLogger((_level, msg) => {
+      if (msg.startsWith('warm shutdown')) waiting.resolve();
+    });
+    const worker = await startWorker(app, { grace: '5s', logger });
+    const r = await slow.delay();
+    await started.promise;
+    // What the results bucket holds for the task at the moment stop() resolves (read synchronously).
+    const stored = () => memoryBroker(brokerName).buckets.get(`${app.name}-results`)?.entries.get(r.id)?.operation;
+    let storedWhenStopped: string | undefined = 'not stopped';
+    const stopping = worker.stop().then(() => {
+      storedWhenStopped = stored();
+    });
+    await waiting.promise;
+    await flush();
+    assert.equal(worker.state, 'draining');
+    assert.equal(storedWhenStopped, 'not stopped', 'stop() waits for the task in flight');
+    assert.deepEqual(
+      worker.activeTasks().map((t) => t.name),
+      ['slow'],
+    );
+    release.resolve();
+    await stopping;
+    assert.equal(worker.state, 'stopped');
+    assert.equal(storedWhenStopped, 'PUT', 'the result was stored before stop() resolved');
+    assert.equal(aborted, false, 'a task finishing within the grace period is not aborted');
+    assert.equal(await r.get({ timeout: '1s' }), 'finished');
+    assert.equal(worker.stats().succeeded, 1);
+  });
+
+  test('a task that finished during warm stop is not run again by the next worker', async () => {
+    const { app } = newApp();
+    const started = deferred();
+    const release = deferred();
+    let runs = 0;
+    const slow = app.task('slow.once', async () => {
+      runs++;
+      started.resolve();
+      await release.promise;
+      return runs;
+    });
+    const marker = app.task('marker', async () => 'after');
+    const first = await startWorker(app, { grace: '5s' });
+    const r = await slow.delay();
+    await started.promise;
+    const stopping = first.stop();
+    await flush();
+    release.resolve();
+    await stopping;
+    assert.equal(await r.get({ timeout: '1s' }), 1);
+    // A second worker with one slot takes the queue in order: anything handed back runs before the marker.
+    await startWorker(app, { concurrency: 1 });
+    const m = await marker.delay();
+    assert.equal(await m.get({ timeout: '2s' }), 'after');
+    assert.equal(runs, 1, 'the acknowledged task was handed back and ran twice');
+  });
+});
