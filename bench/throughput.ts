@@ -5,13 +5,14 @@
  *
  * Environment: BENCH_N (throughput size, default 50000), BENCH_RT_N (round trips, default N/5),
  * BENCH_REPEAT (default 1), BENCH_WORKER_CONCURRENCY (Celeriac worker slots, default 64),
- * BENCH_E2E_WINDOW (producer publishes outstanding in e2e, default 64), BENCH_REDIS_PORT (6379).
- * Writes bench/results/latest.json. See docs/benchmarks.md.
+ * BENCH_E2E_WINDOW (producer publishes outstanding in e2e, default 64), BENCH_REDIS_PORT (6379),
+ * BENCH_OUT (result file, default bench/results/latest.json). See docs/benchmarks.md.
  * @module
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { startNatsServer } from '../src/testing.ts';
@@ -31,6 +32,7 @@ const RT_WARMUP = 256;
 const LANES = 64;
 /** Hard limit per role process. */
 const ROLE_TIMEOUT_MS = num(process.env.BENCH_ROLE_TIMEOUT_MS, 120_000);
+const OUT = resolve(ROOT, process.env.BENCH_OUT ?? 'bench/results/latest.json');
 
 const SIZES = {
   rawLeanPublish: 4 * N,
@@ -233,9 +235,9 @@ async function main(): Promise<number> {
     checks,
     runs,
   };
-  await mkdir(`${ROOT}bench/results`, { recursive: true });
-  await writeFile(`${ROOT}bench/results/latest.json`, `${JSON.stringify(out, null, 2)}\n`);
-  console.log('\nwrote bench/results/latest.json');
+  await mkdir(dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\nwrote ${relative(ROOT, OUT)}`);
   return runs.some((r) => !r.ok) ? 1 : 0;
 }
 

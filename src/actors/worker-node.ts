@@ -195,6 +195,7 @@ export class WorkerNode {
       logger: log,
       trackStarted: app.options.trackStarted,
       ackWaitMs: app.options.ackWaitMs,
+      debug: log.enabled?.('debug') ?? false,
       onSettled: () => this.#slots.release(1),
       cpuPool:
         cpuTasks.length > 0 && this.options.tasksModule

@@ -68,9 +68,20 @@ export interface ResolvedApplyOptions {
   ignoreResult: boolean | undefined;
 }
 
+const NO_APPLY_OPTIONS: ResolvedApplyOptions = Object.freeze({
+  taskId: undefined,
+  queue: undefined,
+  priority: null,
+  headers: Object.freeze({}) as Record<string, string>,
+  expires: null,
+  eta: null,
+  ignoreResult: undefined,
+});
+
 /** @throws InvalidArgumentError naming the option. */
 export function resolveApplyOptions(o: ApplyOptions | undefined, now = Date.now()): ResolvedApplyOptions {
-  const opts = o ?? {};
+  if (o === undefined) return NO_APPLY_OPTIONS;
+  const opts = o;
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('applyAsync options must be an object');
   if (opts.countdown !== undefined && opts.eta !== undefined) {
     throw new InvalidArgumentError('applyAsync options: give countdown or eta, not both');

@@ -6,7 +6,8 @@ import type { ResultRecord, TaskState } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CpuPool } from './cpu-pool.ts';
-import { type TaskContext, type TaskContextData, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
+import { type TaskContext, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
+import { TaskRun } from './task-run.ts';
 
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
@@ -23,16 +24,15 @@ export interface ExecutorOptions {
   unknownTaskDelayMs?: number;
   /** Called when a message is settled (its slot is free again). */
   onSettled?: () => void;
+  /** Log a line per succeeded task at debug level (off by default: it costs a logger per task). */
+  debug?: boolean;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
 }
 
-interface Running {
-  msg: IncomingMessage;
-  id: string;
-  name: string;
-  startedAt: number;
-  controller: AbortController;
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /** Outcome counters. */
@@ -50,7 +50,8 @@ export interface ExecutorStats {
  */
 export class Executor {
   readonly #o: ExecutorOptions;
-  readonly #running = new Set<Running>();
+  readonly #running = new Set<TaskRun>();
+  readonly #debug: boolean;
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #beatEveryMs: number;
   readonly #unknownDelay: number;
@@ -61,6 +62,7 @@ export class Executor {
     this.#o = options;
     this.#unknownDelay = options.unknownTaskDelayMs ?? 5_000;
     this.#write = options.writeResult ?? ((h, r) => h.write(r));
+    this.#debug = options.debug ?? false;
     this.#beatEveryMs = Math.max(250, Math.floor(options.ackWaitMs / 3));
     this.startHeartbeats();
   }
@@ -94,7 +96,7 @@ export class Executor {
 
   /** Abort `ctx.signal` of every running task (shutdown). */
   abortAll(reason: unknown): void {
-    for (const r of this.#running) r.controller.abort(reason);
+    for (const r of this.#running) r.abort(reason);
   }
 
   /** Give every running task's message back to the broker for redelivery (cold/forced shutdown). */
@@ -130,10 +132,9 @@ export class Executor {
       await this.#reject(msg, err);
       return;
     }
-    const log = this.#o.logger.child({ task: task.task, id: task.id });
     const def = findTaskDefinition(this.#o.appName, task.task);
     if (!def) {
-      log.warn('unknown task: returned to the queue for a worker that knows it', { retryInMs: this.#unknownDelay });
+      this.#o.logger.warn('unknown task: returned to the queue for a worker that knows it', { task: task.task, id: task.id, retryInMs: this.#unknownDelay });
       msg.nak(this.#unknownDelay);
       this.stats.returned++;
       return;
@@ -141,7 +142,7 @@ export class Executor {
     const now = Date.now();
     const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id);
     if (task.expires !== null && task.expires <= now) {
-      log.info('task expired before it started: not run', { expires: new Date(task.expires).toISOString() });
+      this.#o.logger.info('task expired before it started: not run', { task: task.task, id: task.id, expires: new Date(task.expires).toISOString() });
       if (writer) await this.#write(writer, this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
       msg.ack();
       return;
@@ -152,58 +153,40 @@ export class Executor {
       this.stats.returned++;
       return;
     }
-    const controller = new AbortController();
-    const running: Running = { msg, id: task.id, name: task.task, startedAt: now, controller };
-    this.#running.add(running);
+    const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) =>
+      this.#record(task, msg, status, { meta }),
+    );
+    this.#running.add(run);
     this.stats.active = this.#running.size;
     try {
       if (this.#o.trackStarted && writer) await this.#write(writer, this.#record(task, msg, 'STARTED', {}));
-      const ctxData: TaskContextData = {
-        id: task.id,
-        name: task.task,
-        retries: task.retries,
-        rootId: task.rootId,
-        parentId: task.parentId,
-        headers: task.headers,
-        hostname: this.#o.hostname,
-        delivery: msg.delivery,
-      };
-      let progressChain: Promise<unknown> = Promise.resolve();
-      const progress = (meta: Record<string, unknown>): Promise<void> => {
-        if (!writer) return Promise.resolve();
-        const p = progressChain.then(() => this.#write(writer, this.#record(task, msg, 'PROGRESS', { meta })));
-        progressChain = p.catch(() => undefined);
-        return p.then(() => undefined);
-      };
-      const args = Object.keys(task.kwargs).length > 0 ? [...task.args, task.kwargs] : task.args;
+      const args = hasKeys(task.kwargs) ? [...task.args, task.kwargs] : task.args;
       let outcome: TaskOutcome;
       if (def.kind === 'cpu' && this.#o.cpuPool) {
-        outcome = await this.#o.cpuPool.run(task.task, args, ctxData, {
-          signal: controller.signal,
-          onProgress: (meta) => void progress(meta).catch((err) => log.warn('progress write failed', { error: err })),
+        outcome = await this.#o.cpuPool.run(task.task, args, run.data(), {
+          signal: run.signal,
+          onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
         });
       } else {
-        const ctx: TaskContext = { ...ctxData, signal: controller.signal, progress, log };
         try {
-          outcome = { ok: true, value: await (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(ctx, ...args) };
+          outcome = { ok: true, value: await (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args) };
         } catch (err) {
           outcome = { ok: false, error: serializeError(err) };
         }
       }
-      await progressChain;
-      const ms = Date.now() - now;
+      await run.progressSettled();
       if (outcome.ok) {
         this.stats.succeeded++;
-        log.debug('task succeeded', { ms });
+        if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
         if (writer) await this.#write(writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
       } else {
         this.stats.failed++;
-        log.warn('task failed', { ms, error: `${outcome.error.name}: ${outcome.error.message}` });
+        run.log.warn('task failed', { ms: Date.now() - run.startedAt, error: `${outcome.error.name}: ${outcome.error.message}` });
         if (writer) await this.#write(writer, this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
       }
       msg.ack();
     } finally {
-      this.#running.delete(running);
+      this.#running.delete(run);
       this.stats.active = this.#running.size;
     }
   }

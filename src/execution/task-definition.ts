@@ -3,17 +3,9 @@ import type { SerializedError } from '../errors.ts';
 /** Where a task runs: `io` on the event loop in an async slot, `cpu` in a worker thread of the pool. */
 export type TaskKind = 'io' | 'cpu';
 
-/** Delivery facts of the message that carried this execution. */
-export interface DeliveryInfo {
-  /** Stream (NATS) or queue (memory) the message came from. */
-  readonly stream: string;
-  /** Stream sequence (NATS) or a per-queue counter (memory). */
-  readonly sequence: number;
-  /** How many times the broker has delivered this message (1 on the first delivery). */
-  readonly deliveryCount: number;
-  /** True when `deliveryCount > 1`. */
-  readonly redelivered: boolean;
-}
+import type { DeliveryInfo } from '../transport/transport.ts';
+
+export type { DeliveryInfo };
 
 /** Minimal structured logger handed to tasks. */
 export interface TaskLogger {

@@ -31,72 +31,78 @@ const unpackr = new Unpackr({
 
 const MAX_DEPTH = 64;
 
+/** Fixed payload length after the type byte, per type byte (-1 = not fixed / container / invalid). */
+const FIXED = new Int8Array(256).fill(-1);
+for (let t = 0x00; t <= 0x7f; t++) FIXED[t] = 0;
+for (let t = 0xe0; t <= 0xff; t++) FIXED[t] = 0;
+for (const [t, n] of [
+  [0xc0, 0], [0xc2, 0], [0xc3, 0], [0xca, 4], [0xcb, 8], [0xcc, 1], [0xcd, 2], [0xce, 4], [0xcf, 8],
+  [0xd0, 1], [0xd1, 2], [0xd2, 4], [0xd3, 8], [0xd4, 2], [0xd5, 3], [0xd6, 5], [0xd7, 9], [0xd8, 17],
+] as const) FIXED[t] = n;
+
 /**
  * Reject msgpack inputs whose container headers declare more elements than bytes remain, or that
  * nest deeper than {@link MAX_DEPTH}, before msgpackr sees them (memory-exhaustion hazards).
+ * One pass, no allocation besides a small depth stack.
+ * @throws DecodeError
  */
 export function precheckMsgpack(b: Uint8Array): void {
-  let i = 0;
   const n = b.length;
-  // stack of remaining element counts per open container
-  const stack: number[] = [];
-  const need = (k: number) => {
-    if (i + k > n) throw new DecodeError('msgpack payload is truncated');
-  };
-  const rd = (k: number): number => {
-    need(k);
-    let v = 0;
-    for (let j = 0; j < k; j++) v = v * 256 + (b[i + j] as number);
-    i += k;
-    return v;
-  };
-  const open = (count: number) => {
-    if (count > n - i) throw new DecodeError(`msgpack container declares ${count} elements but only ${n - i} bytes remain`);
-    if (stack.length >= MAX_DEPTH) throw new DecodeError(`msgpack payload nests deeper than ${MAX_DEPTH} levels`);
-    if (count > 0) stack.push(count);
-    else done();
-  };
-  const done = () => {
-    while (stack.length > 0) {
-      const top = (stack[stack.length - 1] as number) - 1;
-      if (top > 0) {
-        stack[stack.length - 1] = top;
-        return;
-      }
-      stack.pop();
-    }
-  };
-  do {
-    need(1);
+  const stack = new Uint32Array(MAX_DEPTH + 1);
+  let depth = 0;
+  let i = 0;
+  for (;;) {
+    if (i >= n) throw new DecodeError('msgpack payload is truncated');
     const t = b[i++] as number;
-    if (t <= 0x7f || t >= 0xe0) done();
-    else if (t >= 0x80 && t <= 0x8f) open((t & 0x0f) * 2);
-    else if (t >= 0x90 && t <= 0x9f) open(t & 0x0f);
-    else if (t >= 0xa0 && t <= 0xbf) { need(t & 0x1f); i += t & 0x1f; done(); }
-    else if (t === 0xc0 || t === 0xc2 || t === 0xc3) done();
-    else if (t === 0xc4 || t === 0xd9) { const l = rd(1); need(l); i += l; done(); }
-    else if (t === 0xc5 || t === 0xda) { const l = rd(2); need(l); i += l; done(); }
-    else if (t === 0xc6 || t === 0xdb) { const l = rd(4); need(l); i += l; done(); }
-    else if (t === 0xca) { need(4); i += 4; done(); }
-    else if (t === 0xcb || t === 0xcf || t === 0xd3) { need(8); i += 8; done(); }
-    else if (t === 0xcc || t === 0xd0) { need(1); i += 1; done(); }
-    else if (t === 0xcd || t === 0xd1) { need(2); i += 2; done(); }
-    else if (t === 0xce || t === 0xd2) { need(4); i += 4; done(); }
-    else if (t === 0xdc) open(rd(2));
-    else if (t === 0xdd) open(rd(4));
-    else if (t === 0xde) open(rd(2) * 2);
-    else if (t === 0xdf) open(rd(4) * 2);
-    else if (t === 0xd4) { need(2); i += 2; done(); }
-    else if (t === 0xd5) { need(3); i += 3; done(); }
-    else if (t === 0xd6) { need(5); i += 5; done(); }
-    else if (t === 0xd7) { need(9); i += 9; done(); }
-    else if (t === 0xd8) { need(17); i += 17; done(); }
-    else if (t === 0xc7) { const l = rd(1); need(l + 1); i += l + 1; done(); }
-    else if (t === 0xc8) { const l = rd(2); need(l + 1); i += l + 1; done(); }
-    else if (t === 0xc9) { const l = rd(4); need(l + 1); i += l + 1; done(); }
-    else throw new DecodeError(`msgpack payload has an invalid type byte 0x${t.toString(16)} at offset ${i - 1}`);
-  } while (stack.length > 0);
+    let count = -1; // elements of a container opened here
+    const fixed = FIXED[t] as number;
+    if (fixed >= 0) {
+      i += fixed;
+    } else if (t >= 0x80 && t <= 0x8f) count = (t & 0x0f) * 2;
+    else if (t >= 0x90 && t <= 0x9f) count = t & 0x0f;
+    else if (t >= 0xa0 && t <= 0xbf) i += t & 0x1f;
+    else if (t === 0xc4 || t === 0xd9) i += 1 + (b[i] ?? 0);
+    else if (t === 0xc5 || t === 0xda) i += 2 + (((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
+    else if (t === 0xc6 || t === 0xdb) i += 4 + u32(b, i);
+    else if (t === 0xc7) i += 2 + (b[i] ?? 0);
+    else if (t === 0xc8) i += 3 + (((b[i] ?? 0) << 8) | (b[i + 1] ?? 0));
+    else if (t === 0xc9) i += 5 + u32(b, i);
+    else if (t === 0xdc) {
+      count = ((b[i] ?? 0) << 8) | (b[i + 1] ?? 0);
+      i += 2;
+    } else if (t === 0xdd) {
+      count = u32(b, i);
+      i += 4;
+    } else if (t === 0xde) {
+      count = (((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)) * 2;
+      i += 2;
+    } else if (t === 0xdf) {
+      count = u32(b, i) * 2;
+      i += 4;
+    } else throw new DecodeError(`msgpack payload has an invalid type byte 0x${t.toString(16)} at offset ${i - 1}`);
+    if (i > n) throw new DecodeError('msgpack payload is truncated');
+    if (count > 0) {
+      if (count > n - i) throw new DecodeError(`msgpack container declares ${count} elements but only ${n - i} bytes remain`);
+      if (depth >= MAX_DEPTH) throw new DecodeError(`msgpack payload nests deeper than ${MAX_DEPTH} levels`);
+      stack[++depth] = count;
+      continue;
+    }
+    // a complete value: count it against the open containers
+    while (depth > 0) {
+      const left = (stack[depth] as number) - 1;
+      if (left > 0) {
+        stack[depth] = left;
+        break;
+      }
+      depth--;
+    }
+    if (depth === 0) break;
+  }
   if (i !== n) throw new DecodeError(`msgpack payload has ${n - i} trailing bytes`);
+}
+
+function u32(b: Uint8Array, i: number): number {
+  return ((b[i] ?? 0) * 0x1000000 + (((b[i + 1] ?? 0) << 16) | ((b[i + 2] ?? 0) << 8) | (b[i + 3] ?? 0))) >>> 0;
 }
 
 const msgpackCodec: Codec = {
@@ -138,6 +144,8 @@ export function codecByName(name: string): Codec {
 
 /** The codec for a content-type header (parameters like `; charset=utf-8` are ignored). @throws DecodeError */
 export function codecByContentType(contentType: string | undefined): Codec {
+  if (contentType === CONTENT_TYPE.msgpack) return msgpackCodec;
+  if (contentType === CONTENT_TYPE.json) return jsonCodec;
   const base = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
   if (base === CONTENT_TYPE.msgpack || base === 'application/msgpack') return msgpackCodec;
   if (base === CONTENT_TYPE.json) return jsonCodec;

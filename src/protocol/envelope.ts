@@ -67,7 +67,8 @@ export interface EncodedTask {
 /** Default maximum body size: 1 MiB. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024;
 
-const EMPTY_EMBED: Embed = { callbacks: null, errbacks: null, chain: null, chord: null };
+const EMPTY_EMBED: Embed = Object.freeze({ callbacks: null, errbacks: null, chain: null, chord: null }) as Embed;
+const EMPTY_KWARGS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 
 /** Validate user headers: no reserved names, token names, total size bounded. */
 export function validateUserHeaders(h: Record<string, unknown> | undefined): Record<string, string> {
@@ -93,13 +94,13 @@ export function validateUserHeaders(h: Record<string, unknown> | undefined): Rec
  */
 export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): EncodedTask {
   const id = m.id ?? randomUUID();
-  const embed: Embed = { ...EMPTY_EMBED, ...m.embed };
-  const body = codec.encode([m.args, m.kwargs ?? {}, embed]);
+  const embed: Embed = m.embed ? { ...EMPTY_EMBED, ...m.embed } : EMPTY_EMBED;
+  const body = codec.encode([m.args, m.kwargs ?? EMPTY_KWARGS, embed]);
   if (body.length > maxPayload) throw new PayloadTooLargeError(body.length, maxPayload, 'maxPayloadBytes');
-  const headers: Record<string, string> = { ...m.headers };
+  const headers: Record<string, string> = m.headers ? { ...m.headers } : {};
   headers[H.task] = m.task;
   headers[H.id] = id;
-  headers[H.rootId] = m.rootId ?? id;
+  if (m.rootId && m.rootId !== id) headers[H.rootId] = m.rootId;
   if (m.parentId) headers[H.parentId] = m.parentId;
   if (m.group) headers[H.group] = m.group;
   if (m.retries) headers[H.retries] = String(m.retries);
@@ -109,7 +110,6 @@ export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT
     headers[H.timelimit] = `${m.timelimit[0] ?? ''},${m.timelimit[1] ?? ''}`;
   }
   if (m.origin) headers[H.origin] = m.origin;
-  headers[H.lang] = 'ts';
   if (m.ignoreResult) headers[H.ignoreResult] = 'true';
   if (m.priority != null) headers[H.priority] = String(m.priority);
   headers[H.contentType] = codec.contentType;

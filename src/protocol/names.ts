@@ -1,14 +1,35 @@
 import { InvalidArgumentError } from '../errors.ts';
 
-const TASK_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
 const TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Maximum length of a task name or task id. */
 export const MAX_NAME_LENGTH = 200;
 
+/** True when `s` is 1–200 chars of `[A-Za-z0-9_.:-]` (a char loop: this runs twice per message). */
+export function isValidTaskName(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > MAX_NAME_LENGTH) return false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (
+      !(
+        (c >= 97 && c <= 122) || // a-z
+        (c >= 48 && c <= 58) || // 0-9 and ':'
+        (c >= 65 && c <= 90) || // A-Z
+        c === 95 || // _
+        c === 46 || // .
+        c === 45 // -
+      )
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** @throws InvalidArgumentError unless `name` is 1–200 chars of `[A-Za-z0-9_.:-]`. */
 export function validateTaskName(name: unknown, what = 'task name'): string {
-  if (typeof name !== 'string' || !TASK_NAME.test(name)) {
+  if (typeof name !== 'string' || !isValidTaskName(name)) {
     throw new InvalidArgumentError(
       `${what} must be 1-${MAX_NAME_LENGTH} characters of [A-Za-z0-9_.:-], got ${JSON.stringify(name)}`,
     );

@@ -1,5 +1,16 @@
 import type { EncodedTask } from '../protocol/envelope.ts';
-import type { DeliveryInfo } from '../execution/task-definition.ts';
+
+/** Delivery facts of the message that carried an execution. */
+export interface DeliveryInfo {
+  /** Stream (NATS) or queue (memory) the message came from. */
+  readonly stream: string;
+  /** Stream sequence (NATS) or a per-queue counter (memory). */
+  readonly sequence: number;
+  /** How many times the broker has delivered this message (1 on the first delivery). */
+  readonly deliveryCount: number;
+  /** True when `deliveryCount > 1`. */
+  readonly redelivered: boolean;
+}
 
 /** A message delivered by a transport. Exactly one of ack/nak/term settles it. */
 export interface IncomingMessage {

@@ -10,6 +10,8 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every line. */
   child(fields: Record<string, unknown>): Logger;
+  /** True when lines of `level` are written (lets hot paths skip building them). */
+  enabled?(level: LogLevel): boolean;
 }
 
 /** Options of {@link createLogger}. */
@@ -54,6 +56,7 @@ export function createLogger(options: LoggerOptions = {}, base: Record<string, u
     warn: (m, f) => log('warn', m, f),
     error: (m, f) => log('error', m, f),
     child: (f) => createLogger(options, { ...base, ...f }),
+    enabled: (level) => ORDER[level] >= min,
   };
 }
 

@@ -93,7 +93,10 @@ export class LeanPublisher {
     let h: MsgHdrs | undefined;
     if (headers) {
       h = natsHeaders();
-      for (const k in headers) h.set(k, headers[k] as string);
+      // Fill the header map directly: set() re-validates and copies the key list per call. Callers
+      // pass validated names and values (docs/protocol.md §2.1).
+      const map = (h as unknown as { headers: Map<string, string[]> }).headers;
+      for (const k in headers) map.set(k, [headers[k] as string]);
     }
     return new Promise<PubAck>((resolve, reject) => {
       const id = ++this.#seq;

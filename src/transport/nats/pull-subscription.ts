@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { IncomingMessage, QueueSubscription } from '../transport.ts';
+import type { DeliveryInfo, IncomingMessage, QueueSubscription } from '../transport.ts';
 import { parseAckSubject } from './ack-subject.ts';
 
 /** Options of {@link PullSubscription}. */
@@ -105,8 +105,9 @@ export class PullSubscription implements QueueSubscription {
   }
 
   #onMsg(m: Msg): void {
-    const h = m.headers;
-    if (h && h.code > 0 && !m.reply?.startsWith('$JS.ACK.')) {
+    const isDelivery = m.reply?.startsWith('$JS.ACK.') === true;
+    const h = isDelivery ? undefined : m.headers;
+    if (h && h.code > 0) {
       // Status message on the request's own reply subject: 100 heartbeat, 404/408 over, 409 conflict.
       if (h.code === 100) return;
       const req = this.#requests.get(Number(m.subject.slice(this.#inbox.length + 1)));
@@ -150,31 +151,39 @@ export class PullSubscription implements QueueSubscription {
 
 /** A delivered JetStream message. Acks are fire-and-forget `+ACK` publishes (see ADR 0001). */
 export class NatsIncomingMessage implements IncomingMessage {
-  readonly delivery;
+  #delivery: DeliveryInfo | undefined;
   #settled = false;
   constructor(
     private readonly nc: NatsConnection,
     readonly queue: string,
     private readonly m: Msg,
-  ) {
-    const info = parseAckSubject(m.reply as string);
-    this.delivery = {
-      stream: info.stream,
-      sequence: info.streamSequence,
-      deliveryCount: info.deliveryCount,
-      redelivered: info.deliveryCount > 1,
-    };
+  ) {}
+  /** Parsed from the ack subject on first use. */
+  get delivery(): DeliveryInfo {
+    if (!this.#delivery) {
+      const info = parseAckSubject(this.m.reply as string);
+      this.#delivery = {
+        stream: info.stream,
+        sequence: info.streamSequence,
+        deliveryCount: info.deliveryCount,
+        redelivered: info.deliveryCount > 1,
+      };
+    }
+    return this.#delivery;
   }
   get body(): Uint8Array {
     return this.m.data;
   }
+  #headers: Map<string, string> | undefined;
+  #map(): Map<string, string> {
+    this.#headers ??= readHeaders(this.m);
+    return this.#headers;
+  }
   header(name: string): string | undefined {
-    const h = this.m.headers;
-    if (!h || !h.has(name)) return undefined;
-    return h.get(name);
+    return this.#map().get(name);
   }
   headerNames(): Iterable<string> {
-    return this.m.headers ? this.m.headers.keys() : [];
+    return this.#map().keys();
   }
   #send(payload: Uint8Array): void {
     if (this.#settled) return;
@@ -194,4 +203,41 @@ export class NatsIncomingMessage implements IncomingMessage {
   working(): void {
     if (!this.#settled && !this.nc.isClosed()) this.nc.publish(this.m.reply as string, WPI);
   }
+}
+
+/**
+ * Header map of a delivered message (first value per name). Parses the raw header block when the
+ * client exposes it: `MsgHdrs` builds canonical keys and copies its key list on every call, which
+ * is most of the per-message client cost for a task with a handful of headers.
+ */
+export function readHeaders(m: Msg): Map<string, string> {
+  const out = new Map<string, string>();
+  const raw = m as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
+  const len = raw._msg?.hdr ?? -1;
+  const data = raw._rdata;
+  if (len > 0 && data instanceof Uint8Array && data.length >= len) {
+    const s = Buffer.from(data.buffer, data.byteOffset, len).toString('utf8');
+    let i = s.indexOf('\r\n');
+    if (i < 0 || !s.startsWith('NATS/')) return fromMsgHdrs(m, out);
+    i += 2;
+    while (i < s.length) {
+      const end = s.indexOf('\r\n', i);
+      const stop = end < 0 ? s.length : end;
+      if (stop === i) break;
+      const colon = s.indexOf(':', i);
+      if (colon > i && colon < stop) {
+        const k = s.slice(i, colon);
+        if (!out.has(k)) out.set(k, s.slice(colon + 1, stop).trim());
+      }
+      i = stop + 2;
+    }
+    return out;
+  }
+  return fromMsgHdrs(m, out);
+}
+
+function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
+  const h = m.headers;
+  if (h) for (const [k, v] of h) if (v[0] !== undefined && !out.has(k)) out.set(k, v[0]);
+  return out;
 }

@@ -86,7 +86,6 @@ describe('encodeTask', () => {
       expires: '2030-01-03T00:00:00.000Z',
       timelimit: '10,20',
       origin: '42@host',
-      lang: 'ts',
       ignore_result: 'true',
       priority: '7',
       'content-type': 'application/x-msgpack',
@@ -94,11 +93,13 @@ describe('encodeTask', () => {
     });
   });
 
-  test('defaults: a fresh UUID id that is also root_id and Nats-Msg-Id; optional headers absent', () => {
+  test('defaults: a fresh UUID id that is also Nats-Msg-Id and (by omission) root_id; optional headers absent', () => {
     const e = encodeTask({ task: 't', args: [] }, json);
     assert.match(e.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.equal(e.headers.id, e.id);
-    assert.equal(e.headers.root_id, e.id);
+    assert.equal(e.headers.root_id, undefined, 'root_id is left out when it equals id');
+    const decoded = decodeTask((n) => e.headers[n], Object.keys(e.headers), e.body);
+    assert.equal(decoded.rootId, e.id, 'a missing root_id means the task is its own root');
     assert.equal(e.headers['Nats-Msg-Id'], e.id);
     assert.equal(e.headers['content-type'], 'application/json');
     for (const h of ['retries', 'eta', 'expires', 'timelimit', 'priority', 'ignore_result', 'parent_id', 'group']) {

@@ -1,0 +1,120 @@
+import type { TaskMessage } from '../protocol/envelope.ts';
+import type { ResultWriteHandle } from '../results/result-backend.ts';
+import type { ResultRecord } from '../results/states.ts';
+import type { IncomingMessage } from '../transport/transport.ts';
+import type { Logger } from '../util/logger.ts';
+import type { DeliveryInfo, TaskContext, TaskLogger } from './task-definition.ts';
+
+/** How a run writes a record (routed through the node's result writer). */
+export type WriteRecord = (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
+
+/**
+ * One execution of one delivered task, and the `ctx` its function receives. What most tasks never
+ * touch — the AbortSignal, the tagged logger, the progress chain — is created on first use, so a
+ * noop task costs a handful of allocations.
+ */
+export class TaskRun implements TaskContext {
+  readonly startedAt = Date.now();
+  #controller: AbortController | undefined;
+  #abortReason: unknown;
+  #aborted = false;
+  #log: Logger | undefined;
+  #progressChain: Promise<unknown> | undefined;
+
+  constructor(
+    readonly msg: IncomingMessage,
+    readonly task: TaskMessage,
+    readonly writer: ResultWriteHandle | null,
+    readonly hostname: string,
+    private readonly baseLogger: Logger,
+    private readonly writeRecord: WriteRecord,
+    private readonly record: (status: 'PROGRESS', meta: Record<string, unknown>) => ResultRecord,
+  ) {}
+
+  get id(): string {
+    return this.task.id;
+  }
+  get name(): string {
+    return this.task.task;
+  }
+  get retries(): number {
+    return this.task.retries;
+  }
+  get rootId(): string {
+    return this.task.rootId;
+  }
+  get parentId(): string | null {
+    return this.task.parentId;
+  }
+  get headers(): Readonly<Record<string, string>> {
+    return this.task.headers;
+  }
+  get delivery(): DeliveryInfo {
+    return this.msg.delivery;
+  }
+
+  /** Aborts on shutdown (and, later, soft time limit and revoke). */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** True once `signal` would be aborted, without creating it. */
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Abort `ctx.signal` (now, or when it is first read). */
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#abortReason = reason;
+    this.#controller?.abort(reason);
+  }
+
+  /** Logger tagged with the task name and id. */
+  get log(): TaskLogger & Logger {
+    this.#log ??= this.baseLogger.child({ task: this.task.task, id: this.task.id });
+    return this.#log;
+  }
+
+  /** Record progress (`PROGRESS` state); writes are ordered. */
+  progress = (meta: Record<string, unknown>): Promise<void> => {
+    const writer = this.writer;
+    if (!writer) return Promise.resolve();
+    const p = (this.#progressChain ?? Promise.resolve()).then(() => this.writeRecord(writer, this.record('PROGRESS', meta)));
+    this.#progressChain = p.catch(() => undefined);
+    return p.then(() => undefined);
+  };
+
+  /** Resolves when every progress write issued so far has settled. */
+  async progressSettled(): Promise<void> {
+    if (this.#progressChain) await this.#progressChain;
+  }
+
+  /** The serialisable part of the context (for CPU threads). */
+  data(): {
+    id: string;
+    name: string;
+    retries: number;
+    rootId: string;
+    parentId: string | null;
+    headers: Readonly<Record<string, string>>;
+    hostname: string;
+    delivery: DeliveryInfo;
+  } {
+    return {
+      id: this.id,
+      name: this.name,
+      retries: this.retries,
+      rootId: this.rootId,
+      parentId: this.parentId,
+      headers: this.headers,
+      hostname: this.hostname,
+      delivery: this.delivery,
+    };
+  }
+}
