@@ -126,7 +126,20 @@ export class App implements TaskPublisher {
   }
 
   /** @internal */
-  async publishTask(
+  publishTask(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options?: ApplyOptions,
+  ): Promise<AsyncResult<unknown>> {
+    try {
+      return this.#publishTask(name, args, taskOptions, options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #publishTask(
     name: string,
     args: readonly unknown[],
     taskOptions: ResolvedTaskOptions,
@@ -150,8 +163,7 @@ export class App implements TaskPublisher {
       this.options.maxPayloadBytes,
     );
     const transport = this.transport();
-    await transport.publish(o.queue ?? taskOptions.queue, encoded);
-    return this.asyncResult(encoded.id);
+    return transport.publish(o.queue ?? taskOptions.queue, encoded).then(() => this.asyncResult(encoded.id));
   }
 
   /** A handle on the result of task `id`. */

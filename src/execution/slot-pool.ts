@@ -1,5 +1,10 @@
 import { InvalidArgumentError } from '../errors.ts';
 
+interface Waiter {
+  need: number;
+  wake(): void;
+}
+
 /**
  * Counting semaphore for task slots. The intake reserves slots *before* it asks the broker for
  * messages, so a worker never holds more messages than it has free slots.
@@ -7,7 +12,7 @@ import { InvalidArgumentError } from '../errors.ts';
 export class SlotPool {
   readonly capacity: number;
   #free: number;
-  #waiters: Array<() => void> = [];
+  #waiters: Waiter[] = [];
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new InvalidArgumentError(`concurrency must be a positive integer, got ${capacity}`);
@@ -33,14 +38,7 @@ export class SlotPool {
     const need = Math.max(1, Math.min(min, this.capacity, max));
     while (this.#free < need) {
       if (signal?.aborted) return 0;
-      await new Promise<void>((resolve) => {
-        const onAbort = () => resolve();
-        this.#waiters.push(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        });
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
+      await this.#wait(need, signal);
     }
     if (signal?.aborted) return 0;
     const n = Math.min(max, this.#free);
@@ -48,12 +46,33 @@ export class SlotPool {
     return n;
   }
 
-  /** Give `n` slots back. */
+  #wait(need: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        resolve();
+      };
+      const waiter: Waiter = {
+        need,
+        wake: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Give `n` slots back. Wakes only waiters whose threshold is now met (no wake-up per slot). */
   release(n = 1): void {
     if (n <= 0) return;
     this.#free = Math.min(this.capacity, this.#free + n);
-    const w = this.#waiters.splice(0);
-    for (const f of w) f();
+    if (this.#waiters.length === 0) return;
+    const ready = this.#waiters.filter((w) => w.need <= this.#free);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.need > this.#free);
+    for (const w of ready) w.wake();
   }
 
   /** Resolve once every slot is free (or after `timeoutMs`); resolves true when idle. */
@@ -62,13 +81,7 @@ export class SlotPool {
     while (this.#free < this.capacity) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 100));
-        this.#waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
+      await Promise.race([this.#wait(this.capacity), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
     }
     return true;
   }

@@ -81,14 +81,21 @@ export class TaskRun implements TaskContext {
     return this.#log;
   }
 
-  /** Record progress (`PROGRESS` state); writes are ordered. */
-  progress = (meta: Record<string, unknown>): Promise<void> => {
+  #progressFn: ((meta: Record<string, unknown>) => Promise<void>) | undefined;
+
+  /** Record progress (`PROGRESS` state); writes are ordered. Safe to destructure from `ctx`. */
+  get progress(): (meta: Record<string, unknown>) => Promise<void> {
+    this.#progressFn ??= (meta) => this.#progress(meta);
+    return this.#progressFn;
+  }
+
+  #progress(meta: Record<string, unknown>): Promise<void> {
     const writer = this.writer;
     if (!writer) return Promise.resolve();
     const p = (this.#progressChain ?? Promise.resolve()).then(() => this.writeRecord(writer, this.record('PROGRESS', meta)));
     this.#progressChain = p.catch(() => undefined);
     return p.then(() => undefined);
-  };
+  }
 
   /** Resolves when every progress write issued so far has settled. */
   async progressSettled(): Promise<void> {

@@ -1,4 +1,4 @@
-import { type MsgHdrs, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
+import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
 
 /** Options of {@link LeanPublisher}. */
@@ -24,11 +24,14 @@ interface Pending {
   headers: MsgHdrs | undefined;
   firstSent: number;
   lastSent: number;
-  resolve(a: PubAck): void;
+  /** Raw requests get the reply message as it is; publishes get it parsed as a PubAck. */
+  raw: boolean;
+  resolve(a: PubAck | Msg): void;
   reject(e: unknown): void;
 }
 
 const dec = new TextDecoder();
+const EMPTY = new Uint8Array(0);
 
 /**
  * The JetStream publish path Celeriac owns (docs/adr/0001): core `PUB` with `reply=<inbox>.<seq>`, one
@@ -62,6 +65,10 @@ export class LeanPublisher {
         if (!p) return;
         this.#pending.delete(id);
         this.#wake();
+        if (p.raw) {
+          p.resolve(m);
+          return;
+        }
         const h = m.headers;
         if (h && h.code >= 300) {
           if (h.code === 503) p.reject(new PublishError(`no JetStream stream stores subject "${p.subject}" (503 no responders); is the worker/app provisioned?`));
@@ -84,24 +91,27 @@ export class LeanPublisher {
    * Publish and resolve with the PubAck. Waits for room when the window is full.
    * @throws QueueFullError, RevisionMismatchError, PublishError, TimeoutError
    */
-  async publish(subject: string, data: Uint8Array, headers?: Record<string, string>): Promise<PubAck> {
-    if (this.#closed) throw new ClosedError('publisher is closed');
-    while (this.#pending.size >= this.#window) {
-      await new Promise<void>((r) => this.#roomWaiters.push(r));
-      if (this.#closed) throw new ClosedError('publisher is closed');
-    }
-    let h: MsgHdrs | undefined;
-    if (headers) {
-      h = natsHeaders();
-      // Fill the header map directly: set() re-validates and copies the key list per call. Callers
-      // pass validated names and values (docs/protocol.md §2.1).
-      const map = (h as unknown as { headers: Map<string, string[]> }).headers;
-      for (const k in headers) map.set(k, [headers[k] as string]);
-    }
-    return new Promise<PubAck>((resolve, reject) => {
+  publish(subject: string, data: Uint8Array, headers?: Record<string, string>): Promise<PubAck> {
+    return this.#send(subject, data, headers, false) as Promise<PubAck>;
+  }
+
+  /**
+   * An idempotent request (e.g. a JetStream direct get) on the same pipeline: resolves with the reply
+   * message as it is, status replies included; re-sent like a publish when no reply comes.
+   */
+  request(subject: string, data: Uint8Array = EMPTY): Promise<Msg> {
+    return this.#send(subject, data, undefined, true) as Promise<Msg>;
+  }
+
+  #send(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean): Promise<PubAck | Msg> {
+    if (this.#closed) return Promise.reject(new ClosedError('publisher is closed'));
+    // Synchronous up to the socket write unless the window is full (then wait for room).
+    if (this.#pending.size >= this.#window) return this.#sendWhenRoom(subject, data, headers, raw);
+    const h = headers ? encodedHeaders(headers) : undefined;
+    return new Promise<PubAck | Msg>((resolve, reject) => {
       const id = ++this.#seq;
       const now = Date.now();
-      this.#pending.set(id, { subject, data, headers: h, firstSent: now, lastSent: now, resolve, reject });
+      this.#pending.set(id, { subject, data, headers: h, firstSent: now, lastSent: now, raw, resolve, reject });
       try {
         this.#nc.publish(subject, data, { reply: `${this.#inbox}.${id}`, headers: h });
       } catch (err) {
@@ -109,6 +119,14 @@ export class LeanPublisher {
         reject(new PublishError(`publish to "${subject}" failed: ${(err as Error).message}`, { cause: err }));
       }
     });
+  }
+
+  async #sendWhenRoom(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean): Promise<PubAck | Msg> {
+    while (this.#pending.size >= this.#window) {
+      await new Promise<void>((r) => this.#roomWaiters.push(r));
+      if (this.#closed) throw new ClosedError('publisher is closed');
+    }
+    return this.#send(subject, data, headers, raw);
   }
 
   #wake(): void {
@@ -143,6 +161,19 @@ export class LeanPublisher {
     this.#pending.clear();
     for (const w of this.#roomWaiters.splice(0)) w();
   }
+}
+
+const enc = new TextEncoder();
+
+/**
+ * Headers for `nc.publish()`, encoded once: the client only calls `encode()` on them. Names and
+ * values are validated by the callers (docs/protocol.md §2.1); a re-send reuses the same bytes.
+ */
+function encodedHeaders(headers: Record<string, string>): MsgHdrs {
+  let s = 'NATS/1.0';
+  for (const k in headers) s += `\r\n${k}: ${headers[k] as string}`;
+  const bytes = enc.encode(s + '\r\n\r\n');
+  return { encode: () => bytes } as unknown as MsgHdrs;
 }
 
 function settleFromAck(p: Pending, data: Uint8Array): void {

@@ -22,6 +22,8 @@ export class NatsKeyValueStore implements KeyValueStore {
     private readonly jsm: JetStreamManager,
     private readonly pub: LeanPublisher,
     onReconnect?: (cb: () => void) => void,
+    /** The bucket stream has `allow_direct` (checked when it was provisioned). */
+    private readonly direct = true,
   ) {
     // Writes stored while the connection was down were not seen by watchers: re-read their keys.
     onReconnect?.(() => {
@@ -39,6 +41,20 @@ export class NatsKeyValueStore implements KeyValueStore {
   }
 
   async get(key: string): Promise<KvEntry | null> {
+    if (this.direct) {
+      // Direct get on the lean pipeline: "not found" is a 404 status, not a thrown API error.
+      const m = await this.pub.request(`$JS.API.DIRECT.GET.${this.#stream}.${this.#prefix}${key}`);
+      const h = m.headers;
+      if (h && h.code === 404) return null;
+      if (h && h.code >= 300) throw new Error(`direct get of ${key} failed: ${h.code} ${h.description}`);
+      const op = h?.get('KV-Operation');
+      return {
+        key,
+        value: m.data,
+        revision: Number(h?.get('Nats-Sequence') ?? 0),
+        operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT',
+      };
+    }
     try {
       const m = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
       if (!m) return null;

@@ -34,7 +34,6 @@ export interface NatsTransportOptions {
 }
 
 const HEADER_SLACK = 8 * 1024;
-const noop = (): void => undefined;
 
 /**
  * `nats://host:port[,host2:port]`: JetStream. One WorkQueue stream per app (`<app>-tasks`, subjects
@@ -139,7 +138,8 @@ export class NatsTransport implements Transport {
     if (task.body.length > max) {
       return Promise.reject(new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`));
     }
-    return pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers).then(noop);
+    // The PubAck is not part of the contract: resolving with it saves a promise per publish.
+    return pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
   }
 
   #ensureQueue(queue: string): Promise<void> {
