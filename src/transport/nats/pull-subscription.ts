@@ -188,7 +188,7 @@ export class NatsIncomingMessage implements IncomingMessage {
   #send(payload: Uint8Array): void {
     if (this.#settled) return;
     this.#settled = true;
-    if (!this.nc.isClosed()) this.nc.publish(this.m.reply as string, payload);
+    sendSoon(this.nc, this.m.reply as string, payload);
   }
   ack(): void {
     this.#send(ACK);
@@ -240,4 +240,18 @@ function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
   const h = m.headers;
   if (h) for (const [k, v] of h) if (v[0] !== undefined && !out.has(k)) out.set(k, v[0]);
   return out;
+}
+
+// Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and
+// the client flushes its buffer in a microtask queued by the first write, so writing each ack at
+// once costs a syscall per ack.
+let batch: Array<[NatsConnection, string, Uint8Array]> = [];
+function sendSoon(nc: NatsConnection, subject: string, payload: Uint8Array): void {
+  if (batch.length === 0) setImmediate(flushSoon);
+  batch.push([nc, subject, payload]);
+}
+function flushSoon(): void {
+  const b = batch;
+  batch = [];
+  for (const [nc, subject, payload] of b) if (!nc.isClosed()) nc.publish(subject, payload);
 }
