@@ -101,7 +101,10 @@ export class Executor {
 
   /** Give every running task's message back to the broker for redelivery (cold/forced shutdown). */
   returnAll(): void {
-    for (const r of this.#running) r.msg.nak();
+    for (const r of this.#running) {
+      r.returned = true;
+      r.msg.nak();
+    }
   }
 
   /** Stop the heartbeat timer. */
@@ -175,6 +178,11 @@ export class Executor {
         }
       }
       await run.progressSettled();
+      if (run.returned) {
+        // Handed back at shutdown: the next delivery decides the result, not this abandoned run.
+        this.stats.returned++;
+        return;
+      }
       if (outcome.ok) {
         this.stats.succeeded++;
         if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });

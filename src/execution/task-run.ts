@@ -15,6 +15,8 @@ export type WriteRecord = (handle: ResultWriteHandle, record: ResultRecord) => P
  */
 export class TaskRun implements TaskContext {
   readonly startedAt = Date.now();
+  /** Set when the message was handed back to the broker (shutdown): its outcome is not recorded. */
+  returned = false;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #aborted = false;

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { createApp, isPayloadTooLargeError, isQueueFullError, isTaskError, type App } from '../../src/index.ts';
+import { createApp, isConfigMismatchError, isPayloadTooLargeError, isQueueFullError, isTaskError, type App } from '../../src/index.ts';
 import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
 
 let server: NatsServerHandle;
@@ -198,5 +198,55 @@ test('warm shutdown lets in-flight tasks finish and stores their results', async
     assert.equal(w.state, 'stopped');
   } finally {
     await app.close();
+  }
+});
+
+test('a task running longer than AckWait is kept alive with working() and runs once', async () => {
+  const app = createApp({ name: 'longrun', broker: server.url, ackWait: '1s' });
+  let runs = 0;
+  const long = app.task('long', async (ctx, ms: number) => {
+    runs++;
+    await new Promise((r) => setTimeout(r, ms));
+    return ctx.delivery.deliveryCount;
+  });
+  try {
+    const w = app.worker({ logger: silentLogger });
+    await w.start();
+    const r = await long.delay(3500);
+    assert.equal(await r.get({ timeout: '20s' }), 1, 'delivered once');
+    assert.equal(runs, 1, 'not redelivered while it ran for 3.5 AckWaits');
+    await w.stop();
+  } finally {
+    await app.close();
+  }
+});
+
+test('streams are provisioned idempotently and a conflicting existing stream is refused by name', async () => {
+  const jsm = await jetstreamManager(nc);
+  // a second app instance with the same name reuses what the first created
+  const a1 = createApp({ name: 'prov', broker: server.url });
+  const a2 = createApp({ name: 'prov', broker: server.url });
+  const t1 = a1.task('x', async () => 1);
+  a2.task('x', async () => 1);
+  try {
+    await t1.delay();
+    await a2.sendTask('x');
+    assert.equal((await jsm.streams.info('prov-tasks')).state.messages, 2);
+  } finally {
+    await a1.close();
+    await a2.close();
+  }
+  // someone else's stream under our name, with another retention: a clear error, nothing published
+  await jsm.streams.add({ name: 'clash-tasks', subjects: ['clash.tasks.>'], retention: 'limits' as never });
+  const clash = createApp({ name: 'clash', broker: server.url });
+  const t = clash.task('x', async () => 1);
+  try {
+    await assert.rejects(t.delay(), (err: unknown) => {
+      assert.ok(isConfigMismatchError(err));
+      assert.match(err.message, /clash-tasks.*retention/);
+      return true;
+    });
+  } finally {
+    await clash.close();
   }
 });

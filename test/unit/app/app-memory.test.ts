@@ -276,4 +276,26 @@ describe('app on memory://', { timeout: 5_000 }, () => {
     assert.equal(await m.get({ timeout: '2s' }), 'after');
     assert.equal(runs, 1, 'the acknowledged task was handed back and ran twice');
   });
+
+  test('when the grace period runs out, ctx.signal aborts and the unfinished task goes back to the queue', async () => {
+    const { app, brokerName } = newApp();
+    const started = deferred();
+    let sawAbort = false;
+    const stubborn = app.task('stubborn', async (ctx: TaskContext) => {
+      started.resolve();
+      await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+      sawAbort = ctx.signal.aborted;
+      throw new Error('stopped early');
+    });
+    const worker = await startWorker(app, { grace: 50 });
+    const r = await stubborn.delay();
+    await started.promise;
+    await worker.stop();
+    assert.equal(sawAbort, true, 'the task saw its signal abort');
+    assert.equal(worker.state, 'stopped');
+    await flush();
+    // handed back, not failed: the queue holds it again for the next worker
+    assert.equal(await r.state(), 'PENDING');
+    assert.equal(memoryBroker(brokerName).queues.get(`${app.name}.default`)?.depth, 1);
+  });
 });
