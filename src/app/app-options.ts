@@ -30,7 +30,11 @@ export interface AppOptions {
   maxAckPending?: number;
   /** Give up on a publish without a broker acknowledgement after this. @defaultValue `'30s'` */
   publishTimeout?: Duration;
-  /** Window in which a re-published task id is deduplicated by the broker. @defaultValue `'10m'` */
+  /**
+   * Window in which a re-published task id is deduplicated by the broker. It must cover the
+   * publisher's re-send horizon (`publishTimeout`); the server remembers every id inside it, so a
+   * longer window costs broker memory and CPU at high rates. @defaultValue `'2m'`
+   */
   duplicateWindow?: Duration;
   /** Write a `STARTED` state when a task starts (one more result write per task). @defaultValue false */
   trackStarted?: boolean;
@@ -68,7 +72,7 @@ export const DEFAULT_APP_OPTIONS = {
   ackWait: '30s',
   maxAckPending: 10_000,
   publishTimeout: '30s',
-  duplicateWindow: '10m',
+  duplicateWindow: '2m',
   trackStarted: false,
 } as const satisfies Required<AppOptions>;
 
@@ -103,6 +107,13 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
   if (o.trackStarted !== undefined && typeof o.trackStarted !== 'boolean') {
     throw new InvalidArgumentError('options.trackStarted must be a boolean');
   }
+  const publishTimeoutMs = parseDuration(o.publishTimeout ?? d.publishTimeout, 'options.publishTimeout');
+  const duplicateWindowMs = parseDuration(o.duplicateWindow ?? d.duplicateWindow, 'options.duplicateWindow');
+  if (duplicateWindowMs < publishTimeoutMs) {
+    throw new InvalidArgumentError(
+      `options.duplicateWindow (${duplicateWindowMs} ms) must be at least options.publishTimeout (${publishTimeoutMs} ms): a publish re-sent after the window could enqueue the task twice`,
+    );
+  }
   return {
     name: validateToken(o.name ?? d.name, 'options.name'),
     broker,
@@ -115,8 +126,8 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     maxQueuedBytes: positiveInt(o.maxQueuedBytes ?? d.maxQueuedBytes, 'options.maxQueuedBytes'),
     ackWaitMs,
     maxAckPending: positiveInt(o.maxAckPending ?? d.maxAckPending, 'options.maxAckPending'),
-    publishTimeoutMs: parseDuration(o.publishTimeout ?? d.publishTimeout, 'options.publishTimeout'),
-    duplicateWindowMs: parseDuration(o.duplicateWindow ?? d.duplicateWindow, 'options.duplicateWindow'),
+    publishTimeoutMs,
+    duplicateWindowMs,
     trackStarted: o.trackStarted ?? d.trackStarted,
   };
 }

@@ -43,7 +43,7 @@ describe('resolveAppOptions', () => {
       ackWaitMs: 30_000,
       maxAckPending: 10_000,
       publishTimeoutMs: 30_000,
-      duplicateWindowMs: 600_000,
+      duplicateWindowMs: 120_000,
       trackStarted: false,
     });
     assert.deepEqual(resolveAppOptions({}), resolveAppOptions());
@@ -117,6 +117,8 @@ describe('resolveAppOptions', () => {
   test('maxAckPending must be a positive integer', () => assertInvalid(app({ maxAckPending: 2.5 }), 'options.maxAckPending'));
   test('publishTimeout must be a duration', () => assertInvalid(app({ publishTimeout: '-1s' }), 'options.publishTimeout'));
   test('duplicateWindow must be a duration', () => assertInvalid(app({ duplicateWindow: '10' }), 'options.duplicateWindow'));
+  test('duplicateWindow must cover publishTimeout', () =>
+    assertInvalid(app({ duplicateWindow: '10s', publishTimeout: '30s' }), 'options.duplicateWindow'));
   test('trackStarted must be a boolean', () => assertInvalid(app({ trackStarted: 'yes' }), 'options.trackStarted'));
 });
 
