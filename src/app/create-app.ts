@@ -31,6 +31,7 @@ export class App implements TaskPublisher {
   #transport: Transport | undefined;
   #backend: Promise<ResultBackend> | undefined;
   #closed = false;
+  readonly #backendFn = (): Promise<ResultBackend> => this.resultBackend();
 
   #given: AppOptions;
 
@@ -168,7 +169,7 @@ export class App implements TaskPublisher {
 
   /** A handle on the result of task `id`. */
   asyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, () => this.resultBackend());
+    return new AsyncResult<R>(id, this.#backendFn);
   }
 
   /** @internal the broker (created on first use, connected lazily by its operations). */

@@ -94,7 +94,8 @@ export function validateUserHeaders(h: Record<string, unknown> | undefined): Rec
  */
 export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): EncodedTask {
   const id = m.id ?? randomUUID();
-  const embed: Embed = m.embed ? { ...EMPTY_EMBED, ...m.embed } : EMPTY_EMBED;
+  // No callbacks, chain or chord: `null`, as docs/protocol.md allows (smaller body, less to decode).
+  const embed: Embed | null = m.embed ? { ...EMPTY_EMBED, ...m.embed } : null;
   const body = codec.encode([m.args, m.kwargs ?? EMPTY_KWARGS, embed]);
   if (body.length > maxPayload) throw new PayloadTooLargeError(body.length, maxPayload, 'maxPayloadBytes');
   const headers: Record<string, string> = m.headers ? { ...m.headers } : {};

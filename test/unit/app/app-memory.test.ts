@@ -131,7 +131,7 @@ describe('app on memory://', { timeout: 5_000 }, () => {
     assert.equal(parked.length, 1);
     assert.equal(parked[0]?.headers.task, 'nope');
     assert.equal(parked[0]?.headers.id, r.id);
-    assert.deepEqual(app.codec.decode(parked[0]?.body as Uint8Array), [[1, 2], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+    assert.deepEqual(app.codec.decode(parked[0]?.body as Uint8Array), [[1, 2], {}, null]);
   });
 
   test('ignoreResult (task option) runs the task but stores nothing', async () => {
