@@ -197,10 +197,7 @@ export class WorkerNode {
       ackWaitMs: app.options.ackWaitMs,
       debug: log.enabled?.('debug') ?? false,
       onSettled: () => this.#slots.release(1),
-      cpuPool:
-        cpuTasks.length > 0 && this.options.tasksModule
-          ? ({ run: (...a: Parameters<CpuPool['run']>) => this.#requirePool().run(...a) } as unknown as CpuPool)
-          : undefined,
+      cpuPool: cpuTasks.length > 0 && this.options.tasksModule ? { run: (...a) => this.#requirePool().run(...a) } : undefined,
     });
 
     const executor = this.#executor;

@@ -16,7 +16,7 @@ export interface ExecutorOptions {
   backend: ResultBackend;
   logger: Logger;
   /** CPU pool for `kind: 'cpu'` tasks; without one they run on the event loop. */
-  cpuPool?: CpuPool;
+  cpuPool?: Pick<CpuPool, 'run'>;
   trackStarted: boolean;
   /** Broker AckWait; tasks running longer than a third of it get `working()` heartbeats. */
   ackWaitMs: number;
