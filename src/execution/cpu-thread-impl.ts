@@ -14,8 +14,8 @@ import { receiveMessageOnPort, threadId, workerData } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads';
 import { NotRegisteredError, deserializeError, serializeError } from '../errors.ts';
 import type { SerializedError } from '../errors.ts';
-import { findTaskDefinition } from './task-definition.ts';
-import type { TaskContext, TaskContextData, TaskDefinition, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
+import { findTaskDefinition, taskDefinitionNames } from './task-definition.ts';
+import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
 
 /** What the pool hands every thread as Piscina `workerData`. */
 export interface CpuThreadData {
@@ -88,11 +88,8 @@ async function ping(req: CpuPingRequest): Promise<CpuPingReply> {
   return { ok: true, threadId, tasks: countTasks(data?.appName ?? '') };
 }
 
-// task-definition.ts keeps its registries under this global symbol so that copies of the package share
-// them; it exports no way to list them, so the warm-up check reads the map directly.
 function countTasks(appName: string): number {
-  const g = globalThis as unknown as Record<symbol, Map<string, Map<string, TaskDefinition>> | undefined>;
-  return g[Symbol.for('celeriac.task-registries')]?.get(appName)?.size ?? 0;
+  return taskDefinitionNames(appName).length;
 }
 
 async function runTask(req: CpuRunRequest): Promise<void> {

@@ -82,3 +82,8 @@ export function registerTaskDefinition(appName: string, def: TaskDefinition): vo
 export function findTaskDefinition(appName: string, taskName: string): TaskDefinition | undefined {
   return registries().get(appName)?.get(taskName);
 }
+
+/** Names of the tasks registered under `appName` in this thread/process. */
+export function taskDefinitionNames(appName: string): string[] {
+  return [...(registries().get(appName)?.keys() ?? [])];
+}

@@ -30,10 +30,11 @@ const WPI = enc.encode('+WPI');
 
 /**
  * Credit-based JetStream pull consumer on one persistent wildcard inbox. Each `pull(n)` is one pull
- * request `{batch: n, expires}` with reply `<inbox>.<requestId>`, so every delivered message and
- * every status (408 timeout, 409) is attributed to its request: the worker never holds more messages
- * than it asked for, and asks only for free slots (no message waits in a client buffer while its
- * AckWait runs).
+ * request `{batch: n, expires}` with reply `<inbox>.<requestId>`. Statuses (408 timeout, 409) arrive
+ * on that reply subject and end their request; delivered messages keep their stream subject and are
+ * counted against the oldest open request (the server fills waiting requests in order; a 408's
+ * `Nats-Pending-Messages` corrects the count). The worker never holds more messages than it asked
+ * for, and asks only for free slots: no message waits in a client buffer while its AckWait runs.
  */
 export class PullSubscription implements QueueSubscription {
   readonly #nc: NatsConnection;
