@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs node's built-in test runner (with tsx) on every *.test.ts under the given folders.
 // Node 20 does not expand glob patterns given to --test, so the files are listed here.
-// Usage: node scripts/test.mjs [--concurrency N] <dir>...
+// Usage: node scripts/test.mjs [--concurrency N] <dir or file>...
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,10 @@ for (let i = 0; i < args.length; i++) {
 }
 
 function collect(dir, out) {
+  if (!statSync(dir).isDirectory()) {
+    out.push(dir);
+    return out;
+  }
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) collect(p, out);

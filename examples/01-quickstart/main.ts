@@ -22,7 +22,8 @@ say(`crypto.hash (thread)    -> ${(await digest.get({ timeout: '30s' })).slice(0
 
 const job = await importRows.delay(5);
 for await (const update of job.watch()) {
-  if (update.status === 'PROGRESS') say(`data.import progress    -> ${JSON.stringify(update.meta)}`);
+  if (update.status === 'PENDING') say('data.import             -> queued');
+  else if (update.status === 'PROGRESS') say(`data.import progress    -> ${JSON.stringify(update.meta)}`);
   else say(`data.import ${update.status.padEnd(12)}-> ${JSON.stringify(update.result)}`);
 }
 

@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Run an example's main.ts as `npm start` does; resolves with its stdout (rejects on a non-zero exit). */
+export async function runExample(path: string, broker?: string): Promise<string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CELERIAC_BROKER_URL'));
+  if (broker) env.CELERIAC_BROKER_URL = broker;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', `${ROOT}${path}`], {
+    cwd: ROOT,
+    env,
+    timeout: 60_000,
+  });
+  return stdout;
+}
+
+/** The lines the quickstart must print, in order. */
+export const QUICKSTART_LINES = [
+  /^worker started on .* with tasks: crypto\.hash, data\.import, math\.add, payments\.charge, web\.greet$/,
+  /^math\.add\(2, 3\)\s+-> 5$/,
+  /^web\.greet\s+-> Hello, Ada!$/,
+  /^web\.greet\s+-> Hello, Grace!$/,
+  /^web\.greet\s+-> Hello, Linus!$/,
+  /^crypto\.hash \(thread\)\s+-> [0-9a-f]{16}\.\.\.$/,
+];

@@ -1,0 +1,21 @@
+/** The quickstart with CELERIAC_BROKER_URL pointing at a real nats-server. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
+import { QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+
+let server: NatsServerHandle;
+before(async () => {
+  server = await startNatsServer();
+});
+after(async () => {
+  await server.stop();
+});
+
+test('the quickstart demo runs unchanged on NATS JetStream', async () => {
+  const lines = (await runExample('examples/01-quickstart/main.ts', server.url)).trim().split('\n');
+  assert.match(lines[0] ?? '', new RegExp(`^worker started on ${server.url.replace(/[.]/g, '\\.')} `));
+  QUICKSTART_LINES.slice(1).forEach((re, i) => assert.match(lines[i + 1] ?? '', re));
+  assert.ok(lines.includes('data.import SUCCESS     -> {"imported":5}'));
+  assert.equal(lines.at(-1), 'done');
+});

@@ -1,0 +1,13 @@
+/** `npm start` (examples/01-quickstart on memory://) runs to the end with the output it promises. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+
+test('the quickstart demo runs on the embedded transport and exits 0', async () => {
+  const lines = (await runExample('examples/01-quickstart/main.ts')).trim().split('\n');
+  QUICKSTART_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+  assert.ok(lines.includes('data.import progress    -> {"done":5,"total":5}'));
+  assert.ok(lines.includes('data.import SUCCESS     -> {"imported":5}'));
+  assert.ok(lines.some((l) => /^payments\.charge\s+-> FAILURE: RangeError: amount 1000000 is over the card limit$/.test(l)));
+  assert.equal(lines.at(-1), 'done');
+});
