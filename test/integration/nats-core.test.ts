@@ -11,6 +11,15 @@ import { createApp, isConfigMismatchError, isPayloadTooLargeError, isQueueFullEr
 import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
 
 let server: NatsServerHandle;
+
+/** Wait (bounded) until `cond` holds. */
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${cond.toString()}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 let nc: NatsConnection;
 let fixture: typeof import('../fixtures/it-tasks.ts');
 const tasksModule = new URL('../fixtures/it-tasks.ts', import.meta.url).href;
@@ -115,7 +124,7 @@ describe('with a worker running', () => {
 
   test('a crashed consumer actor is restarted and no task is lost', async () => {
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => fixture.sleepy.delay(200, `t${i}`)));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => worker.stats().active > 0);
     worker.crashConsumer('default');
     const values = await Promise.all(results.map((r) => r.get({ timeout: '40s' })));
     assert.deepEqual(
@@ -162,8 +171,7 @@ test('a task name no worker knows is returned to the queue, not lost', async () 
     const w1app = createApp({ name: 'unknown', broker: server.url });
     const w1 = w1app.worker({ logger: silentLogger });
     await w1.start();
-    await new Promise((res) => setTimeout(res, 300));
-    assert.ok(w1.stats().returned >= 1, 'the first worker handed it back');
+    await until(() => w1.stats().returned >= 1);
     await w1.stop();
     await w1app.close();
     // A worker that knows the task: the message was kept. Same process, so register under a new app
@@ -190,7 +198,7 @@ test('warm shutdown lets in-flight tasks finish and stores their results', async
     const w = app.worker({ logger: silentLogger });
     await w.start();
     const rs = await Promise.all([slow.delay(800), slow.delay(800), slow.delay(800)]);
-    while (w.stats().active < 3) await new Promise((r) => setTimeout(r, 10));
+    await until(() => w.stats().active === 3);
     const t0 = Date.now();
     await w.stop();
     assert.ok(Date.now() - t0 >= 300, 'stop waited for the tasks');
