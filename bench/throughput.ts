@@ -181,7 +181,9 @@ async function main(): Promise<number> {
       : machine.ioredis === null
         ? "the 'ioredis' package (an optional peer of bullmq) is not installed: npm install -D ioredis"
         : null;
-  const probes = bullmqSkip ? PROBES.filter((p) => !p.id.startsWith('bullmq')) : PROBES;
+  // BENCH_ONLY=raw-consume-ack,celeriac-e2e runs a subset (for iterating on one path).
+  const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
+  const probes = (bullmqSkip ? PROBES.filter((p) => !p.id.startsWith('bullmq')) : PROBES).filter((p) => !only || only.includes(p.id));
   if (bullmqSkip) console.log(`note: BullMQ probes skipped: ${bullmqSkip}`);
 
   const server = await startNatsServer();

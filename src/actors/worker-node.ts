@@ -99,11 +99,9 @@ export class WorkerNode {
       }
       if (e.attempt > 1) this.logger.info('actor restarted', { actor: e.child, attempt: e.attempt });
     } else if (e.type === 'child-crashed') {
+      // A start that cannot succeed is retried with back-off; when the intensity runs out, #onFatal
+      // rejects start() with the EscalationError (its cause is this error).
       this.logger.error('actor crashed', { actor: e.child, attempt: e.attempt, restartInMs: e.delayMs, error: e.error });
-      if (w && e.attempt >= 1 && this.#state === 'starting' && e.delayMs === undefined) {
-        this.#startWaiters.delete(e.child);
-        w.reject(e.error);
-      }
     } else if (e.type === 'escalated') {
       this.logger.error('supervisor gave up', { supervisor: e.supervisor, actor: e.child, error: e.error });
     }
