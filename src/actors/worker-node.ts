@@ -18,6 +18,7 @@ export interface WorkerApp {
   resultBackend(): Promise<ResultBackend>;
   taskNames(): string[];
   taskKind(name: string): 'io' | 'cpu' | undefined;
+  readonly codec: { encode(value: unknown): Uint8Array };
 }
 
 /**
@@ -187,6 +188,7 @@ export class WorkerNode {
     // The executor reaches the pool through a proxy, so a restarted pool actor is picked up.
     this.#executor = new Executor({
       writeResult,
+      notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,

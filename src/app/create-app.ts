@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
-import { type Codec, codecByName } from '../protocol/codec.ts';
+import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
 import { encodeTask } from '../protocol/envelope.ts';
 import { resultsBucketName, validateTaskName } from '../protocol/names.ts';
 import { AsyncResult } from '../results/async-result.ts';
+import { ResultRouter } from '../results/result-router.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
 import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../execution/task-definition.ts';
 import { MemoryTransport } from '../transport/memory/memory-transport.ts';
@@ -148,6 +149,20 @@ export class App implements TaskPublisher {
   ): Promise<AsyncResult<unknown>> {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
     const o = resolveApplyOptions(options);
+    const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
+    // Results are routed back to this client (reply_to) when they go to the broker's bucket; the
+    // router must listen before the first such publish leaves.
+    let router: ResultRouter | undefined;
+    if (!ignoreResult && this.options.resultBackend === 'broker') {
+      router = this.#router();
+      if (!router.started) {
+        const t = this.transport();
+        return t.connect().then(() => {
+          router?.start();
+          return this.#publishTask(name, args, taskOptions, options);
+        });
+      }
+    }
     const encoded = encodeTask(
       {
         task: name,
@@ -158,18 +173,26 @@ export class App implements TaskPublisher {
         priority: o.priority,
         headers: o.headers,
         origin: this.#origin,
-        ignoreResult: o.ignoreResult ?? taskOptions.ignoreResult,
+        ignoreResult,
+        replyTo: router?.subject,
       },
       this.#codec,
       this.options.maxPayloadBytes,
     );
+    router?.track(encoded.id);
     const transport = this.transport();
     return transport.publish(o.queue ?? taskOptions.queue, encoded).then(() => this.asyncResult(encoded.id));
   }
 
+  #routerInstance: ResultRouter | undefined;
+  #router(): ResultRouter {
+    this.#routerInstance ??= new ResultRouter(this.transport(), this.name, (b) => decodeSniffed(b));
+    return this.#routerInstance;
+  }
+
   /** A handle on the result of task `id`. */
   asyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, this.#backendFn);
+    return new AsyncResult<R>(id, this.#backendFn, this.#routerInstance);
   }
 
   /** @internal the broker (created on first use, connected lazily by its operations). */
@@ -219,6 +242,7 @@ export class App implements TaskPublisher {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#routerInstance?.close();
     await this.#transport?.close();
   }
 }

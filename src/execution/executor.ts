@@ -26,6 +26,8 @@ export interface ExecutorOptions {
   onSettled?: () => void;
   /** Log a line per succeeded task at debug level (off by default: it costs a logger per task). */
   debug?: boolean;
+  /** Send a stored terminal result to the task's `reply_to` subject (before the ack). */
+  notifyResult?: (replyTo: string, taskId: string, record: ResultRecord) => void;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
 }
@@ -146,7 +148,7 @@ export class Executor {
     const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id);
     if (task.expires !== null && task.expires <= now) {
       this.#o.logger.info('task expired before it started: not run', { task: task.task, id: task.id, expires: new Date(task.expires).toISOString() });
-      if (writer) await this.#write(writer, this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
+      if (writer) await this.#writeTerminal(task, writer, this.#record(task, msg, 'REVOKED', { error: { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, meta: { reason: 'expired' }, done: true }));
       msg.ack();
       return;
     }
@@ -186,17 +188,29 @@ export class Executor {
       if (outcome.ok) {
         this.stats.succeeded++;
         if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
-        if (writer) await this.#write(writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
+        if (writer) await this.#writeTerminal(task, writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
       } else {
         this.stats.failed++;
         run.log.warn('task failed', { ms: Date.now() - run.startedAt, error: `${outcome.error.name}: ${outcome.error.message}` });
-        if (writer) await this.#write(writer, this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
+        if (writer) await this.#writeTerminal(task, writer, this.#record(task, msg, 'FAILURE', { error: outcome.error, done: true }));
       }
       msg.ack();
     } finally {
       this.#running.delete(run);
       this.stats.active = this.#running.size;
     }
+  }
+
+  /**
+   * Store a terminal record (fenced), then send what is stored to the task's `reply_to`: this
+   * record, or the one a duplicate delivery stored first.
+   */
+  async #writeTerminal(task: TaskMessage, writer: ResultWriteHandle, record: ResultRecord): Promise<void> {
+    const written = await this.#write(writer, record);
+    const notify = this.#o.notifyResult;
+    if (!notify || !task.replyTo) return;
+    const stored = written ? record : await this.#o.backend.get(task.id);
+    if (stored) notify(task.replyTo, task.id, stored);
   }
 
   /** An undecodable or malformed message: terminate it (never retried) and record what is known. */

@@ -29,6 +29,8 @@ export interface TaskMessage {
   origin: string | null;
   ignoreResult: boolean;
   priority: number | null;
+  /** Subject to send the terminal result to, or null. */
+  replyTo: string | null;
   args: unknown[];
   kwargs: Record<string, unknown>;
   embed: Embed;
@@ -53,6 +55,7 @@ export interface NewTaskMessage {
   origin?: string;
   ignoreResult?: boolean;
   priority?: number | null;
+  replyTo?: string | null;
   headers?: Record<string, string>;
   embed?: Partial<Embed>;
 }
@@ -113,6 +116,7 @@ export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT
   if (m.origin) headers[H.origin] = m.origin;
   if (m.ignoreResult) headers[H.ignoreResult] = 'true';
   if (m.priority != null) headers[H.priority] = String(m.priority);
+  if (m.replyTo) headers[H.replyTo] = m.replyTo;
   headers[H.contentType] = codec.contentType;
   headers[H.msgId] = id;
   return { id, headers, body };
@@ -143,6 +147,13 @@ function parseLimit(v: string | undefined): number | null {
 }
 
 const PROTOCOL_HEADERS = new Set<string>([...RESERVED_HEADERS]);
+
+/** Results are only ever sent to Celeriac reply subjects (never to an arbitrary subject a message names). */
+function replyTo(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  if (!/^_celeriac\.reply\.[A-Za-z0-9_.-]{1,200}$/.test(v)) throw new DecodeError(`header reply_to must be a _celeriac.reply.* subject, got ${JSON.stringify(v)}`);
+  return v;
+}
 
 /**
  * Decode and validate a task message (docs/protocol.md).
@@ -205,6 +216,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
     origin: get(H.origin) ?? null,
     ignoreResult: get(H.ignoreResult) === 'true',
     priority,
+    replyTo: replyTo(get(H.replyTo)),
     args,
     kwargs: (kwargs ?? {}) as Record<string, unknown>,
     embed: { callbacks: e.callbacks ?? null, errbacks: e.errbacks ?? null, chain: e.chain ?? null, chord: e.chord ?? null },

@@ -27,6 +27,8 @@ export const H = {
   origin: 'origin',
   /** Producer language, e.g. `ts`, `py`, `go`. */
   lang: 'lang',
+  /** Plain subject the worker sends the stored terminal result to (Celery's `reply_to`); must start with `_celeriac.reply.`. */
+  replyTo: 'reply_to',
   /** `true` when no result should be stored. */
   ignoreResult: 'ignore_result',
   /** Priority 0–9 (higher runs first; scheduling by priority comes with priority bands). */

@@ -1,7 +1,14 @@
 import { TaskError, TimeoutError } from '../errors.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { ResultBackend } from './result-backend.ts';
+import type { ResultRouter } from './result-router.ts';
 import { type ResultRecord, type TaskState, isTerminalState } from './states.ts';
+
+/**
+ * How long `get()` waits for a routed result before it watches the key itself (a longer task, or a
+ * notification lost in a reconnect).
+ */
+const ROUTED_WAIT_MS = 1000;
 
 /** Options of {@link AsyncResult.get}. */
 export interface GetOptions {
@@ -16,11 +23,13 @@ export class AsyncResult<R = unknown> {
   /** The task id. */
   readonly id: string;
   readonly #backend: () => Promise<ResultBackend>;
+  readonly #router: ResultRouter | undefined;
 
   /** @internal use `app.asyncResult(id)` or the value of `delay()`/`applyAsync()`. */
-  constructor(id: string, backend: () => Promise<ResultBackend>) {
+  constructor(id: string, backend: () => Promise<ResultBackend>, router?: ResultRouter) {
     this.id = id;
     this.#backend = backend;
+    this.#router = router;
   }
 
   /** The stored record, or a `PENDING` record when nothing is stored (unknown, queued or expired). */
@@ -45,7 +54,20 @@ export class AsyncResult<R = unknown> {
    * @throws TimeoutError after `timeout`.
    */
   async get(options: GetOptions = {}): Promise<R> {
-    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'get({ timeout })');
+    let timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'get({ timeout })');
+    const router = this.#router;
+    if (router) {
+      // A task this client published with reply_to: its result is sent here once stored.
+      const cached = router.take(this.id);
+      if (cached) return unwrap<R>(cached);
+      if (router.expects(this.id)) {
+        const started = Date.now();
+        const routed = await router.wait(this.id, Math.min(ROUTED_WAIT_MS, timeoutMs ?? ROUTED_WAIT_MS), options.signal);
+        if (routed) return unwrap<R>(routed);
+        options.signal?.throwIfAborted();
+        if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - started));
+      }
+    }
     const backend = await this.#backend();
     const record = await new Promise<ResultRecord>((resolve, reject) => {
       let done = false;

@@ -98,6 +98,16 @@ export interface Transport {
   subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription>;
   /** Open (creating if needed) a key-value bucket. */
   openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore>;
+  /**
+   * Fire-and-forget message on a plain (non-stream) subject, e.g. a result notification to the
+   * producer that asked for it. Lost if nobody listens.
+   */
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void;
+  /**
+   * Listen on a plain subject. The interest is registered before any later publish of this transport
+   * reaches the broker (same connection, in order). Returns a function that stops listening.
+   */
+  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void;
   /** Register a listener for connection status changes. */
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void;
   /** Close the connection (pending acks are flushed). */

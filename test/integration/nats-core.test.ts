@@ -258,3 +258,23 @@ test('streams are provisioned idempotently and a conflicting existing stream is 
     await clash.close();
   }
 });
+
+test('results come back to the publishing client (reply_to); a task longer than the routed wait still resolves', async () => {
+  const app = createApp({ name: 'routed', broker: server.url });
+  const wait = app.task('wait', async (_c, ms: number) => ms);
+  try {
+    const w = app.worker({ logger: silentLogger });
+    await w.start();
+    const quick = await wait.delay(0);
+    assert.equal(await quick.get({ timeout: '5s' }), 0);
+    const slow = await wait.delay(1500); // past the 1 s routed wait: the key watch takes over
+    assert.equal(await slow.get({ timeout: '10s' }), 1500);
+    // a second client (no reply_to of its own for this task) reads the bucket
+    const other = createApp({ name: 'routed', broker: server.url });
+    assert.equal(await other.asyncResult(slow.id).get({ timeout: '5s' }), 1500);
+    await other.close();
+    await w.stop();
+  } finally {
+    await app.close();
+  }
+});

@@ -78,6 +78,8 @@ interface MemoryKvBucket {
 export class MemoryBroker {
   readonly queues = new Map<string, MemoryQueue>();
   readonly buckets = new Map<string, MemoryKvBucket>();
+  /** Plain-subject listeners (`notify` / `listen`). */
+  readonly listeners = new Map<string, Set<(headers: Record<string, string>, body: Uint8Array) => void>>();
 
   queue(name: string, maxMessages: number): MemoryQueue {
     let q = this.queues.get(name);

@@ -91,6 +91,25 @@ export class MemoryTransport implements Transport {
     return new MemoryKeyValueStore(bucket, this.#broker, options.ttlMs);
   }
 
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
+    const ls = this.#broker.listeners.get(subject);
+    if (ls) for (const l of [...ls]) queueMicrotask(() => l(headers, body));
+  }
+
+  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void {
+    let ls = this.#broker.listeners.get(subject);
+    if (!ls) {
+      ls = new Set();
+      this.#broker.listeners.set(subject, ls);
+    }
+    const l = (headers: Record<string, string>, body: Uint8Array) => onMessage((n) => headers[n], body);
+    ls.add(l);
+    return () => {
+      ls.delete(l);
+      if (ls.size === 0) this.#broker.listeners.delete(subject);
+    };
+  }
+
   onStatus(_listener: (s: TransportStatus) => void): () => void {
     return () => {};
   }

@@ -1,5 +1,5 @@
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type NatsConnection, connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject } from '../../protocol/names.ts';
@@ -14,7 +14,7 @@ import type {
 import { LeanPublisher } from './lean-publisher.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
 import { ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
-import { PullSubscription } from './pull-subscription.ts';
+import { PullSubscription, readHeaders } from './pull-subscription.ts';
 
 /** Options of the NATS transport (resolved by the app from its options). */
 export interface NatsTransportOptions {
@@ -195,6 +195,27 @@ export class NatsTransport implements Transport {
         if (st === 'connected') cb();
       });
     });
+  }
+
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
+    const nc = this.#nc;
+    if (!nc || nc.isClosed()) return;
+    const h = natsHeaders();
+    for (const k in headers) h.set(k, headers[k] as string);
+    nc.publish(subject, body, { headers: h });
+  }
+
+  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void {
+    const { nc } = this.#require();
+    const sub = nc.subscribe(subject, {
+      callback: (_e, m) => {
+        const hs = readHeaders(m);
+        onMessage((n) => hs.get(n), m.data);
+      },
+    });
+    return () => {
+      if (!nc.isClosed()) sub.unsubscribe();
+    };
   }
 
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void {

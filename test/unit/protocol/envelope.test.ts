@@ -168,6 +168,7 @@ describe('decodeTask', () => {
       origin: null,
       ignoreResult: false,
       priority: null,
+      replyTo: null,
       args: [2, 3],
       kwargs: {},
       embed: { callbacks: null, errbacks: null, chain: null, chord: null },
@@ -304,5 +305,18 @@ describe('validateUserHeaders', () => {
     // names + values: 2 * (3 + 2045) = 4096 is fine, one byte more is not
     assert.doesNotThrow(() => validateUserHeaders({ 'x-a': 'a'.repeat(2045), 'x-b': 'b'.repeat(2045) }));
     assertInvalidHeaders({ 'x-a': 'a'.repeat(2045), 'x-b': 'b'.repeat(2046) }, /total 4097 bytes, over the 4096-byte limit/);
+  });
+});
+
+describe('reply_to', () => {
+  test('a _celeriac.reply.* subject round-trips', () => {
+    const e = encodeTask({ task: 't', args: [], replyTo: '_celeriac.reply.app.abc123' }, json);
+    assert.equal(e.headers.reply_to, '_celeriac.reply.app.abc123');
+    assert.equal(decodeTask((n) => e.headers[n], Object.keys(e.headers), e.body).replyTo, '_celeriac.reply.app.abc123');
+  });
+  test('any other subject is a DecodeError: a message cannot make workers publish anywhere', () => {
+    const e = encodeTask({ task: 't', args: [] }, json);
+    const headers: Record<string, string> = { ...e.headers, reply_to: 'orders.delete.all' };
+    assert.throws(() => decodeTask((n) => headers[n], Object.keys(headers), e.body), (err: unknown) => isDecodeError(err) && /reply_to/.test((err as Error).message));
   });
 });

@@ -1,0 +1,114 @@
+import type { Transport } from '../transport/transport.ts';
+import { type ResultRecord, isTerminalState } from './states.ts';
+
+/** Prefix of the subjects results are routed to; workers only answer `reply_to` headers under it. */
+export const REPLY_PREFIX = '_celeriac.reply.';
+
+const MAX_ROUTED = 100_000;
+const MAX_CACHED = 10_000;
+
+/**
+ * Routes terminal results straight back to the client that published the task (Celery's
+ * `reply_to`): the client listens on one subject, puts it in the `reply_to` header of its tasks,
+ * and the worker sends the stored record there after storing it and before acking. A waiting
+ * `get()` then needs no subscription and no read of its own. The KV bucket stays the durable truth:
+ * anything not routed, not yet told, or waiting long falls back to watching the key (ADR 0002).
+ *
+ * Bounded: at most 100,000 ids are remembered as routed and 10,000 unclaimed results are cached;
+ * the oldest are forgotten first (their `get()` then reads the bucket).
+ */
+export class ResultRouter {
+  readonly subject: string;
+  readonly #routed = new Set<string>();
+  readonly #cache = new Map<string, ResultRecord>();
+  readonly #waiters = new Map<string, Set<(r: ResultRecord) => void>>();
+  #stop: (() => void) | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    app: string,
+    private readonly decode: (bytes: Uint8Array) => unknown,
+  ) {
+    this.subject = `${REPLY_PREFIX}${app}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+  }
+
+  /** Listening? */
+  get started(): boolean {
+    return this.#stop !== undefined;
+  }
+
+  /** Start listening (the transport must be connected). Idempotent. */
+  start(): void {
+    this.#stop ??= this.transport.listen(this.subject, (header, body) => {
+      const id = header('id');
+      if (!id) return;
+      let record: ResultRecord;
+      try {
+        record = this.decode(body) as ResultRecord;
+      } catch {
+        return; // the bucket still has it; the waiter falls back to it
+      }
+      if (!record || !isTerminalState(record.status)) return;
+      this.#routed.delete(id);
+      const ws = this.#waiters.get(id);
+      if (ws) {
+        this.#waiters.delete(id);
+        for (const w of ws) w(record);
+        return;
+      }
+      this.#cache.set(id, record);
+      if (this.#cache.size > MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
+    });
+  }
+
+  /** Remember that `id` was published with `reply_to` = this router's subject. */
+  track(id: string): void {
+    this.#routed.add(id);
+    if (this.#routed.size > MAX_ROUTED) this.#routed.delete(this.#routed.values().next().value as string);
+  }
+
+  /** A routed result that arrived before anyone asked (removed from the cache). */
+  take(id: string): ResultRecord | undefined {
+    const r = this.#cache.get(id);
+    if (r) this.#cache.delete(id);
+    return r;
+  }
+
+  /** Whether a result for `id` is expected here. */
+  expects(id: string): boolean {
+    return this.#routed.has(id);
+  }
+
+  /**
+   * Wait up to `ms` for the routed result of `id`. Resolves with it, or with `undefined` when the
+   * wait ends first (then read the bucket).
+   */
+  wait(id: string, ms: number, signal?: AbortSignal): Promise<ResultRecord | undefined> {
+    return new Promise((resolve) => {
+      let ws = this.#waiters.get(id);
+      if (!ws) {
+        ws = new Set();
+        this.#waiters.set(id, ws);
+      }
+      const set = ws;
+      const done = (r: ResultRecord | undefined) => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        set.delete(onRecord);
+        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+        resolve(r);
+      };
+      const onRecord = (r: ResultRecord) => done(r);
+      const onAbort = () => done(undefined);
+      const timer = setTimeout(() => done(undefined), ms);
+      set.add(onRecord);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Stop listening. */
+  close(): void {
+    this.#stop?.();
+    this.#stop = undefined;
+  }
+}

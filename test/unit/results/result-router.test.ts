@@ -1,0 +1,79 @@
+/** ResultRouter: results routed back to the publishing client (reply_to), bounded and with fallback. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, test } from 'node:test';
+import { codecByName } from '../../../src/protocol/codec.ts';
+import { REPLY_PREFIX, ResultRouter } from '../../../src/results/result-router.ts';
+import type { ResultRecord } from '../../../src/results/states.ts';
+import { resetMemoryBroker } from '../../../src/testing.ts';
+import { MemoryTransport } from '../../../src/transport/memory/memory-transport.ts';
+
+const codec = codecByName('msgpack');
+const broker = `rr-${randomUUID()}`;
+const transport = new MemoryTransport(`memory://${broker}`);
+after(async () => {
+  await transport.close();
+  resetMemoryBroker(broker);
+});
+
+function record(id: string, status: ResultRecord['status'] = 'SUCCESS', result: unknown = 42): ResultRecord {
+  return { status, taskId: id, name: 't', result, error: null, traceback: null, dateDone: null, meta: null, children: [], worker: 'w', attempts: 1 };
+}
+
+function send(router: ResultRouter, r: ResultRecord): void {
+  transport.notify(router.subject, { id: r.taskId }, codec.encode(r));
+}
+
+test('listens on a _celeriac.reply.<app>.<client> subject', () => {
+  const router = new ResultRouter(transport, 'shop', (b) => codec.decode(b));
+  assert.ok(router.subject.startsWith(`${REPLY_PREFIX}shop.`));
+  assert.notEqual(router.subject, new ResultRouter(transport, 'shop', (b) => codec.decode(b)).subject);
+});
+
+test('a waiter gets the routed result; a result that arrives first is cached for the next get', async () => {
+  const router = new ResultRouter(transport, 'a', (b) => codec.decode(b));
+  router.start();
+  router.track('t1');
+  assert.ok(router.expects('t1'));
+  const waiting = router.wait('t1', 5_000);
+  send(router, record('t1'));
+  assert.equal((await waiting)?.result, 42);
+  assert.equal(router.expects('t1'), false);
+
+  router.track('t2');
+  send(router, record('t2', 'FAILURE', null));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.take('t2')?.status, 'FAILURE');
+  assert.equal(router.take('t2'), undefined, 'taken once');
+  router.close();
+});
+
+test('the wait ends empty-handed after its time, so the caller falls back to the bucket', async () => {
+  const router = new ResultRouter(transport, 'b', (b) => codec.decode(b));
+  router.start();
+  router.track('slow');
+  assert.equal(await router.wait('slow', 20), undefined);
+  router.close();
+});
+
+test('non-terminal or undecodable notifications are ignored', async () => {
+  const router = new ResultRouter(transport, 'c', (b) => codec.decode(b));
+  router.start();
+  router.track('x');
+  send(router, record('x', 'PROGRESS'));
+  transport.notify(router.subject, { id: 'x' }, new Uint8Array([0xc1]));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.take('x'), undefined);
+  assert.ok(router.expects('x'));
+  router.close();
+});
+
+test('the cache of unclaimed results is bounded (oldest forgotten first)', async () => {
+  const router = new ResultRouter(transport, 'd', (b) => codec.decode(b));
+  router.start();
+  for (let i = 0; i < 10_001; i++) send(router, record(`k${i}`));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(router.take('k0'), undefined, 'the oldest was evicted');
+  assert.equal(router.take('k10000')?.result, 42);
+  router.close();
+});
