@@ -10,7 +10,11 @@ export interface AppOptions {
   name?: string;
   /** `'memory://'` (embedded) or `'nats://host:4222[,host2:4222]'`; `''` counts as not given. @defaultValue `'memory://'` */
   broker?: string;
-  /** Where results go: `'broker'` (JetStream KV on nats, memory on memory) or `'memory'`. @defaultValue `'broker'` */
+  /**
+   * Where results go: `'broker'` (the JetStream KV bucket on nats://, the embedded store on memory://)
+   * or `'memory'` (this process only: for tests; workers in other processes cannot see it).
+   * @defaultValue `'broker'`
+   */
   resultBackend?: 'broker' | 'memory';
   /** Encoding of task bodies and results. @defaultValue `'msgpack'` */
   serializer?: SerializerName;

@@ -24,8 +24,7 @@ const APP_BRAND = Symbol.for('celeriac.App');
  * read or worker start does.
  */
 export class App implements TaskPublisher {
-  /** Resolved options. */
-  options: Readonly<ResolvedAppOptions>;
+  #options: Readonly<ResolvedAppOptions>;
   readonly #tasks = new Map<string, Task<never[], unknown>>();
   #codec: Codec;
   readonly #origin = `${process.pid}@${hostname()}`;
@@ -39,7 +38,7 @@ export class App implements TaskPublisher {
   /** @internal use {@link createApp}. */
   constructor(options: AppOptions) {
     this.#given = { ...options };
-    this.options = Object.freeze(resolveAppOptions(options));
+    this.#options = Object.freeze(resolveAppOptions(options));
     this.#codec = codecByName(this.options.serializer);
     Object.defineProperty(this, APP_BRAND, { value: true });
   }
@@ -58,8 +57,13 @@ export class App implements TaskPublisher {
       throw new InvalidArgumentError('configure(): the app name cannot change after tasks are registered');
     }
     this.#given = { ...this.#given, ...defined };
-    this.options = Object.freeze(resolveAppOptions(this.#given));
+    this.#options = Object.freeze(resolveAppOptions(this.#given));
     this.#codec = codecByName(this.options.serializer);
+  }
+
+  /** Resolved options (durations in milliseconds). */
+  get options(): Readonly<ResolvedAppOptions> {
+    return this.#options;
   }
 
   /** App name. */
