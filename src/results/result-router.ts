@@ -21,8 +21,9 @@ export class ResultRouter {
   readonly subject: string;
   readonly #routed = new Set<string>();
   readonly #cache = new Map<string, ResultRecord>();
-  readonly #waiters = new Map<string, Set<(r: ResultRecord) => void>>();
+  readonly #waiters = new Map<string, Set<(r: ResultRecord | undefined) => void>>();
   #stop: (() => void) | undefined;
+  #offStatus: (() => void) | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -39,6 +40,11 @@ export class ResultRouter {
 
   /** Start listening (the transport must be connected). Idempotent. */
   start(): void {
+    // Results sent while the connection was down are lost: forget what was routed so far and send
+    // every waiter to the bucket at once (instead of each waiting out its routed wait).
+    this.#offStatus ??= this.transport.onStatus((s) => {
+      if (s === 'disconnected' || s === 'connected') this.#forgetRouted();
+    });
     this.#stop ??= this.transport.listen(this.subject, (header, body) => {
       const id = header('id');
       if (!id) return;
@@ -53,7 +59,7 @@ export class ResultRouter {
       const ws = this.#waiters.get(id);
       if (ws) {
         this.#waiters.delete(id);
-        for (const w of ws) w(record);
+        for (const w of [...ws]) w(record);
         return;
       }
       this.#cache.set(id, record);
@@ -98,7 +104,7 @@ export class ResultRouter {
         if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
         resolve(r);
       };
-      const onRecord = (r: ResultRecord) => done(r);
+      const onRecord = (r: ResultRecord | undefined) => done(r);
       const onAbort = () => done(undefined);
       const timer = setTimeout(() => done(undefined), ms);
       set.add(onRecord);
@@ -106,9 +112,18 @@ export class ResultRouter {
     });
   }
 
+  #forgetRouted(): void {
+    this.#routed.clear();
+    const waiters = [...this.#waiters.values()];
+    this.#waiters.clear();
+    for (const set of waiters) for (const w of [...set]) w(undefined);
+  }
+
   /** Stop listening. */
   close(): void {
     this.#stop?.();
     this.#stop = undefined;
+    this.#offStatus?.();
+    this.#offStatus = undefined;
   }
 }

@@ -261,7 +261,10 @@ test('streams are provisioned idempotently and a conflicting existing stream is 
 
 test('results come back to the publishing client (reply_to); a task longer than the routed wait still resolves', async () => {
   const app = createApp({ name: 'routed', broker: server.url });
-  const wait = app.task('wait', async (_c, ms: number) => ms);
+  const wait = app.task('wait', async (_c, ms: number) => {
+    await new Promise((r) => setTimeout(r, ms));
+    return ms;
+  });
   try {
     const w = app.worker({ logger: silentLogger });
     await w.start();

@@ -77,3 +77,22 @@ test('the cache of unclaimed results is bounded (oldest forgotten first)', async
   assert.equal(router.take('k10000')?.result, 42);
   router.close();
 });
+
+test('a lost connection sends waiters to the bucket at once and forgets what was routed', async () => {
+  const listeners: Array<(s: 'disconnected' | 'connected') => void> = [];
+  const t = Object.assign(Object.create(transport) as MemoryTransport, {
+    onStatus: (l: (s: 'disconnected' | 'connected') => void) => {
+      listeners.push(l);
+      return () => undefined;
+    },
+    listen: transport.listen.bind(transport),
+  });
+  const router = new ResultRouter(t, 'e', (b) => codec.decode(b));
+  router.start();
+  router.track('lost');
+  const waiting = router.wait('lost', 60_000);
+  for (const l of listeners) l('disconnected');
+  assert.equal(await waiting, undefined, 'released without waiting out its time');
+  assert.equal(router.expects('lost'), false);
+  router.close();
+});
