@@ -85,7 +85,7 @@ export async function machineInfo(redisPort: number): Promise<MachineInfo> {
     redis: await redisVersion(redisPort),
     ioredis: ioredisForBullmq(),
     packages: Object.fromEntries(
-      ['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv', 'msgpackr', 'bullmq', 'tsx'].map((p) => [p, pkgVersion(p)]),
+      ['@nats-io/transport-node', '@nats-io/jetstream', 'msgpackr', 'bullmq', 'tsx'].map((p) => [p, pkgVersion(p)]),
     ),
     loadavgStart: loadavg().map((l) => Math.round(l * 100) / 100),
   };
