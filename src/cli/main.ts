@@ -22,32 +22,29 @@ export function buildCli(): Command {
     .action(async (flags) => {
       process.exitCode = await runWorker(flags);
     });
-  program
-    .command('call <task>')
-    .description('send a task by name; prints its id (or its result with --wait)')
-    .option('-A, --app <module>', 'module that exports the app')
-    .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
-    .option('-b, --broker <url>', 'broker URL')
+  clientOptions(program.command('call <task>').description('send a task by name; prints its id (or its result with --wait)'))
     .option('--args <json>', 'positional arguments as a JSON array', '[]')
     .option('--kwargs <json>', 'keyword arguments as a JSON object (passed as a last argument)')
     .option('-Q, --queue <queue>', 'queue to send to')
     .option('--wait', 'wait for the result and print it')
-    .option('--timeout <duration>', 'how long --wait waits', '60s')
     .action(async (task, flags) => {
       process.exitCode = await runCall(task, flags);
     });
-  program
-    .command('result <id>')
-    .description('print the stored result of a task')
-    .option('-A, --app <module>', 'module that exports the app')
-    .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
-    .option('-b, --broker <url>', 'broker URL')
+  clientOptions(program.command('result <id>').description('print the stored result of a task'))
     .option('--wait', 'wait until the task finished')
-    .option('--timeout <duration>', 'how long --wait waits', '60s')
     .action(async (id, flags) => {
       process.exitCode = await runResult(id, flags);
     });
   return program;
+}
+
+/** Options shared by the client commands (`call`, `result`). */
+function clientOptions(cmd: Command): Command {
+  return cmd
+    .option('-A, --app <module>', 'module that exports the app')
+    .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
+    .option('-b, --broker <url>', 'broker URL')
+    .option('--timeout <duration>', 'how long --wait waits', '60s');
 }
 
 /** Entry point of the `celeriac` binary. */
