@@ -159,3 +159,47 @@ export class DeliveryLedger {
     return this.n - this.unique;
   }
 }
+
+/**
+ * Closed-loop round trips: `lanes` loops each running `call(i)` until `n` calls are done (after an
+ * untimed warm-up of `warmup` calls with negative i). `call` resolves with the value returned;
+ * a value other than `i + 1` counts as wrong. Returns the report every round-trip probe prints.
+ */
+export async function roundTrip(
+  probe: string,
+  n: number,
+  lanes: number,
+  warmup: number,
+  call: (i: number) => Promise<unknown>,
+): Promise<Record<string, unknown>> {
+  let wrong = 0;
+  const runLanes = async (from: number, count: number, lat: number[] | null) => {
+    let next = from;
+    const end = from + count;
+    const lane = async () => {
+      while (next < end) {
+        const i = next++;
+        const s = epochMs();
+        if ((await call(i)) !== i + 1) wrong++;
+        lat?.push(epochMs() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+  };
+  await runLanes(-warmup, warmup, null);
+  const lat: number[] = [];
+  const t0 = epochMs();
+  await runLanes(0, n, lat);
+  const ms = epochMs() - t0;
+  return {
+    probe,
+    n,
+    in_flight: lanes,
+    tasks_s: perSecond(n, ms),
+    secs: ms / 1000,
+    p50_ms: round(percentile(lat, 50)),
+    p99_ms: round(percentile(lat, 99)),
+    max_ms: round(percentile(lat, 100)),
+    wrong_results: wrong,
+  };
+}

@@ -11,7 +11,7 @@
  * @module
  */
 import { type ConnectionOptions, type Job, Queue, QueueEvents, Worker } from 'bullmq';
-import { DeliveryLedger, createWindow, emit, epochMs, num, percentile, perSecond, round, runRole, sleep } from '../lib/measure.ts';
+import { DeliveryLedger, createWindow, emit, epochMs, num, perSecond, roundTrip, runRole, sleep } from '../lib/measure.ts';
 
 const connection: ConnectionOptions = { host: '127.0.0.1', port: num(process.env.BENCH_REDIS_PORT, 6379) };
 /** ~230-byte JSON job, comparable to the 256-byte raw NATS payload. */
@@ -121,40 +121,13 @@ async function rtProducer(): Promise<Record<string, unknown>> {
   const q = new Queue<BenchJob, number>(queue, { connection });
   const qe = new QueueEvents(queue, { connection });
   await qe.waitUntilReady();
-  let wrong = 0;
-  const runLanes = async (from: number, count: number, lat: number[] | null) => {
-    let next = from;
-    const end = from + count;
-    const lane = async () => {
-      while (next < end) {
-        const i = next++;
-        const s = epochMs();
-        const job = await q.add('add', { i, x: i, y: 1, pad: PAD }, { removeOnComplete: 1000, removeOnFail: true });
-        const v: unknown = await job.waitUntilFinished(qe, 30_000);
-        if (v !== i + 1) wrong++;
-        lat?.push(epochMs() - s);
-      }
-    };
-    await Promise.all(Array.from({ length: lanes }, lane));
-  };
-  await runLanes(-warmup, warmup, null);
-  const lat: number[] = [];
-  const t0 = epochMs();
-  await runLanes(0, n, lat);
-  const ms = epochMs() - t0;
+  const report = await roundTrip('bullmq-roundtrip', n, lanes, warmup, async (i) => {
+    const job = await q.add('add', { i, x: i, y: 1, pad: PAD }, { removeOnComplete: 1000, removeOnFail: true });
+    return job.waitUntilFinished(qe, 30_000);
+  });
   await qe.close();
   await q.close();
-  return {
-    probe: 'bullmq-roundtrip',
-    n,
-    in_flight: lanes,
-    tasks_s: perSecond(n, ms),
-    secs: ms / 1000,
-    p50_ms: round(percentile(lat, 50)),
-    p99_ms: round(percentile(lat, 99)),
-    max_ms: round(percentile(lat, 100)),
-    wrong_results: wrong,
-  };
+  return report;
 }
 
 async function cleanup(): Promise<Record<string, unknown>> {

@@ -9,7 +9,7 @@
  * rt: `lanes` loops of `await (await add.delay(i, 1)).get()`, reporting tasks/s and p50/p99.
  * @module
  */
-import { createWindow, epochMs, num, percentile, perSecond, round, runRole, sleep } from '../lib/measure.ts';
+import { createWindow, epochMs, num, perSecond, roundTrip, runRole, sleep } from '../lib/measure.ts';
 import { benchApp } from './bench-app.ts';
 
 const [mode, url = '', appName = 'bench', nArg, windowArg, warmArg] = process.argv.slice(2);
@@ -41,39 +41,9 @@ async function e2e(): Promise<Record<string, unknown>> {
 
 async function rt(): Promise<Record<string, unknown>> {
   const { app, add } = benchApp(appName, url);
-  let wrong = 0;
-  const runLanes = async (from: number, count: number, lat: number[] | null) => {
-    let next = from;
-    const end = from + count;
-    const lane = async () => {
-      while (next < end) {
-        const i = next++;
-        const s = epochMs();
-        const r = await add.delay(i, 1);
-        const v = await r.get({ timeout: GET_TIMEOUT_MS });
-        if (v !== i + 1) wrong++;
-        lat?.push(epochMs() - s);
-      }
-    };
-    await Promise.all(Array.from({ length: window }, lane));
-  };
-  await runLanes(-warmup, warmup, null);
-  const lat: number[] = [];
-  const t0 = epochMs();
-  await runLanes(0, n, lat);
-  const ms = epochMs() - t0;
+  const report = await roundTrip('celeriac-roundtrip', n, window, warmup, async (i) => (await add.delay(i, 1)).get({ timeout: GET_TIMEOUT_MS }));
   await app.close();
-  return {
-    probe: 'celeriac-roundtrip',
-    n,
-    in_flight: window,
-    tasks_s: perSecond(n, ms),
-    secs: ms / 1000,
-    p50_ms: round(percentile(lat, 50)),
-    p99_ms: round(percentile(lat, 99)),
-    max_ms: round(percentile(lat, 100)),
-    wrong_results: wrong,
-  };
+  return report;
 }
 
 if (mode !== 'e2e' && mode !== 'rt') {
