@@ -169,7 +169,7 @@ const enc = new TextEncoder();
  * Headers for `nc.publish()`, encoded once: the client only calls `encode()` on them. Names and
  * values are validated by the callers (docs/protocol.md §2.1); a re-send reuses the same bytes.
  */
-function encodedHeaders(headers: Record<string, string>): MsgHdrs {
+export function encodedHeaders(headers: Record<string, string>): MsgHdrs {
   let s = 'NATS/1.0';
   for (const k in headers) s += `\r\n${k}: ${headers[k] as string}`;
   const bytes = enc.encode(s + '\r\n\r\n');

@@ -1,5 +1,5 @@
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect, headers as natsHeaders } from '@nats-io/transport-node';
+import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject } from '../../protocol/names.ts';
@@ -11,7 +11,7 @@ import type {
   Transport,
   TransportStatus,
 } from '../transport.ts';
-import { LeanPublisher } from './lean-publisher.ts';
+import { LeanPublisher, encodedHeaders } from './lean-publisher.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
 import { ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
 import { PullSubscription, readHeaders } from './pull-subscription.ts';
@@ -200,9 +200,7 @@ export class NatsTransport implements Transport {
   notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
-    const h = natsHeaders();
-    for (const k in headers) h.set(k, headers[k] as string);
-    nc.publish(subject, body, { headers: h });
+    nc.publish(subject, body, { headers: encodedHeaders(headers) });
   }
 
   listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void {
