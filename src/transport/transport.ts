@@ -69,12 +69,90 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
   /** Call `onEntry` for every update of `key` from now on; returns an unsubscribe function. */
   watchKey(key: string, onEntry: (e: KvEntry) => void): () => void;
+  /**
+   * The current entry of every key (deleted/purged keys and expired entries left out), at most
+   * `limit` of them (oldest revisions first). For small buckets (revocations, leases), not results.
+   */
+  entries(limit?: number): Promise<KvEntry[]>;
+  /** Call `onEntry` for every stored write of any key from now on; returns an unsubscribe function. */
+  watchAll(onEntry: (e: KvEntry) => void): () => void;
 }
 
 /** Options when opening a bucket. */
 export interface KvBucketOptions {
   /** Entries expire after this long (bucket-wide max age). 0 = never. */
   ttlMs: number;
+}
+
+/** Delivery settings of one queue (its durable consumer on NATS). */
+export interface QueueSettings {
+  /** How long a delivered, unacknowledged message waits before the broker redelivers it. */
+  readonly ackWaitMs: number;
+  /**
+   * Deliveries after which the broker stops redelivering a message (JetStream `max_deliver`); the
+   * dead-letter backstop ({@link Transport.onMaxDeliveries}) then moves it to the dead-letter stream.
+   */
+  readonly maxDeliver: number;
+}
+
+/** A message in the dead-letter stream: the original headers and bytes plus `dlq-*` headers. */
+export interface DeadLetter {
+  /** Sequence in the dead-letter stream (the handle for `remove`). */
+  readonly seq: number;
+  /** Queue the task came from. */
+  readonly queue: string;
+  /** Task id (the `id` header), or `''` when the original message had none. */
+  readonly taskId: string;
+  /** Original headers plus the `dlq-*` headers (reason, error, attempts, worker, ...). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The original message bytes, unchanged. */
+  readonly body: Uint8Array;
+  /** When it was dead-lettered. */
+  readonly time: Date;
+}
+
+/** Options of {@link DeadLetterStore.list}. */
+export interface DeadLetterListOptions {
+  /** Only this queue. @defaultValue all queues */
+  queue?: string;
+  /** At most this many, oldest first. @defaultValue 1000 */
+  limit?: number;
+}
+
+/**
+ * The dead-letter stream (`<app>-dlq`, subjects `<app>.dlq.<queue>` on NATS). Entries are added by
+ * the worker that gives up on a task, and by the max-deliveries backstop.
+ */
+export interface DeadLetterStore {
+  /**
+   * Store a dead letter; resolves once the broker stored it. Adding the same `dedupeId` twice within
+   * the duplicate window stores one entry (the worker and the backstop may both try).
+   */
+  add(queue: string, dedupeId: string, headers: Record<string, string>, body: Uint8Array): Promise<void>;
+  /** Entries, oldest first. */
+  list(options?: DeadLetterListOptions): Promise<DeadLetter[]>;
+  /** Number of entries (of one queue, or all). */
+  count(queue?: string): Promise<number>;
+  /** Remove one entry; false when it was not there. */
+  remove(seq: number): Promise<boolean>;
+  /** Remove every entry (of one queue, or all); resolves with how many were removed. */
+  purge(queue?: string): Promise<number>;
+}
+
+/**
+ * A message the broker stopped delivering because it reached `maxDeliver` (on NATS: from the
+ * MAX_DELIVERIES advisory). The handler copies it to the dead-letter stream, then calls `remove()`.
+ */
+export interface ExhaustedMessage {
+  readonly queue: string;
+  /** Stream sequence of the message in the task stream. */
+  readonly sequence: number;
+  /** Deliveries the broker made. */
+  readonly deliveries: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+  /** Delete the message from the task stream. */
+  remove(): Promise<void>;
 }
 
 /** Connection state reported by a transport. */
@@ -94,8 +172,22 @@ export interface Transport {
   maxBodyBytes(headerBytes: number): number;
   /** Publish a task to `queue`; resolves when the broker has stored it. */
   publish(queue: string, task: EncodedTask): Promise<void>;
-  /** Provision the queue's consumer (idempotent) and subscribe. */
+  /**
+   * Provision the queue's consumer (idempotent; its ack wait and max deliveries come from the
+   * transport's queue settings) and subscribe.
+   */
   subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription>;
+  /** Delivery settings of `queue` (ack wait, max deliveries). */
+  queueSettings(queue: string): QueueSettings;
+  /** The dead-letter stream (created on first use). */
+  deadLetters(): Promise<DeadLetterStore>;
+  /**
+   * Handle messages of this app's queues that reached their max deliveries (the backstop for a
+   * worker killed on the last attempt). With several workers, each message goes to one handler
+   * (NATS queue group). A handler that throws leaves the message where it is. Returns a function
+   * that stops handling.
+   */
+  onMaxDeliveries(handler: (m: ExhaustedMessage) => Promise<void>): () => void;
   /** Open (creating if needed) a key-value bucket. */
   openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore>;
   /**

@@ -1,4 +1,5 @@
-import type { KvEntry } from '../transport.ts';
+import type { DeadLetter, KvEntry } from '../transport.ts';
+import { MemoryExhaustion } from './memory-exhaustion.ts';
 
 /** A message stored in a memory queue. */
 export interface StoredMessage {
@@ -18,11 +19,15 @@ export interface MemoryPull {
   finish(): void;
 }
 
-/** One in-process queue: FIFO of ready messages plus parked (delayed) ones. */
+/**
+ * One in-process queue: FIFO of ready messages plus parked ones: delayed (nak with delay) and
+ * exhausted (reached max deliveries; kept, like a WorkQueue stream keeps them, until removed).
+ */
 export class MemoryQueue {
   readonly ready: StoredMessage[] = [];
   head = 0;
   readonly delayed = new Set<StoredMessage>();
+  readonly exhausted = new Set<StoredMessage>();
   readonly pulls: MemoryPull[] = [];
   nextSeq = 1;
   readonly ids = new Map<string, number>();
@@ -30,7 +35,7 @@ export class MemoryQueue {
   constructor(readonly name: string, readonly maxMessages: number) {}
 
   get depth(): number {
-    return this.ready.length - this.head + this.delayed.size;
+    return this.ready.length - this.head + this.delayed.size + this.exhausted.size;
   }
 
   enqueue(m: StoredMessage): void {
@@ -70,8 +75,18 @@ export class MemoryQueue {
 interface MemoryKvBucket {
   entries: Map<string, KvEntry & { expiresAt: number }>;
   watchers: Map<string, Set<(e: KvEntry) => void>>;
+  /** `watchAll` callbacks. */
+  allWatchers: Set<(e: KvEntry) => void>;
   ttlMs: number;
   seq: number;
+}
+
+/** The dead letters of one namespace (app), in sequence order. */
+export interface MemoryDeadLetters {
+  readonly entries: Map<number, DeadLetter>;
+  nextSeq: number;
+  /** dedupeId -> epoch ms it was added. */
+  readonly ids: Map<string, number>;
 }
 
 /** An in-process broker shared by every app in the process that uses the same `memory://name`. */
@@ -80,6 +95,10 @@ export class MemoryBroker {
   readonly buckets = new Map<string, MemoryKvBucket>();
   /** Plain-subject listeners (`notify` / `listen`). */
   readonly listeners = new Map<string, Set<(headers: Record<string, string>, body: Uint8Array) => void>>();
+  /** Dead letters per namespace. */
+  readonly deadLetterSets = new Map<string, MemoryDeadLetters>();
+  /** Max-deliveries handlers and exhausted messages per namespace. */
+  readonly exhaustions = new Map<string, MemoryExhaustion>();
 
   queue(name: string, maxMessages: number): MemoryQueue {
     let q = this.queues.get(name);
@@ -93,10 +112,28 @@ export class MemoryBroker {
   bucket(name: string, ttlMs: number): MemoryKvBucket {
     let b = this.buckets.get(name);
     if (!b) {
-      b = { entries: new Map(), watchers: new Map(), ttlMs, seq: 0 };
+      b = { entries: new Map(), watchers: new Map(), allWatchers: new Set(), ttlMs, seq: 0 };
       this.buckets.set(name, b);
     }
     return b;
+  }
+
+  deadLetters(namespace: string): MemoryDeadLetters {
+    let d = this.deadLetterSets.get(namespace);
+    if (!d) {
+      d = { entries: new Map(), nextSeq: 1, ids: new Map() };
+      this.deadLetterSets.set(namespace, d);
+    }
+    return d;
+  }
+
+  exhaustion(namespace: string): MemoryExhaustion {
+    let e = this.exhaustions.get(namespace);
+    if (!e) {
+      e = new MemoryExhaustion();
+      this.exhaustions.set(namespace, e);
+    }
+    return e;
   }
 }
 

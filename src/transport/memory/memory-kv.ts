@@ -1,4 +1,5 @@
 import { RevisionMismatchError } from '../../errors.ts';
+import { DEFAULT_KV_ENTRIES_LIMIT, resolveLimit } from '../dead-letter-headers.ts';
 import type { KeyValueStore, KvEntry, KvPutOptions } from '../transport.ts';
 import type { MemoryBroker } from './memory-broker.ts';
 
@@ -42,9 +43,11 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const entry = { key, value, revision, operation, expiresAt: this.#b.ttlMs > 0 ? Date.now() + this.#b.ttlMs : 0 };
     this.#b.entries.set(key, entry);
     const ws = this.#b.watchers.get(key);
-    if (ws) {
+    const all = this.#b.allWatchers;
+    if (ws || all.size > 0) {
       const pub: KvEntry = { key, value, revision, operation };
-      for (const w of [...ws]) queueMicrotask(() => w(pub));
+      if (ws) for (const w of [...ws]) queueMicrotask(() => w(pub));
+      for (const w of [...all]) queueMicrotask(() => w(pub));
     }
     return revision;
   }
@@ -59,6 +62,29 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return () => {
       set.delete(onEntry);
       if (set.size === 0) this.#b.watchers.delete(key);
+    };
+  }
+
+  /**
+   * The live entry of every key, oldest revision first (deleted and expired keys left out).
+   * @throws InvalidArgumentError when `limit` is not a positive integer.
+   */
+  async entries(limit?: number): Promise<KvEntry[]> {
+    const max = resolveLimit(limit, DEFAULT_KV_ENTRIES_LIMIT, 'entries() limit');
+    const live: KvEntry[] = [];
+    for (const key of [...this.#b.entries.keys()]) {
+      const e = this.#live(key);
+      if (e && e.operation === 'PUT') live.push({ key: e.key, value: e.value, revision: e.revision, operation: e.operation });
+    }
+    return live.sort((a, b) => a.revision - b.revision).slice(0, max);
+  }
+
+  watchAll(onEntry: (e: KvEntry) => void): () => void {
+    // A wrapper, so the same function registered twice is two watchers (as two subscriptions are).
+    const w = (e: KvEntry) => onEntry(e);
+    this.#b.allWatchers.add(w);
+    return () => {
+      this.#b.allWatchers.delete(w);
     };
   }
 }

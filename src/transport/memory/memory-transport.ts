@@ -1,15 +1,21 @@
-import { QueueFullError } from '../../errors.ts';
+import { InvalidArgumentError, QueueFullError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
+import { DEFAULT_MAX_DEAD_LETTERS } from '../dead-letter-headers.ts';
 import type {
+  DeadLetterStore,
+  ExhaustedMessage,
   IncomingMessage,
   KeyValueStore,
   KvBucketOptions,
+  QueueSettings,
   QueueSubscription,
   Transport,
   TransportStatus,
 } from '../transport.ts';
-import { type MemoryBroker, type MemoryPull, type MemoryQueue, type StoredMessage, memoryBroker } from './memory-broker.ts';
+import { type MemoryBroker, memoryBroker } from './memory-broker.ts';
+import { MemoryDeadLetterStore } from './memory-dead-letters.ts';
 import { MemoryKeyValueStore } from './memory-kv.ts';
+import { MemorySubscription } from './memory-subscription.ts';
 
 /** Options of the memory transport. */
 export interface MemoryTransportOptions {
@@ -24,13 +30,24 @@ export interface MemoryTransportOptions {
    * long, like JetStream's AckWait. @defaultValue 30_000
    */
   ackWaitMs?: number;
+  /**
+   * Ack wait and max deliveries of each queue. A message given back after `maxDeliver` deliveries is
+   * not redelivered but handed to the {@link MemoryTransport.onMaxDeliveries} handlers.
+   * @defaultValue `() => ({ ackWaitMs: options.ackWaitMs ?? 30_000, maxDeliver: 10 })`
+   */
+  queueSettings?: (queue: string) => QueueSettings;
+  /** Bound of the dead-letter store (the oldest entries are dropped beyond it). @defaultValue 1_000_000 */
+  maxDeadLetters?: number;
+  /** Called with warnings worth a log line (a failing max-deliveries handler, a full dead-letter store). */
+  onWarning?: (msg: string) => void;
 }
 
 const DEDUPE_WINDOW_MS = 120_000;
 
 /**
  * `memory://[name]`: in-process queues with the transport semantics of the NATS one (ack, nak with
- * redelivery, credit-bounded delivery). Apps in one process that name the same broker share it.
+ * redelivery, credit-bounded delivery, max deliveries, a dead-letter store). Apps in one process that
+ * name the same broker share it; queues, dead letters and max-deliveries handlers are per namespace.
  */
 export class MemoryTransport implements Transport {
   readonly kind = 'memory' as const;
@@ -39,10 +56,14 @@ export class MemoryTransport implements Transport {
   readonly #maxMessages: number;
   readonly #pullExpiresMs: number;
   readonly #ns: string;
-  readonly #ackWaitMs: number;
+  readonly #queueSettings: (queue: string) => QueueSettings;
+  readonly #maxDeadLetters: number;
+  readonly #onWarning: ((msg: string) => void) | undefined;
+  readonly #stopHandlers = new Set<() => void>();
   readonly #subs = new Set<MemorySubscription>();
   #closed = false;
 
+  /** @throws InvalidArgumentError when `maxDeadLetters` is not a positive integer. */
   constructor(url: string, options: MemoryTransportOptions = {}) {
     this.url = url;
     const name = url.replace(/^memory:\/\//, '') || 'default';
@@ -50,7 +71,13 @@ export class MemoryTransport implements Transport {
     this.#maxMessages = options.maxMessages ?? 1_000_000;
     this.#pullExpiresMs = options.pullExpiresMs ?? 10_000;
     this.#ns = options.namespace ? `${options.namespace}.` : '';
-    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
+    const defaults: QueueSettings = Object.freeze({ ackWaitMs: options.ackWaitMs ?? 30_000, maxDeliver: 10 });
+    this.#queueSettings = options.queueSettings ?? (() => defaults);
+    this.#maxDeadLetters = options.maxDeadLetters ?? DEFAULT_MAX_DEAD_LETTERS;
+    if (!Number.isSafeInteger(this.#maxDeadLetters) || this.#maxDeadLetters <= 0) {
+      throw new InvalidArgumentError(`options.maxDeadLetters must be a positive integer, got ${String(options.maxDeadLetters)}`);
+    }
+    this.#onWarning = options.onWarning;
   }
 
   async connect(): Promise<void> {}
@@ -62,7 +89,8 @@ export class MemoryTransport implements Transport {
   async publish(queue: string, task: EncodedTask): Promise<void> {
     const q = this.#broker.queue(this.#ns + queue, this.#maxMessages);
     const now = Date.now();
-    const seen = q.ids.get(task.id);
+    const dedupeId = task.headers['Nats-Msg-Id'] ?? task.id;
+    const seen = q.ids.get(dedupeId);
     if (seen !== undefined && now - seen < DEDUPE_WINDOW_MS) return; // Nats-Msg-Id semantics
     if (q.depth >= q.maxMessages) {
       throw new QueueFullError(`queue "${queue}" is full (${q.maxMessages} messages); the task was not enqueued`);
@@ -70,21 +98,38 @@ export class MemoryTransport implements Transport {
     if (q.ids.size > 100_000) {
       for (const [id, t] of q.ids) if (now - t >= DEDUPE_WINDOW_MS || q.ids.size > 50_000) q.ids.delete(id);
     }
-    q.ids.set(task.id, now);
+    q.ids.set(dedupeId, now);
     q.enqueue({ seq: q.nextSeq++, headers: task.headers, body: task.body, deliveries: 0, notBefore: 0 });
   }
 
   async subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription> {
-    const sub = new MemorySubscription(
-      this.#broker.queue(this.#ns + queue, this.#maxMessages),
-      queue,
-      onMessage,
-      this.#pullExpiresMs,
-      this.#ackWaitMs,
-      () => this.#subs.delete(sub),
-    );
+    const q = this.#broker.queue(this.#ns + queue, this.#maxMessages);
+    const exhaustion = this.#broker.exhaustion(this.#ns);
+    const sub = new MemorySubscription(q, queue, onMessage, {
+      expiresMs: this.#pullExpiresMs,
+      settings: this.queueSettings(queue),
+      onExhausted: (m) => exhaustion.park(queue, q, m),
+      onClose: () => this.#subs.delete(sub),
+    });
     this.#subs.add(sub);
     return sub;
+  }
+
+  queueSettings(queue: string): QueueSettings {
+    return this.#queueSettings(queue);
+  }
+
+  async deadLetters(): Promise<DeadLetterStore> {
+    return new MemoryDeadLetterStore(this.#broker.deadLetters(this.#ns), this.#maxDeadLetters, this.#onWarning);
+  }
+
+  onMaxDeliveries(handler: (m: ExhaustedMessage) => Promise<void>): () => void {
+    const unregister = this.#broker.exhaustion(this.#ns).register(handler, this.#onWarning);
+    this.#stopHandlers.add(unregister);
+    return () => {
+      this.#stopHandlers.delete(unregister);
+      unregister();
+    };
   }
 
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
@@ -118,113 +163,7 @@ export class MemoryTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of [...this.#subs]) await s.close();
+    for (const stop of [...this.#stopHandlers]) stop();
+    this.#stopHandlers.clear();
   }
-}
-
-class MemorySubscription implements QueueSubscription {
-  readonly #pulls = new Set<MemoryPull>();
-  readonly #unsettled = new Set<StoredMessage>();
-  #closed = false;
-
-  constructor(
-    private readonly q: MemoryQueue,
-    private readonly queueName: string,
-    private readonly onMessage: (m: IncomingMessage) => void,
-    private readonly expiresMs: number,
-    private readonly ackWaitMs: number,
-    private readonly onClose: () => void,
-  ) {}
-
-  pull(n: number): Promise<number> {
-    if (this.#closed || n <= 0) return Promise.resolve(0);
-    return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const pull: MemoryPull = {
-        remaining: n,
-        delivered: 0,
-        deliver: (m) => {
-          this.#unsettled.add(m);
-          this.onMessage(this.#wrap(m));
-        },
-        finish: () => {
-          if (timer) clearTimeout(timer);
-          this.#pulls.delete(pull);
-          resolve(pull.delivered);
-        },
-      };
-      this.#pulls.add(pull);
-      this.q.pulls.push(pull);
-      this.q.dispatch();
-      if (pull.remaining > 0) {
-        timer = setTimeout(() => {
-          const i = this.q.pulls.indexOf(pull);
-          if (i >= 0) this.q.pulls.splice(i, 1);
-          pull.finish();
-        }, this.expiresMs);
-        timer.unref();
-      }
-    });
-  }
-
-  #wrap(m: StoredMessage): IncomingMessage {
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      this.#unsettled.delete(m);
-      return true;
-    };
-    const q = this.q;
-    return {
-      queue: this.queueName,
-      body: m.body,
-      delivery: { stream: q.name, sequence: m.seq, deliveryCount: m.deliveries, redelivered: m.deliveries > 1 },
-      header: (name) => m.headers[name],
-      headerNames: () => Object.keys(m.headers),
-      ack: () => {
-        settle();
-      },
-      term: () => {
-        settle();
-      },
-      nak: (delayMs) => {
-        if (!settle()) return;
-        requeue(q, m, delayMs ?? 0);
-      },
-      working: () => {},
-    };
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    for (const p of [...this.#pulls]) {
-      const i = this.q.pulls.indexOf(p);
-      if (i >= 0) this.q.pulls.splice(i, 1);
-      p.finish();
-    }
-    // Messages still held by running tasks stay theirs (acks still work after close, as on NATS);
-    // what is not settled within AckWait goes back to the queue.
-    if (this.#unsettled.size > 0) {
-      const t = setTimeout(() => {
-        for (const m of [...this.#unsettled]) requeue(this.q, m, 0);
-        this.#unsettled.clear();
-      }, this.ackWaitMs);
-      t.unref();
-    }
-    this.onClose();
-  }
-}
-
-function requeue(q: MemoryQueue, m: StoredMessage, delayMs: number): void {
-  if (delayMs <= 0) {
-    q.enqueue(m);
-    return;
-  }
-  q.delayed.add(m);
-  const t = setTimeout(() => {
-    q.delayed.delete(m);
-    q.enqueue(m);
-  }, delayMs);
-  t.unref();
 }

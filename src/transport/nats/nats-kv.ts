@@ -1,21 +1,30 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
+import { DEFAULT_KV_ENTRIES_LIMIT, resolveLimit } from '../dead-letter-headers.ts';
 import type { KeyValueStore, KvEntry, KvPutOptions } from '../transport.ts';
 import type { LeanPublisher } from './lean-publisher.ts';
 import { apiCode, kvRepublishPrefix } from './provision.ts';
+import { scanStream } from './stream-scan.ts';
 
 const NO_MESSAGE = 10037;
+
+function operationOf(op: string | undefined): KvEntry['operation'] {
+  return op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT';
+}
 
 /**
  * {@link KeyValueStore} over a JetStream KV bucket (`KV_<bucket>`, subjects `$KV.<bucket>.<key>`).
  * Writes go through the lean publisher (a conditional write uses `Nats-Expected-Last-Subject-Sequence`);
- * `watchKey` is a core subscription on the subject where the bucket re-publishes stored writes
- * (stream `republish`), so a watcher sees every stored write with its revision and needs no consumer.
+ * `watchKey` and `watchAll` are core subscriptions on the subjects where the bucket re-publishes stored
+ * writes (stream `republish`), so a watcher sees every stored write with its revision and needs no
+ * consumer. `entries` reads the last message per key through a short-lived ephemeral consumer.
  */
 export class NatsKeyValueStore implements KeyValueStore {
   readonly #prefix: string;
   readonly #stream: string;
   readonly #watchers = new Map<string, Set<(e: KvEntry) => void>>();
+  /** `watchAll` callbacks with the highest revision each has seen. */
+  readonly #allWatchers = new Map<(e: KvEntry) => void, { seen: number }>();
   constructor(
     readonly bucket: string,
     private readonly nc: NatsConnection,
@@ -24,6 +33,8 @@ export class NatsKeyValueStore implements KeyValueStore {
     onReconnect?: (cb: () => void) => void,
     /** The bucket stream has `allow_direct` (checked when it was provisioned). */
     private readonly direct = true,
+    /** JetStream client for `entries` (a consumer read). */
+    private readonly js?: JetStreamClient,
   ) {
     // Writes stored while the connection was down were not seen by watchers: re-read their keys.
     onReconnect?.(() => {
@@ -35,6 +46,7 @@ export class NatsKeyValueStore implements KeyValueStore {
           () => undefined,
         );
       }
+      if (this.#allWatchers.size > 0) this.#catchUpAll();
     });
     this.#prefix = `$KV.${bucket}.`;
     this.#stream = `KV_${bucket}`;
@@ -47,19 +59,12 @@ export class NatsKeyValueStore implements KeyValueStore {
       const h = m.headers;
       if (h && h.code === 404) return null;
       if (h && h.code >= 300) throw new Error(`direct get of ${key} failed: ${h.code} ${h.description}`);
-      const op = h?.get('KV-Operation');
-      return {
-        key,
-        value: m.data,
-        revision: Number(h?.get('Nats-Sequence') ?? 0),
-        operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT',
-      };
+      return { key, value: m.data, revision: Number(h?.get('Nats-Sequence') ?? 0), operation: operationOf(h?.get('KV-Operation')) };
     }
     try {
       const m = await this.jsm.streams.getMessage(this.#stream, { last_by_subj: this.#prefix + key });
       if (!m) return null;
-      const op = m.header?.get('KV-Operation');
-      return { key, value: m.data, revision: m.seq, operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT' };
+      return { key, value: m.data, revision: m.seq, operation: operationOf(m.header?.get('KV-Operation')) };
     } catch (err) {
       if (apiCode(err) === NO_MESSAGE) return null;
       if (/no message found/i.test((err as Error).message)) return null;
@@ -86,11 +91,7 @@ export class NatsKeyValueStore implements KeyValueStore {
     }
     fns.add(onEntry);
     const sub = this.nc.subscribe(kvRepublishPrefix(this.bucket) + key, {
-      callback: (_e, m) => {
-        const op = m.headers?.get('KV-Operation');
-        const revision = Number(m.headers?.get('Nats-Sequence') ?? 0);
-        onEntry({ key, value: m.data, revision, operation: op === 'DEL' ? 'DEL' : op === 'PURGE' ? 'PURGE' : 'PUT' });
-      },
+      callback: (_e, m) => onEntry(republished(key, m)),
     });
     return () => {
       fns.delete(onEntry);
@@ -98,4 +99,63 @@ export class NatsKeyValueStore implements KeyValueStore {
       if (!this.nc.isClosed()) sub.unsubscribe();
     };
   }
+
+  /**
+   * The live entry of every key, oldest revision first (deleted and purged keys left out; expired
+   * ones are gone from the stream already).
+   * @throws InvalidArgumentError when `limit` is not a positive integer.
+   */
+  async entries(limit?: number): Promise<KvEntry[]> {
+    const max = resolveLimit(limit, DEFAULT_KV_ENTRIES_LIMIT, 'entries() limit');
+    if (!this.js) throw new Error('NatsKeyValueStore.entries() needs a JetStream client');
+    const msgs = await scanStream(this.js, this.jsm, this.#stream, {
+      filter: `${this.#prefix}>`,
+      deliver: 'last_per_subject',
+      limit: max,
+      keep: (m) => operationOf(m.headers['KV-Operation']) === 'PUT',
+    });
+    return msgs.map((m) => ({ key: m.subject.slice(this.#prefix.length), value: m.data, revision: m.seq, operation: 'PUT' as const }));
+  }
+
+  /**
+   * Every stored write of any key from now on. After a reconnect, keys written while the connection
+   * was down and still present are re-read and delivered (deletes made meanwhile are not).
+   */
+  watchAll(onEntry: (e: KvEntry) => void): () => void {
+    const prefix = kvRepublishPrefix(this.bucket);
+    const state = { seen: 0 };
+    this.#allWatchers.set(onEntry, state);
+    const sub = this.nc.subscribe(prefix + '>', {
+      callback: (_e, m) => {
+        const e = republished(m.subject.slice(prefix.length), m);
+        if (e.revision > state.seen) state.seen = e.revision;
+        onEntry(e);
+      },
+    });
+    return () => {
+      this.#allWatchers.delete(onEntry);
+      if (!this.nc.isClosed()) sub.unsubscribe();
+    };
+  }
+
+  #catchUpAll(): void {
+    this.entries().then(
+      (es) => {
+        for (const [fn, state] of this.#allWatchers) {
+          for (const e of es) {
+            if (e.revision <= state.seen) continue;
+            state.seen = e.revision;
+            fn(e);
+          }
+        }
+      },
+      () => undefined,
+    );
+  }
+}
+
+/** An entry from a message on the republish subject. */
+function republished(key: string, m: Msg): KvEntry {
+  const h = m.headers;
+  return { key, value: m.data, revision: Number(h?.get('Nats-Sequence') ?? 0), operation: operationOf(h?.get('KV-Operation')) };
 }

@@ -1,19 +1,24 @@
-import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject } from '../../protocol/names.ts';
 import type {
+  DeadLetterStore,
+  ExhaustedMessage,
   IncomingMessage,
   KeyValueStore,
   KvBucketOptions,
+  QueueSettings,
   QueueSubscription,
   Transport,
   TransportStatus,
 } from '../transport.ts';
 import { LeanPublisher, encodedHeaders } from './lean-publisher.ts';
+import { MaxDeliveriesBackstop } from './max-deliveries.ts';
+import { NatsDeadLetterStore } from './nats-dead-letters.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
-import { ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
+import { deadLetterStreamConfig, ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
 import { PullSubscription, readHeaders } from './pull-subscription.ts';
 
 /** Options of the NATS transport (resolved by the app from its options). */
@@ -24,8 +29,12 @@ export interface NatsTransportOptions {
   maxQueueMessages: number;
   maxQueueBytes: number;
   maxPayloadBytes: number;
+  /** Also the dead-letter stream's duplicate window. */
   duplicateWindowMs: number;
-  ackWaitMs: number;
+  /** Ack wait and max deliveries of each queue's consumer (set on creation, updated when they differ). */
+  queueSettings: (queue: string) => QueueSettings;
+  /** `max_msgs` of the dead-letter stream `<app>-dlq` (it drops its oldest entries beyond it). */
+  maxDeadLetters: number;
   maxAckPending: number;
   publishTimeoutMs: number;
   pullExpiresMs: number;
@@ -37,7 +46,8 @@ const HEADER_SLACK = 8 * 1024;
 
 /**
  * `nats://host:port[,host2:port]`: JetStream. One WorkQueue stream per app (`<app>-tasks`, subjects
- * `<app>.tasks.<queue>`), one durable pull consumer per queue, results in KV buckets.
+ * `<app>.tasks.<queue>`), one durable pull consumer per queue, results in KV buckets, dead letters in
+ * `<app>-dlq` (subjects `<app>.dlq.<queue>`, created on first use).
  */
 export class NatsTransport implements Transport {
   readonly kind = 'nats' as const;
@@ -46,6 +56,9 @@ export class NatsTransport implements Transport {
   readonly #o: NatsTransportOptions;
   #nc: NatsConnection | undefined;
   #jsm: JetStreamManager | undefined;
+  #js: JetStreamClient | undefined;
+  #dlq: Promise<DeadLetterStore> | undefined;
+  readonly #backstops = new Set<MaxDeliveriesBackstop>();
   #pub: LeanPublisher | undefined;
   #connecting: Promise<void> | undefined;
   readonly #ensuredQueues = new Map<string, Promise<void>>();
@@ -88,6 +101,7 @@ export class NatsTransport implements Transport {
     this.#nc = nc;
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     this.#jsm = jsm;
+    this.#js = jetstream(nc, { timeout: 10_000 });
     const pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs });
     void this.#watchStatus(nc);
     await ensureStream(
@@ -117,9 +131,9 @@ export class NatsTransport implements Transport {
     }
   }
 
-  #require(): { nc: NatsConnection; jsm: JetStreamManager; pub: LeanPublisher } {
-    if (!this.#nc || !this.#jsm || !this.#pub) throw new Error('NatsTransport used before connect()');
-    return { nc: this.#nc, jsm: this.#jsm, pub: this.#pub };
+  #require(): { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient; pub: LeanPublisher } {
+    if (!this.#nc || !this.#jsm || !this.#js || !this.#pub) throw new Error('NatsTransport used before connect()');
+    return { nc: this.#nc, jsm: this.#jsm, js: this.#js, pub: this.#pub };
   }
 
   maxBodyBytes(headerBytes: number): number {
@@ -146,8 +160,10 @@ export class NatsTransport implements Transport {
     let p = this.#ensuredQueues.get(queue);
     if (!p) {
       const { jsm } = this.#require();
+      const { ackWaitMs, maxDeliver } = this.queueSettings(queue);
       p = ensureQueueConsumer(jsm, taskStreamName(this.#o.app), queue, taskSubject(this.#o.app, queue), {
-        ackWaitMs: this.#o.ackWaitMs,
+        ackWaitMs,
+        maxDeliver,
         maxAckPending: this.#o.maxAckPending,
       }).catch((err) => {
         this.#ensuredQueues.delete(queue);
@@ -186,15 +202,52 @@ export class NatsTransport implements Transport {
     return sub;
   }
 
+  queueSettings(queue: string): QueueSettings {
+    return this.#o.queueSettings(queue);
+  }
+
+  deadLetters(): Promise<DeadLetterStore> {
+    this.#dlq ??= (async () => {
+      await this.connect();
+      const { js, jsm, pub } = this.#require();
+      await ensureStream(jsm, deadLetterStreamConfig(this.#o.app, this.#o.maxDeadLetters, this.#o.duplicateWindowMs));
+      return new NatsDeadLetterStore(js, jsm, pub, { app: this.#o.app, maxDeadLetters: this.#o.maxDeadLetters, onWarning: this.#o.onWarning });
+    })().catch((err) => {
+      this.#dlq = undefined;
+      throw err;
+    });
+    return this.#dlq;
+  }
+
+  onMaxDeliveries(handler: (m: ExhaustedMessage) => Promise<void>): () => void {
+    if (this.#closed) return () => {};
+    let stopped = false;
+    let backstop: MaxDeliveriesBackstop | undefined;
+    this.connect().then(
+      () => {
+        if (stopped || this.#closed) return;
+        const { nc, jsm } = this.#require();
+        backstop = new MaxDeliveriesBackstop(nc, jsm, { app: this.#o.app, stream: taskStreamName(this.#o.app), onWarning: this.#o.onWarning }, handler);
+        this.#backstops.add(backstop);
+      },
+      (err) => this.#o.onWarning?.(`max-deliveries backstop not started: ${(err as Error).message}`),
+    );
+    return () => {
+      stopped = true;
+      if (backstop && this.#backstops.delete(backstop)) void backstop.close();
+    };
+  }
+
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
     await this.connect();
-    const { nc, jsm, pub } = this.#require();
+    const { nc, jsm, js, pub } = this.#require();
     await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs));
-    return new NatsKeyValueStore(bucket, nc, jsm, pub, (cb) => {
+    const onReconnect = (cb: () => void) => {
       this.onStatus((st) => {
         if (st === 'connected') cb();
       });
-    });
+    };
+    return new NatsKeyValueStore(bucket, nc, jsm, pub, onReconnect, true, js);
   }
 
   notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
@@ -225,6 +278,10 @@ export class NatsTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of [...this.#subs]) await s.close();
+    const backstops = [...this.#backstops];
+    this.#backstops.clear();
+    // Handlers in flight may still add dead letters and remove messages: let them finish (bounded).
+    await Promise.all(backstops.map((b) => b.close(this.#o.publishTimeoutMs)));
     this.#pub?.close();
     const nc = this.#nc;
     if (nc && !nc.isClosed()) {

@@ -8,7 +8,7 @@ import {
   type StreamConfig,
   type ConsumerConfig,
 } from '@nats-io/jetstream';
-import { ConfigMismatchError } from '../../errors.ts';
+import { ConfigMismatchError, InvalidArgumentError } from '../../errors.ts';
 
 const NS = 1_000_000;
 
@@ -132,15 +132,47 @@ export function kvRepublishPrefix(bucket: string): string {
   return `_celeriac.kv.${bucket}.`;
 }
 
+/** Name of the app's dead-letter stream. */
+export function deadLetterStreamName(app: string): string {
+  return `${app}-dlq`;
+}
+
+/** Subject a dead letter of `queue` is stored on. */
+export function deadLetterSubject(app: string, queue: string): string {
+  return `${app}.dlq.${queue}`;
+}
+
+/**
+ * The app's dead-letter stream: `<app>.dlq.>`, Limits retention, `discard: old` so a full stream drops
+ * its oldest entries rather than refusing new ones, deduplicated by `Nats-Msg-Id`.
+ */
+export function deadLetterStreamConfig(app: string, maxMsgs: number, duplicateWindowMs: number): Partial<StreamConfig> & { name: string } {
+  return {
+    name: deadLetterStreamName(app),
+    subjects: [`${app}.dlq.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_msgs: maxMsgs,
+    duplicate_window: duplicateWindowMs * NS,
+    num_replicas: 1,
+  };
+}
+
 /** Consumer settings of a queue. */
 export interface QueueConsumerSettings {
   ackWaitMs: number;
+  /** JetStream `max_deliver`: deliveries after which the server stops redelivering a message. */
+  maxDeliver: number;
   maxAckPending: number;
 }
 
 /**
- * Create the durable pull consumer of a queue, or update its ack settings; then verify the echo.
+ * Create the durable pull consumer of a queue, or update its ack wait, max deliveries and max ack
+ * pending when they differ; then verify the echo (a field the server dropped is an error).
  * WorkQueue streams reject overlapping consumers, so one durable per queue is shared by all workers.
+ * @throws InvalidArgumentError when a setting is not a positive integer.
+ * @throws ConfigMismatchError when the consumer filters another subject or the server drops a field.
  */
 export async function ensureQueueConsumer(
   jsm: JetStreamManager,
@@ -149,12 +181,18 @@ export async function ensureQueueConsumer(
   filterSubject: string,
   s: QueueConsumerSettings,
 ): Promise<void> {
+  for (const k of ['ackWaitMs', 'maxDeliver', 'maxAckPending'] as const) {
+    if (!Number.isSafeInteger(s[k]) || s[k] <= 0) {
+      throw new InvalidArgumentError(`queue ${durable}: ${k} must be a positive integer, got ${String(s[k])}`);
+    }
+  }
   const want: Partial<ConsumerConfig> = {
     durable_name: durable,
     filter_subject: filterSubject,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: s.ackWaitMs * NS,
+    max_deliver: s.maxDeliver,
     max_ack_pending: s.maxAckPending,
     max_waiting: 512,
   };
@@ -165,8 +203,9 @@ export async function ensureQueueConsumer(
     if (got.filter_subject !== filterSubject) {
       throw new ConfigMismatchError(`consumer ${stream}/${durable} filters "${got.filter_subject}", expected "${filterSubject}"`);
     }
-    if (got.ack_wait !== want.ack_wait || got.max_ack_pending !== want.max_ack_pending) {
-      got = (await jsm.consumers.update(stream, durable, { ack_wait: want.ack_wait, max_ack_pending: want.max_ack_pending })).config;
+    if (got.ack_wait !== want.ack_wait || got.max_deliver !== want.max_deliver || got.max_ack_pending !== want.max_ack_pending) {
+      const change: Partial<ConsumerConfig> = { ack_wait: want.ack_wait, max_deliver: want.max_deliver, max_ack_pending: want.max_ack_pending };
+      got = (await jsm.consumers.update(stream, durable, change)).config;
     }
   } catch (err) {
     if (apiCode(err) !== CONSUMER_NOT_FOUND) throw err;

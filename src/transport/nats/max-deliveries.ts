@@ -1,0 +1,133 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ExhaustedMessage } from '../transport.ts';
+import { apiCode } from './provision.ts';
+import { headerRecord } from './stream-scan.ts';
+
+/** Options of {@link MaxDeliveriesBackstop}. */
+export interface MaxDeliveriesBackstopOptions {
+  app: string;
+  /** The task stream whose consumers' advisories are handled. */
+  stream: string;
+  /** Advisories handled at once. @defaultValue 8 */
+  concurrency?: number;
+  onWarning?: ((msg: string) => void) | undefined;
+}
+
+interface Advisory {
+  consumer: string;
+  seq: number;
+  deliveries: number;
+}
+
+const dec = new TextDecoder();
+/** Advisories waiting beyond this many are dropped with a warning (their messages stay in the stream). */
+const MAX_WAITING = 100_000;
+
+/**
+ * Turns `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.*` advisories into
+ * {@link ExhaustedMessage}s: a core subscription in the queue group `<app>-dlq-backstop` (one process
+ * of several handles each advisory), the message fetched by sequence from the task stream (skipped
+ * when already gone), handed to the handler with bounded concurrency.
+ */
+export class MaxDeliveriesBackstop {
+  readonly #sub: Subscription;
+  readonly #waiting: Advisory[] = [];
+  readonly #concurrency: number;
+  readonly #idle = new Set<() => void>();
+  #running = 0;
+  #closed = false;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly o: MaxDeliveriesBackstopOptions,
+    private readonly handler: (m: ExhaustedMessage) => Promise<void>,
+  ) {
+    this.#concurrency = o.concurrency ?? 8;
+    this.#sub = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${o.stream}.*`, {
+      queue: `${o.app}-dlq-backstop`,
+      callback: (_e, m) => this.#onAdvisory(m),
+    });
+  }
+
+  #onAdvisory(m: Msg): void {
+    if (this.#closed) return;
+    let a: { stream?: unknown; consumer?: unknown; stream_seq?: unknown; deliveries?: unknown };
+    try {
+      a = JSON.parse(dec.decode(m.data));
+    } catch {
+      this.o.onWarning?.(`unreadable max-deliveries advisory on ${m.subject}`);
+      return;
+    }
+    if (a.stream !== this.o.stream || typeof a.consumer !== 'string' || typeof a.stream_seq !== 'number') return;
+    if (this.#waiting.length >= MAX_WAITING) {
+      this.o.onWarning?.(`max-deliveries backstop is behind: message ${a.stream_seq} of ${a.consumer} stays in ${this.o.stream}`);
+      return;
+    }
+    this.#waiting.push({ consumer: a.consumer, seq: a.stream_seq, deliveries: typeof a.deliveries === 'number' ? a.deliveries : 0 });
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#running < this.#concurrency) {
+      const a = this.#waiting.shift();
+      if (!a) break;
+      this.#running++;
+      this.#handle(a)
+        .catch((err) => this.o.onWarning?.(`max-deliveries handler failed for message ${a.seq} of ${a.consumer}: ${(err as Error).message}`))
+        .finally(() => {
+          this.#running--;
+          if (this.#running === 0) for (const f of [...this.#idle]) f();
+          this.#pump();
+        });
+    }
+  }
+
+  async #handle(a: Advisory): Promise<void> {
+    const sm = await this.jsm.streams.getMessage(this.o.stream, { seq: a.seq });
+    if (!sm) return; // acked or removed meanwhile
+    const { jsm } = this;
+    const stream = this.o.stream;
+    await this.handler({
+      queue: a.consumer,
+      sequence: a.seq,
+      deliveries: a.deliveries,
+      headers: headerRecord(sm.header),
+      body: sm.data,
+      async remove() {
+        try {
+          await jsm.streams.deleteMessage(stream, a.seq, false);
+        } catch (err) {
+          // Already gone (another handler, or acked late): the goal is reached.
+          if (apiCode(err) === 10057 || apiCode(err) === 10037 || /not found|no message/i.test((err as Error).message)) return;
+          throw err;
+        }
+      },
+    });
+  }
+
+  /** Stop handling new advisories; resolves when running handlers finished (or after `waitMs`). */
+  async close(waitMs = 5_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiting.length = 0;
+    try {
+      this.#sub.unsubscribe();
+    } catch {
+      /* connection already closed */
+    }
+    if (this.#running === 0) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, waitMs);
+      t.unref();
+      const idle = this.#idle;
+      function done(): void {
+        clearTimeout(t);
+        idle.delete(done);
+        resolve();
+      }
+      idle.add(done);
+    });
+  }
+}
