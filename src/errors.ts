@@ -203,3 +203,83 @@ export class RevisionMismatchError extends CeleriacError {
   }
 }
 export const isRevisionMismatchError = branded('RevisionMismatchError') as (e: unknown) => e is RevisionMismatchError;
+
+// ---------------------------------------------------------------------------------------------
+// Control-flow signals a task throws, and the errors of failure handling (docs/guide/failures.md).
+// Signals are recognised by their `code`, so they work when thrown in a CPU thread too.
+
+/** Options of {@link Retry} and `ctx.retry()`. */
+export interface RetrySignalOptions {
+  /** Wait this long before the next attempt (milliseconds). @defaultValue the task's retry policy */
+  countdownMs?: number;
+  /** The error that caused the retry (recorded in the `RETRY` state, and as the failure when retries are exhausted). */
+  error?: unknown;
+  /** Human-readable reason. */
+  message?: string;
+}
+
+/**
+ * Thrown by a task to be retried later (`throw new Retry({ countdownMs: 5_000, error })`, or
+ * `ctx.retry(...)`). The message is re-published with `retries + 1` and an eta; no worker slot is
+ * held while it waits. Counts against the task's `maxRetries`.
+ */
+export class Retry extends CeleriacError {
+  /** Requested delay, if any. */
+  readonly countdownMs: number | undefined;
+  constructor(options: RetrySignalOptions = {}) {
+    super('E_RETRY', options.message ?? (options.error instanceof Error ? `retry: ${options.error.message}` : 'retry requested'), {
+      cause: options.error,
+    });
+    this.countdownMs = options.countdownMs;
+    if (options.countdownMs !== undefined) (this as { data?: unknown }).data = { countdownMs: options.countdownMs };
+  }
+}
+export const isRetry = branded('Retry') as (e: unknown) => e is Retry;
+
+/**
+ * Thrown by a task that must not be retried: the task fails (`FAILURE`) and its message goes
+ * straight to the dead-letter stream.
+ */
+export class Reject extends CeleriacError {
+  constructor(reason?: string | Error, options?: ErrorOptions) {
+    super('E_REJECT', typeof reason === 'string' ? reason : (reason?.message ?? 'task rejected'), {
+      cause: reason instanceof Error ? reason : options?.cause,
+    });
+  }
+}
+export const isReject = branded('Reject') as (e: unknown) => e is Reject;
+
+/** Thrown by a task to drop itself: the message is acknowledged and no result is stored. */
+export class Ignore extends CeleriacError {
+  constructor(message = 'task ignored') {
+    super('E_IGNORE', message);
+  }
+}
+export const isIgnore = branded('Ignore') as (e: unknown) => e is Ignore;
+
+/** The reason `ctx.signal` aborts when a task reaches its soft time limit: clean up and stop. */
+export class SoftTimeLimitExceeded extends CeleriacError {
+  constructor(readonly limitMs: number) {
+    super('E_SOFT_TIME_LIMIT', `soft time limit of ${limitMs} ms exceeded`);
+  }
+}
+export const isSoftTimeLimitExceeded = branded('SoftTimeLimitExceeded') as (e: unknown) => e is SoftTimeLimitExceeded;
+
+/**
+ * A task reached its hard time limit: a CPU task's thread was terminated, an I/O task was abandoned
+ * (its slot freed). Retried only if the task's retry policy names it.
+ */
+export class TimeLimitExceeded extends CeleriacError {
+  constructor(readonly limitMs: number, message?: string) {
+    super('E_TIME_LIMIT', message ?? `hard time limit of ${limitMs} ms exceeded`);
+  }
+}
+export const isTimeLimitExceeded = branded('TimeLimitExceeded') as (e: unknown) => e is TimeLimitExceeded;
+
+/** The reason `ctx.signal` aborts when the task is revoked (`AsyncResult.revoke()`, `app.control.revoke()`). */
+export class TaskRevokedError extends CeleriacError {
+  constructor(readonly taskId: string, readonly terminated = false) {
+    super('E_REVOKED', `task ${taskId} was revoked${terminated ? ' and terminated' : ''}`);
+  }
+}
+export const isTaskRevokedError = branded('TaskRevokedError') as (e: unknown) => e is TaskRevokedError;

@@ -23,6 +23,12 @@ export type { AppOptions, ResolvedAppOptions } from './app/app-options.ts';
 export { DEFAULT_APP_OPTIONS } from './app/app-options.ts';
 export { Task } from './app/task.ts';
 export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
+export type { QueueOptions } from './app/app-options.ts';
+export { DeadLetterQueue } from './app/dead-letter-queue.ts';
+export type { DeadLetterInfo, ReplayOptions } from './app/dead-letter-queue.ts';
+export type { DeadLetterReason } from './execution/dead-letter.ts';
+export type { Backoff, ErrorMatcher, RetryOptions } from './execution/retry-policy.ts';
+export { DEFAULT_RETRY_OPTIONS, retryDelayMs } from './execution/retry-policy.ts';
 export { WorkerNode } from './actors/worker-node.ts';
 export type { WorkerState } from './actors/worker-node.ts';
 export type { WorkerOptions } from './actors/worker-options.ts';
@@ -31,7 +37,7 @@ export { AsyncResult } from './results/async-result.ts';
 export type { GetOptions } from './results/async-result.ts';
 export type { ResultRecord, TaskState } from './results/states.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
-export type { DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
+export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
 export type { Duration } from './util/duration.ts';
 export type { Logger, LogLevel } from './util/logger.ts';
 export { createLogger } from './util/logger.ts';
@@ -48,6 +54,18 @@ export {
   TaskError,
   TimeoutError,
   WorkerLostError,
+  Retry,
+  Reject,
+  Ignore,
+  SoftTimeLimitExceeded,
+  TimeLimitExceeded,
+  TaskRevokedError,
+  isRetry,
+  isReject,
+  isIgnore,
+  isSoftTimeLimitExceeded,
+  isTimeLimitExceeded,
+  isTaskRevokedError,
   isClosedError,
   isConfigMismatchError,
   isDecodeError,
@@ -60,4 +78,4 @@ export {
   isTimeoutError,
   isWorkerLostError,
 } from './errors.ts';
-export type { SerializedError } from './errors.ts';
+export type { RetrySignalOptions, SerializedError } from './errors.ts';

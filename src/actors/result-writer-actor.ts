@@ -1,4 +1,4 @@
-import type { ResultWriteHandle } from '../results/result-backend.ts';
+import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
 import type { ResultRecord } from '../results/states.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ActorBehavior } from './kernel/index.ts';
@@ -7,7 +7,7 @@ import type { ActorBehavior } from './kernel/index.ts';
 export interface ResultWriteMsg {
   handle: ResultWriteHandle;
   record: ResultRecord;
-  resolve(written: boolean): void;
+  resolve(outcome: WriteOutcome): void;
   reject(err: unknown): void;
 }
 
@@ -39,9 +39,9 @@ export function resultWriterActor(s: ResultWriterSettings): () => ActorBehavior<
         while (inFlight >= s.maxInFlight) await new Promise<void>((r) => (room = r));
         inFlight++;
         msg.handle.write(msg.record).then(
-          (written) => {
+          (outcome) => {
             settle();
-            msg.resolve(written);
+            msg.resolve(outcome);
           },
           (err) => {
             settle();

@@ -1,8 +1,14 @@
-import { ClosedError, type EscalationError } from '../errors.ts';
+import { ClosedError, type EscalationError, WorkerLostError, serializeError } from '../errors.ts';
+import { deadLetterHeaders, deadLetterId } from '../execution/dead-letter.ts';
+import { H } from '../protocol/headers.ts';
+import { isValidTaskName } from '../protocol/names.ts';
+import type { AttemptLedger } from '../results/attempt-ledger.ts';
+import type { Revocations } from '../results/revocations.ts';
+import type { DeadLetterStore, ExhaustedMessage } from '../transport/transport.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
-import { Executor } from '../execution/executor.ts';
+import { Executor, type ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
-import type { ResultBackend } from '../results/result-backend.ts';
+import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
@@ -13,9 +19,18 @@ import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } 
 /** What a worker node needs from its app. */
 export interface WorkerApp {
   readonly name: string;
-  readonly options: { readonly defaultQueue: string; readonly trackStarted: boolean; readonly ackWaitMs: number; readonly broker: string };
+  readonly options: {
+    readonly defaultQueue: string;
+    readonly trackStarted: boolean;
+    readonly ackWaitMs: number;
+    readonly broker: string;
+    readonly maxCrashes: number;
+  };
   transport(): Transport;
   resultBackend(): Promise<ResultBackend>;
+  attemptLedger(): Promise<AttemptLedger>;
+  revocations(): Promise<Revocations>;
+  deadLetterStore(): Promise<DeadLetterStore>;
   taskNames(): string[];
   taskKind(name: string): 'io' | 'cpu' | undefined;
   readonly codec: { encode(value: unknown): Uint8Array };
@@ -66,9 +81,9 @@ export class WorkerNode {
     return this.#state;
   }
 
-  /** Counters: succeeded, failed, rejected, returned, active; slots in use. */
-  stats(): { succeeded: number; failed: number; rejected: number; returned: number; active: number; slotsUsed: number } {
-    const s = this.#executor?.stats ?? { succeeded: 0, failed: 0, rejected: 0, returned: 0, active: 0 };
+  /** Counters of the executor (succeeded, failed, retried, dead-lettered, ...) and slots in use. */
+  stats(): ExecutorStats & { slotsUsed: number } {
+    const s = this.#executor?.stats ?? { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, skipped: 0, rejected: 0, returned: 0, active: 0 };
     return { ...s, slotsUsed: this.#slots.used };
   }
 
@@ -132,6 +147,9 @@ export class WorkerNode {
     const transport = app.transport();
     const log = this.logger;
     let backend: ResultBackend | undefined;
+    let ledger: AttemptLedger | undefined;
+    let deadLetters: DeadLetterStore | undefined;
+    let revocations: Revocations | undefined;
 
     await this.#spawn('connection', () => {
       let off: (() => void) | undefined;
@@ -153,6 +171,9 @@ export class WorkerNode {
     await this.#spawn('results', () => ({
       async start() {
         backend = await app.resultBackend();
+        ledger = await app.attemptLedger();
+        deadLetters = await app.deadLetterStore();
+        revocations = await app.revocations();
       },
       receive() {},
     }));
@@ -181,13 +202,21 @@ export class WorkerNode {
 
     const writer = await this.#spawn('result-writer', resultWriterActor({ maxInFlight: 256, logger: log }), 1024);
     const writeResult = (handle: ResultWriteMsg['handle'], record: ResultWriteMsg['record']) =>
-      new Promise<boolean>((resolve, reject) => {
+      new Promise<WriteOutcome>((resolve, reject) => {
         writer.send({ handle, record, resolve, reject }).catch(reject);
       });
 
     // The executor reaches the pool through a proxy, so a restarted pool actor is picked up.
     this.#executor = new Executor({
       writeResult,
+      queueSettings: (q) => transport.queueSettings(q),
+      maxCrashes: app.options.maxCrashes,
+      deadLetters: deadLetters as DeadLetterStore,
+      ledger: ledger as AttemptLedger,
+      revocations: revocations as Revocations,
+      republish: (queue, task) => transport.publish(queue, task),
+      timeLimitMs: this.options.timeLimitMs,
+      softTimeLimitMs: this.options.softTimeLimitMs,
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
       appName: app.name,
       hostname: this.options.name,
@@ -208,6 +237,47 @@ export class WorkerNode {
       receive() {},
       stop: () => executor.close(),
     }));
+
+    // Revocations: the set is loaded, then followed; a revoke of a running task reaches it here.
+    const revoked = revocations as Revocations;
+    await this.#spawn('revocations', () => {
+      let off: (() => void) | undefined;
+      let unsubscribe: (() => void) | undefined;
+      return {
+        async start() {
+          unsubscribe = await revoked.start((id, r) => {
+            const n = executor.revoke(id, r.terminate);
+            if (n > 0) log.info('running task revoked', { id, terminate: r.terminate });
+          });
+          off = transport.onStatus((st) => {
+            if (st === 'connected') revoked.reload().catch((err) => log.warn('re-reading revocations failed', { error: err }));
+          });
+        },
+        receive() {},
+        stop() {
+          off?.();
+          unsubscribe?.();
+        },
+      };
+    });
+
+    // Backstop: a message the broker gave up on (its worker died on the last delivery) is moved
+    // to the dead-letter stream by one of the workers.
+    const dlq = deadLetters as DeadLetterStore;
+    const results = backend as ResultBackend;
+    const workerName = this.options.name;
+    await this.#spawn('dead-letter-backstop', () => {
+      let off: (() => void) | undefined;
+      return {
+        start() {
+          off = transport.onMaxDeliveries((m) => backstop(m, dlq, results, workerName, log));
+        },
+        receive() {},
+        stop() {
+          off?.();
+        },
+      };
+    });
 
     const queues = this.options.queues;
     for (const queue of queues) {
@@ -252,7 +322,7 @@ export class WorkerNode {
       if (!idle) {
         this.logger.warn('grace period over: aborting and returning unfinished tasks to the queue', { active: this.#executor.active });
         this.#executor.abortAll(new ClosedError('worker shutting down'));
-        this.#executor.returnAll();
+        await this.#executor.returnAll();
       }
     }
     await this.#teardown();
@@ -262,7 +332,7 @@ export class WorkerNode {
   /** Cold shutdown: hand every in-flight task back at once and stop. */
   async kill(): Promise<void> {
     this.#executor?.abortAll(new ClosedError('worker killed'));
-    this.#executor?.returnAll();
+    await this.#executor?.returnAll();
     await this.stop(0);
   }
 
@@ -290,4 +360,42 @@ export class WorkerNode {
     await this.#root.stop();
     clearInterval(this.#keepAlive);
   }
+}
+
+/** Move a message the broker stopped delivering to the dead-letter stream and record its failure. */
+async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: ResultBackend, worker: string, log: Logger): Promise<void> {
+  const id = m.headers[H.id];
+  const error = serializeError(
+    new WorkerLostError(
+      `task ${id ?? '(no id)'} was delivered ${m.deliveries} times without finishing (its workers died, hung past the ack wait or lost their connection); moved to the dead-letter stream`,
+    ),
+  );
+  const headers = deadLetterHeaders(Object.entries(m.headers), {
+    reason: 'max-deliveries',
+    error,
+    attempts: m.deliveries,
+    retries: Number(m.headers[H.retries] ?? 0) || 0,
+    worker,
+    queue: m.queue,
+    seq: m.sequence,
+  });
+  await dlq.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
+  if (id && isValidTaskName(id) && m.headers[H.ignoreResult] !== 'true') {
+    // As a later attempt than any delivery, so a worker still holding it cannot overwrite this.
+    await backend.writer(id, { sequence: m.sequence, delivery: m.deliveries + 1 }).write({
+      status: 'FAILURE',
+      taskId: id,
+      name: m.headers[H.task] ?? null,
+      result: null,
+      error,
+      traceback: null,
+      dateDone: new Date().toISOString(),
+      meta: { deadLetter: 'max-deliveries' },
+      children: [],
+      worker,
+      attempts: m.deliveries,
+    });
+  }
+  await m.remove();
+  log.error('task reached its max deliveries: dead-lettered', { id, task: m.headers[H.task], queue: m.queue, deliveries: m.deliveries });
 }

@@ -23,6 +23,10 @@ export interface WorkerOptions {
   grace?: Duration;
   /** Logger. @defaultValue text lines on stderr at `info` */
   logger?: Logger;
+  /** Hard time limit of tasks that set none (see `TaskOptions.timeLimit`). @defaultValue none */
+  timeLimit?: Duration;
+  /** Soft time limit of tasks that set none. @defaultValue none */
+  softTimeLimit?: Duration;
   /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
   maxRestarts?: number;
   /** ... within this window stop the node. @defaultValue `'60s'` */
@@ -40,6 +44,8 @@ export interface ResolvedWorkerOptions {
   logger: Logger | undefined;
   maxRestarts: number;
   restartWindowMs: number;
+  timeLimitMs: number | null;
+  softTimeLimitMs: number | null;
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -74,7 +80,14 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   }
   const maxRestarts = o.maxRestarts ?? DEFAULT_WORKER_OPTIONS.maxRestarts;
   if (!Number.isInteger(maxRestarts) || maxRestarts < 0) throw new InvalidArgumentError('worker options.maxRestarts must be a non-negative integer');
+  const timeLimitMs = o.timeLimit === undefined ? null : parseDuration(o.timeLimit, 'worker options.timeLimit');
+  const softTimeLimitMs = o.softTimeLimit === undefined ? null : parseDuration(o.softTimeLimit, 'worker options.softTimeLimit');
+  if (timeLimitMs !== null && softTimeLimitMs !== null && softTimeLimitMs >= timeLimitMs) {
+    throw new InvalidArgumentError('worker options.softTimeLimit must be below worker options.timeLimit');
+  }
   return {
+    timeLimitMs,
+    softTimeLimitMs,
     queues,
     concurrency,
     cpuThreads,

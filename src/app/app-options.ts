@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { SerializerName } from '../protocol/codec.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../protocol/envelope.ts';
 import { validateToken } from '../protocol/names.ts';
+import type { QueueSettings } from '../transport/transport.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 
 /** Options of {@link createApp}. Every field is optional. */
@@ -42,6 +43,31 @@ export interface AppOptions {
   duplicateWindow?: Duration;
   /** Write a `STARTED` state when a task starts (one more result write per task). @defaultValue false */
   trackStarted?: boolean;
+  /**
+   * Deliveries of one message after which the broker stops redelivering it (JetStream `max_deliver`);
+   * the dead-letter backstop then moves it to the dead-letter stream. Deliberate retries are new
+   * messages and do not count. @defaultValue 10
+   */
+  maxDeliver?: number;
+  /**
+   * A task whose execution killed a worker process this many times goes to the dead-letter stream
+   * instead of running again (crash attribution). @defaultValue 2
+   */
+  maxCrashes?: number;
+  /** Per-queue overrides of `ackWait` and `maxDeliver`, e.g. `{ video: { ackWait: '5m' } }`. @defaultValue `{}` */
+  queues?: Record<string, QueueOptions>;
+  /** How long a revocation is remembered (workers skip a revoked task id until then). @defaultValue `'1d'` */
+  revokeExpires?: Duration;
+  /** Dead-letter stream limit (oldest entries are dropped beyond it, with a warning). @defaultValue 1_000_000 */
+  maxDeadLetters?: number;
+}
+
+/** Per-queue delivery settings (`createApp({ queues: { name: {...} } })`). */
+export interface QueueOptions {
+  /** AckWait of this queue. @defaultValue the app's `ackWait` */
+  ackWait?: Duration;
+  /** Max deliveries of this queue. @defaultValue the app's `maxDeliver` */
+  maxDeliver?: number;
 }
 
 /** {@link AppOptions} with defaults applied and durations in milliseconds. */
@@ -60,6 +86,17 @@ export interface ResolvedAppOptions {
   publishTimeoutMs: number;
   duplicateWindowMs: number;
   trackStarted: boolean;
+  maxDeliver: number;
+  maxCrashes: number;
+  /** Resolved per-queue overrides. */
+  queues: Readonly<Record<string, QueueSettings>>;
+  revokeExpiresMs: number;
+  maxDeadLetters: number;
+}
+
+/** Delivery settings of `queue` under these options (its override, or the app-wide values). */
+export function queueSettingsOf(o: Pick<ResolvedAppOptions, 'queues' | 'ackWaitMs' | 'maxDeliver'>, queue: string): QueueSettings {
+  return Object.hasOwn(o.queues, queue) ? (o.queues[queue] as QueueSettings) : { ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver };
 }
 
 /** Defaults of {@link AppOptions}. */
@@ -78,6 +115,11 @@ export const DEFAULT_APP_OPTIONS = {
   publishTimeout: '30s',
   duplicateWindow: '2m',
   trackStarted: false,
+  maxDeliver: 10,
+  maxCrashes: 2,
+  queues: {},
+  revokeExpires: '1d',
+  maxDeadLetters: 1_000_000,
 } as const satisfies Required<AppOptions>;
 
 function positiveInt(v: unknown, what: string): number {
@@ -118,7 +160,31 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
       `options.duplicateWindow (${duplicateWindowMs} ms) must be at least options.publishTimeout (${publishTimeoutMs} ms): a publish re-sent after the window could enqueue the task twice`,
     );
   }
+  const maxDeliver = positiveInt(o.maxDeliver ?? d.maxDeliver, 'options.maxDeliver');
+  if (maxDeliver < 2) throw new InvalidArgumentError('options.maxDeliver must be at least 2 (one delivery plus one redelivery after a crash)');
+  const queues: Record<string, QueueSettings> = {};
+  const rawQueues: unknown = o.queues ?? d.queues;
+  if (typeof rawQueues !== 'object' || rawQueues === null || Array.isArray(rawQueues)) {
+    throw new InvalidArgumentError('options.queues must be an object of { [queue]: { ackWait?, maxDeliver? } }');
+  }
+  for (const [q, qo] of Object.entries(rawQueues as Record<string, QueueOptions>)) {
+    validateToken(q, `options.queues key ${JSON.stringify(q)}`);
+    if (typeof qo !== 'object' || qo === null) throw new InvalidArgumentError(`options.queues.${q} must be an object`);
+    for (const k of Object.keys(qo)) {
+      if (k !== 'ackWait' && k !== 'maxDeliver') throw new InvalidArgumentError(`options.queues.${q}.${k} is not a queue option (ackWait, maxDeliver)`);
+    }
+    const qAck = qo.ackWait === undefined ? ackWaitMs : parseDuration(qo.ackWait, `options.queues.${q}.ackWait`);
+    if (qAck < 1000) throw new InvalidArgumentError(`options.queues.${q}.ackWait must be at least 1s, got ${qAck} ms`);
+    const qMax = qo.maxDeliver === undefined ? maxDeliver : positiveInt(qo.maxDeliver, `options.queues.${q}.maxDeliver`);
+    if (qMax < 2) throw new InvalidArgumentError(`options.queues.${q}.maxDeliver must be at least 2`);
+    queues[q] = Object.freeze({ ackWaitMs: qAck, maxDeliver: qMax });
+  }
   return {
+    maxDeliver,
+    maxCrashes: positiveInt(o.maxCrashes ?? d.maxCrashes, 'options.maxCrashes'),
+    queues: Object.freeze(queues),
+    revokeExpiresMs: parseDuration(o.revokeExpires ?? d.revokeExpires, 'options.revokeExpires'),
+    maxDeadLetters: positiveInt(o.maxDeadLetters ?? d.maxDeadLetters, 'options.maxDeadLetters'),
     name: validateToken(o.name ?? d.name, 'options.name'),
     broker,
     resultBackend,

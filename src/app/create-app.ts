@@ -2,7 +2,12 @@ import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
 import { encodeTask } from '../protocol/envelope.ts';
-import { resultsBucketName, validateTaskName } from '../protocol/names.ts';
+import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName } from '../protocol/names.ts';
+import { AttemptLedger } from '../results/attempt-ledger.ts';
+import { Revocations } from '../results/revocations.ts';
+import type { ResultRecord } from '../results/states.ts';
+import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
+import { DeadLetterQueue } from './dead-letter-queue.ts';
 import { AsyncResult } from '../results/async-result.ts';
 import { ResultRouter } from '../results/result-router.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
@@ -12,7 +17,7 @@ import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
-import { type AppOptions, type ResolvedAppOptions, resolveAppOptions } from './app-options.ts';
+import { type AppOptions, type ResolvedAppOptions, queueSettingsOf, resolveAppOptions } from './app-options.ts';
 import { Task, type TaskPublisher } from './task.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
@@ -88,6 +93,10 @@ export class App implements TaskPublisher {
       kind: resolved.kind,
       queue: resolved.queue,
       ignoreResult: resolved.ignoreResult,
+      retry: resolved.retry,
+      timeLimitMs: resolved.timeLimitMs,
+      softTimeLimitMs: resolved.softTimeLimitMs,
+      deadLetter: resolved.deadLetter,
     };
     registerTaskDefinition(this.options.name, def);
     return t;
@@ -179,6 +188,8 @@ export class App implements TaskPublisher {
         origin: this.#origin,
         ignoreResult,
         replyTo: router?.subject,
+        idempotencyKey: o.idempotencyKey,
+        timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
       },
       this.#codec,
       this.options.maxPayloadBytes,
@@ -196,7 +207,107 @@ export class App implements TaskPublisher {
 
   /** A handle on the result of task `id`. */
   asyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, this.#backendFn, this.#routerInstance);
+    return new AsyncResult<R>(id, this.#backendFn, this.#routerInstance, this.#revoker);
+  }
+
+  readonly #revoker = (ids: readonly string[], options: { terminate?: boolean }): Promise<void> => this.control.revoke(ids, options);
+
+  /**
+   * Remote control of the workers.
+   * - `revoke(ids, { terminate })`: every current and future worker skips these task ids (state
+   *   `REVOKED`) until `revokeExpires`; running executions see `ctx.signal` abort, and with
+   *   `terminate` a CPU task's thread is terminated and an I/O task abandoned.
+   */
+  get control(): { revoke(ids: readonly string[], options?: { terminate?: boolean }): Promise<void> } {
+    return {
+      revoke: async (ids, options = {}) => {
+        if (!Array.isArray(ids)) throw new InvalidArgumentError('control.revoke(ids): ids must be an array of task ids');
+        ids.forEach((id, i) => validateTaskId(id, `control.revoke ids[${i}]`));
+        const revocations = await this.revocations();
+        await revocations.revoke(ids, options);
+        // A task not started yet (or running with no state stored) shows REVOKED at once; a stored
+        // final result is kept.
+        const backend = await this.resultBackend();
+        await Promise.all(
+          ids.map((id) => {
+            const record: ResultRecord = {
+              status: 'REVOKED',
+              taskId: id,
+              name: null,
+              result: null,
+              error: { name: 'TaskRevokedError', message: `task ${id} was revoked`, code: 'E_REVOKED' },
+              traceback: null,
+              dateDone: new Date().toISOString(),
+              meta: { reason: 'revoked', terminate: options.terminate === true },
+              children: [],
+              worker: null,
+              attempts: 0,
+              attempt: null,
+            };
+            return backend.writer(id, null).write(record);
+          }),
+        );
+      },
+    };
+  }
+
+  #deadLetterQueue: DeadLetterQueue | undefined;
+  /** The dead-letter stream: `list`, `show`, `replay`, `purge`, `count` (docs/guide/failures.md). */
+  get deadLetters(): DeadLetterQueue {
+    this.#deadLetterQueue ??= new DeadLetterQueue({
+      transport: () => this.transport(),
+      store: () => this.deadLetterStore(),
+      backend: () => this.resultBackend(),
+      ledger: () => this.attemptLedger(),
+    });
+    return this.#deadLetterQueue;
+  }
+
+  #stores = new Map<string, Promise<KeyValueStore>>();
+  /** A KV bucket on the results' transport (opened once). */
+  #kv(bucket: string, ttlMs: number): Promise<KeyValueStore> {
+    let p = this.#stores.get(bucket);
+    if (!p) {
+      p = (async () => {
+        const t = this.options.resultBackend === 'memory' ? this.#memoryResults() : this.transport();
+        await t.connect();
+        return t.openKv(bucket, { ttlMs });
+      })().catch((err) => {
+        this.#stores.delete(bucket);
+        throw err;
+      });
+      this.#stores.set(bucket, p);
+    }
+    return p;
+  }
+
+  #memoryResultsTransport: Transport | undefined;
+  #memoryResults(): Transport {
+    this.#memoryResultsTransport ??= new MemoryTransport('memory://results');
+    return this.#memoryResultsTransport;
+  }
+
+  #revocations: Promise<Revocations> | undefined;
+  /** @internal the revoked-ids set (bucket `<app>-revoked`). */
+  revocations(): Promise<Revocations> {
+    this.#revocations ??= this.#kv(revokedBucketName(this.name), this.options.revokeExpiresMs).then((kv) => new Revocations(kv));
+    this.#revocations.catch(() => (this.#revocations = undefined));
+    return this.#revocations;
+  }
+
+  #ledger: Promise<AttemptLedger> | undefined;
+  /** @internal crash attribution (bucket `<app>-attempts`). */
+  attemptLedger(): Promise<AttemptLedger> {
+    this.#ledger ??= this.#kv(attemptsBucketName(this.name), Math.max(this.options.resultExpiresMs, 86_400_000)).then((kv) => new AttemptLedger(kv));
+    this.#ledger.catch(() => (this.#ledger = undefined));
+    return this.#ledger;
+  }
+
+  /** @internal the dead-letter stream of the broker. */
+  async deadLetterStore(): Promise<DeadLetterStore> {
+    const t = this.transport();
+    await t.connect();
+    return t.deadLetters();
   }
 
   /** @internal the broker (created on first use, connected lazily by its operations). */
@@ -205,7 +316,13 @@ export class App implements TaskPublisher {
     if (!this.#transport) {
       const o = this.options;
       this.#transport = o.broker.startsWith('memory://')
-        ? new MemoryTransport(o.broker, { maxMessages: o.maxQueuedTasks, namespace: o.name, ackWaitMs: o.ackWaitMs })
+        ? new MemoryTransport(o.broker, {
+            maxMessages: o.maxQueuedTasks,
+            namespace: o.name,
+            ackWaitMs: o.ackWaitMs,
+            queueSettings: (q) => queueSettingsOf(o, q),
+            maxDeadLetters: o.maxDeadLetters,
+          })
         : new NatsTransport(o.broker.replace(/^nats:\/\//, ''), {
             app: o.name,
             name: `celeriac:${o.name}:${this.#origin}`,
@@ -213,7 +330,8 @@ export class App implements TaskPublisher {
             maxQueueBytes: o.maxQueuedBytes,
             maxPayloadBytes: o.maxPayloadBytes,
             duplicateWindowMs: o.duplicateWindowMs,
-            ackWaitMs: o.ackWaitMs,
+            queueSettings: (q) => queueSettingsOf(o, q),
+            maxDeadLetters: o.maxDeadLetters,
             maxAckPending: o.maxAckPending,
             publishTimeoutMs: o.publishTimeoutMs,
             pullExpiresMs: 10_000,
@@ -225,10 +343,7 @@ export class App implements TaskPublisher {
   /** @internal the result backend (opened on first use). */
   resultBackend(): Promise<ResultBackend> {
     this.#backend ??= (async () => {
-      const useMemory = this.options.resultBackend === 'memory';
-      const t = useMemory ? new MemoryTransport('memory://results') : this.transport();
-      await t.connect();
-      const kv = await t.openKv(resultsBucketName(this.name), { ttlMs: this.options.resultExpiresMs });
+      const kv = await this.#kv(resultsBucketName(this.name), this.options.resultExpiresMs);
       return new KvResultBackend(kv, this.#codec);
     })().catch((err) => {
       this.#backend = undefined;

@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import { validateUserHeaders } from '../protocol/envelope.ts';
 import { validateTaskId, validateToken } from '../protocol/names.ts';
 import type { TaskKind } from '../execution/task-definition.ts';
+import { type RetryOptions, type RetryPolicy, resolveRetryOptions } from '../execution/retry-policy.ts';
 import { type Duration, parseDeadline, parseDuration } from '../util/duration.ts';
 
 /** Options of `app.task(name, fn, options)`. */
@@ -12,6 +13,17 @@ export interface TaskOptions {
   queue?: string;
   /** Store no result (and `get()` would wait forever). @defaultValue false */
   ignoreResult?: boolean;
+  /** Automatic and manual retries (Celery defaults: 3 retries, 3 min apart). @defaultValue no automatic retry */
+  retry?: RetryOptions;
+  /**
+   * Hard time limit: a CPU task's thread is terminated, an I/O task is abandoned (its slot freed);
+   * the task fails with `TimeLimitExceeded`. @defaultValue the worker's `timeLimit` (none)
+   */
+  timeLimit?: Duration;
+  /** Soft time limit: `ctx.signal` aborts with `SoftTimeLimitExceeded`. @defaultValue the worker's `softTimeLimit` (none) */
+  softTimeLimit?: Duration;
+  /** Copy the message to the dead-letter stream when the task fails for good. @defaultValue true */
+  deadLetter?: boolean;
 }
 
 /** Resolved task options. */
@@ -19,6 +31,21 @@ export interface ResolvedTaskOptions {
   kind: TaskKind;
   queue: string;
   ignoreResult: boolean;
+  retry: RetryPolicy;
+  timeLimitMs: number | null;
+  softTimeLimitMs: number | null;
+  deadLetter: boolean;
+}
+
+function limits(hard: Duration | undefined, soft: Duration | undefined, what: string): { timeLimitMs: number | null; softTimeLimitMs: number | null } {
+  const timeLimitMs = hard === undefined ? null : parseDuration(hard, `${what}.timeLimit`);
+  const softTimeLimitMs = soft === undefined ? null : parseDuration(soft, `${what}.softTimeLimit`);
+  if (timeLimitMs !== null && timeLimitMs <= 0) throw new InvalidArgumentError(`${what}.timeLimit must be positive`);
+  if (softTimeLimitMs !== null && softTimeLimitMs <= 0) throw new InvalidArgumentError(`${what}.softTimeLimit must be positive`);
+  if (timeLimitMs !== null && softTimeLimitMs !== null && softTimeLimitMs >= timeLimitMs) {
+    throw new InvalidArgumentError(`${what}.softTimeLimit (${softTimeLimitMs} ms) must be below timeLimit (${timeLimitMs} ms), or the task gets no time to clean up`);
+  }
+  return { timeLimitMs, softTimeLimitMs };
 }
 
 /** @throws InvalidArgumentError naming the option. */
@@ -30,10 +57,14 @@ export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: str
   if (opts.ignoreResult !== undefined && typeof opts.ignoreResult !== 'boolean') {
     throw new InvalidArgumentError('task options.ignoreResult must be a boolean');
   }
+  if (opts.deadLetter !== undefined && typeof opts.deadLetter !== 'boolean') throw new InvalidArgumentError('task options.deadLetter must be a boolean');
   return {
     kind,
     queue: validateToken(opts.queue ?? defaultQueue, 'task options.queue'),
     ignoreResult: opts.ignoreResult ?? false,
+    retry: resolveRetryOptions(opts.retry, 'task options.retry'),
+    ...limits(opts.timeLimit, opts.softTimeLimit, 'task options'),
+    deadLetter: opts.deadLetter ?? true,
   };
 }
 
@@ -55,6 +86,16 @@ export interface ApplyOptions {
   eta?: Date;
   /** Store no result for this call. */
   ignoreResult?: boolean;
+  /** Hard time limit for this call (overrides the task's). Sent as Celery's `timelimit` header. */
+  timeLimit?: Duration;
+  /** Soft time limit for this call (overrides the task's). */
+  softTimeLimit?: Duration;
+  /**
+   * Exactly-once key: it becomes the task id, so publishing the same key twice within the broker's
+   * duplicate window stores one message, and a worker skips a key whose terminal result exists
+   * (for as long as results are kept). Needs a result (not with `ignoreResult`).
+   */
+  idempotencyKey?: string;
 }
 
 /** Resolved call options (times as epoch ms). */
@@ -66,6 +107,9 @@ export interface ResolvedApplyOptions {
   expires: number | null;
   eta: number | null;
   ignoreResult: boolean | undefined;
+  /** `[soft, hard]` in ms, null when not given for this call. */
+  timeLimits: [number | null, number | null] | null;
+  idempotencyKey: string | null;
 }
 
 const NO_APPLY_OPTIONS: ResolvedApplyOptions = Object.freeze({
@@ -76,6 +120,8 @@ const NO_APPLY_OPTIONS: ResolvedApplyOptions = Object.freeze({
   expires: null,
   eta: null,
   ignoreResult: undefined,
+  timeLimits: null,
+  idempotencyKey: null,
 });
 
 /** @throws InvalidArgumentError naming the option. */
@@ -101,8 +147,27 @@ export function resolveApplyOptions(o: ApplyOptions | undefined, now = Date.now(
   if (opts.ignoreResult !== undefined && typeof opts.ignoreResult !== 'boolean') {
     throw new InvalidArgumentError('options.ignoreResult must be a boolean');
   }
+  let timeLimits: [number | null, number | null] | null = null;
+  if (opts.timeLimit !== undefined || opts.softTimeLimit !== undefined) {
+    const l = limits(opts.timeLimit, opts.softTimeLimit, 'options');
+    timeLimits = [l.softTimeLimitMs, l.timeLimitMs];
+  }
+  let taskId = opts.taskId === undefined ? undefined : validateTaskId(opts.taskId, 'options.taskId');
+  let idempotencyKey: string | null = null;
+  if (opts.idempotencyKey !== undefined) {
+    idempotencyKey = validateTaskId(opts.idempotencyKey, 'options.idempotencyKey');
+    if (taskId !== undefined && taskId !== idempotencyKey) {
+      throw new InvalidArgumentError('options.idempotencyKey becomes the task id: give idempotencyKey or taskId, not two different values');
+    }
+    if (opts.ignoreResult === true) {
+      throw new InvalidArgumentError('options.idempotencyKey needs a stored result (workers skip a key whose result exists); drop ignoreResult');
+    }
+    taskId = idempotencyKey;
+  }
   return {
-    taskId: opts.taskId === undefined ? undefined : validateTaskId(opts.taskId, 'options.taskId'),
+    timeLimits,
+    idempotencyKey,
+    taskId,
     queue: opts.queue === undefined ? undefined : validateToken(opts.queue, 'options.queue'),
     priority: opts.priority ?? null,
     headers: validateUserHeaders(opts.headers),

@@ -10,7 +10,8 @@ export interface ClientFlags {
   broker?: string;
 }
 
-async function clientApp(flags: ClientFlags): Promise<App> {
+/** The app a client command talks to: `-A` module, or an app by name; flags > environment. */
+export async function clientApp(flags: ClientFlags): Promise<App> {
   let app: App;
   if (flags.app) app = (await loadApp(flags.app)).app;
   else app = createApp({ name: flags.appName ?? process.env.CELERIAC_APP ?? 'celeriac' });

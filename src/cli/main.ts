@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isInvalidArgumentError } from '../errors.ts';
 import { runCall, runResult } from './call-command.ts';
+import { runDlq, runRevoke } from './dlq-command.ts';
 import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
 
@@ -19,6 +20,8 @@ export function buildCli(): Command {
     .option('-l, --loglevel <level>', 'debug | info | warn | error', 'info')
     .option('--log-format <format>', 'text | json', 'text')
     .option('--grace <seconds>', 'warm shutdown: seconds in-flight tasks may take before they are handed back', undefined)
+    .option('--time-limit <duration>', "hard time limit of tasks that set none (e.g. '5m')")
+    .option('--soft-time-limit <duration>', "soft time limit of tasks that set none (e.g. '4m')")
     .action(async (flags) => {
       process.exitCode = await runWorker(flags);
     });
@@ -34,6 +37,25 @@ export function buildCli(): Command {
     .option('--wait', 'wait until the task finished')
     .action(async (id, flags) => {
       process.exitCode = await runResult(id, flags);
+    });
+  clientOptions(
+    program
+      .command('dlq <action> [task-id]')
+      .description('dead-letter stream: list | show <task-id> | replay [--id <task-id>]... [--all] | purge  (all take -Q <queue>)'),
+  )
+    .option('-Q, --queue <queue>', 'only this queue')
+    .option('--limit <n>', 'list: at most this many', '1000')
+    .option('--id <task-id>', 'replay: this task id (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--all', 'replay: every entry (of --queue, when given)')
+    .option('--json', 'list: JSON output')
+    .action(async (action, target, flags) => {
+      process.exitCode = await runDlq(action, target, flags);
+    });
+  const control = program.command('control').description('remote control of the workers');
+  clientOptions(control.command('revoke <ids...>').description('revoke task ids: queued ones are skipped, running ones aborted'))
+    .option('--terminate', 'also terminate running executions (CPU thread terminated, I/O task abandoned)')
+    .action(async (ids, flags) => {
+      process.exitCode = await runRevoke(ids, flags);
     });
   return program;
 }

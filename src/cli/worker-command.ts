@@ -16,6 +16,8 @@ export interface WorkerFlags {
   loglevel?: string;
   logFormat?: string;
   grace?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 function int(v: string | undefined, flag: string): number | undefined {
@@ -66,6 +68,8 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     name: flags.hostname,
     tasksModule: moduleUrl,
     grace: graceS === undefined ? undefined : graceS * 1000,
+    timeLimit: flags.timeLimit,
+    softTimeLimit: flags.softTimeLimit,
     logger: logger.child({ worker: flags.hostname }),
   });
   const o = worker.options;

@@ -94,6 +94,11 @@ export interface CpuRunHooks {
   signal?: AbortSignal;
   /** Receives each `ctx.progress(meta)` of the task, in order, before `run()` resolves. */
   onProgress?: (meta: Record<string, unknown>) => void;
+  /**
+   * When it aborts, the thread running the task is terminated (hard time limit, revoke with
+   * terminate) and the pool starts a replacement; the outcome is a failure with the abort reason.
+   */
+  kill?: AbortSignal;
 }
 
 /** Counters of a {@link CpuPool}. */
@@ -226,8 +231,9 @@ export class CpuPool {
     const req: CpuRunRequest = { kind: 'run', taskName, args, ctx, port: port2 };
     let died: { err: unknown } | undefined;
     this.#inFlight++;
+    const kill = hooks.kill;
     try {
-      await pool.run(req, { transferList: [port2] });
+      await pool.run(req, kill ? { transferList: [port2], signal: kill } : { transferList: [port2] });
     } catch (err) {
       died = { err };
     } finally {
@@ -239,6 +245,7 @@ export class CpuPool {
     }
     if (outcome) return outcome;
     const err = died?.err;
+    if (kill?.aborted) return { ok: false, error: serializeError(kill.reason) };
     if (this.#state !== 'running') {
       return { ok: false, error: serializeError(new ClosedError(`CPU pool closed while task "${taskName}" was running`, { cause: err })) };
     }

@@ -14,7 +14,8 @@ import { receiveMessageOnPort, threadId, workerData } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads';
 import { NotRegisteredError, deserializeError, serializeError } from '../errors.ts';
 import type { SerializedError } from '../errors.ts';
-import { findTaskDefinition, taskDefinitionNames } from './task-definition.ts';
+import { shouldAutoretry } from './retry-policy.ts';
+import { findTaskDefinition, retrySignal, taskDefinitionNames } from './task-definition.ts';
 import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
 
 /** What the pool hands every thread as Piscina `workerData`. */
@@ -114,9 +115,17 @@ async function runTask(req: CpuRunRequest): Promise<void> {
         signal: controller.signal,
         progress: async (meta) => port.postMessage({ t: 'progress', meta } satisfies FromThreadMessage),
         log: portLogger(port),
+        retry: (options) => {
+          throw retrySignal(options);
+        },
       };
       const fn = def.fn as unknown as TaskFn;
-      outcome = { ok: true, value: await fn(ctx, ...req.args) };
+      try {
+        outcome = { ok: true, value: await fn(ctx, ...req.args) };
+      } catch (err) {
+        // Decided here, where the error object is real: autoretryFor classes match with instanceof.
+        outcome = { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };
+      }
     }
   } catch (err) {
     outcome = { ok: false, error: serializeError(err) };
@@ -139,7 +148,7 @@ function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome):
             stack: (err as Error).stack,
           },
         }
-      : { ok: false, error: withoutData(outcome.error) };
+      : { ok: false, error: withoutData(outcome.error), autoretry: outcome.autoretry };
     port.postMessage({ t: 'done', outcome: fallback } satisfies FromThreadMessage);
   }
 }

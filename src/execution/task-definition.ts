@@ -1,4 +1,6 @@
-import type { SerializedError } from '../errors.ts';
+import { InvalidArgumentError, Retry, type SerializedError } from '../errors.ts';
+import { type Duration, parseDuration } from '../util/duration.ts';
+import type { RetryPolicy } from './retry-policy.ts';
 
 /** Where a task runs: `io` on the event loop in an async slot, `cpu` in a worker thread of the pool. */
 export type TaskKind = 'io' | 'cpu';
@@ -15,11 +17,48 @@ export interface TaskLogger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * Identity of one delivery of one message: stream sequence + delivery count. A retry is a new
+ * message (higher sequence); a redelivery after a crash has a higher delivery count. Later attempts
+ * compare greater; results written by an earlier attempt after a later one started are rejected.
+ */
+export interface AttemptToken {
+  readonly sequence: number;
+  readonly delivery: number;
+  /** `<sequence>.<delivery>`, e.g. for an idempotency record in your own database. */
+  readonly token: string;
+}
+
+/** Options of `ctx.retry()`. */
+export interface CtxRetryOptions {
+  /** Delay before the next attempt. @defaultValue the task's retry policy */
+  countdown?: Duration;
+  /** The error behind the retry (recorded; the task fails with it when retries are exhausted). */
+  error?: unknown;
+  /** Reason, for logs. */
+  message?: string;
+}
+
+/** Build the {@link Retry} that `ctx.retry(options)` throws. */
+export function retrySignal(options: CtxRetryOptions = {}): Retry {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('ctx.retry(options): options must be an object');
+  return new Retry({
+    countdownMs: options.countdown === undefined ? undefined : parseDuration(options.countdown, 'ctx.retry({ countdown })'),
+    error: options.error,
+    message: options.message,
+  });
+}
+
 /** The serialisable part of a task context: what crosses into a CPU thread. */
 export interface TaskContextData {
   readonly id: string;
   readonly name: string;
+  /** Deliberate retries so far (0 on the first attempt); crash redeliveries are `delivery.deliveryCount - 1`. */
   readonly retries: number;
+  /** This attempt's fencing token. */
+  readonly attempt: AttemptToken;
+  /** Idempotency key given at publish, or null. */
+  readonly idempotencyKey: string | null;
   readonly rootId: string;
   readonly parentId: string | null;
   readonly headers: Readonly<Record<string, string>>;
@@ -32,8 +71,16 @@ export interface TaskContextData {
  * CPU tasks get the same shape; `log` writes through the main thread.
  */
 export interface TaskContext extends TaskContextData {
-  /** Aborts on worker shutdown (and, later, on soft time limit and revoke). */
+  /**
+   * Aborts on soft time limit (reason `SoftTimeLimitExceeded`), revoke (`TaskRevokedError`), hard
+   * time limit and worker shutdown. Pass it to fetch/streams, or check `signal.aborted` in loops.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Retry this task later: `throw ctx.retry({ countdown: '10s', error })` (it throws itself too).
+   * Counts against `maxRetries`; when they are exhausted the task fails with `error`.
+   */
+  retry(options?: CtxRetryOptions): never;
   /** Report progress: sets the state to `PROGRESS` with `meta`. */
   progress(meta: Record<string, unknown>): Promise<void>;
   /** Structured logger that tags every line with the task id and name. */
@@ -50,10 +97,22 @@ export interface TaskDefinition {
   readonly kind: TaskKind;
   readonly queue: string;
   readonly ignoreResult: boolean;
+  /** Retry policy (defaults when the task gave none). */
+  readonly retry: RetryPolicy;
+  /** Hard time limit in ms, or null. */
+  readonly timeLimitMs: number | null;
+  /** Soft time limit in ms, or null. */
+  readonly softTimeLimitMs: number | null;
+  /** A task that fails for good is copied to the dead-letter stream. @defaultValue true */
+  readonly deadLetter: boolean;
 }
 
-/** Outcome of running a task body, as returned by a slot or a thread. */
-export type TaskOutcome = { ok: true; value: unknown } | { ok: false; error: SerializedError };
+/**
+ * Outcome of running a task body, as returned by a slot or a thread. `autoretry` is decided where
+ * the error object lives (the thread, for CPU tasks), so `autoretryFor` classes match with
+ * `instanceof`.
+ */
+export type TaskOutcome = { ok: true; value: unknown } | { ok: false; error: SerializedError; autoretry?: boolean };
 
 const GLOBAL_KEY = Symbol.for('celeriac.task-registries');
 type Registries = Map<string, Map<string, TaskDefinition>>;

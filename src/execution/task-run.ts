@@ -3,10 +3,20 @@ import type { ResultWriteHandle } from '../results/result-backend.ts';
 import type { ResultRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
-import type { DeliveryInfo, TaskContext, TaskLogger } from './task-definition.ts';
+import type { WriteOutcome } from '../results/result-backend.ts';
+import {
+  type AttemptToken,
+  type CtxRetryOptions,
+  type DeliveryInfo,
+  type TaskContext,
+  type TaskContextData,
+  type TaskLogger,
+  type TaskOutcome,
+  retrySignal,
+} from './task-definition.ts';
 
 /** How a run writes a record (routed through the node's result writer). */
-export type WriteRecord = (handle: ResultWriteHandle, record: ResultRecord) => Promise<boolean>;
+export type WriteRecord = (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 
 /**
  * One execution of one delivered task, and the `ctx` its function receives. What most tasks never
@@ -17,6 +27,15 @@ export class TaskRun implements TaskContext {
   readonly startedAt = Date.now();
   /** Set when the message was handed back to the broker (shutdown): its outcome is not recorded. */
   returned = false;
+  /** Set when the task was revoked while running. */
+  revoked = false;
+  /** Set when the revoke asked to terminate it. */
+  terminated = false;
+  /** Set when the run was abandoned (hard time limit or terminate of an I/O task): later writes are dropped. */
+  abandoned = false;
+  readonly attempt: AttemptToken;
+  #kill: AbortController | undefined;
+  #onKill: ((outcome: TaskOutcome) => void) | undefined;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #aborted = false;
@@ -31,7 +50,41 @@ export class TaskRun implements TaskContext {
     private readonly baseLogger: Logger,
     private readonly writeRecord: WriteRecord,
     private readonly record: (status: 'PROGRESS', meta: Record<string, unknown>) => ResultRecord,
-  ) {}
+  ) {
+    const { sequence, deliveryCount } = msg.delivery;
+    this.attempt = { sequence, delivery: deliveryCount, token: `${sequence}.${deliveryCount}` };
+  }
+
+  get idempotencyKey(): string | null {
+    return this.task.idempotencyKey;
+  }
+
+  /** Throws the `Retry` signal (`throw ctx.retry(...)` reads well too). */
+  retry(options?: CtxRetryOptions): never {
+    throw retrySignal(options);
+  }
+
+  /** Signal for the CPU pool: aborting it terminates the thread running this task. */
+  get killSignal(): AbortSignal {
+    this.#kill ??= new AbortController();
+    return this.#kill.signal;
+  }
+
+  /**
+   * Resolves with the kill outcome when the run is killed (I/O tasks race their body against it).
+   * Created on first use.
+   */
+  killed(): Promise<TaskOutcome> {
+    return new Promise((resolve) => (this.#onKill = resolve));
+  }
+
+  /** Hard stop: terminate a CPU thread / abandon an I/O task, failing the run with `reason`. */
+  kill(reason: Error & { code?: string }, outcome: TaskOutcome): void {
+    this.abandoned = true;
+    this.abort(reason);
+    this.#kill?.abort(reason);
+    this.#onKill?.(outcome);
+  }
 
   get id(): string {
     return this.task.id;
@@ -93,7 +146,7 @@ export class TaskRun implements TaskContext {
 
   #progress(meta: Record<string, unknown>): Promise<void> {
     const writer = this.writer;
-    if (!writer) return Promise.resolve();
+    if (!writer || this.abandoned) return Promise.resolve();
     const p = (this.#progressChain ?? Promise.resolve()).then(() => this.writeRecord(writer, this.record('PROGRESS', meta)));
     this.#progressChain = p.catch(() => undefined);
     return p.then(() => undefined);
@@ -105,20 +158,13 @@ export class TaskRun implements TaskContext {
   }
 
   /** The serialisable part of the context (for CPU threads). */
-  data(): {
-    id: string;
-    name: string;
-    retries: number;
-    rootId: string;
-    parentId: string | null;
-    headers: Readonly<Record<string, string>>;
-    hostname: string;
-    delivery: DeliveryInfo;
-  } {
+  data(): TaskContextData {
     return {
       id: this.id,
       name: this.name,
       retries: this.retries,
+      attempt: this.attempt,
+      idempotencyKey: this.idempotencyKey,
       rootId: this.rootId,
       parentId: this.parentId,
       headers: this.headers,

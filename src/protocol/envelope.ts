@@ -31,6 +31,8 @@ export interface TaskMessage {
   priority: number | null;
   /** Subject to send the terminal result to, or null. */
   replyTo: string | null;
+  /** Idempotency key, or null. */
+  idempotencyKey: string | null;
   args: unknown[];
   kwargs: Record<string, unknown>;
   embed: Embed;
@@ -56,6 +58,7 @@ export interface NewTaskMessage {
   ignoreResult?: boolean;
   priority?: number | null;
   replyTo?: string | null;
+  idempotencyKey?: string | null;
   headers?: Record<string, string>;
   embed?: Partial<Embed>;
 }
@@ -117,6 +120,7 @@ export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT
   if (m.ignoreResult) headers[H.ignoreResult] = 'true';
   if (m.priority != null) headers[H.priority] = String(m.priority);
   if (m.replyTo) headers[H.replyTo] = m.replyTo;
+  if (m.idempotencyKey) headers[H.idempotencyKey] = m.idempotencyKey;
   headers[H.contentType] = codec.contentType;
   headers[H.msgId] = id;
   return { id, headers, body };
@@ -152,6 +156,12 @@ const PROTOCOL_HEADERS = new Set<string>([...RESERVED_HEADERS]);
 function replyTo(v: string | undefined): string | null {
   if (v === undefined) return null;
   if (!/^_celeriac\.reply\.[A-Za-z0-9_.-]{1,200}$/.test(v)) throw new DecodeError(`header reply_to must be a _celeriac.reply.* subject, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function idempotencyKey(v: string | undefined, id: string): string | null {
+  if (v === undefined) return null;
+  if (v !== id) throw new DecodeError(`header idempotency_key must equal the task id (${JSON.stringify(id)}), got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -217,6 +227,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
     ignoreResult: get(H.ignoreResult) === 'true',
     priority,
     replyTo: replyTo(get(H.replyTo)),
+    idempotencyKey: idempotencyKey(get(H.idempotencyKey), id),
     args,
     kwargs: (kwargs ?? {}) as Record<string, unknown>,
     embed: { callbacks: e.callbacks ?? null, errbacks: e.errbacks ?? null, chain: e.chain ?? null, chord: e.chord ?? null },

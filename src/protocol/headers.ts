@@ -31,6 +31,8 @@ export const H = {
   replyTo: 'reply_to',
   /** `true` when no result should be stored. */
   ignoreResult: 'ignore_result',
+  /** Idempotency key (equals the task id): a worker skips the task when its terminal result exists. */
+  idempotencyKey: 'idempotency_key',
   /** Priority 0–9 (higher runs first; scheduling by priority comes with priority bands). */
   priority: 'priority',
   /** `application/x-msgpack` (default) or `application/json`. Required. */

@@ -64,3 +64,13 @@ export function taskStreamName(app: string): string {
 export function resultsBucketName(app: string): string {
   return `${app}-results`;
 }
+
+/** Name of the app's crash-attribution KV bucket. */
+export function attemptsBucketName(app: string): string {
+  return `${app}-attempts`;
+}
+
+/** Name of the app's revoked-ids KV bucket. */
+export function revokedBucketName(app: string): string {
+  return `${app}-revoked`;
+}

@@ -1,4 +1,7 @@
-import { TaskError, TimeoutError } from '../errors.ts';
+import { InvalidArgumentError, TaskError, TimeoutError } from '../errors.ts';
+
+/** Revokes task ids (the app's `control.revoke`). */
+export type Revoker = (ids: readonly string[], options: { terminate?: boolean }) => Promise<void>;
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { ResultBackend } from './result-backend.ts';
 import type { ResultRouter } from './result-router.ts';
@@ -24,12 +27,25 @@ export class AsyncResult<R = unknown> {
   readonly id: string;
   readonly #backend: () => Promise<ResultBackend>;
   readonly #router: ResultRouter | undefined;
+  readonly #revoke: Revoker | undefined;
 
   /** @internal use `app.asyncResult(id)` or the value of `delay()`/`applyAsync()`. */
-  constructor(id: string, backend: () => Promise<ResultBackend>, router?: ResultRouter) {
+  constructor(id: string, backend: () => Promise<ResultBackend>, router?: ResultRouter, revoke?: Revoker) {
     this.id = id;
     this.#backend = backend;
     this.#router = router;
+    this.#revoke = revoke;
+  }
+
+  /**
+   * Revoke the task (same as `app.control.revoke([id])`): a queued task is skipped by every worker
+   * (state `REVOKED`), a running one sees `ctx.signal` abort with `TaskRevokedError`; with
+   * `terminate`, a running CPU task's thread is terminated and an I/O task abandoned. A task that
+   * already finished keeps its result.
+   */
+  async revoke(options: { terminate?: boolean } = {}): Promise<void> {
+    if (!this.#revoke) throw new InvalidArgumentError('this AsyncResult was not created by an app; use app.control.revoke()');
+    await this.#revoke([this.id], options);
   }
 
   /** The stored record, or a `PENDING` record when nothing is stored (unknown, queued or expired). */

@@ -45,4 +45,20 @@ export interface ResultRecord<R = unknown> {
   worker: string | null;
   /** Delivery attempt that wrote the record (1 = first). */
   attempts: number;
+  /**
+   * Fencing token of the execution that wrote the record (stream sequence + delivery count), or
+   * null when no execution wrote it (e.g. a revoke by a client). A later attempt compares greater.
+   */
+  attempt?: AttemptRef | null;
+}
+
+/** Identity of one delivery: stream sequence, then delivery count. */
+export interface AttemptRef {
+  sequence: number;
+  delivery: number;
+}
+
+/** True when attempt `a` is later than attempt `b` (a retry is a later sequence; a redelivery a later count). */
+export function isLaterAttempt(a: AttemptRef, b: AttemptRef): boolean {
+  return a.sequence > b.sequence || (a.sequence === b.sequence && a.delivery > b.delivery);
 }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { describe, test } from 'node:test';
 import { type WorkerOptions, resolveWorkerOptions } from '../../../src/actors/worker-options.ts';
-import { type AppOptions, resolveAppOptions } from '../../../src/app/app-options.ts';
+import { type AppOptions, queueSettingsOf, resolveAppOptions } from '../../../src/app/app-options.ts';
+import { DEFAULT_RETRY_POLICY } from '../../../src/execution/retry-policy.ts';
 import { createApp } from '../../../src/app/create-app.ts';
 import { type ApplyOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from '../../../src/app/task-options.ts';
 import { isInvalidArgumentError } from '../../../src/errors.ts';
@@ -45,6 +46,11 @@ describe('resolveAppOptions', () => {
       publishTimeoutMs: 30_000,
       duplicateWindowMs: 120_000,
       trackStarted: false,
+      maxDeliver: 10,
+      maxCrashes: 2,
+      queues: {},
+      revokeExpiresMs: 86_400_000,
+      maxDeadLetters: 1_000_000,
     });
     assert.deepEqual(resolveAppOptions({}), resolveAppOptions());
   });
@@ -65,6 +71,11 @@ describe('resolveAppOptions', () => {
       publishTimeout: 250,
       duplicateWindow: '2m',
       trackStarted: true,
+      maxDeliver: 4,
+      maxCrashes: 3,
+      queues: { video: { ackWait: '5m' }, mail: { maxDeliver: 20 } },
+      revokeExpires: '3h',
+      maxDeadLetters: 50,
     });
     assert.deepEqual(r, {
       name: 'shop_1',
@@ -81,7 +92,14 @@ describe('resolveAppOptions', () => {
       publishTimeoutMs: 250,
       duplicateWindowMs: 120_000,
       trackStarted: true,
+      maxDeliver: 4,
+      maxCrashes: 3,
+      queues: { video: { ackWaitMs: 300_000, maxDeliver: 4 }, mail: { ackWaitMs: 1000, maxDeliver: 20 } },
+      revokeExpiresMs: 10_800_000,
+      maxDeadLetters: 50,
     });
+    assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4 });
+    assert.deepEqual(queueSettingsOf(r, 'other'), { ackWaitMs: 1000, maxDeliver: 4 });
   });
 
   test('options must be an object', () => assertInvalid(app(null), /options must be an object/));
@@ -120,17 +138,50 @@ describe('resolveAppOptions', () => {
   test('duplicateWindow must cover publishTimeout', () =>
     assertInvalid(app({ duplicateWindow: '10s', publishTimeout: '30s' }), 'options.duplicateWindow'));
   test('trackStarted must be a boolean', () => assertInvalid(app({ trackStarted: 'yes' }), 'options.trackStarted'));
+  test('maxDeliver must be an integer >= 2', () => {
+    assertInvalid(app({ maxDeliver: 1 }), 'options.maxDeliver');
+    assertInvalid(app({ maxDeliver: 2.5 }), 'options.maxDeliver');
+  });
+  test('maxCrashes must be a positive integer', () => assertInvalid(app({ maxCrashes: 0 }), 'options.maxCrashes'));
+  test('queues must be an object of queue options', () => {
+    assertInvalid(app({ queues: [] }), 'options.queues');
+    assertInvalid(app({ queues: { 'a.b': {} } }), 'options.queues key');
+    assertInvalid(app({ queues: { a: { ackWait: '10ms' } } }), 'options.queues.a.ackWait');
+    assertInvalid(app({ queues: { a: { maxDeliver: 1 } } }), 'options.queues.a.maxDeliver');
+    assertInvalid(app({ queues: { a: { prefetch: 1 } } }), 'options.queues.a.prefetch');
+  });
+  test('revokeExpires must be a duration', () => assertInvalid(app({ revokeExpires: 'soon' }), 'options.revokeExpires'));
+  test('maxDeadLetters must be a positive integer', () => assertInvalid(app({ maxDeadLetters: -1 }), 'options.maxDeadLetters'));
 });
 
 describe('resolveTaskOptions', () => {
   test('defaults take the app default queue', () => {
-    assert.deepEqual(resolveTaskOptions(undefined, 'main'), { kind: 'io', queue: 'main', ignoreResult: false });
+    const none = { retry: DEFAULT_RETRY_POLICY, timeLimitMs: null, softTimeLimitMs: null, deadLetter: true };
+    assert.deepEqual(resolveTaskOptions(undefined, 'main'), { kind: 'io', queue: 'main', ignoreResult: false, ...none });
     assert.deepEqual(resolveTaskOptions({ kind: 'cpu', queue: 'heavy', ignoreResult: true }, 'main'), {
       kind: 'cpu',
       queue: 'heavy',
       ignoreResult: true,
+      ...none,
     });
+    const t = resolveTaskOptions({ timeLimit: '30s', softTimeLimit: '25s', deadLetter: false, retry: { maxRetries: 5, backoff: 'exponential' } }, 'main');
+    assert.equal(t.timeLimitMs, 30_000);
+    assert.equal(t.softTimeLimitMs, 25_000);
+    assert.equal(t.deadLetter, false);
+    assert.equal(t.retry.maxRetries, 5);
+    assert.equal(t.retry.countdownMs, 1000, 'curves start at 1 s (Celery backoff factor)');
+    assert.equal(t.retry.backoffMaxMs, 600_000);
   });
+  test('softTimeLimit must be below timeLimit', () => assertInvalid(task({ timeLimit: '1s', softTimeLimit: '2s' }), 'task options.softTimeLimit'));
+  test('timeLimit must be a positive duration', () => assertInvalid(task({ timeLimit: 0 }), 'task options.timeLimit'));
+  test('deadLetter must be a boolean', () => assertInvalid(task({ deadLetter: 'no' }), 'task options.deadLetter'));
+  test('retry.backoff must be a known curve or a function', () => assertInvalid(task({ retry: { backoff: 'cubic' } }), 'task options.retry.backoff'));
+  test('retry.maxRetries must be a non-negative integer or Infinity', () => {
+    assertInvalid(task({ retry: { maxRetries: -1 } }), 'task options.retry.maxRetries');
+    assert.equal(resolveTaskOptions({ retry: { maxRetries: Infinity } }, 'q').retry.maxRetries, Infinity);
+  });
+  test('retry.autoretryFor must be classes or predicates', () => assertInvalid(task({ retry: { autoretryFor: ['TypeError'] } }), 'task options.retry.autoretryFor[0]'));
+  test('retry.jitter must be a boolean', () => assertInvalid(task({ retry: { jitter: 1 } }), 'task options.retry.jitter'));
   test('options must be an object', () => assertInvalid(task(5), /task options must be an object/));
   test('kind must be io or cpu', () => assertInvalid(task({ kind: 'gpu' }), 'task options.kind'));
   test('queue must be a subject token', () => assertInvalid(task({ queue: 'a.b' }), 'task options.queue'));
@@ -147,7 +198,21 @@ describe('resolveApplyOptions', () => {
       expires: null,
       eta: null,
       ignoreResult: undefined,
+      timeLimits: null,
+      idempotencyKey: null,
     });
+  });
+  test('time limits per call are [soft, hard] in ms', () => {
+    assert.deepEqual(resolveApplyOptions({ timeLimit: '2s', softTimeLimit: 1500 }).timeLimits, [1500, 2000]);
+    assertInvalid(apply({ timeLimit: '1s', softTimeLimit: '1s' }), 'options.softTimeLimit');
+  });
+  test('idempotencyKey becomes the task id', () => {
+    const r = resolveApplyOptions({ idempotencyKey: 'charge:order-42' });
+    assert.equal(r.taskId, 'charge:order-42');
+    assert.equal(r.idempotencyKey, 'charge:order-42');
+    assertInvalid(apply({ idempotencyKey: 'a', taskId: 'b' }), 'options.idempotencyKey');
+    assertInvalid(apply({ idempotencyKey: 'a b' }), 'options.idempotencyKey');
+    assertInvalid(apply({ idempotencyKey: 'a', ignoreResult: true }), 'options.idempotencyKey');
   });
 
   test('times are epoch ms: countdown and duration expires count from now', () => {
@@ -209,6 +274,8 @@ describe('resolveWorkerOptions', () => {
       logger: undefined,
       maxRestarts: 10,
       restartWindowMs: 60_000,
+      timeLimitMs: null,
+      softTimeLimitMs: null,
     });
   });
 
@@ -237,7 +304,12 @@ describe('resolveWorkerOptions', () => {
       logger: silentLogger,
       maxRestarts: 0,
       restartWindowMs: 60_000,
+      timeLimitMs: null,
+      softTimeLimitMs: null,
     });
+    const l = resolveWorkerOptions({ timeLimit: '2m', softTimeLimit: '1m' }, 'main');
+    assert.deepEqual([l.softTimeLimitMs, l.timeLimitMs], [60_000, 120_000]);
+    assertInvalid(worker({ timeLimit: '1m', softTimeLimit: '2m' }), 'worker options.softTimeLimit');
   });
 
   test('queues must be a non-empty array', () => {

@@ -21,6 +21,8 @@ function ctxData(id: string, name: string): TaskContextData {
     headers: { 'x-test': '1' },
     hostname: 'test-host',
     delivery: { stream: 'memory', sequence: 1, deliveryCount: 1, redelivered: false },
+    attempt: { sequence: 1, delivery: 1, token: '1.1' },
+    idempotencyKey: null,
   };
 }
 

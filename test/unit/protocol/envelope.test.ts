@@ -169,6 +169,7 @@ describe('decodeTask', () => {
       ignoreResult: false,
       priority: null,
       replyTo: null,
+      idempotencyKey: null,
       args: [2, 3],
       kwargs: {},
       embed: { callbacks: null, errbacks: null, chain: null, chord: null },

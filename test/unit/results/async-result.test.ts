@@ -35,6 +35,12 @@ class CountingKv implements KeyValueStore {
   watchKey(key: string, onEntry: (e: KvEntry) => void): () => void {
     return this.inner.watchKey(key, onEntry);
   }
+  entries(limit?: number): Promise<KvEntry[]> {
+    return this.inner.entries(limit);
+  }
+  watchAll(onEntry: (e: KvEntry) => void): () => void {
+    return this.inner.watchAll(onEntry);
+  }
 }
 
 const brokers: string[] = [];
@@ -229,7 +235,7 @@ describe('AsyncResult', () => {
     const { backend, result, id } = setup();
     await backend.writer(id).write(record(id, 'SUCCESS', { result: 'old' }));
     await result.forget();
-    assert.equal(await backend.writer(id).write(record(id, 'SUCCESS', { result: 'new' })), true);
+    assert.equal(await backend.writer(id).write(record(id, 'SUCCESS', { result: 'new' })), 'written');
     assert.equal(await result.get(), 'new');
   });
 
@@ -245,9 +251,9 @@ describe('KvResultBackend fencing', () => {
     const { backend, result, id } = setup();
     const first = backend.writer(id);
     const second = backend.writer(id);
-    assert.equal(await first.write(record(id, 'SUCCESS', { result: 'first', worker: 'w1' })), true);
-    assert.equal(await second.write(record(id, 'SUCCESS', { result: 'second', worker: 'w2' })), false);
-    assert.equal(await second.write(record(id, 'FAILURE', { error: { name: 'Error', message: 'x' } })), false);
+    assert.equal(await first.write(record(id, 'SUCCESS', { result: 'first', worker: 'w1' })), 'written');
+    assert.equal(await second.write(record(id, 'SUCCESS', { result: 'second', worker: 'w2' })), 'terminal');
+    assert.equal(await second.write(record(id, 'FAILURE', { error: { name: 'Error', message: 'x' } })), 'terminal');
     const stored = await backend.get(id);
     assert.equal(stored?.result, 'first');
     assert.equal(stored?.worker, 'w1');
@@ -259,9 +265,9 @@ describe('KvResultBackend fencing', () => {
     const first = backend.writer(id);
     const second = backend.writer(id);
     await first.write(record(id, 'SUCCESS', { result: 1 }));
-    assert.equal(await second.write(record(id, 'PROGRESS', { meta: { late: true } })), false);
-    assert.equal(await first.write(record(id, 'PROGRESS', { meta: { late: true } })), false);
-    assert.equal(await backend.writer(id).write(record(id, 'STARTED')), false);
+    assert.equal(await second.write(record(id, 'PROGRESS', { meta: { late: true } })), 'terminal');
+    assert.equal(await first.write(record(id, 'PROGRESS', { meta: { late: true } })), 'terminal');
+    assert.equal(await backend.writer(id).write(record(id, 'STARTED')), 'terminal');
     assert.equal((await backend.get(id))?.status, 'SUCCESS');
   });
 
@@ -269,11 +275,11 @@ describe('KvResultBackend fencing', () => {
     const { backend, id } = setup();
     const a = backend.writer(id);
     const b = backend.writer(id);
-    assert.equal(await a.write(record(id, 'STARTED', { worker: 'a' })), true);
-    assert.equal(await b.write(record(id, 'STARTED', { worker: 'b' })), true);
-    assert.equal(await a.write(record(id, 'PROGRESS', { meta: { n: 1 } })), true);
-    assert.equal(await a.write(record(id, 'SUCCESS', { result: 'a' })), true);
-    assert.equal(await b.write(record(id, 'SUCCESS', { result: 'b' })), false);
+    assert.equal(await a.write(record(id, 'STARTED', { worker: 'a' })), 'written');
+    assert.equal(await b.write(record(id, 'STARTED', { worker: 'b' })), 'written');
+    assert.equal(await a.write(record(id, 'PROGRESS', { meta: { n: 1 } })), 'written');
+    assert.equal(await a.write(record(id, 'SUCCESS', { result: 'a' })), 'written');
+    assert.equal(await b.write(record(id, 'SUCCESS', { result: 'b' })), 'terminal');
     assert.equal((await backend.get(id))?.result, 'a');
   });
 
@@ -281,8 +287,8 @@ describe('KvResultBackend fencing', () => {
     const { backend, id } = setup();
     const writers = Array.from({ length: 5 }, () => backend.writer(id));
     const won = await Promise.all(writers.map((w, i) => w.write(record(id, 'SUCCESS', { result: i }))));
-    assert.equal(won.filter(Boolean).length, 1);
-    assert.equal((await backend.get(id))?.result, won.indexOf(true));
+    assert.equal(won.filter((w) => w === 'written').length, 1);
+    assert.equal((await backend.get(id))?.result, won.indexOf('written'));
   });
 
   test('watch() reports updates and a deletion as null', async () => {
