@@ -1,5 +1,6 @@
 import { ClosedError, type EscalationError, WorkerLostError, serializeError } from '../errors.ts';
 import { deadLetterHeaders, deadLetterId } from '../execution/dead-letter.ts';
+import { findTaskDefinition } from '../execution/task-definition.ts';
 import { H } from '../protocol/headers.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
@@ -27,6 +28,7 @@ export interface WorkerApp {
     readonly maxCrashes: number;
   };
   transport(): Transport;
+  onWarning(listener: (msg: string) => void): () => void;
   resultBackend(): Promise<ResultBackend>;
   attemptLedger(): Promise<AttemptLedger>;
   revocations(): Promise<Revocations>;
@@ -155,11 +157,17 @@ export class WorkerNode {
       let off: (() => void) | undefined;
       return {
         async start() {
+          const offWarn = app.onWarning((m) => log.warn(m));
+          off = offWarn;
           await transport.connect();
-          off = transport.onStatus((s, detail) => {
+          const offStatus = transport.onStatus((s, detail) => {
             if (s === 'connected') log.info('broker connection restored', { server: detail });
             else if (s === 'disconnected') log.warn('broker connection lost; reconnecting', { server: detail });
           });
+          off = () => {
+            offWarn();
+            offStatus();
+          };
         },
         receive() {},
         stop() {
@@ -227,6 +235,7 @@ export class WorkerNode {
       debug: log.enabled?.('debug') ?? false,
       onSettled: () => this.#slots.release(1),
       cpuPool: cpuTasks.length > 0 && this.options.tasksModule ? { run: (...a) => this.#requirePool().run(...a) } : undefined,
+      quarantine: this.options.tasksModule ? { run: (...a) => this.#quarantinePool().then((p) => p.run(...a)) } : undefined,
     });
 
     const executor = this.#executor;
@@ -249,9 +258,17 @@ export class WorkerNode {
             const n = executor.revoke(id, r.terminate);
             if (n > 0) log.info('running task revoked', { id, terminate: r.terminate });
           });
-          off = transport.onStatus((st) => {
-            if (st === 'connected') revoked.reload().catch((err) => log.warn('re-reading revocations failed', { error: err }));
+          const reload = () => revoked.reload().catch((err) => log.warn('re-reading revocations failed', { error: err }));
+          const offStatus = transport.onStatus((st) => {
+            if (st === 'connected') void reload();
           });
+          // Revocations that expire (revokeExpires) send no event: re-read now and then.
+          const timer = setInterval(() => void reload(), 300_000);
+          timer.unref();
+          off = () => {
+            offStatus();
+            clearInterval(timer);
+          };
         },
         receive() {},
         stop() {
@@ -270,7 +287,7 @@ export class WorkerNode {
       let off: (() => void) | undefined;
       return {
         start() {
-          off = transport.onMaxDeliveries((m) => backstop(m, dlq, results, workerName, log));
+          off = transport.onMaxDeliveries((m) => backstop(m, dlq, results, workerName, app.name, log));
         },
         receive() {},
         stop() {
@@ -297,6 +314,33 @@ export class WorkerNode {
       this.#consumers.set(queue, ref);
     }
     if (this.#state === 'starting') this.#state = 'running';
+  }
+
+  #quarantine: Promise<CpuPool> | undefined;
+  /**
+   * Two threads, started on first use, where a task that reached `maxCrashes` runs alone: if it
+   * kills its thread (process.exit, out of memory within the thread's limit) the worker survives
+   * and the task is dead-lettered; a bystander of other crashes simply completes.
+   */
+  #quarantinePool(): Promise<CpuPool> {
+    const moduleUrl = this.options.tasksModule;
+    if (!moduleUrl) return Promise.reject(new ClosedError('no tasksModule: no quarantine threads'));
+    this.#quarantine ??= (async () => {
+      const pool = new CpuPool({
+        threads: 2,
+        moduleUrl,
+        appName: this.#app.name,
+        logger: this.logger,
+        resourceLimits: { maxOldGenerationSizeMb: 1024 },
+      });
+      this.logger.warn('starting quarantine threads for tasks that were in flight on crashed workers', { threads: 2 });
+      await pool.start();
+      return pool;
+    })().catch((err) => {
+      this.#quarantine = undefined;
+      throw err;
+    });
+    return this.#quarantine;
   }
 
   #requirePool(): CpuPool {
@@ -358,12 +402,15 @@ export class WorkerNode {
 
   async #teardown(): Promise<void> {
     await this.#root.stop();
+    const q = this.#quarantine;
+    this.#quarantine = undefined;
+    if (q) await q.then((p) => p.close()).catch(() => undefined);
     clearInterval(this.#keepAlive);
   }
 }
 
 /** Move a message the broker stopped delivering to the dead-letter stream and record its failure. */
-async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: ResultBackend, worker: string, log: Logger): Promise<void> {
+async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: ResultBackend, worker: string, appName: string, log: Logger): Promise<void> {
   const id = m.headers[H.id];
   const error = serializeError(
     new WorkerLostError(
@@ -379,7 +426,9 @@ async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: Resu
     queue: m.queue,
     seq: m.sequence,
   });
-  await dlq.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
+  const name = m.headers[H.task];
+  const def = name ? findTaskDefinition(appName, name) : undefined;
+  if (def?.deadLetter !== false) await dlq.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
   if (id && isValidTaskName(id) && m.headers[H.ignoreResult] !== 'true') {
     // As a later attempt than any delivery, so a worker still holding it cannot overwrite this.
     await backend.writer(id, { sequence: m.sequence, delivery: m.deliveries + 1 }).write({
@@ -390,7 +439,7 @@ async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: Resu
       error,
       traceback: null,
       dateDone: new Date().toISOString(),
-      meta: { deadLetter: 'max-deliveries' },
+      meta: { deadLetter: def?.deadLetter !== false ? 'max-deliveries' : null },
       children: [],
       worker,
       attempts: m.deliveries,

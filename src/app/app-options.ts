@@ -60,6 +60,12 @@ export interface AppOptions {
   revokeExpires?: Duration;
   /** Dead-letter stream limit (oldest entries are dropped beyond it, with a warning). @defaultValue 1_000_000 */
   maxDeadLetters?: number;
+  /**
+   * Apply these options to streams and buckets that already exist (limits, TTLs). The CLI turns it
+   * off when it has no `-A` module, so a client that does not know the app's settings cannot reset
+   * them. @defaultValue true
+   */
+  updateBrokerConfig?: boolean;
 }
 
 /** Per-queue delivery settings (`createApp({ queues: { name: {...} } })`). */
@@ -92,6 +98,7 @@ export interface ResolvedAppOptions {
   queues: Readonly<Record<string, QueueSettings>>;
   revokeExpiresMs: number;
   maxDeadLetters: number;
+  updateBrokerConfig: boolean;
 }
 
 /** Delivery settings of `queue` under these options (its override, or the app-wide values). */
@@ -120,12 +127,18 @@ export const DEFAULT_APP_OPTIONS = {
   queues: {},
   revokeExpires: '1d',
   maxDeadLetters: 1_000_000,
+  updateBrokerConfig: true,
 } as const satisfies Required<AppOptions>;
 
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw new InvalidArgumentError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
   }
+  return v;
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${what} must be a boolean, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -185,6 +198,7 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     queues: Object.freeze(queues),
     revokeExpiresMs: parseDuration(o.revokeExpires ?? d.revokeExpires, 'options.revokeExpires'),
     maxDeadLetters: positiveInt(o.maxDeadLetters ?? d.maxDeadLetters, 'options.maxDeadLetters'),
+    updateBrokerConfig: bool(o.updateBrokerConfig ?? d.updateBrokerConfig, 'options.updateBrokerConfig'),
     name: validateToken(o.name ?? d.name, 'options.name'),
     broker,
     resultBackend,

@@ -163,6 +163,9 @@ export class App implements TaskPublisher {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
     const o = resolveApplyOptions(options);
     const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
+    if (o.idempotencyKey !== null && ignoreResult) {
+      throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
+    }
     // Results are routed back to this client (reply_to) when they go to the broker's bucket; the
     // router must listen before the first such publish leaves.
     let router: ResultRouter | undefined;
@@ -310,6 +313,21 @@ export class App implements TaskPublisher {
     return t.deadLetters();
   }
 
+  readonly #warnListeners = new Set<(msg: string) => void>();
+  readonly #warn = (msg: string): void => {
+    if (this.#warnListeners.size === 0) process.emitWarning(msg, { code: 'CELERIAC_TRANSPORT' });
+    for (const l of this.#warnListeners) l(msg);
+  };
+
+  /**
+   * Receive the broker's warnings (a consumer re-created, a dead-letter backstop failure, a full
+   * dead-letter stream). A worker node logs them; without a listener they are process warnings.
+   */
+  onWarning(listener: (msg: string) => void): () => void {
+    this.#warnListeners.add(listener);
+    return () => this.#warnListeners.delete(listener);
+  }
+
   /** @internal the broker (created on first use, connected lazily by its operations). */
   transport(): Transport {
     if (this.#closed) throw new InvalidArgumentError(`app "${this.name}" is closed`);
@@ -322,6 +340,7 @@ export class App implements TaskPublisher {
             ackWaitMs: o.ackWaitMs,
             queueSettings: (q) => queueSettingsOf(o, q),
             maxDeadLetters: o.maxDeadLetters,
+            onWarning: this.#warn,
           })
         : new NatsTransport(o.broker.replace(/^nats:\/\//, ''), {
             app: o.name,
@@ -332,6 +351,8 @@ export class App implements TaskPublisher {
             duplicateWindowMs: o.duplicateWindowMs,
             queueSettings: (q) => queueSettingsOf(o, q),
             maxDeadLetters: o.maxDeadLetters,
+            onWarning: this.#warn,
+            updateExisting: o.updateBrokerConfig,
             maxAckPending: o.maxAckPending,
             publishTimeoutMs: o.publishTimeoutMs,
             pullExpiresMs: 10_000,

@@ -47,7 +47,8 @@ export interface DeadLetterDeps {
 
 /**
  * The app's dead-letter stream (`app.deadLetters`): list, show, replay, purge. Replay re-publishes
- * the original bytes with the original task id and a fresh attempt count (no `retries`, no `eta`),
+ * the original bytes with the original task id and a fresh attempt count (no `retries`, `eta` or
+ * `expires`: replay is an explicit decision to run it now),
  * after forgetting the task's stored failure so the new run can store its result.
  */
 export class DeadLetterQueue {
@@ -99,7 +100,7 @@ export class DeadLetterQueue {
       if (wanted && !wanted.has(e.taskId)) continue;
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(e.headers)) {
-        if (k.startsWith('dlq-') || k === H.retries || k === H.eta || /^nats-/i.test(k)) continue;
+        if (k.startsWith('dlq-') || k === H.retries || k === H.eta || k === H.expires || /^nats-/i.test(k)) continue;
         headers[k] = v;
       }
       headers[H.msgId] = `${e.taskId || 'unknown'}:replay:${e.seq}`;

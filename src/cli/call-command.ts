@@ -14,7 +14,8 @@ export interface ClientFlags {
 export async function clientApp(flags: ClientFlags): Promise<App> {
   let app: App;
   if (flags.app) app = (await loadApp(flags.app)).app;
-  else app = createApp({ name: flags.appName ?? process.env.CELERIAC_APP ?? 'celeriac' });
+  // Without the module the app's settings are unknown: use its streams and buckets as they are.
+  else app = createApp({ name: flags.appName ?? process.env.CELERIAC_APP ?? 'celeriac', updateBrokerConfig: false });
   app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
   return app;
 }

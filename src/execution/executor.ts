@@ -30,6 +30,12 @@ export interface ExecutorOptions {
   logger: Logger;
   /** CPU pool for `kind: 'cpu'` tasks; without one they run on the event loop. */
   cpuPool?: Pick<CpuPool, 'run'>;
+  /**
+   * Threads where a task that reached `maxCrashes` runs alone one more time (io or cpu): if it kills
+   * the thread it is dead-lettered; if it succeeds it was a bystander. Without it, reaching
+   * `maxCrashes` dead-letters at once.
+   */
+  quarantine?: Pick<CpuPool, 'run'>;
   trackStarted: boolean;
   /** Broker AckWait; tasks running longer than a third of it get `working()` heartbeats. */
   ackWaitMs: number;
@@ -183,8 +189,18 @@ export class Executor {
       await this.#handle(msg);
     } catch (err) {
       // Infrastructure failure (e.g. the result store is unreachable): give the task back.
-      this.#o.logger.error('task could not be completed; returned to the queue', { id: msg.header(H.id), error: err });
-      msg.nak(1000);
+      const d = msg.delivery.deliveryCount;
+      const delay = Math.min(1000 * 2 ** (d - 1), 60_000);
+      const id = msg.header(H.id);
+      this.#o.logger.error('task could not be completed; returned to the queue', { id, retryInMs: delay, error: err });
+      // Recorded (best effort: the store may be what failed) so the redelivery is not taken for a crash.
+      if (id) {
+        await Promise.race([
+          this.#o.ledger.recordReturn(id, msg.delivery.sequence, d).catch(() => undefined),
+          new Promise((r) => setTimeout(r, 1000).unref()),
+        ]);
+      }
+      msg.nak(delay);
       this.stats.returned++;
     } finally {
       this.#o.onSettled?.();
@@ -199,6 +215,10 @@ export class Executor {
       await this.#undecodable(msg, err);
       return;
     }
+    await this.#handleDecoded(task, msg);
+  }
+
+  async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
     const d = msg.delivery.deliveryCount;
     const seq = msg.delivery.sequence;
     const attempt = { sequence: seq, delivery: d };
@@ -225,6 +245,7 @@ export class Executor {
     }
     const useResults = !task.ignoreResult;
     let known = 0;
+    let quarantine = false;
     if (d > 1 || task.idempotencyKey !== null) {
       // A redelivery (or a keyed task): finished already? Then only settle it.
       const stored = useResults ? await this.#o.backend.getEntry(task.id) : null;
@@ -234,18 +255,33 @@ export class Executor {
       }
       known = stored?.revision ?? 0;
       if (d > 1) {
-        const crashes = await this.#o.ledger.recordRedelivery(task.id, seq, d);
+        const { crashes, isolatedCrashes } = await this.#o.ledger.recordRedelivery(task.id, seq, d);
         if (crashes >= this.#o.maxCrashes) {
-          const err = new WorkerLostError(
-            `task ${task.id} (${task.task}) was in flight on a worker that died or lost it ${crashes} times; moved to the dead-letter stream instead of running again`,
-          );
-          this.#o.logger.error('task keeps killing its worker: dead-lettered', { task: task.task, id: task.id, crashes });
-          await this.#failForGood(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, serializeError(err), 'crashed');
-          return;
+          // Every task in flight on a worker that died is charged a crash, so the count alone does
+          // not name the killer. Evidence does: a death while it ran isolated, or no quarantine to
+          // run it in. Otherwise it runs once more, alone in a quarantine thread.
+          if (isolatedCrashes > 0 || !this.#o.quarantine) {
+            await this.#crashed(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, crashes);
+            return;
+          }
+          quarantine = true;
+          await this.#o.ledger.recordIsolated(task.id, seq, d);
         }
       }
     }
-    const writer = useResults ? this.#o.backend.writer(task.id, attempt, known) : null;
+    await this.#claimAndRun(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, quarantine);
+  }
+
+  async #crashed(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, crashes: number): Promise<void> {
+    const err = new WorkerLostError(
+      `task ${task.id} (${task.task}) was in flight on a worker that died or lost it ${crashes} times, and killed its worker or quarantine thread when it ran alone; moved to the dead-letter stream instead of running again`,
+    );
+    this.#o.logger.error('task keeps killing its worker: dead-lettered', { task: task.task, id: task.id, crashes });
+    await this.#failForGood(task, msg, def, writer, serializeError(err), 'crashed');
+  }
+
+  async #claimAndRun(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
+    const d = msg.delivery.deliveryCount;
     if (d > 1 && writer) {
       // Claim this attempt: from now on, writes of earlier attempts of this message are rejected.
       const claim = await this.#write(writer, this.#record(task, msg, 'STARTED', { meta: { redelivered: true } }));
@@ -254,10 +290,10 @@ export class Executor {
         return;
       }
     }
-    await this.#run(task, msg, def, writer);
+    await this.#run(task, msg, def, writer, quarantine);
   }
 
-  async #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null): Promise<void> {
+  async #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
     const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) =>
       this.#record(task, msg, status, { meta }),
     );
@@ -272,7 +308,7 @@ export class Executor {
       timers.push(
         setTimeout(() => {
           const reason = new TimeLimitExceeded(hardMs);
-          if (def.kind === 'io' || !this.#o.cpuPool) {
+          if (!quarantine && (def.kind === 'io' || !this.#o.cpuPool)) {
             run.abandoned = true;
             this.#o.logger.warn('task abandoned at its hard time limit: it did not stop when ctx.signal aborted', {
               task: task.task,
@@ -289,14 +325,22 @@ export class Executor {
       if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, this.#record(task, msg, 'STARTED', {}));
       const args = hasKeys(task.kwargs) ? [...task.args, task.kwargs] : task.args;
       let outcome: TaskOutcome;
-      if (def.kind === 'cpu' && this.#o.cpuPool) {
-        outcome = await this.#o.cpuPool.run(task.task, args, run.data(), {
+      const pool = quarantine ? this.#o.quarantine : def.kind === 'cpu' ? this.#o.cpuPool : undefined;
+      if (pool) {
+        outcome = await pool.run(task.task, args, run.data(), {
           signal: run.signal,
           kill: run.killSignal,
           onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
         });
         if (!outcome.ok && outcome.autoretry === undefined && run.killSignal.aborted) {
           outcome = { ...outcome, autoretry: shouldAutoretry(def.retry, run.killSignal.reason) };
+        }
+        if (quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
+          // It killed its quarantine thread: the evidence that it is what killed the workers.
+          for (const t of timers) clearTimeout(t);
+          const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
+          await this.#crashed(task, msg, def, writer, crashes);
+          return;
         }
       } else {
         const killed = run.killed();
@@ -327,9 +371,10 @@ export class Executor {
   /** Decide what the outcome means: success, ignore, revoked, retry, or failure for good. */
   async #settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<void> {
     if (outcome.ok) {
-      this.stats.succeeded++;
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
-      await this.#terminal(task, msg, writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }));
+      if ((await this.#terminal(task, msg, writer, this.#record(task, msg, 'SUCCESS', { result: outcome.value, done: true }))) === 'written') {
+        this.stats.succeeded++;
+      }
       return;
     }
     const error = outcome.error;
@@ -341,7 +386,7 @@ export class Executor {
     if (run.revoked) {
       this.stats.skipped++;
       run.log.info('revoked task stopped', { ms: Date.now() - run.startedAt });
-      await this.#terminal(task, msg, writer, this.#record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminated: run.terminated }, done: true }));
+      await this.#terminal(task, msg, writer, this.#record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
       return;
     }
     if (error.code === 'E_REJECT') {
@@ -457,13 +502,17 @@ export class Executor {
   }
 
   /** Store a terminal record (fenced), send what is stored to `reply_to`, ack. */
-  async #terminal(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, record: ResultRecord): Promise<void> {
+  async #terminal(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, record: ResultRecord): Promise<WriteOutcome> {
     if (writer) {
       const w = await this.#write(writer, record);
-      if (w !== 'written') return this.#settleLost(task, msg, w);
+      if (w !== 'written') {
+        await this.#settleLost(task, msg, w);
+        return w;
+      }
     }
     this.#notify(task, record);
     msg.ack();
+    return 'written';
   }
 
   #notify(task: TaskMessage, record: ResultRecord): void {
@@ -494,7 +543,8 @@ export class Executor {
   async #notYet(task: TaskMessage, msg: IncomingMessage, waitMs: number): Promise<void> {
     const d = msg.delivery.deliveryCount;
     this.stats.returned++;
-    if (d >= this.#o.queueSettings(msg.queue).maxDeliver - 1) {
+    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
+      // A nak now would exhaust the message: hand it over to a fresh copy instead.
       const headers = this.#copyHeaders(msg);
       headers[H.msgId] = `${task.id}:eta:${msg.delivery.sequence}`;
       await this.#o.republish(msg.queue, { id: task.id, headers, body: msg.body });

@@ -53,7 +53,11 @@ export function retrySignal(options: CtxRetryOptions = {}): Retry {
 export interface TaskContextData {
   readonly id: string;
   readonly name: string;
-  /** Deliberate retries so far (0 on the first attempt); crash redeliveries are `delivery.deliveryCount - 1`. */
+  /**
+   * Deliberate retries so far (0 on the first attempt). Each retry is a new message, so
+   * `delivery.deliveryCount - 1` counts the redeliveries of this message (crashes, and the interim
+   * hand-back of a task whose eta was not reached).
+   */
   readonly retries: number;
   /** This attempt's fencing token. */
   readonly attempt: AttemptToken;

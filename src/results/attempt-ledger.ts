@@ -9,6 +9,32 @@ interface LedgerEntry {
   accounted: number;
   /** Deliveries that ended without an ack and without being handed back: worker crashes. */
   crashes: number;
+  /** Delivery that last ran isolated (the only crash suspect running on its worker), or 0. */
+  isolatedAt?: number;
+  /** Crashes that happened while this task ran isolated: the evidence that it is the killer. */
+  isolatedCrashes?: number;
+}
+
+/** Crash counts of a message. */
+export interface CrashCount {
+  /** Deliveries that ended in a worker death (or a lost delivery) while this task was in flight. */
+  crashes: number;
+  /** Of those, the ones where it ran isolated: no other suspect could have been the cause. */
+  isolatedCrashes: number;
+}
+
+function account(e: LedgerEntry, seq: number, upTo: number): LedgerEntry {
+  const from = e.accounted + 1;
+  const newly = Math.max(0, upTo - e.accounted);
+  const iso = e.isolatedAt ?? 0;
+  const isolatedDied = newly > 0 && iso >= from && iso <= upTo ? 1 : 0;
+  return {
+    seq,
+    crashes: e.crashes + newly,
+    accounted: Math.max(e.accounted, upTo),
+    isolatedAt: iso,
+    isolatedCrashes: (e.isolatedCrashes ?? 0) + isolatedDied,
+  };
 }
 
 const enc = new TextEncoder();
@@ -54,24 +80,24 @@ export class AttemptLedger {
 
   /** Delivery `delivery` of message `seq` is being handed back on purpose: it is not a crash. */
   async recordReturn(taskId: string, seq: number, delivery: number): Promise<void> {
-    await this.#update(taskId, seq, (e) => ({
-      seq,
-      crashes: e.crashes + Math.max(0, delivery - 1 - e.accounted),
-      accounted: Math.max(e.accounted, delivery),
-    }));
+    await this.#update(taskId, seq, (e) => ({ ...account(e, seq, delivery - 1), accounted: Math.max(e.accounted, delivery) }));
   }
 
   /**
    * Delivery `delivery` (> 1) of message `seq` is about to run: count the earlier deliveries nobody
    * explained as crashes. Resolves with the total crashes of this message.
    */
-  async recordRedelivery(taskId: string, seq: number, delivery: number): Promise<number> {
-    const e = await this.#update(taskId, seq, (e) => ({
-      seq,
-      crashes: e.crashes + Math.max(0, delivery - 1 - e.accounted),
-      accounted: Math.max(e.accounted, delivery - 1),
-    }));
-    return e.crashes;
+  async recordRedelivery(taskId: string, seq: number, delivery: number): Promise<CrashCount> {
+    const e = await this.#update(taskId, seq, (e) => account(e, seq, delivery - 1));
+    return { crashes: e.crashes, isolatedCrashes: e.isolatedCrashes ?? 0 };
+  }
+
+  /**
+   * Delivery `delivery` is about to run isolated (the only suspect running on its worker): if the
+   * worker dies now, the crash is evidence against this task. Also undoes a parked hand-back.
+   */
+  async recordIsolated(taskId: string, seq: number, delivery: number): Promise<void> {
+    await this.#update(taskId, seq, (e) => ({ ...e, seq, accounted: Math.min(e.accounted, delivery - 1), isolatedAt: delivery }));
   }
 
   /** Forget a task (DLQ replay). */

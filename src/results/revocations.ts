@@ -69,7 +69,11 @@ export class Revocations {
 
   /** Re-read the whole bucket (after a reconnect: writes made meanwhile were not seen). */
   async reload(): Promise<void> {
-    for (const e of await this.#kv.entries(MAX_REVOKED_IN_MEMORY)) this.#apply(e, true);
+    const entries = await this.#kv.entries(MAX_REVOKED_IN_MEMORY);
+    // Entries that expired with the bucket's max age produce no event: drop what is gone.
+    const live = new Set(entries.map((e) => e.key));
+    for (const id of [...this.#set.keys()]) if (!live.has(id)) this.#set.delete(id);
+    for (const e of entries) this.#apply(e, true);
   }
 
   #apply(e: KvEntry, notify: boolean): void {

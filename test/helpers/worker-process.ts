@@ -20,11 +20,13 @@ export function startWorkerProcess(opts: {
   ackWaitMs?: number;
   args?: string[];
   env?: Record<string, string>;
+  /** Tasks module, relative to the repository root. @defaultValue `test/fixtures/it-tasks.ts` */
+  module?: string;
 }): WorkerProcess {
   let out = '';
   const proc = spawn(
     process.execPath,
-    [`${ROOT}bin/celeriac.js`, 'worker', '-A', `${ROOT}test/fixtures/it-tasks.ts`, '-b', opts.broker, '--loglevel', 'info', ...(opts.args ?? [])],
+    [`${ROOT}bin/celeriac.js`, 'worker', '-A', `${ROOT}${opts.module ?? 'test/fixtures/it-tasks.ts'}`, '-b', opts.broker, '--loglevel', 'info', ...(opts.args ?? [])],
     {
       cwd: ROOT,
       env: { ...process.env, IT_APP: opts.app, ...(opts.ackWaitMs ? { IT_ACK_WAIT: String(opts.ackWaitMs) } : {}), ...opts.env },

@@ -75,3 +75,43 @@ test('bad input is refused with exit code 2 and a message naming it', async () =
   assert.equal(noModule.code, 2);
   assert.match(noModule.stderr, /-A \.\/does-not-exist\.ts: cannot import/);
 });
+
+test('celeriac dlq list|show|replay|purge and control revoke', async () => {
+  const common = ['--app-name', 'cli', '-b', server.url];
+  const failed = await cli(['call', 'test.boom', '--args', '["for the dlq"]', '--wait', ...common]);
+  assert.equal(failed.code, 1);
+  const id = (JSON.parse(failed.stdout) as { id: string }).id;
+
+  const list = await cli(['dlq', 'list', '--json', ...common]);
+  assert.equal(list.code, 0, list.stderr);
+  const entries = JSON.parse(list.stdout) as Array<{ taskId: string; reason: string; task: string; error: { name: string } }>;
+  const mine = entries.find((e) => e.taskId === id);
+  assert.equal(mine?.reason, 'failed');
+  assert.equal(mine?.task, 'test.boom');
+  assert.equal(mine?.error.name, 'TypeError');
+
+  const show = await cli(['dlq', 'show', id, ...common]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.deepEqual((JSON.parse(show.stdout) as Array<{ args: unknown }>)[0]?.args, [['for the dlq'], {}, null]);
+  assert.equal((await cli(['dlq', 'show', 'no-such-task', ...common])).code, 1);
+
+  // Replay runs it again (it fails again, so a new dead letter appears for the same id).
+  const replay = await cli(['dlq', 'replay', '--id', id, ...common]);
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.equal(replay.stdout.trim(), id);
+  const again = await cli(['result', id, '--wait', '--timeout', '10s', ...common]);
+  assert.equal((JSON.parse(again.stdout) as { status: string }).status, 'FAILURE');
+  const purge = await cli(['dlq', 'purge', ...common]);
+  assert.equal(purge.code, 0, purge.stderr);
+  assert.match(purge.stderr, /dead letter\(s\) removed/);
+  assert.equal(JSON.parse((await cli(['dlq', 'list', '--json', ...common])).stdout).length, 0);
+  assert.equal((await cli(['dlq', 'frobnicate', ...common])).code, 2, 'an unknown action is a usage error');
+
+  // A task on a queue nobody consumes, revoked from the command line.
+  const queued = await cli(['call', 'math.add', '--args', '[1, 1]', '-Q', 'nobody', ...common]);
+  const qid = queued.stdout.trim();
+  const rv = await cli(['control', 'revoke', qid, ...common]);
+  assert.equal(rv.code, 0, rv.stderr);
+  const rec = await cli(['result', qid, ...common]);
+  assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'REVOKED');
+});

@@ -258,6 +258,38 @@ describe('max-deliveries backstop', { timeout: 60_000 }, () => {
   });
 });
 
+describe('max-deliveries sweep', { timeout: 60_000 }, () => {
+  test('an exhausted message whose advisory nobody received is found by the sweep of an idle queue', async () => {
+    const app = appName();
+    const settings = () => ({ ackWaitMs: 1000, maxDeliver: 1 });
+    const advisory = deferred();
+    const raw = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${app}-tasks.*`, { callback: () => advisory.resolve() });
+    await nc.flush();
+    const worker = transport(app, { queueSettings: settings, pullExpiresMs: 3_000 });
+    await worker.publish('q', { id: 'lost-1', headers: { id: 'lost-1', 'Nats-Msg-Id': 'lost-1' }, body: utf8.encode('x') });
+    const sub = await worker.subscribe('q', () => {});
+    assert.equal(await sub.pull(1), 1);
+    const next = sub.pull(1);
+    await advisory.promise; // raised while no backstop listened
+    await sub.close();
+    await next;
+    raw.unsubscribe();
+
+    const late = transport(app, { queueSettings: settings, maxDeliveriesSweepMs: 200 });
+    const lateSub = await late.subscribe('q', () => {});
+    const handled = deferred<ExhaustedMessage>();
+    late.onMaxDeliveries(async (m) => {
+      await m.remove();
+      handled.resolve(m);
+    });
+    const m = await handled.promise;
+    await lateSub.close();
+    assert.equal(m.headers['id'], 'lost-1');
+    assert.equal(m.deliveries, 1);
+    assert.equal((await jsm.streams.info(`${app}-tasks`)).state.messages, 0, 'removed from the task stream');
+  });
+});
+
 describe('KV entries and watchAll', { timeout: 30_000 }, () => {
   test('entries: the last live value of every key, oldest revision first, limited; no consumer left', async () => {
     const t = transport(appName());

@@ -12,7 +12,17 @@ export interface MaxDeliveriesBackstopOptions {
   /** Advisories handled at once. @defaultValue 8 */
   concurrency?: number;
   onWarning?: ((msg: string) => void) | undefined;
+  /**
+   * Sweep for exhausted messages whose advisory nobody received (nats-server 2.9 emits it once, when
+   * some pull request waits, possibly one of a client that just died). Every `everyMs`, for each
+   * queue with nothing pending and nothing awaiting an ack, the messages still in the stream up to the
+   * consumer's delivered sequence are exhausted: they are handled like advisories.
+   */
+  sweep?: { queues: () => Iterable<string>; subject: (queue: string) => string; maxDeliver: (queue: string) => number; everyMs: number };
 }
+
+/** Sequences read per queue per sweep, at most. */
+const SWEEP_MAX_READS = 256;
 
 interface Advisory {
   consumer: string;
@@ -49,6 +59,50 @@ export class MaxDeliveriesBackstop {
       queue: `${o.app}-dlq-backstop`,
       callback: (_e, m) => this.#onAdvisory(m),
     });
+    if (o.sweep) {
+      const every = o.sweep.everyMs;
+      this.#sweepTimer = setInterval(() => {
+        if (this.#sweeping || this.#closed || nc.isClosed()) return;
+        this.#sweeping = true;
+        this.#sweepOnce()
+          .catch((err) => this.o.onWarning?.(`max-deliveries sweep failed: ${(err as Error).message}`))
+          .finally(() => (this.#sweeping = false));
+      }, every);
+      this.#sweepTimer.unref();
+    }
+  }
+
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #sweeping = false;
+  /** Sequences queued by a sweep recently (so a slow handler is not fed the same message twice). */
+  readonly #swept = new Set<number>();
+
+  /** One sweep over the queues (see {@link MaxDeliveriesBackstopOptions.sweep}). */
+  async #sweepOnce(): Promise<void> {
+    const sw = this.o.sweep;
+    if (!sw) return;
+    for (const queue of sw.queues()) {
+      const info = await this.jsm.consumers.info(this.o.stream, queue);
+      if (info.num_ack_pending > 0 || info.num_pending > 0) continue;
+      const from = info.ack_floor.stream_seq + 1;
+      const to = Math.min(info.delivered.stream_seq, from + SWEEP_MAX_READS - 1);
+      const subject = sw.subject(queue);
+      for (let seq = from; seq <= to; seq++) {
+        if (this.#swept.has(seq)) continue;
+        let sm;
+        try {
+          sm = await this.jsm.streams.getMessage(this.o.stream, { seq });
+        } catch (err) {
+          if (apiCode(err) === 10037 || /no message found/i.test((err as Error).message)) continue;
+          throw err;
+        }
+        if (!sm || sm.subject !== subject) continue;
+        this.#swept.add(seq);
+        if (this.#swept.size > 10_000) this.#swept.delete(this.#swept.values().next().value as number);
+        this.#waiting.push({ consumer: queue, seq, deliveries: sw.maxDeliver(queue) });
+      }
+    }
+    this.#pump();
   }
 
   #onAdvisory(m: Msg): void {
@@ -111,6 +165,7 @@ export class MaxDeliveriesBackstop {
   async close(waitMs = 5_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweepTimer);
     this.#waiting.length = 0;
     try {
       this.#sub.unsubscribe();

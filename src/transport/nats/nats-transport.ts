@@ -40,6 +40,13 @@ export interface NatsTransportOptions {
   pullExpiresMs: number;
   /** Called with warnings worth a log line. */
   onWarning?: (msg: string) => void;
+  /**
+   * Bring existing streams and buckets in line with these options (limits, TTLs). Off for clients
+   * that do not know the app's settings, so they cannot reset them. @defaultValue true
+   */
+  updateExisting?: boolean;
+  /** How often the max-deliveries backstop sweeps idle queues for exhausted messages. @defaultValue 10_000 */
+  maxDeliveriesSweepMs?: number;
 }
 
 const HEADER_SLACK = 8 * 1024;
@@ -112,6 +119,7 @@ export class NatsTransport implements Transport {
         maxMsgSize: this.#o.maxPayloadBytes + HEADER_SLACK,
         duplicateWindowMs: this.#o.duplicateWindowMs,
       }),
+      this.#o.updateExisting !== false,
     );
     // Publishing becomes possible only once the stream is known to exist.
     this.#pub = pub;
@@ -210,7 +218,7 @@ export class NatsTransport implements Transport {
     this.#dlq ??= (async () => {
       await this.connect();
       const { js, jsm, pub } = this.#require();
-      await ensureStream(jsm, deadLetterStreamConfig(this.#o.app, this.#o.maxDeadLetters, this.#o.duplicateWindowMs));
+      await ensureStream(jsm, deadLetterStreamConfig(this.#o.app, this.#o.maxDeadLetters, this.#o.duplicateWindowMs), this.#o.updateExisting !== false);
       return new NatsDeadLetterStore(js, jsm, pub, { app: this.#o.app, maxDeadLetters: this.#o.maxDeadLetters, onWarning: this.#o.onWarning });
     })().catch((err) => {
       this.#dlq = undefined;
@@ -227,7 +235,22 @@ export class NatsTransport implements Transport {
       () => {
         if (stopped || this.#closed) return;
         const { nc, jsm } = this.#require();
-        backstop = new MaxDeliveriesBackstop(nc, jsm, { app: this.#o.app, stream: taskStreamName(this.#o.app), onWarning: this.#o.onWarning }, handler);
+        backstop = new MaxDeliveriesBackstop(
+          nc,
+          jsm,
+          {
+            app: this.#o.app,
+            stream: taskStreamName(this.#o.app),
+            onWarning: this.#o.onWarning,
+            sweep: {
+              queues: () => this.#ensuredQueues.keys(),
+              subject: (q) => taskSubject(this.#o.app, q),
+              maxDeliver: (q) => this.queueSettings(q).maxDeliver,
+              everyMs: this.#o.maxDeliveriesSweepMs ?? 10_000,
+            },
+          },
+          handler,
+        );
         this.#backstops.add(backstop);
       },
       (err) => this.#o.onWarning?.(`max-deliveries backstop not started: ${(err as Error).message}`),
@@ -241,7 +264,7 @@ export class NatsTransport implements Transport {
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
     await this.connect();
     const { nc, jsm, js, pub } = this.#require();
-    await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs));
+    await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs), this.#o.updateExisting !== false);
     const onReconnect = (cb: () => void) => {
       this.onStatus((st) => {
         if (st === 'connected') cb();

@@ -35,7 +35,7 @@ const CONSUMER_NOT_FOUND = 10014;
  * option) is an error and not a silent success.
  * @throws ConfigMismatchError naming the field, the wanted and the actual value.
  */
-export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }): Promise<void> {
+export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, update = true): Promise<void> {
   let got: StreamConfig;
   try {
     const info = await jsm.streams.info(want.name);
@@ -45,6 +45,8 @@ export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamCo
         `stream ${want.name} exists with retention "${got.retention}" but Celeriac needs "${want.retention}"; delete it or use another app name`,
       );
     }
+    // A client that does not know the app's settings (a CLI without -A) uses what exists as is.
+    if (!update) return;
     if (needsUpdate(want, got)) got = (await jsm.streams.update(want.name, { ...got, ...want })).config;
   } catch (err) {
     if (apiCode(err) !== STREAM_NOT_FOUND) throw err;

@@ -51,6 +51,7 @@ describe('resolveAppOptions', () => {
       queues: {},
       revokeExpiresMs: 86_400_000,
       maxDeadLetters: 1_000_000,
+      updateBrokerConfig: true,
     });
     assert.deepEqual(resolveAppOptions({}), resolveAppOptions());
   });
@@ -97,6 +98,7 @@ describe('resolveAppOptions', () => {
       queues: { video: { ackWaitMs: 300_000, maxDeliver: 4 }, mail: { ackWaitMs: 1000, maxDeliver: 20 } },
       revokeExpiresMs: 10_800_000,
       maxDeadLetters: 50,
+      updateBrokerConfig: true,
     });
     assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4 });
     assert.deepEqual(queueSettingsOf(r, 'other'), { ackWaitMs: 1000, maxDeliver: 4 });
