@@ -1,11 +1,7 @@
-import { ClosedError, type EscalationError, WorkerLostError, serializeError } from '../errors.ts';
-import { deadLetterHeaders, deadLetterId } from '../execution/dead-letter.ts';
-import { findTaskDefinition } from '../execution/task-definition.ts';
-import { H } from '../protocol/headers.ts';
-import { isValidTaskName } from '../protocol/names.ts';
+import { ClosedError, type EscalationError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore, ExhaustedMessage } from '../transport/transport.ts';
+import type { DeadLetterStore } from '../transport/transport.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
 import { Executor, type ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
@@ -13,6 +9,8 @@ import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
+import { deadLetterBackstopActor } from './dead-letter-backstop-actor.ts';
+import { revocationsActor } from './revocations-actor.ts';
 import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
@@ -248,53 +246,20 @@ export class WorkerNode {
     }));
 
     // Revocations: the set is loaded, then followed; a revoke of a running task reaches it here.
-    const revoked = revocations as Revocations;
-    await this.#spawn('revocations', () => {
-      let off: (() => void) | undefined;
-      let unsubscribe: (() => void) | undefined;
-      return {
-        async start() {
-          unsubscribe = await revoked.start((id, r) => {
-            const n = executor.revoke(id, r.terminate);
-            if (n > 0) log.info('running task revoked', { id, terminate: r.terminate });
-          });
-          const reload = () => revoked.reload().catch((err) => log.warn('re-reading revocations failed', { error: err }));
-          const offStatus = transport.onStatus((st) => {
-            if (st === 'connected') void reload();
-          });
-          // Revocations that expire (revokeExpires) send no event: re-read now and then.
-          const timer = setInterval(() => void reload(), 300_000);
-          timer.unref();
-          off = () => {
-            offStatus();
-            clearInterval(timer);
-          };
-        },
-        receive() {},
-        stop() {
-          off?.();
-          unsubscribe?.();
-        },
-      };
-    });
-
+    await this.#spawn('revocations', revocationsActor({ revocations: revocations as Revocations, executor, transport, logger: log }));
     // Backstop: a message the broker gave up on (its worker died on the last delivery) is moved
     // to the dead-letter stream by one of the workers.
-    const dlq = deadLetters as DeadLetterStore;
-    const results = backend as ResultBackend;
-    const workerName = this.options.name;
-    await this.#spawn('dead-letter-backstop', () => {
-      let off: (() => void) | undefined;
-      return {
-        start() {
-          off = transport.onMaxDeliveries((m) => backstop(m, dlq, results, workerName, app.name, log));
-        },
-        receive() {},
-        stop() {
-          off?.();
-        },
-      };
-    });
+    await this.#spawn(
+      'dead-letter-backstop',
+      deadLetterBackstopActor({
+        transport,
+        deadLetters: deadLetters as DeadLetterStore,
+        backend: backend as ResultBackend,
+        worker: this.options.name,
+        appName: app.name,
+        logger: log,
+      }),
+    );
 
     const queues = this.options.queues;
     for (const queue of queues) {
@@ -407,44 +372,4 @@ export class WorkerNode {
     if (q) await q.then((p) => p.close()).catch(() => undefined);
     clearInterval(this.#keepAlive);
   }
-}
-
-/** Move a message the broker stopped delivering to the dead-letter stream and record its failure. */
-async function backstop(m: ExhaustedMessage, dlq: DeadLetterStore, backend: ResultBackend, worker: string, appName: string, log: Logger): Promise<void> {
-  const id = m.headers[H.id];
-  const error = serializeError(
-    new WorkerLostError(
-      `task ${id ?? '(no id)'} was delivered ${m.deliveries} times without finishing (its workers died, hung past the ack wait or lost their connection); moved to the dead-letter stream`,
-    ),
-  );
-  const headers = deadLetterHeaders(Object.entries(m.headers), {
-    reason: 'max-deliveries',
-    error,
-    attempts: m.deliveries,
-    retries: Number(m.headers[H.retries] ?? 0) || 0,
-    worker,
-    queue: m.queue,
-    seq: m.sequence,
-  });
-  const name = m.headers[H.task];
-  const def = name ? findTaskDefinition(appName, name) : undefined;
-  if (def?.deadLetter !== false) await dlq.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
-  if (id && isValidTaskName(id) && m.headers[H.ignoreResult] !== 'true') {
-    // As a later attempt than any delivery, so a worker still holding it cannot overwrite this.
-    await backend.writer(id, { sequence: m.sequence, delivery: m.deliveries + 1 }).write({
-      status: 'FAILURE',
-      taskId: id,
-      name: m.headers[H.task] ?? null,
-      result: null,
-      error,
-      traceback: null,
-      dateDone: new Date().toISOString(),
-      meta: { deadLetter: def?.deadLetter !== false ? 'max-deliveries' : null },
-      children: [],
-      worker,
-      attempts: m.deliveries,
-    });
-  }
-  await m.remove();
-  log.error('task reached its max deliveries: dead-lettered', { id, task: m.headers[H.task], queue: m.queue, deliveries: m.deliveries });
 }

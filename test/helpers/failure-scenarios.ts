@@ -152,6 +152,22 @@ export function failureScenarios(load: () => typeof Fixture): void {
       await until(() => worker.stats().active === 0, 5000, 'slot freed');
     });
 
+    test('a per-call soft limit applies to a task that sets none', async () => {
+      const r = await f.waitsForSignal.applyAsync([key()], { softTimeLimit: '100ms' });
+      await assert.rejects(r.get({ timeout: '5s' }), (e) => isTaskError(e) && e.remote.name === 'SoftTimeLimitExceeded');
+    });
+
+    test("the worker's default limits apply to tasks that set none", async () => {
+      const limited = f.app.worker({ queues: ['limited'], softTimeLimit: '100ms', timeLimit: '1s', logger: log, name: 'limited-worker' });
+      await limited.start();
+      try {
+        const r = await f.waitsForSignal.applyAsync([key()], { queue: 'limited' });
+        await assert.rejects(r.get({ timeout: '5s' }), (e) => isTaskError(e) && e.remote.name === 'SoftTimeLimitExceeded');
+      } finally {
+        await limited.stop(0);
+      }
+    });
+
     test('hard limit terminates a spinning CPU thread; the pool keeps serving', async () => {
       const r = await f.spin.delay();
       await assert.rejects(r.get({ timeout: '10s' }), (e) => isTaskError(e) && e.remote.name === 'TimeLimitExceeded');

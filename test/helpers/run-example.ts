@@ -25,3 +25,18 @@ export const QUICKSTART_LINES = [
   /^web\.greet\s+-> Hello, Linus!$/,
   /^crypto\.hash \(thread\)\s+-> [0-9a-f]{16}\.\.\.$/,
 ];
+
+/** The lines examples/02-failures prints, in order. */
+export const FAILURES_LINES = [
+  /^rates\.fetch\s+-> \{"currency":"EUR","rate":1\.08,"retries":2\}$/,
+  /^payments\.charge\s+-> ValidationError: amount must be positive, got -5 \(not retried\)$/,
+  /^orders\.ship\s+-> Reject: product discontinued-lamp is discontinued$/,
+  /^reports\.build\s+-> \{"rows":\d,"complete":false\} \(soft time limit\)$/,
+  /^export\.all\s+-> REVOKED after revoke\(\)$/,
+  /^dead letter\s+-> payments\.charge failed: amount must be positive, got -5$/,
+  /^dead letter\s+-> orders\.ship rejected: product discontinued-lamp is discontinued$/,
+  /^replayed payments\.charge\s+-> ValidationError: amount must be positive, got -5 \(same input, same outcome\)$/,
+  /^dead letters left -> 2$/,
+  /^done$/,
+];
+

@@ -1,8 +1,8 @@
-/** The quickstart with CELERIAC_BROKER_URL pointing at a real nats-server. */
+/** The examples with CELERIAC_BROKER_URL pointing at a real nats-server. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
-import { QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+import { FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
 
 let server: NatsServerHandle;
 before(async () => {
@@ -18,4 +18,10 @@ test('the quickstart demo runs unchanged on NATS JetStream', async () => {
   QUICKSTART_LINES.slice(1).forEach((re, i) => assert.match(lines[i + 1] ?? '', re));
   assert.ok(lines.includes('data.import SUCCESS     -> {"imported":5}'));
   assert.equal(lines.at(-1), 'done');
+});
+
+test('the failures example runs unchanged on NATS JetStream', async () => {
+  const lines = (await runExample('examples/02-failures/main.ts', server.url)).trim().split('\n');
+  assert.equal(lines.length, FAILURES_LINES.length, lines.join('\n'));
+  FAILURES_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
 });

@@ -1,7 +1,7 @@
 /** `npm start` (examples/01-quickstart on memory://) runs to the end with the output it promises. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+import { FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
 
 test('the quickstart demo runs on the embedded transport and exits 0', async () => {
   const lines = (await runExample('examples/01-quickstart/main.ts')).trim().split('\n');
@@ -10,4 +10,10 @@ test('the quickstart demo runs on the embedded transport and exits 0', async () 
   assert.ok(lines.includes('data.import SUCCESS     -> {"imported":5}'));
   assert.ok(lines.some((l) => /^payments\.charge\s+-> FAILURE: RangeError: amount 1000000 is over the card limit$/.test(l)));
   assert.equal(lines.at(-1), 'done');
+});
+
+test('the failures example runs on the embedded transport', async () => {
+  const lines = (await runExample('examples/02-failures/main.ts')).trim().split('\n');
+  assert.equal(lines.length, FAILURES_LINES.length, lines.join('\n'));
+  FAILURES_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
 });

@@ -1,0 +1,317 @@
+import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
+import type { TaskMessage } from '../protocol/envelope.ts';
+import { H } from '../protocol/headers.ts';
+import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
+import type { ResultRecord, TaskState } from '../results/states.ts';
+import type { IncomingMessage } from '../transport/transport.ts';
+import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
+import type { ExecutorOptions, ExecutorStats } from './executor.ts';
+import { retryDelayMs } from './retry-policy.ts';
+import type { TaskDefinition, TaskOutcome } from './task-definition.ts';
+import type { TaskRun, WriteRecord } from './task-run.ts';
+
+/** The executor options a {@link Settler} reads. */
+export type SettlerOptions = Pick<
+  ExecutorOptions,
+  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult'
+>;
+
+const MAX_UNKNOWN_DELAY_MS = 300_000;
+
+/**
+ * What happens to a message once the executor has decided about it: store the terminal
+ * result (fenced), send it to `reply_to` and ack; re-publish a retry; fail for good and dead-letter;
+ * give up a write lost to another attempt; hand back a task nobody here knows or that is not due
+ * yet; dead-letter an undecodable message. It updates the executor's own `stats` object.
+ */
+export class Settler {
+  readonly #o: SettlerOptions;
+  readonly #debug: boolean;
+  readonly #unknownDelay: number;
+  readonly #write: WriteRecord;
+
+  /**
+   * @param stats - the executor's counters, shared (not copied)
+   * @param write - how records are written (the executor's `writeResult`, or a direct write)
+   */
+  constructor(
+    options: SettlerOptions,
+    readonly stats: ExecutorStats,
+    write: WriteRecord,
+  ) {
+    this.#o = options;
+    this.#unknownDelay = options.unknownTaskDelayMs ?? 5_000;
+    this.#write = write;
+    this.#debug = options.debug ?? false;
+  }
+
+  /** Decide what the outcome means: success, ignore, revoked, retry, or failure for good. */
+  async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<void> {
+    if (outcome.ok) {
+      if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
+      if ((await this.#terminal(task, msg, writer, this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true }))) === 'written') {
+        this.stats.succeeded++;
+      }
+      return;
+    }
+    const error = outcome.error;
+    if (error.code === 'E_IGNORE') {
+      this.stats.skipped++;
+      msg.ack();
+      return;
+    }
+    if (run.revoked) {
+      this.stats.skipped++;
+      run.log.info('revoked task stopped', { ms: Date.now() - run.startedAt });
+      await this.#terminal(task, msg, writer, this.record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
+      return;
+    }
+    if (error.code === 'E_REJECT') {
+      run.log.warn('task rejected: dead-lettered', { error: `${error.message}` });
+      await this.#failForGood(task, msg, def, writer, error.cause ?? error, 'rejected');
+      return;
+    }
+    const wantsRetry = error.code === 'E_RETRY' || outcome.autoretry === true;
+    const cause = error.code === 'E_RETRY' ? (error.cause ?? error) : error;
+    if (wantsRetry && task.retries < def.retry.maxRetries) {
+      const asked = (error.data as { countdownMs?: unknown } | undefined)?.countdownMs;
+      const countdownMs = typeof asked === 'number' && asked >= 0 ? asked : retryDelayMs(def.retry, task.retries + 1);
+      await this.#retry(task, msg, writer, cause, countdownMs);
+      return;
+    }
+    run.log.warn('task failed', { ms: Date.now() - run.startedAt, error: `${cause.name}: ${cause.message}`, retries: task.retries });
+    await this.#failForGood(task, msg, def, writer, cause, wantsRetry ? 'retries-exhausted' : 'failed');
+  }
+
+  /** Re-publish with `retries + 1` and an eta (a new message: no slot and no delivery is held), then ack. */
+  async #retry(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, cause: SerializedError, countdownMs: number): Promise<void> {
+    const next = task.retries + 1;
+    const eta = Date.now() + countdownMs;
+    if (writer) {
+      const w = await this.#write(
+        writer,
+        this.record(task, msg, 'RETRY', { error: cause, meta: { retries: next, countdownMs, nextAttemptAt: new Date(eta).toISOString() } }),
+      );
+      if (w !== 'written') return this.settleLost(task, msg, w);
+    }
+    const headers = this.#copyHeaders(msg);
+    headers[H.retries] = String(next);
+    headers[H.eta] = new Date(eta).toISOString();
+    headers[H.msgId] = `${task.id}:retry:${next}`;
+    await this.#o.republish(msg.queue, { id: task.id, headers, body: msg.body });
+    this.stats.retried++;
+    this.#o.logger.info('task will be retried', { task: task.task, id: task.id, retry: next, inMs: countdownMs, error: `${cause.name}: ${cause.message}` });
+    msg.ack();
+  }
+
+  /** Store FAILURE (fenced), copy the message to the dead-letter stream, then ack. */
+  async #failForGood(
+    task: TaskMessage | null,
+    msg: IncomingMessage,
+    def: TaskDefinition | null,
+    writer: ResultWriteHandle | null,
+    error: SerializedError,
+    reason: DeadLetterReason,
+  ): Promise<void> {
+    this.stats.failed++;
+    if (task) {
+      const record = this.record(task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
+      const w = writer ? await this.#write(writer, record) : 'written';
+      if (w === 'superseded') return this.settleLost(task, msg, w); // a later attempt owns the message now
+      if (w === 'terminal') return this.alreadyDone(task, msg, def, null);
+      this.#notify(task, record);
+    }
+    if (def?.deadLetter !== false) await this.#deadLetter(msg, task, error, reason);
+    msg.ack();
+  }
+
+  /** Its execution killed its worker `maxCrashes` times (or its quarantine thread): fail it for good and dead-letter it. */
+  async crashed(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, crashes: number): Promise<void> {
+    const err = new WorkerLostError(
+      `task ${task.id} (${task.task}) was in flight on a worker that died or lost it ${crashes} times, and killed its worker or quarantine thread when it ran alone; moved to the dead-letter stream instead of running again`,
+    );
+    this.#o.logger.error('task keeps killing its worker: dead-lettered', { task: task.task, id: task.id, crashes });
+    await this.#failForGood(task, msg, def, writer, serializeError(err), 'crashed');
+  }
+
+  async #deadLetter(msg: IncomingMessage, task: TaskMessage | null, error: SerializedError | null, reason: DeadLetterReason): Promise<void> {
+    const id = task?.id ?? msg.header(H.id);
+    const headers = deadLetterHeaders(this.#headerEntries(msg), {
+      reason,
+      error,
+      attempts: msg.delivery.deliveryCount,
+      retries: task?.retries ?? 0,
+      worker: this.#o.hostname,
+      queue: msg.queue,
+      seq: msg.delivery.sequence,
+    });
+    await this.#o.deadLetters.add(msg.queue, deadLetterId(id, msg.delivery.sequence), headers, msg.body);
+    this.stats.deadLettered++;
+  }
+
+  /** A write lost to another attempt: `terminal` = done elsewhere (ack), `superseded` = a later attempt holds it (no ack). */
+  async settleLost(task: TaskMessage, msg: IncomingMessage, w: WriteOutcome): Promise<void> {
+    this.stats.skipped++;
+    if (w === 'terminal') {
+      const stored = await this.#o.backend.get(task.id);
+      if (stored) this.#notify(task, stored);
+      msg.ack();
+      return;
+    }
+    this.#o.logger.warn('stale attempt: a later delivery of this task took over; its result and ack are dropped', {
+      task: task.task,
+      id: task.id,
+      attempt: `${msg.delivery.sequence}.${msg.delivery.deliveryCount}`,
+    });
+  }
+
+  /**
+   * The task already has a terminal result (a redelivery after the ack was lost, a keyed task run
+   * before). If it is this message's own dead-lettered failure, make sure the dead letter exists.
+   */
+  async alreadyDone(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition | null, record: ResultRecord | null): Promise<void> {
+    const stored = record ?? (await this.#o.backend.get(task.id));
+    const dl = stored?.meta?.deadLetter;
+    if (stored && stored.status === 'FAILURE' && typeof dl === 'string' && stored.attempt?.sequence === msg.delivery.sequence && def?.deadLetter !== false) {
+      await this.#deadLetter(msg, task, stored.error, dl as DeadLetterReason);
+    }
+    this.stats.skipped++;
+    if (stored) this.#notify(task, stored);
+    msg.ack();
+  }
+
+  /** Revoked or expired before it started. */
+  async skip(task: TaskMessage, msg: IncomingMessage, status: TaskState, error: SerializedError, meta: Record<string, unknown>): Promise<void> {
+    this.stats.skipped++;
+    const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount });
+    await this.#terminal(task, msg, writer, this.record(task, msg, status, { error, meta, done: true }));
+  }
+
+  /** Store a terminal record (fenced), send what is stored to `reply_to`, ack. */
+  async #terminal(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, record: ResultRecord): Promise<WriteOutcome> {
+    if (writer) {
+      const w = await this.#write(writer, record);
+      if (w !== 'written') {
+        await this.settleLost(task, msg, w);
+        return w;
+      }
+    }
+    this.#notify(task, record);
+    msg.ack();
+    return 'written';
+  }
+
+  #notify(task: TaskMessage, record: ResultRecord): void {
+    if (task.replyTo) this.#o.notifyResult?.(task.replyTo, task.id, record);
+  }
+
+  /** Nobody here knows the task: hand it back with a growing delay; on the last delivery, dead-letter it. */
+  async unknown(task: TaskMessage, msg: IncomingMessage): Promise<void> {
+    const d = msg.delivery.deliveryCount;
+    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
+      const err = serializeError(new NotRegisteredError(task.task));
+      this.#o.logger.error('unknown task: no worker knew it through its last delivery; dead-lettered', { task: task.task, id: task.id, deliveries: d });
+      const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: d });
+      await this.#failForGood(task, msg, null, writer, err, 'not-registered');
+      return;
+    }
+    const delay = Math.min(this.#unknownDelay * 2 ** (d - 1), MAX_UNKNOWN_DELAY_MS);
+    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
+    msg.nak(delay);
+    this.stats.returned++;
+    this.#o.logger.warn('unknown task: returned to the queue for a worker that knows it', { task: task.task, id: task.id, retryInMs: delay });
+  }
+
+  /**
+   * Not due yet (interim until the scheduler: hand it back with the remaining delay, holding no
+   * slot). On the message's last delivery it is re-published as a fresh message instead.
+   */
+  async notYet(task: TaskMessage, msg: IncomingMessage, waitMs: number): Promise<void> {
+    const d = msg.delivery.deliveryCount;
+    this.stats.returned++;
+    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
+      // A nak now would exhaust the message: hand it over to a fresh copy instead.
+      const headers = this.#copyHeaders(msg);
+      headers[H.msgId] = `${task.id}:eta:${msg.delivery.sequence}`;
+      await this.#o.republish(msg.queue, { id: task.id, headers, body: msg.body });
+      msg.ack();
+      return;
+    }
+    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
+    msg.nak(waitMs);
+  }
+
+  /** An undecodable or malformed message: dead-letter it on the first delivery (never retried) and record what is known. */
+  async undecodable(msg: IncomingMessage, err: unknown): Promise<void> {
+    const e = err instanceof DecodeError ? err : new DecodeError(String((err as Error)?.message ?? err), { cause: err });
+    const id = msg.header(H.id);
+    const name = msg.header(H.task);
+    this.#o.logger.error('undecodable task message dead-lettered', {
+      id,
+      task: name,
+      stream: msg.delivery.stream,
+      seq: msg.delivery.sequence,
+      error: e.message,
+    });
+    this.stats.rejected++;
+    const error = serializeError(e);
+    if (id && /^[A-Za-z0-9_.:-]{1,200}$/.test(id)) {
+      const record: ResultRecord = {
+        status: 'FAILURE',
+        taskId: id,
+        name: name ?? null,
+        result: null,
+        error,
+        traceback: null,
+        dateDone: new Date().toISOString(),
+        meta: { deadLetter: 'undecodable' },
+        children: [],
+        worker: this.#o.hostname,
+        attempts: msg.delivery.deliveryCount,
+      };
+      try {
+        await this.#write(this.#o.backend.writer(id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }), record);
+      } catch (werr) {
+        this.#o.logger.warn('could not record the decode failure', { id, error: werr });
+      }
+    }
+    await this.#deadLetter(msg, null, error, 'undecodable');
+    msg.ack();
+  }
+
+  #headerEntries(msg: IncomingMessage): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const k of msg.headerNames()) {
+      const v = msg.header(k);
+      if (v !== undefined) out.push([k, v]);
+    }
+    return out;
+  }
+
+  #copyHeaders(msg: IncomingMessage): Record<string, string> {
+    return Object.fromEntries(this.#headerEntries(msg));
+  }
+
+  /** Build the result record of this attempt of `task`. */
+  record(
+    task: TaskMessage,
+    msg: IncomingMessage,
+    status: TaskState,
+    p: { result?: unknown; error?: SerializedError; meta?: Record<string, unknown>; done?: boolean },
+  ): ResultRecord {
+    return {
+      status,
+      taskId: task.id,
+      name: task.task,
+      result: p.result ?? null,
+      error: p.error ?? null,
+      traceback: p.error?.stack ?? null,
+      dateDone: p.done ? new Date().toISOString() : null,
+      meta: p.meta ?? null,
+      children: [],
+      worker: this.#o.hostname,
+      attempts: msg.delivery.deliveryCount,
+      attempt: { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount },
+    };
+   }
+}
