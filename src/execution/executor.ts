@@ -203,7 +203,7 @@ export class Executor {
       await this.#settler.undecodable(msg, err);
       return;
     }
-    await this.#handleDecoded(task, msg);
+    return this.#handleDecoded(task, msg);
   }
 
   async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
@@ -257,7 +257,9 @@ export class Executor {
         }
       }
     }
-    await this.#claimAndRun(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, quarantine);
+    const writer = useResults ? this.#o.backend.writer(task.id, attempt, known) : null;
+    if (d === 1) return this.#run(task, msg, def, writer, false);
+    return this.#claimAndRun(task, msg, def, writer, quarantine);
   }
 
   async #claimAndRun(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
@@ -270,7 +272,7 @@ export class Executor {
         return;
       }
     }
-    await this.#run(task, msg, def, writer, quarantine);
+    return this.#run(task, msg, def, writer, quarantine);
   }
 
   async #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
@@ -323,15 +325,20 @@ export class Executor {
           return;
         }
       } else {
-        const killed = run.killed();
-        const body = (async (): Promise<TaskOutcome> => {
+        // One promise settled by whichever comes first: the task's outcome or a kill (hard limit,
+        // revoke with terminate), which abandons the task's own promise.
+        outcome = await new Promise<TaskOutcome>((resolve) => {
+          run.onKill(resolve);
+          const fail = (err: unknown) => resolve({ ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) });
           try {
-            return { ok: true, value: await (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args) };
+            const v = (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args);
+            if (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') {
+              (v as PromiseLike<unknown>).then((value) => resolve({ ok: true, value }), fail);
+            } else resolve({ ok: true, value: v });
           } catch (err) {
-            return { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };
+            fail(err);
           }
-        })();
-        outcome = await Promise.race([body, killed]);
+        });
       }
       for (const t of timers) clearTimeout(t);
       if (!run.abandoned) await run.progressSettled();

@@ -114,14 +114,16 @@ export class Settler {
     reason: DeadLetterReason,
   ): Promise<void> {
     this.stats.failed++;
+    let record: ResultRecord | undefined;
     if (task) {
-      const record = this.record(task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
+      record = this.record(task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
       const w = writer ? await this.#write(writer, record) : 'written';
       if (w === 'superseded') return this.settleLost(task, msg, w); // a later attempt owns the message now
       if (w === 'terminal') return this.alreadyDone(task, msg, def, null);
-      this.#notify(task, record);
     }
     if (def?.deadLetter !== false) await this.#deadLetter(msg, task, error, reason);
+    // The caller hears of the failure once its dead letter exists.
+    if (task && record) this.#notify(task, record);
     msg.ack();
   }
 

@@ -33,7 +33,7 @@ export class TaskRun implements TaskContext {
   terminated = false;
   /** Set when the run was abandoned (hard time limit or terminate of an I/O task): later writes are dropped. */
   abandoned = false;
-  readonly attempt: AttemptToken;
+  #attempt: AttemptToken | undefined;
   #kill: AbortController | undefined;
   #onKill: ((outcome: TaskOutcome) => void) | undefined;
   #controller: AbortController | undefined;
@@ -50,9 +50,15 @@ export class TaskRun implements TaskContext {
     private readonly baseLogger: Logger,
     private readonly writeRecord: WriteRecord,
     private readonly record: (status: 'PROGRESS', meta: Record<string, unknown>) => ResultRecord,
-  ) {
-    const { sequence, deliveryCount } = msg.delivery;
-    this.attempt = { sequence, delivery: deliveryCount, token: `${sequence}.${deliveryCount}` };
+  ) {}
+
+  /** This attempt's fencing token (built on first use). */
+  get attempt(): AttemptToken {
+    if (!this.#attempt) {
+      const { sequence, deliveryCount } = this.msg.delivery;
+      this.#attempt = { sequence, delivery: deliveryCount, token: `${sequence}.${deliveryCount}` };
+    }
+    return this.#attempt;
   }
 
   get idempotencyKey(): string | null {
@@ -70,12 +76,9 @@ export class TaskRun implements TaskContext {
     return this.#kill.signal;
   }
 
-  /**
-   * Resolves with the kill outcome when the run is killed (I/O tasks race their body against it).
-   * Created on first use.
-   */
-  killed(): Promise<TaskOutcome> {
-    return new Promise((resolve) => (this.#onKill = resolve));
+  /** Call `cb` with the kill outcome if the run is killed (an I/O task's outcome is then this one). */
+  onKill(cb: (outcome: TaskOutcome) => void): void {
+    this.#onKill = cb;
   }
 
   /** Hard stop: terminate a CPU thread / abandon an I/O task, failing the run with `reason`. */

@@ -95,6 +95,8 @@ describe('processes', () => {
       const values = await Promise.all(good.map((r) => r.get({ timeout: '60s' })));
       assert.deepEqual(values, Array.from({ length: 40 }, (_, i) => i + 1));
       assert.ok(deaths <= 2, `the poison task killed ${deaths} workers (at most 2 allowed)`);
+      // The result may be seen through the KV watch a moment before the dead letter is stored.
+      await until(async () => (await c.deadLetters.show(bad.id)).length > 0, 5000, 'dead letter stored');
       const [dl] = await c.deadLetters.show(bad.id);
       assert.equal(dl?.reason, 'crashed');
       assert.equal(dl?.task, 'f.exit');
