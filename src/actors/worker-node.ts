@@ -1,7 +1,14 @@
 import { ClosedError, type EscalationError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore } from '../transport/transport.ts';
+import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
+import { Lease } from '../results/lease.ts';
+import { Scheduler, type SchedulerStats } from './scheduler.ts';
+import { isTerminalState, type ResultRecord } from '../results/states.ts';
+
+function isFinal(r: ResultRecord | null): boolean {
+  return r !== null && isTerminalState(r.status);
+}
 import { CpuPool } from '../execution/cpu-pool.ts';
 import { Executor, type ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
@@ -29,6 +36,7 @@ export interface WorkerApp {
   onWarning(listener: (msg: string) => void): () => void;
   resultBackend(): Promise<ResultBackend>;
   attemptLedger(): Promise<AttemptLedger>;
+  leaseStore(): Promise<KeyValueStore>;
   revocations(): Promise<Revocations>;
   deadLetterStore(): Promise<DeadLetterStore>;
   taskNames(): string[];
@@ -85,6 +93,12 @@ export class WorkerNode {
   stats(): ExecutorStats & { slotsUsed: number } {
     const s = this.#executor?.stats ?? { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, skipped: 0, rejected: 0, returned: 0, active: 0 };
     return { ...s, slotsUsed: this.#slots.used };
+  }
+
+  #scheduler: Scheduler | undefined;
+  /** The scheduler's counters (undefined when this node runs none). */
+  schedulerStats(): SchedulerStats | undefined {
+    return this.#scheduler?.stats();
   }
 
   /** Tasks running now. */
@@ -221,6 +235,7 @@ export class WorkerNode {
       ledger: ledger as AttemptLedger,
       revocations: revocations as Revocations,
       republish: (queue, task) => transport.publish(queue, task),
+      publishDelayed: (queue, task) => transport.publishDelayed(queue, task),
       timeLimitMs: this.options.timeLimitMs,
       softTimeLimitMs: this.options.softTimeLimitMs,
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
@@ -260,6 +275,32 @@ export class WorkerNode {
         logger: log,
       }),
     );
+
+    if (this.options.scheduler) {
+      const leaseKv = await app.leaseStore();
+      const holder = `${this.options.name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+      const leaseMs = this.options.schedulerLeaseMs;
+      await this.#spawn('scheduler', () => {
+        let scheduler: Scheduler | undefined;
+        return {
+          start: async () => {
+            const results = backend as ResultBackend;
+            scheduler = new Scheduler({
+              transport,
+              lease: new Lease(leaseKv, 'scheduler', holder, leaseMs),
+              logger: log,
+              isDone: async (id) => isFinal(await results.get(id)),
+            });
+            this.#scheduler = scheduler;
+            await scheduler.start();
+          },
+          receive() {},
+          stop: async () => {
+            await scheduler?.stop();
+          },
+        };
+      });
+    }
 
     const queues = this.options.queues;
     for (const queue of queues) {

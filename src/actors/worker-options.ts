@@ -27,6 +27,13 @@ export interface WorkerOptions {
   timeLimit?: Duration;
   /** Soft time limit of tasks that set none. @defaultValue none */
   softTimeLimit?: Duration;
+  /**
+   * Run the scheduler (moves delayed tasks to their queues, fires periodic tasks) in this node; one
+   * node of the app leads at a time. @defaultValue true
+   */
+  scheduler?: boolean;
+  /** Leader lease of the scheduler: a standby takes over within about this long. @defaultValue `'3s'` */
+  schedulerLease?: Duration;
   /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
   maxRestarts?: number;
   /** ... within this window stop the node. @defaultValue `'60s'` */
@@ -46,6 +53,8 @@ export interface ResolvedWorkerOptions {
   restartWindowMs: number;
   timeLimitMs: number | null;
   softTimeLimitMs: number | null;
+  scheduler: boolean;
+  schedulerLeaseMs: number;
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -85,7 +94,12 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   if (timeLimitMs !== null && softTimeLimitMs !== null && softTimeLimitMs >= timeLimitMs) {
     throw new InvalidArgumentError('worker options.softTimeLimit must be below worker options.timeLimit');
   }
+  if (o.scheduler !== undefined && typeof o.scheduler !== 'boolean') throw new InvalidArgumentError('worker options.scheduler must be a boolean');
+  const schedulerLeaseMs = parseDuration(o.schedulerLease ?? '3s', 'worker options.schedulerLease');
+  if (schedulerLeaseMs < 300) throw new InvalidArgumentError('worker options.schedulerLease must be at least 300 ms');
   return {
+    scheduler: o.scheduler ?? true,
+    schedulerLeaseMs,
     timeLimitMs,
     softTimeLimitMs,
     queues,

@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
-import { encodeTask } from '../protocol/envelope.ts';
+import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
+import { H } from '../protocol/headers.ts';
 import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName } from '../protocol/names.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
@@ -199,7 +200,35 @@ export class App implements TaskPublisher {
     );
     router?.track(encoded.id);
     const transport = this.transport();
-    return transport.publish(o.queue ?? taskOptions.queue, encoded).then(() => this.asyncResult(encoded.id));
+    const queue = o.queue ?? taskOptions.queue;
+    if (o.eta !== null && o.eta > Date.now()) return this.#publishDelayed(queue, encoded, o.eta, name, ignoreResult);
+    return transport.publish(queue, encoded).then(() => this.asyncResult(encoded.id));
+  }
+
+  /**
+   * A task due later waits in the delayed stream until the scheduler moves it to its queue; its
+   * state is `SCHEDULED` (written first, so it can never overwrite a state the task reached).
+   */
+  async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<AsyncResult<unknown>> {
+    const backend = ignoreResult ? null : await this.resultBackend();
+    if (backend) {
+      await backend.writer(encoded.id, null).write({
+        status: 'SCHEDULED',
+        taskId: encoded.id,
+        name,
+        result: null,
+        error: null,
+        traceback: null,
+        dateDone: null,
+        meta: { eta: new Date(eta).toISOString(), queue },
+        children: [],
+        worker: null,
+        attempts: 0,
+        attempt: null,
+      });
+    }
+    await this.transport().publishDelayed(queue, encoded);
+    return this.asyncResult(encoded.id);
   }
 
   #routerInstance: ResultRouter | undefined;
@@ -296,6 +325,30 @@ export class App implements TaskPublisher {
     this.#revocations ??= this.#kv(revokedBucketName(this.name), this.options.revokeExpiresMs).then((kv) => new Revocations(kv));
     this.#revocations.catch(() => (this.#revocations = undefined));
     return this.#revocations;
+  }
+
+  /**
+   * Delayed tasks waiting for their eta, soonest first (at most `limit`, default 100): what
+   * `celeriac inspect scheduled` prints.
+   */
+  async scheduled(options: { limit?: number } = {}): Promise<Array<{ id: string; task: string | null; queue: string; eta: string }>> {
+    const t = this.transport();
+    await t.connect();
+    const store = await t.delayed();
+    const entries = (await store.list(1_000_000)).sort((a, b) => a.eta - b.eta).slice(0, options.limit ?? 100);
+    return Promise.all(
+      entries.map(async (e) => ({
+        id: e.taskId,
+        task: (await store.fetch(e.seq))?.headers[H.task] ?? null,
+        queue: e.queue,
+        eta: new Date(e.eta).toISOString(),
+      })),
+    );
+  }
+
+  /** @internal the leases bucket (`<app>-leases`): leader election of the scheduler. */
+  leaseStore(): Promise<KeyValueStore> {
+    return this.#kv(`${this.name}-leases`, 86_400_000);
   }
 
   #ledger: Promise<AttemptLedger> | undefined;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { isInvalidArgumentError } from '../errors.ts';
 import { runCall, runResult } from './call-command.ts';
+import { runBeat, runInspectScheduled } from './beat-command.ts';
 import { runDlq, runRevoke } from './dlq-command.ts';
 import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
@@ -50,6 +51,23 @@ export function buildCli(): Command {
     .option('--json', 'list: JSON output')
     .action(async (action, target, flags) => {
       process.exitCode = await runDlq(action, target, flags);
+    });
+  program
+    .command('beat')
+    .description('run the scheduler alone: delayed tasks to their queues, periodic tasks (one leader at a time)')
+    .requiredOption('-A, --app <module>', 'module that exports the app (default export or "app")')
+    .option('-b, --broker <url>', 'broker URL')
+    .option('-l, --loglevel <level>', 'debug | info | warn | error', 'info')
+    .option('--log-format <format>', 'text | json', 'text')
+    .action(async (flags) => {
+      process.exitCode = await runBeat(flags);
+    });
+  const inspect = program.command('inspect').description('look at what the app holds');
+  clientOptions(inspect.command('scheduled').description('delayed tasks waiting for their eta, soonest first'))
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'JSON output')
+    .action(async (flags) => {
+      process.exitCode = await runInspectScheduled(flags);
     });
   const control = program.command('control').description('remote control of the workers');
   clientOptions(control.command('revoke <ids...>').description('revoke task ids: queued ones are skipped, running ones aborted'))

@@ -42,6 +42,11 @@ export interface ExecutorOptions {
   revocations?: Pick<Revocations, 'get'>;
   /** Publish a message (retries, eta hand-over); resolves once the broker stored it. */
   republish: (queue: string, task: EncodedTask) => Promise<void>;
+  /**
+   * Store a task that is not due yet in the delayed stream (the scheduler moves it to its queue
+   * when due). Without it, not-yet-due tasks are handed back with a nak delay.
+   */
+  publishDelayed?: (queue: string, task: EncodedTask) => Promise<void>;
   /** Worker-wide default hard / soft time limits (ms). */
   timeLimitMs?: number | null;
   softTimeLimitMs?: number | null;

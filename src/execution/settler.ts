@@ -13,7 +13,7 @@ import type { TaskRun, WriteRecord } from './task-run.ts';
 /** The executor options a {@link Settler} reads. */
 export type SettlerOptions = Pick<
   ExecutorOptions,
-  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult'
+  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult'
 >;
 
 const MAX_UNKNOWN_DELAY_MS = 300_000;
@@ -98,7 +98,10 @@ export class Settler {
     headers[H.retries] = String(next);
     headers[H.eta] = new Date(eta).toISOString();
     headers[H.msgId] = `${task.id}:retry:${next}`;
-    await this.#o.republish(msg.queue, { id: task.id, headers, body: msg.body });
+    const retryTask = { id: task.id, headers, body: msg.body };
+    // Due later: it waits in the delayed stream (no queue, no ack-pending slot), not in the queue.
+    if (countdownMs > 0 && this.#o.publishDelayed) await this.#o.publishDelayed(msg.queue, retryTask);
+    else await this.#o.republish(msg.queue, retryTask);
     this.stats.retried++;
     this.#o.logger.info('task will be retried', { task: task.task, id: task.id, retry: next, inMs: countdownMs, error: `${cause.name}: ${cause.message}` });
     msg.ack();
@@ -225,12 +228,21 @@ export class Settler {
   }
 
   /**
-   * Not due yet (interim until the scheduler: hand it back with the remaining delay, holding no
-   * slot). On the message's last delivery it is re-published as a fresh message instead.
+   * Not due yet (a message published to the queue with a future eta, or a clock a little ahead):
+   * moved to the delayed stream, where the scheduler holds it until it is due. A wait under a second
+   * (clock skew) is a nak with that delay instead; so is any wait without a delayed stream. On the
+   * message's last delivery it is re-published as a fresh message rather than nak-ed.
    */
   async notYet(task: TaskMessage, msg: IncomingMessage, waitMs: number): Promise<void> {
     const d = msg.delivery.deliveryCount;
     this.stats.returned++;
+    if (waitMs >= 1000 && this.#o.publishDelayed) {
+      const headers = this.#copyHeaders(msg);
+      headers[H.msgId] = `${task.id}:eta:${msg.delivery.sequence}`;
+      await this.#o.publishDelayed(msg.queue, { id: task.id, headers, body: msg.body });
+      msg.ack();
+      return;
+    }
     if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
       // A nak now would exhaust the message: hand it over to a fresh copy instead.
       const headers = this.#copyHeaders(msg);

@@ -155,6 +155,48 @@ export interface ExhaustedMessage {
   remove(): Promise<void>;
 }
 
+/** A delayed task as the scheduler indexes it (headers only; the body is fetched when it fires). */
+export interface DelayedEntry {
+  /** Sequence in the delayed stream (the handle for `fetch` and `remove`). */
+  readonly seq: number;
+  /** Queue the task goes to when it is due. */
+  readonly queue: string;
+  /** Due time, epoch ms (the `eta` header; 0 when missing or unreadable: due at once). */
+  readonly eta: number;
+  /** Task id (`id` header), or `''`. */
+  readonly taskId: string;
+}
+
+/** A delayed task read whole, to fire it. */
+export interface DelayedMessage {
+  readonly seq: number;
+  readonly queue: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array;
+}
+
+/**
+ * The delayed-tasks stream (`<app>-delayed`, subjects `<app>.delayed.<queue>` on NATS, Limits
+ * retention, file storage): tasks whose eta is in the future wait here, not in a queue, and the
+ * scheduler moves each to its queue when it is due. Holds no ack-pending slot and burns no delivery.
+ */
+export interface DelayedStore {
+  /**
+   * Follow every stored entry: first those already there (oldest first), then new ones as they are
+   * stored. `onReset` is called when the follower had to start over (e.g. after a reconnect): the
+   * caller drops its index, and every entry still stored is delivered again. Returns a stop function.
+   */
+  follow(onEntry: (e: DelayedEntry) => void, onReset: () => void): () => void;
+  /** The stored message, or null when it was removed (fired by someone else). */
+  fetch(seq: number): Promise<DelayedMessage | null>;
+  /** Remove a fired entry; false when it was not there. */
+  remove(seq: number): Promise<boolean>;
+  /** Entries, oldest first, at most `limit` (for `celeriac inspect scheduled`). */
+  list(limit?: number): Promise<DelayedEntry[]>;
+  /** Number of stored entries. */
+  count(): Promise<number>;
+}
+
 /** Connection state reported by a transport. */
 export type TransportStatus = 'disconnected' | 'reconnecting' | 'connected' | 'closed';
 
@@ -177,6 +219,13 @@ export interface Transport {
    * transport's queue settings) and subscribe.
    */
   subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription>;
+  /**
+   * Store a task whose eta is in the future in the delayed stream (its `Nats-Msg-Id` header
+   * deduplicates, as for `publish`); resolves when stored.
+   */
+  publishDelayed(queue: string, task: EncodedTask): Promise<void>;
+  /** The delayed-tasks stream (created on first use). */
+  delayed(): Promise<DelayedStore>;
   /** Delivery settings of `queue` (ack wait, max deliveries). */
   queueSettings(queue: string): QueueSettings;
   /** The dead-letter stream (created on first use). */

@@ -1,4 +1,5 @@
 import type { DeadLetter, KvEntry } from '../transport.ts';
+import { type MemoryDelayedSet, newMemoryDelayedSet } from './memory-delayed.ts';
 import { MemoryExhaustion } from './memory-exhaustion.ts';
 
 /** A message stored in a memory queue. */
@@ -99,6 +100,8 @@ export class MemoryBroker {
   readonly deadLetterSets = new Map<string, MemoryDeadLetters>();
   /** Max-deliveries handlers and exhausted messages per namespace. */
   readonly exhaustions = new Map<string, MemoryExhaustion>();
+  /** Delayed tasks per namespace. */
+  readonly delayedSets = new Map<string, MemoryDelayedSet>();
 
   queue(name: string, maxMessages: number): MemoryQueue {
     let q = this.queues.get(name);
@@ -123,6 +126,15 @@ export class MemoryBroker {
     if (!d) {
       d = { entries: new Map(), nextSeq: 1, ids: new Map() };
       this.deadLetterSets.set(namespace, d);
+    }
+    return d;
+  }
+
+  delayed(namespace: string): MemoryDelayedSet {
+    let d = this.delayedSets.get(namespace);
+    if (!d) {
+      d = newMemoryDelayedSet();
+      this.delayedSets.set(namespace, d);
     }
     return d;
   }

@@ -1,8 +1,10 @@
 import { InvalidArgumentError, QueueFullError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { DEFAULT_MAX_DEAD_LETTERS } from '../dead-letter-headers.ts';
+import { validateToken } from '../../protocol/names.ts';
 import type {
   DeadLetterStore,
+  DelayedStore,
   ExhaustedMessage,
   IncomingMessage,
   KeyValueStore,
@@ -14,12 +16,16 @@ import type {
 } from '../transport.ts';
 import { type MemoryBroker, memoryBroker } from './memory-broker.ts';
 import { MemoryDeadLetterStore } from './memory-dead-letters.ts';
+import { MemoryDelayedStore, storeDelayed } from './memory-delayed.ts';
 import { MemoryKeyValueStore } from './memory-kv.ts';
 import { MemorySubscription } from './memory-subscription.ts';
 
 /** Options of the memory transport. */
 export interface MemoryTransportOptions {
-  /** Maximum messages per queue before publish fails with QueueFullError. @defaultValue 1_000_000 */
+  /**
+   * Maximum messages per queue, and of the delayed-tasks store, before a publish fails with
+   * QueueFullError. @defaultValue 1_000_000
+   */
   maxMessages?: number;
   /** How long an unfilled pull waits for messages. @defaultValue 10_000 */
   pullExpiresMs?: number;
@@ -46,8 +52,9 @@ const DEDUPE_WINDOW_MS = 120_000;
 
 /**
  * `memory://[name]`: in-process queues with the transport semantics of the NATS one (ack, nak with
- * redelivery, credit-bounded delivery, max deliveries, a dead-letter store). Apps in one process that
- * name the same broker share it; queues, dead letters and max-deliveries handlers are per namespace.
+ * redelivery, credit-bounded delivery, max deliveries, a dead-letter store, a delayed-tasks store). Apps
+ * in one process that name the same broker share it; queues, dead letters, delayed tasks and
+ * max-deliveries handlers are per namespace.
  */
 export class MemoryTransport implements Transport {
   readonly kind = 'memory' as const;
@@ -61,6 +68,7 @@ export class MemoryTransport implements Transport {
   readonly #onWarning: ((msg: string) => void) | undefined;
   readonly #stopHandlers = new Set<() => void>();
   readonly #subs = new Set<MemorySubscription>();
+  #delayed: MemoryDelayedStore | undefined;
   #closed = false;
 
   /** @throws InvalidArgumentError when `maxDeadLetters` is not a positive integer. */
@@ -115,6 +123,20 @@ export class MemoryTransport implements Transport {
     return sub;
   }
 
+  /**
+   * Store a task in this namespace's delayed-tasks store (deduplicated by `Nats-Msg-Id` for 2 minutes).
+   * @throws InvalidArgumentError for a bad queue name.
+   * @throws QueueFullError when the store holds `maxMessages` tasks.
+   */
+  async publishDelayed(queue: string, task: EncodedTask): Promise<void> {
+    storeDelayed(this.#broker.delayed(this.#ns), validateToken(queue, 'queue'), task, this.#maxMessages);
+  }
+
+  async delayed(): Promise<DelayedStore> {
+    this.#delayed ??= new MemoryDelayedStore(this.#broker.delayed(this.#ns), this.#onWarning);
+    return this.#delayed;
+  }
+
   queueSettings(queue: string): QueueSettings {
     return this.#queueSettings(queue);
   }
@@ -163,6 +185,7 @@ export class MemoryTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     for (const s of [...this.#subs]) await s.close();
+    this.#delayed?.close();
     for (const stop of [...this.#stopHandlers]) stop();
     this.#stopHandlers.clear();
   }

@@ -2,9 +2,10 @@ import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManage
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
-import { taskStreamName, taskSubject } from '../../protocol/names.ts';
+import { taskStreamName, taskSubject, validateToken } from '../../protocol/names.ts';
 import type {
   DeadLetterStore,
+  DelayedStore,
   ExhaustedMessage,
   IncomingMessage,
   KeyValueStore,
@@ -17,8 +18,18 @@ import type {
 import { LeanPublisher, encodedHeaders } from './lean-publisher.ts';
 import { MaxDeliveriesBackstop } from './max-deliveries.ts';
 import { NatsDeadLetterStore } from './nats-dead-letters.ts';
+import { NatsDelayedStore } from './nats-delayed.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
-import { deadLetterStreamConfig, ensureQueueConsumer, ensureStream, kvStreamConfig, taskStreamConfig } from './provision.ts';
+import {
+  type TaskStreamLimits,
+  deadLetterStreamConfig,
+  delayedStreamConfig,
+  delayedSubject,
+  ensureQueueConsumer,
+  ensureStream,
+  kvStreamConfig,
+  taskStreamConfig,
+} from './provision.ts';
 import { PullSubscription, readHeaders } from './pull-subscription.ts';
 
 /** Options of the NATS transport (resolved by the app from its options). */
@@ -26,10 +37,12 @@ export interface NatsTransportOptions {
   app: string;
   /** Connection name shown by the server. */
   name?: string;
+  /** `max_msgs` of the task stream, and of the delayed-tasks stream `<app>-delayed`. */
   maxQueueMessages: number;
+  /** `max_bytes` of the task stream, and of the delayed-tasks stream. */
   maxQueueBytes: number;
   maxPayloadBytes: number;
-  /** Also the dead-letter stream's duplicate window. */
+  /** Also the duplicate window of the dead-letter and delayed-tasks streams. */
   duplicateWindowMs: number;
   /** Ack wait and max deliveries of each queue's consumer (set on creation, updated when they differ). */
   queueSettings: (queue: string) => QueueSettings;
@@ -54,7 +67,8 @@ const HEADER_SLACK = 8 * 1024;
 /**
  * `nats://host:port[,host2:port]`: JetStream. One WorkQueue stream per app (`<app>-tasks`, subjects
  * `<app>.tasks.<queue>`), one durable pull consumer per queue, results in KV buckets, dead letters in
- * `<app>-dlq` (subjects `<app>.dlq.<queue>`, created on first use).
+ * `<app>-dlq` (subjects `<app>.dlq.<queue>`) and delayed tasks in `<app>-delayed` (subjects
+ * `<app>.delayed.<queue>`), both created on first use.
  */
 export class NatsTransport implements Transport {
   readonly kind = 'nats' as const;
@@ -65,6 +79,9 @@ export class NatsTransport implements Transport {
   #jsm: JetStreamManager | undefined;
   #js: JetStreamClient | undefined;
   #dlq: Promise<DeadLetterStore> | undefined;
+  #delayed: Promise<NatsDelayedStore> | undefined;
+  /** Set once the delayed-tasks stream is known to exist. */
+  #delayedStore: NatsDelayedStore | undefined;
   readonly #backstops = new Set<MaxDeliveriesBackstop>();
   #pub: LeanPublisher | undefined;
   #connecting: Promise<void> | undefined;
@@ -111,16 +128,7 @@ export class NatsTransport implements Transport {
     this.#js = jetstream(nc, { timeout: 10_000 });
     const pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs });
     void this.#watchStatus(nc);
-    await ensureStream(
-      jsm,
-      taskStreamConfig(taskStreamName(this.#o.app), this.#o.app, {
-        maxMsgs: this.#o.maxQueueMessages,
-        maxBytes: this.#o.maxQueueBytes,
-        maxMsgSize: this.#o.maxPayloadBytes + HEADER_SLACK,
-        duplicateWindowMs: this.#o.duplicateWindowMs,
-      }),
-      this.#o.updateExisting !== false,
-    );
+    await ensureStream(jsm, taskStreamConfig(taskStreamName(this.#o.app), this.#o.app, this.#limits()), this.#o.updateExisting !== false);
     // Publishing becomes possible only once the stream is known to exist.
     this.#pub = pub;
   }
@@ -144,6 +152,11 @@ export class NatsTransport implements Transport {
     return { nc: this.#nc, jsm: this.#jsm, js: this.#js, pub: this.#pub };
   }
 
+  #limits(): TaskStreamLimits {
+    const o = this.#o;
+    return { maxMsgs: o.maxQueueMessages, maxBytes: o.maxQueueBytes, maxMsgSize: o.maxPayloadBytes + HEADER_SLACK, duplicateWindowMs: o.duplicateWindowMs };
+  }
+
   maxBodyBytes(headerBytes: number): number {
     const serverMax = this.#nc?.info?.max_payload ?? 1024 * 1024;
     return Math.min(this.#o.maxPayloadBytes, serverMax - headerBytes - 64);
@@ -154,14 +167,45 @@ export class NatsTransport implements Transport {
     // then leave in one write instead of one per microtask hop.
     if (!this.#pub) return this.connect().then(() => this.publish(queue, task));
     const pub = this.#pub;
+    const tooLarge = this.#sizeError(task);
+    if (tooLarge) return Promise.reject(tooLarge);
+    // The PubAck is not part of the contract: resolving with it saves a promise per publish.
+    return pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
+  }
+
+  #sizeError(task: EncodedTask): PayloadTooLargeError | undefined {
     let headerBytes = 0;
     for (const k in task.headers) headerBytes += k.length + (task.headers[k] as string).length + 4;
     const max = this.maxBodyBytes(headerBytes);
-    if (task.body.length > max) {
-      return Promise.reject(new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`));
-    }
-    // The PubAck is not part of the contract: resolving with it saves a promise per publish.
-    return pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
+    if (task.body.length <= max) return undefined;
+    return new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`);
+  }
+
+  /**
+   * @throws InvalidArgumentError for a bad queue name; PayloadTooLargeError as `publish`.
+   * @throws QueueFullError when the delayed-tasks stream is full; PublishError, TimeoutError.
+   */
+  async publishDelayed(queue: string, task: EncodedTask): Promise<void> {
+    validateToken(queue, 'queue');
+    if (!this.#delayedStore) await this.delayed();
+    const tooLarge = this.#sizeError(task);
+    if (tooLarge) throw tooLarge;
+    await this.#require().pub.publish(delayedSubject(this.#o.app, queue), task.body, task.headers);
+  }
+
+  delayed(): Promise<DelayedStore> {
+    this.#delayed ??= (async () => {
+      await this.connect();
+      const { nc, js, jsm, pub } = this.#require();
+      await ensureStream(jsm, delayedStreamConfig(this.#o.app, this.#limits()), this.#o.updateExisting !== false);
+      const onReconnect = (cb: () => void) => this.onStatus((st) => st === 'connected' && cb());
+      this.#delayedStore = new NatsDelayedStore(nc, js, jsm, pub, { app: this.#o.app, onReconnect, onWarning: this.#o.onWarning });
+      return this.#delayedStore;
+    })().catch((err) => {
+      this.#delayed = undefined;
+      throw err;
+    });
+    return this.#delayed;
   }
 
   #ensureQueue(queue: string): Promise<void> {
@@ -305,6 +349,7 @@ export class NatsTransport implements Transport {
     this.#backstops.clear();
     // Handlers in flight may still add dead letters and remove messages: let them finish (bounded).
     await Promise.all(backstops.map((b) => b.close(this.#o.publishTimeoutMs)));
+    await this.#delayedStore?.close();
     this.#pub?.close();
     const nc = this.#nc;
     if (nc && !nc.isClosed()) {

@@ -161,6 +161,37 @@ export function deadLetterStreamConfig(app: string, maxMsgs: number, duplicateWi
   };
 }
 
+/** Name of the app's delayed-tasks stream. */
+export function delayedStreamName(app: string): string {
+  return `${app}-delayed`;
+}
+
+/** Subject a delayed task for `queue` is stored on. */
+export function delayedSubject(app: string, queue: string): string {
+  return `${app}.delayed.${queue}`;
+}
+
+/**
+ * The app's delayed-tasks stream: `<app>.delayed.>`, Limits retention (the scheduler removes what it
+ * fires), with the task stream's limits and `discard: new` so a full stream refuses new tasks
+ * (`QueueFullError`), deduplicated by `Nats-Msg-Id`, `allow_direct` for reads by sequence.
+ */
+export function delayedStreamConfig(app: string, l: TaskStreamLimits): Partial<StreamConfig> & { name: string } {
+  return {
+    name: delayedStreamName(app),
+    subjects: [`${app}.delayed.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.New,
+    max_msgs: l.maxMsgs,
+    max_bytes: l.maxBytes,
+    max_msg_size: l.maxMsgSize,
+    duplicate_window: l.duplicateWindowMs * NS,
+    allow_direct: true,
+    num_replicas: 1,
+  };
+}
+
 /** Consumer settings of a queue. */
 export interface QueueConsumerSettings {
   ackWaitMs: number;

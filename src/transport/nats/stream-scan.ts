@@ -27,6 +27,8 @@ export interface ScanOptions {
   keep?: (m: ScannedMessage) => boolean;
   /** Give up on a pull that brings nothing for this long. @defaultValue 5_000 */
   expiresMs?: number;
+  /** Read headers only (`data` is then empty, or the body on a server that ignores the option). @defaultValue false */
+  headersOnly?: boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export async function scanStream(js: JetStreamClient, jsm: JetStreamManager, str
     filter_subject: o.filter,
     deliver_policy: o.deliver === 'all' ? DeliverPolicy.All : DeliverPolicy.LastPerSubject,
     ack_policy: AckPolicy.None,
+    ...(o.headersOnly ? { headers_only: true } : {}),
     inactive_threshold: 30_000 * NS,
     mem_storage: true,
     num_replicas: 1,

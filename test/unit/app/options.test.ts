@@ -278,6 +278,8 @@ describe('resolveWorkerOptions', () => {
       restartWindowMs: 60_000,
       timeLimitMs: null,
       softTimeLimitMs: null,
+      scheduler: true,
+      schedulerLeaseMs: 3000,
     });
   });
 
@@ -308,10 +310,14 @@ describe('resolveWorkerOptions', () => {
       restartWindowMs: 60_000,
       timeLimitMs: null,
       softTimeLimitMs: null,
+      scheduler: true,
+      schedulerLeaseMs: 3000,
     });
     const l = resolveWorkerOptions({ timeLimit: '2m', softTimeLimit: '1m' }, 'main');
     assert.deepEqual([l.softTimeLimitMs, l.timeLimitMs], [60_000, 120_000]);
     assertInvalid(worker({ timeLimit: '1m', softTimeLimit: '2m' }), 'worker options.softTimeLimit');
+    assertInvalid(worker({ scheduler: 'yes' }), 'worker options.scheduler');
+    assertInvalid(worker({ schedulerLease: '10ms' }), 'worker options.schedulerLease');
   });
 
   test('queues must be a non-empty array', () => {
