@@ -24,6 +24,7 @@ export { DEFAULT_APP_OPTIONS } from './app/app-options.ts';
 export { Task } from './app/task.ts';
 export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
 export type { QueueOptions } from './app/app-options.ts';
+export type { CatchUpPolicy, ResolvedSchedule, ScheduleOptions } from './actors/beat-schedule.ts';
 export { DeadLetterQueue } from './app/dead-letter-queue.ts';
 export type { DeadLetterInfo, ReplayOptions } from './app/dead-letter-queue.ts';
 export type { DeadLetterReason } from './execution/dead-letter.ts';

@@ -130,7 +130,8 @@ export function formatCheck(c: Check): string {
   return `${c.value.toFixed(2)} ms`;
 }
 
-function table(rows: string[][]): string {
+/** Rows as aligned columns (first column left-aligned, the others right-aligned). */
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
 }

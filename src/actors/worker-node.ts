@@ -4,6 +4,8 @@ import type { Revocations } from '../results/revocations.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
 import { Lease } from '../results/lease.ts';
 import { Scheduler, type SchedulerStats } from './scheduler.ts';
+import { BeatRunner } from './beat-runner.ts';
+import type { ResolvedSchedule } from './beat-schedule.ts';
 import { isTerminalState, type ResultRecord } from '../results/states.ts';
 
 function isFinal(r: ResultRecord | null): boolean {
@@ -37,6 +39,9 @@ export interface WorkerApp {
   resultBackend(): Promise<ResultBackend>;
   attemptLedger(): Promise<AttemptLedger>;
   leaseStore(): Promise<KeyValueStore>;
+  schedules(): ResolvedSchedule[];
+  beatStore(): Promise<KeyValueStore>;
+  fireSchedule(s: ResolvedSchedule, slotMs: number): Promise<void>;
   revocations(): Promise<Revocations>;
   deadLetterStore(): Promise<DeadLetterStore>;
   taskNames(): string[];
@@ -280,6 +285,17 @@ export class WorkerNode {
       const leaseKv = await app.leaseStore();
       const holder = `${this.options.name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
       const leaseMs = this.options.schedulerLeaseMs;
+      const schedules = app.schedules();
+      const beat =
+        schedules.length > 0
+          ? new BeatRunner({
+              schedules,
+              state: await app.beatStore(),
+              fire: (s, slot) => app.fireSchedule(s, slot),
+              logger: log,
+              lease: new Lease(leaseKv, 'beat', holder, leaseMs),
+            })
+          : undefined;
       await this.#spawn('scheduler', () => {
         let scheduler: Scheduler | undefined;
         return {
@@ -293,9 +309,11 @@ export class WorkerNode {
             });
             this.#scheduler = scheduler;
             await scheduler.start();
+            await beat?.start();
           },
           receive() {},
           stop: async () => {
+            await beat?.stop();
             await scheduler?.stop();
           },
         };

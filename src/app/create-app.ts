@@ -9,6 +9,7 @@ import { Revocations } from '../results/revocations.ts';
 import type { ResultRecord } from '../results/states.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
 import { DeadLetterQueue } from './dead-letter-queue.ts';
+import { type ResolvedSchedule, type ScheduleOptions, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
 import { AsyncResult } from '../results/async-result.ts';
 import { ResultRouter } from '../results/result-router.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
@@ -101,6 +102,44 @@ export class App implements TaskPublisher {
     };
     registerTaskDefinition(this.options.name, def);
     return t;
+  }
+
+  readonly #schedules = new Map<string, ResolvedSchedule>();
+
+  /**
+   * Register a periodic task ("beat"). The scheduler's leader (in a worker node, or `celeriac beat`)
+   * fires each slot once across all processes; the last fired slot is kept in KV (`<app>-beat`).
+   * @example
+   * app.schedule('cleanup', { task: 'files.cleanup', cron: '0 3 * * *', timezone: 'Europe/Berlin' });
+   * app.schedule('heartbeat', { task: 'ops.ping', every: '30s', catchUp: 'skip' });
+   * @throws InvalidArgumentError for a bad option or a duplicate name.
+   */
+  schedule(name: string, options: ScheduleOptions): ResolvedSchedule {
+    const s = resolveSchedule(name, options);
+    if (this.#schedules.has(name)) throw new InvalidArgumentError(`app.schedule("${name}"): a schedule with this name is already registered`);
+    this.#schedules.set(name, s);
+    return s;
+  }
+
+  /** Registered schedules. */
+  schedules(): ResolvedSchedule[] {
+    return [...this.#schedules.values()];
+  }
+
+  /** @internal publish the task of a schedule's slot (task id = dedupe id = the slot's id). */
+  async fireSchedule(s: ResolvedSchedule, slotMs: number): Promise<void> {
+    await this.sendTask(s.task, s.args, {
+      taskId: slotTaskId(s.name, slotMs),
+      ...(s.queue ? { queue: s.queue } : {}),
+      ...(s.priority !== undefined ? { priority: s.priority } : {}),
+      ...(s.expiresMs !== undefined ? { expires: s.expiresMs } : {}),
+      headers: { 'beat-schedule': s.name, 'beat-slot': new Date(slotMs).toISOString() },
+    });
+  }
+
+  /** @internal last-run state of the schedules (`<app>-beat`). */
+  beatStore(): Promise<KeyValueStore> {
+    return this.#kv(`${this.name}-beat`, 0);
   }
 
   /** Registered task names, sorted. */

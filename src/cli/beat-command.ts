@@ -1,5 +1,8 @@
 import { hostname } from 'node:os';
 import { Lease } from '../results/lease.ts';
+import { readFile } from 'node:fs/promises';
+import { BeatRunner } from '../actors/beat-runner.ts';
+import type { ScheduleOptions } from '../actors/beat-schedule.ts';
 import { Scheduler } from '../actors/scheduler.ts';
 import { isTerminalState } from '../results/states.ts';
 import { InvalidArgumentError } from '../errors.ts';
@@ -8,8 +11,29 @@ import { type ClientFlags, clientApp } from './call-command.ts';
 import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
 
+/** Read a schedule file: JSON `{ "<name>": { task, cron | every, ... } }`. */
+async function readSchedules(path: string): Promise<Record<string, ScheduleOptions>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`--schedules ${path}: cannot read it (${(err as Error).message})`);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`--schedules ${path}: not JSON (${(err as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new InvalidArgumentError(`--schedules ${path}: must be an object of { "<name>": { task, cron | every, ... } }`);
+  }
+  return v as Record<string, ScheduleOptions>;
+}
+
 /** Flags of `celeriac beat`. */
 export interface BeatFlags {
+  schedules?: string;
   app: string;
   broker?: string;
   loglevel?: string;
@@ -32,6 +56,20 @@ export async function runBeat(flags: BeatFlags): Promise<number> {
   app.onWarning((m) => logger.warn(m));
   const holder = `beat@${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const backend = await app.resultBackend();
+  if (flags.schedules) {
+    for (const [name, o] of Object.entries(await readSchedules(flags.schedules))) app.schedule(name, o);
+  }
+  const schedules = app.schedules();
+  const beat =
+    schedules.length > 0
+      ? new BeatRunner({
+          schedules,
+          state: await app.beatStore(),
+          fire: (s, slot) => app.fireSchedule(s, slot),
+          logger,
+          lease: new Lease(await app.leaseStore(), 'beat', holder, 3000),
+        })
+      : undefined;
   const scheduler = new Scheduler({
     transport,
     lease: new Lease(await app.leaseStore(), 'scheduler', holder, 3000),
@@ -42,13 +80,23 @@ export async function runBeat(flags: BeatFlags): Promise<number> {
     },
   });
   await scheduler.start();
-  process.stdout.write(` -------------- celeriac beat (${holder})\n --- app:    ${app.name}\n --- broker: ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}\n`);
+  await beat?.start();
+  const lines = [
+    ` -------------- celeriac beat (${holder})`,
+    ` --- app:    ${app.name}`,
+    ` --- broker: ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}`,
+    '[schedules]',
+    ...(schedules.length ? schedules.map((s) => `  . ${s.name}: ${s.task} ${s.kind === 'cron' ? `cron '${s.cron}' ${s.timezone}` : `every ${s.everyMs} ms`}`) : ['  (none)']),
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
   logger.info('beat ready');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   logger.info('beat stopping');
+  await beat?.stop();
   await scheduler.stop();
   await app.close();
   return 0;

@@ -32,7 +32,7 @@ function parseJson(v: string | undefined, flag: string, fallback: unknown): unkn
 /** `celeriac call <task> --args '[..]'`: prints the task id, or with --wait the result. */
 export async function runCall(
   task: string,
-  flags: ClientFlags & { args?: string; kwargs?: string; queue?: string; wait?: boolean; timeout?: string; countdown?: string },
+  flags: ClientFlags & { args?: string; kwargs?: string; queue?: string; wait?: boolean; timeout?: string; countdown?: string; eta?: string },
 ): Promise<number> {
   const args = parseJson(flags.args, '--args', []);
   if (!Array.isArray(args)) throw new InvalidArgumentError("--args must be a JSON array, e.g. '[2, 3]'");
@@ -42,8 +42,15 @@ export async function runCall(
   }
   const app = await clientApp(flags);
   try {
+    let eta: Date | undefined;
+    if (flags.eta !== undefined) {
+      eta = new Date(flags.eta);
+      if (Number.isNaN(eta.getTime())) throw new InvalidArgumentError(`--eta must be an ISO 8601 time, got ${JSON.stringify(flags.eta)}`);
+    }
     const r = await app.sendTask(task, kwargs ? [...args, kwargs] : args, {
       ...(flags.queue ? { queue: flags.queue } : {}),
+      ...(flags.countdown !== undefined ? { countdown: /^\d+$/.test(flags.countdown) ? Number(flags.countdown) : flags.countdown } : {}),
+      ...(eta ? { eta } : {}),
     });
     if (!flags.wait) {
       process.stdout.write(r.id + '\n');

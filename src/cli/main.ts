@@ -30,6 +30,8 @@ export function buildCli(): Command {
     .option('--args <json>', 'positional arguments as a JSON array', '[]')
     .option('--kwargs <json>', 'keyword arguments as a JSON object (passed as a last argument)')
     .option('-Q, --queue <queue>', 'queue to send to')
+    .option('--countdown <duration>', "run no earlier than this from now (e.g. '10s', '5m')")
+    .option('--eta <iso8601>', 'run no earlier than this time')
     .option('--wait', 'wait for the result and print it')
     .action(async (task, flags) => {
       process.exitCode = await runCall(task, flags);
@@ -57,6 +59,7 @@ export function buildCli(): Command {
     .description('run the scheduler alone: delayed tasks to their queues, periodic tasks (one leader at a time)')
     .requiredOption('-A, --app <module>', 'module that exports the app (default export or "app")')
     .option('-b, --broker <url>', 'broker URL')
+    .option('-s, --schedules <file>', 'JSON file of schedules: { "<name>": { task, cron | every, ... } }')
     .option('-l, --loglevel <level>', 'debug | info | warn | error', 'info')
     .option('--log-format <format>', 'text | json', 'text')
     .action(async (flags) => {

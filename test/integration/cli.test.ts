@@ -115,3 +115,19 @@ test('celeriac dlq list|show|replay|purge and control revoke', async () => {
   const rec = await cli(['result', qid, ...common]);
   assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'REVOKED');
 });
+
+test('celeriac call --countdown schedules; inspect scheduled lists it', async () => {
+  const common = ['--app-name', 'cli', '-b', server.url];
+  const r = await cli(['call', 'math.add', '--args', '[2, 2]', '--countdown', '1h', ...common]);
+  assert.equal(r.code, 0, r.stderr);
+  const id = r.stdout.trim();
+  const rec = await cli(['result', id, ...common]);
+  assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'SCHEDULED');
+  const listed = await cli(['inspect', 'scheduled', '--json', ...common]);
+  assert.equal(listed.code, 0, listed.stderr);
+  const rows = JSON.parse(listed.stdout) as Array<{ id: string; task: string; queue: string; eta: string }>;
+  const mine = rows.find((x) => x.id === id);
+  assert.equal(mine?.task, 'math.add');
+  assert.ok(Date.parse(mine?.eta ?? '') > Date.now() + 3_500_000);
+  assert.equal((await cli(['call', 'math.add', '--eta', 'tomorrow', ...common])).code, 2, 'a bad --eta is a usage error');
+});

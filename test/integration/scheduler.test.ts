@@ -108,10 +108,12 @@ describe('failures', () => {
     const appName = 'schedkill';
     const app = client(appName);
     const stamp = app.task('test.stamp', async (_c, _n: number) => ({}) as Stamp);
-    const a = startWorkerProcess({ broker: server.url, app: appName, args: ['-c', '32', '-n', 'A'] });
+    // AckWait 1 s: a task that was running on the killed leader's own worker comes back quickly
+    // (that lateness is the worker's death, not the scheduler's failover).
+    const a = startWorkerProcess({ broker: server.url, app: appName, ackWaitMs: 1000, args: ['-c', '32', '-n', 'A'] });
     children.push(a);
     await a.ready;
-    const b = startWorkerProcess({ broker: server.url, app: appName, args: ['-c', '32', '-n', 'B'] });
+    const b = startWorkerProcess({ broker: server.url, app: appName, ackWaitMs: 1000, args: ['-c', '32', '-n', 'B'] });
     children.push(b);
     await b.ready;
     const N = 1000;

@@ -96,7 +96,8 @@ function collector() {
 
 async function consumers(stream: string): Promise<Array<{ name: string; durable: boolean; headersOnly: boolean }>> {
   const out: Array<{ name: string; durable: boolean; headersOnly: boolean }> = [];
-  for await (const c of jsm.consumers.list(stream)) out.push({ name: c.name, durable: Boolean(c.config.durable_name), headersOnly: c.config.headers_only === true });
+  // A consumer being deleted can be listed as null by nats-server 2.9: skip it.
+  for await (const c of jsm.consumers.list(stream)) if (c?.config) out.push({ name: c.name, durable: Boolean(c.config.durable_name), headersOnly: c.config.headers_only === true });
   return out;
 }
 

@@ -10,7 +10,7 @@ import {
   nextSlot,
   resolveSchedule,
   slotTaskId,
-} from '../../../src/app/beat-schedule.ts';
+} from '../../../src/actors/beat-schedule.ts';
 import { isInvalidArgumentError } from '../../../src/errors.ts';
 import { isValidTaskName } from '../../../src/protocol/names.ts';
 
