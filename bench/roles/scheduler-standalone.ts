@@ -20,6 +20,7 @@
 import { hostname } from 'node:os';
 import { Scheduler } from '../../src/actors/scheduler.ts';
 import { createApp } from '../../src/index.ts';
+import { H } from '../../src/protocol/headers.ts';
 import { Lease } from '../../src/results/lease.ts';
 import { isTerminalState } from '../../src/results/states.ts';
 import type { Transport } from '../../src/transport/transport.ts';
@@ -27,6 +28,7 @@ import { silentLogger } from '../../src/testing.ts';
 import { procMemory } from '../lib/proc.ts';
 import { emit, num, round, runRole, sleep } from '../lib/measure.ts';
 import { latencySummary } from '../lib/latency.ts';
+import { startProfiling } from '../lib/profile.ts';
 
 const [url = '', appName = 'bench-sched', nArg] = process.argv.slice(2);
 const n = num(nArg, 100_000);
@@ -34,6 +36,9 @@ const deadlineMs = num(process.env.BENCH_ROLE_DEADLINE_MS, 150_000);
 const SAMPLE_MS = 20;
 /** Memory timeline: one sample per this many ms (where the RSS goes while indexing and firing). */
 const TIMELINE_MS = num(process.env.BENCH_SCHED_TIMELINE_MS, 1000);
+const FORCE_GC = process.env.BENCH_SCHED_GC === '1';
+/** Diagnostics only: write a CPU profile and an allocation profile of the whole run into this directory. */
+const PROFILE_DIR = process.env.BENCH_SCHED_PROFILE;
 
 let stopRequested: () => void = () => undefined;
 const stopSignal = new Promise<'stopped'>((r) => (stopRequested = () => r('stopped')));
@@ -52,16 +57,17 @@ runRole('scheduler-standalone', deadlineMs, async () => {
   // Fire log: lateness of each publish against the message's own eta header.
   const fireLate = new Float64Array(Math.ceil(n * 1.2) + 1024);
   let fires = 0;
+  let timed = 0;
   let firedEarly = 0;
   let tFirstFire = 0;
   let tLastFire = 0;
   const observed: Pick<Transport, 'publish' | 'delayed' | 'onStatus'> = {
     publish(queue, task) {
       const now = Date.now();
-      const eta = Date.parse(task.headers.eta ?? '');
+      const eta = Date.parse(task.headers[H.eta] ?? '');
       if (Number.isFinite(eta)) {
         if (now < eta) firedEarly++;
-        if (fires < fireLate.length) fireLate[fires] = now - eta;
+        if (timed < fireLate.length) fireLate[timed++] = now - eta;
       }
       if (fires === 0) tFirstFire = now;
       tLastFire = now;
@@ -82,6 +88,7 @@ runRole('scheduler-standalone', deadlineMs, async () => {
     },
   });
 
+  const profiler = PROFILE_DIR ? await startProfiling() : undefined;
   const mem0 = procMemory();
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
@@ -114,6 +121,9 @@ runRole('scheduler-standalone', deadlineMs, async () => {
     }
     if (now >= nextSample) {
       nextSample += TIMELINE_MS;
+      // Diagnostics only (BENCH_SCHED_GC=1 with NODE_OPTIONS=--expose-gc): a full GC before each
+      // sample, so heap_used is the live heap and RSS what remains after collection.
+      if (FORCE_GC) (globalThis as { gc?: () => void }).gc?.();
       const mu = process.memoryUsage();
       timeline.push({ t_ms: now - t0, pending: s.pending, fired: s.fired, rss_mb: mb(mu.rss), heap_total_mb: mb(mu.heapTotal), heap_used_mb: mb(mu.heapUsed), external_mb: mb(mu.external), array_buffers_mb: mb(mu.arrayBuffers) });
     }
@@ -134,7 +144,7 @@ runRole('scheduler-standalone', deadlineMs, async () => {
   await scheduler.stop();
   await app.close();
   const mem = procMemory();
-  const recorded = Math.min(fires, fireLate.length);
+  const profile = profiler && PROFILE_DIR ? await profiler.stop(PROFILE_DIR, `scheduler-${process.pid}`) : undefined;
   return {
     probe: 'scheduler-standalone',
     n,
@@ -156,7 +166,8 @@ runRole('scheduler-standalone', deadlineMs, async () => {
     fired_early: firedEarly,
     t_first_fire: tFirstFire || null,
     t_last_fire: tLastFire || null,
-    fire_lateness_ms: latencySummary(fireLate.subarray(0, recorded)),
+    fire_lateness_ms: latencySummary(fireLate.subarray(0, timed)),
     memory_timeline: timeline,
+    ...(profile ? { profile_dir: PROFILE_DIR, profile } : {}),
   };
 });

@@ -14,5 +14,13 @@ export const DELAYED_DEDUPE_WINDOW_MS = 120_000;
 export function delayedEntry(seq: number, queue: string, header: (name: string) => string | undefined): DelayedEntry {
   const raw = header(H.eta);
   const eta = raw === undefined ? Number.NaN : Date.parse(raw);
-  return { seq, queue, eta: Number.isFinite(eta) ? eta : 0, taskId: header(H.id) ?? '' };
+  return { seq, queue: flat(queue), eta: Number.isFinite(eta) ? eta : 0, taskId: flat(header(H.id) ?? '') };
+}
+
+/**
+ * A copy of `s` that does not share memory with the string it was sliced from: an index of 100,000
+ * entries would otherwise keep every message's whole header block alive (about 250 bytes each).
+ */
+function flat(s: string): string {
+  return s.length === 0 ? s : Buffer.from(s, 'utf8').toString('utf8');
 }

@@ -207,6 +207,23 @@ export class NatsIncomingMessage implements IncomingMessage {
 }
 
 /**
+ * Status code of a reply (`NATS/1.0 404 No Messages` → 404), 0 when it has none, read from the raw
+ * header block without building nats.js' header object.
+ */
+export function statusCode(m: Msg): number {
+  const raw = m as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
+  const len = raw._msg?.hdr ?? -1;
+  const data = raw._rdata;
+  if (len <= 0) return 0;
+  if (!(data instanceof Uint8Array) || data.length < len) return m.headers?.code ?? 0;
+  // "NATS/1.0" then an optional " <code> <description>" on the first line.
+  const end = Math.min(len, 64);
+  const line = Buffer.from(data.buffer, data.byteOffset, end).toString('latin1').split('\r\n', 1)[0] ?? '';
+  const code = Number(line.split(' ', 2)[1]);
+  return Number.isInteger(code) ? code : 0;
+}
+
+/**
  * Header map of a delivered message (first value per name). Parses the raw header block when the
  * client exposes it: `MsgHdrs` builds canonical keys and copies its key list on every call, which
  * is most of the per-message client cost for a task with a handful of headers.
