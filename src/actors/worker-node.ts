@@ -2,15 +2,9 @@ import { ClosedError, type EscalationError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
-import { Lease } from '../results/lease.ts';
-import { Scheduler, type SchedulerStats } from './scheduler.ts';
-import { BeatRunner } from './beat-runner.ts';
+import type { Scheduler, SchedulerStats } from './scheduler.ts';
 import type { ResolvedSchedule } from './beat-schedule.ts';
-import { isTerminalState, type ResultRecord } from '../results/states.ts';
-
-function isFinal(r: ResultRecord | null): boolean {
-  return r !== null && isTerminalState(r.status);
-}
+import { type Scheduling, createScheduling } from './scheduling.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
 import { Executor, type ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
@@ -282,39 +276,19 @@ export class WorkerNode {
     );
 
     if (this.options.scheduler) {
-      const leaseKv = await app.leaseStore();
       const holder = `${this.options.name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
       const leaseMs = this.options.schedulerLeaseMs;
-      const schedules = app.schedules();
-      const beat =
-        schedules.length > 0
-          ? new BeatRunner({
-              schedules,
-              state: await app.beatStore(),
-              fire: (s, slot) => app.fireSchedule(s, slot),
-              logger: log,
-              lease: new Lease(leaseKv, 'beat', holder, leaseMs),
-            })
-          : undefined;
       await this.#spawn('scheduler', () => {
-        let scheduler: Scheduler | undefined;
+        let scheduling: Scheduling | undefined;
         return {
           start: async () => {
-            const results = backend as ResultBackend;
-            scheduler = new Scheduler({
-              transport,
-              lease: new Lease(leaseKv, 'scheduler', holder, leaseMs),
-              logger: log,
-              isDone: async (id) => isFinal(await results.get(id)),
-            });
-            this.#scheduler = scheduler;
-            await scheduler.start();
-            await beat?.start();
+            scheduling = await createScheduling(app, { holder, leaseMs, logger: log });
+            this.#scheduler = scheduling.scheduler;
+            await scheduling.start();
           },
           receive() {},
           stop: async () => {
-            await beat?.stop();
-            await scheduler?.stop();
+            await scheduling?.stop();
           },
         };
       });

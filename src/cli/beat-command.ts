@@ -1,10 +1,7 @@
 import { hostname } from 'node:os';
-import { Lease } from '../results/lease.ts';
 import { readFile } from 'node:fs/promises';
-import { BeatRunner } from '../actors/beat-runner.ts';
 import type { ScheduleOptions } from '../actors/beat-schedule.ts';
-import { Scheduler } from '../actors/scheduler.ts';
-import { isTerminalState } from '../results/states.ts';
+import { createScheduling } from '../actors/scheduling.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { type LogLevel, createLogger } from '../util/logger.ts';
 import { type ClientFlags, clientApp } from './call-command.ts';
@@ -55,32 +52,12 @@ export async function runBeat(flags: BeatFlags): Promise<number> {
   await transport.connect();
   app.onWarning((m) => logger.warn(m));
   const holder = `beat@${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
-  const backend = await app.resultBackend();
   if (flags.schedules) {
     for (const [name, o] of Object.entries(await readSchedules(flags.schedules))) app.schedule(name, o);
   }
   const schedules = app.schedules();
-  const beat =
-    schedules.length > 0
-      ? new BeatRunner({
-          schedules,
-          state: await app.beatStore(),
-          fire: (s, slot) => app.fireSchedule(s, slot),
-          logger,
-          lease: new Lease(await app.leaseStore(), 'beat', holder, 3000),
-        })
-      : undefined;
-  const scheduler = new Scheduler({
-    transport,
-    lease: new Lease(await app.leaseStore(), 'scheduler', holder, 3000),
-    logger,
-    isDone: async (id) => {
-      const r = await backend.get(id);
-      return r !== null && isTerminalState(r.status);
-    },
-  });
-  await scheduler.start();
-  await beat?.start();
+  const scheduling = await createScheduling(app, { holder, leaseMs: 3000, logger });
+  await scheduling.start();
   const lines = [
     ` -------------- celeriac beat (${holder})`,
     ` --- app:    ${app.name}`,
@@ -96,8 +73,7 @@ export async function runBeat(flags: BeatFlags): Promise<number> {
     process.once('SIGINT', resolve);
   });
   logger.info('beat stopping');
-  await beat?.stop();
-  await scheduler.stop();
+  await scheduling.stop();
   await app.close();
   return 0;
 }
