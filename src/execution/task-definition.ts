@@ -55,8 +55,8 @@ export interface TaskContextData {
   readonly name: string;
   /**
    * Deliberate retries so far (0 on the first attempt). Each retry is a new message, so
-   * `delivery.deliveryCount - 1` counts the redeliveries of this message (crashes, and the interim
-   * hand-back of a task whose eta was not reached).
+   * `delivery.deliveryCount - 1` counts the redeliveries of this message (crashes, and hand-backs
+   * such as an unknown task name or a sub-second wait for the eta).
    */
   readonly retries: number;
   /** This attempt's fencing token. */
