@@ -24,7 +24,17 @@ export interface ConsumerSettings {
   maxOutstanding: number;
   /** Other queues share the slots: an idle queue then holds one slot, not all of them. */
   shared: () => boolean;
+  /**
+   * Priority bands of the queue, highest first (`[q--hi, q, q--lo]`); each is a queue of its own
+   * on the broker. Without it the queue is consumed as one.
+   */
+  bands?: string[];
 }
+
+/** Every this many rounds the lowest band is asked first, so a busy high band cannot starve it. */
+const STARVATION_GUARD = 8;
+/** How long an idle banded queue waits on one band before it asks all bands again. */
+const BANDED_IDLE_WAIT_MS = 1000;
 
 /**
  * One queue's intake, as an actor: a bounded loop that reserves free slots first and only then
@@ -33,30 +43,69 @@ export interface ConsumerSettings {
  */
 export function consumerActor(s: ConsumerSettings): () => ActorBehavior<ConsumerMsg> {
   return () => {
-    let sub: QueueSubscription | undefined;
+    let subs: QueueSubscription[] = [];
     const stopIntake = new AbortController();
+    const closeAll = async () => {
+      const all = subs;
+      subs = [];
+      await Promise.all(all.map((x) => x.close()));
+    };
     return {
       async start(ctx: ActorContext<ConsumerMsg>) {
-        sub = await s.transport.subscribe(s.queue, (m) => void s.executor.handle(m));
-        const active = sub;
+        const onMessage = (m: Parameters<Parameters<typeof s.transport.subscribe>[1]>[0]) => void s.executor.handle(m);
         const signal = AbortSignal.any([ctx.signal, stopIntake.signal]);
-        void intake(active, signal).catch((err) => ctx.fail(err));
+        if (s.bands && s.bands.length > 1) {
+          for (const band of s.bands) subs.push(await s.transport.subscribe(band, onMessage));
+          void bandedIntake([...subs], signal).catch((err) => ctx.fail(err));
+        } else {
+          subs.push(await s.transport.subscribe(s.queue, onMessage));
+          void intake(subs[0] as QueueSubscription, signal).catch((err) => ctx.fail(err));
+        }
       },
       async receive(msg) {
         if (msg.type === 'crash') throw msg.error;
         if (msg.type === 'drain') {
           stopIntake.abort();
-          await sub?.close();
-          sub = undefined;
+          await closeAll();
           msg.done();
         }
       },
       async stop() {
-        await sub?.close();
-        sub = undefined;
+        await closeAll();
       },
     };
   };
+
+  /**
+   * Priority bands: for the slots reserved, ask the bands highest first with `no_wait` (each answers
+   * at once with what it has), so a high-priority task is taken in the next round even behind a
+   * backlog of lower ones. Every {@link STARVATION_GUARD}th round the order is reversed. When no band
+   * has anything, wait on the middle band for at most a second, then ask all again.
+   */
+  async function bandedIntake(bands: QueueSubscription[], signal: AbortSignal): Promise<void> {
+    let round = 0;
+    while (!signal.aborted) {
+      const want = s.shared() ? Math.min(s.maxBatch, Math.max(1, Math.ceil(s.slots.capacity / 2))) : s.maxBatch;
+      const n = await s.slots.acquire(want, signal, 1);
+      if (n === 0) break;
+      if (signal.aborted) {
+        s.slots.release(n);
+        break;
+      }
+      round++;
+      const order = round % STARVATION_GUARD === 0 ? [...bands].reverse() : bands;
+      let left = n;
+      for (const b of order) {
+        if (left === 0 || signal.aborted) break;
+        left -= await b.pull(left, { noWait: true }).catch(() => 0);
+      }
+      if (left === n && !signal.aborted) {
+        const middle = bands[Math.floor(bands.length / 2)] as QueueSubscription;
+        left -= await middle.pull(left, { expiresMs: BANDED_IDLE_WAIT_MS }).catch(() => 0);
+      }
+      s.slots.release(left);
+    }
+  }
 
   async function intake(sub: QueueSubscription, signal: AbortSignal): Promise<void> {
     let outstanding = 0;

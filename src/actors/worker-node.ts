@@ -307,6 +307,7 @@ export class WorkerNode {
           maxBatch: Math.min(this.options.concurrency, 256),
           maxOutstanding: 4,
           shared: () => queues.length > 1,
+          bands: transport.queueSettings(queue).priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : undefined,
         }),
       );
       this.#consumers.set(queue, ref);

@@ -74,6 +74,12 @@ export interface QueueOptions {
   ackWait?: Duration;
   /** Max deliveries of this queue. @defaultValue the app's `maxDeliver` */
   maxDeliver?: number;
+  /**
+   * Priority bands (like Celery's declared priority queues): tasks with priority 7–9 go to the
+   * band `<queue>--hi`, 0–2 to `<queue>--lo`, others to `<queue>`; workers take from higher bands
+   * first (docs/guide/scheduling.md). @defaultValue false
+   */
+  priorities?: boolean;
 }
 
 /** {@link AppOptions} with defaults applied and durations in milliseconds. */
@@ -103,7 +109,21 @@ export interface ResolvedAppOptions {
 
 /** Delivery settings of `queue` under these options (its override, or the app-wide values). */
 export function queueSettingsOf(o: Pick<ResolvedAppOptions, 'queues' | 'ackWaitMs' | 'maxDeliver'>, queue: string): QueueSettings {
-  return Object.hasOwn(o.queues, queue) ? (o.queues[queue] as QueueSettings) : { ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver };
+  const base = baseQueue(queue);
+  return Object.hasOwn(o.queues, base) ? (o.queues[base] as QueueSettings) : { ackWaitMs: o.ackWaitMs, maxDeliver: o.maxDeliver, priorities: false };
+}
+
+const BAND = /--(hi|lo)$/;
+
+/** The queue a priority band belongs to (`orders--hi` → `orders`). */
+export function baseQueue(queue: string): string {
+  return queue.replace(BAND, '');
+}
+
+/** The band of `queue` a task of `priority` goes to, when the queue has priorities. */
+export function bandQueue(queue: string, priority: number | null, settings: QueueSettings): string {
+  if (!settings.priorities || priority === null) return queue;
+  return priority >= 7 ? `${queue}--hi` : priority <= 2 ? `${queue}--lo` : queue;
 }
 
 /** Defaults of {@link AppOptions}. */
@@ -184,13 +204,17 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     validateToken(q, `options.queues key ${JSON.stringify(q)}`);
     if (typeof qo !== 'object' || qo === null) throw new InvalidArgumentError(`options.queues.${q} must be an object`);
     for (const k of Object.keys(qo)) {
-      if (k !== 'ackWait' && k !== 'maxDeliver') throw new InvalidArgumentError(`options.queues.${q}.${k} is not a queue option (ackWait, maxDeliver)`);
+      if (k !== 'ackWait' && k !== 'maxDeliver' && k !== 'priorities') {
+        throw new InvalidArgumentError(`options.queues.${q}.${k} is not a queue option (ackWait, maxDeliver, priorities)`);
+      }
     }
     const qAck = qo.ackWait === undefined ? ackWaitMs : parseDuration(qo.ackWait, `options.queues.${q}.ackWait`);
     if (qAck < 1000) throw new InvalidArgumentError(`options.queues.${q}.ackWait must be at least 1s, got ${qAck} ms`);
     const qMax = qo.maxDeliver === undefined ? maxDeliver : positiveInt(qo.maxDeliver, `options.queues.${q}.maxDeliver`);
     if (qMax < 2) throw new InvalidArgumentError(`options.queues.${q}.maxDeliver must be at least 2`);
-    queues[q] = Object.freeze({ ackWaitMs: qAck, maxDeliver: qMax });
+    if (BAND.test(q)) throw new InvalidArgumentError(`options.queues key ${JSON.stringify(q)}: names ending in --hi or --lo are reserved for priority bands`);
+    if (qo.priorities !== undefined && typeof qo.priorities !== 'boolean') throw new InvalidArgumentError(`options.queues.${q}.priorities must be a boolean`);
+    queues[q] = Object.freeze({ ackWaitMs: qAck, maxDeliver: qMax, priorities: qo.priorities ?? false });
   }
   return {
     maxDeliver,

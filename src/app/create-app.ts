@@ -19,7 +19,7 @@ import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
-import { type AppOptions, type ResolvedAppOptions, queueSettingsOf, resolveAppOptions } from './app-options.ts';
+import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, resolveAppOptions } from './app-options.ts';
 import { Task, type TaskPublisher } from './task.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
@@ -226,7 +226,7 @@ export class App implements TaskPublisher {
         args,
         eta: o.eta,
         expires: o.expires,
-        priority: o.priority,
+        priority: o.priority ?? taskOptions.priority,
         headers: o.headers,
         origin: this.#origin,
         ignoreResult,
@@ -239,7 +239,8 @@ export class App implements TaskPublisher {
     );
     router?.track(encoded.id);
     const transport = this.transport();
-    const queue = o.queue ?? taskOptions.queue;
+    const base = o.queue ?? taskOptions.queue;
+    const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.options, base));
     if (o.eta !== null && o.eta > Date.now()) return this.#publishDelayed(queue, encoded, o.eta, name, ignoreResult);
     return transport.publish(queue, encoded).then(() => this.asyncResult(encoded.id));
   }

@@ -24,6 +24,8 @@ export interface TaskOptions {
   softTimeLimit?: Duration;
   /** Copy the message to the dead-letter stream when the task fails for good. @defaultValue true */
   deadLetter?: boolean;
+  /** Priority 0–9 of every call that gives none (higher runs first on queues with `priorities`). @defaultValue none */
+  priority?: number;
 }
 
 /** Resolved task options. */
@@ -35,6 +37,7 @@ export interface ResolvedTaskOptions {
   timeLimitMs: number | null;
   softTimeLimitMs: number | null;
   deadLetter: boolean;
+  priority: number | null;
 }
 
 function limits(hard: Duration | undefined, soft: Duration | undefined, what: string): { timeLimitMs: number | null; softTimeLimitMs: number | null } {
@@ -58,6 +61,9 @@ export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: str
     throw new InvalidArgumentError('task options.ignoreResult must be a boolean');
   }
   if (opts.deadLetter !== undefined && typeof opts.deadLetter !== 'boolean') throw new InvalidArgumentError('task options.deadLetter must be a boolean');
+  if (opts.priority !== undefined && !(Number.isInteger(opts.priority) && opts.priority >= 0 && opts.priority <= 9)) {
+    throw new InvalidArgumentError(`task options.priority must be an integer 0-9, got ${JSON.stringify(opts.priority)}`);
+  }
   return {
     kind,
     queue: validateToken(opts.queue ?? defaultQueue, 'task options.queue'),
@@ -65,6 +71,7 @@ export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: str
     retry: resolveRetryOptions(opts.retry, 'task options.retry'),
     ...limits(opts.timeLimit, opts.softTimeLimit, 'task options'),
     deadLetter: opts.deadLetter ?? true,
+    priority: opts.priority ?? null,
   };
 }
 
@@ -74,7 +81,7 @@ export interface ApplyOptions {
   taskId?: string;
   /** Queue override. */
   queue?: string;
-  /** 0–9, higher runs first (ordering by priority arrives with priority bands). */
+  /** 0–9, higher runs first on a queue declared with `priorities` (its bands); overrides the task's `priority`. */
   priority?: number;
   /** Custom headers, visible to the task as `ctx.headers`. */
   headers?: Record<string, string>;

@@ -33,7 +33,7 @@ export const H = {
   ignoreResult: 'ignore_result',
   /** Idempotency key (equals the task id): a worker skips the task when its terminal result exists. */
   idempotencyKey: 'idempotency_key',
-  /** Priority 0–9 (higher runs first; scheduling by priority comes with priority bands). */
+  /** Priority 0–9 (higher runs first on queues with priority bands: `<queue>--hi` 7–9, `<queue>--lo` 0–2). */
   priority: 'priority',
   /** `application/x-msgpack` (default) or `application/json`. Required. */
   contentType: 'content-type',

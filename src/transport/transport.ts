@@ -31,13 +31,21 @@ export interface IncomingMessage {
   working(): void;
 }
 
+/** Options of {@link QueueSubscription.pull}. */
+export interface PullOptions {
+  /** Deliver what is there now and end at once (JetStream `no_wait`) instead of waiting for more. */
+  noWait?: boolean;
+  /** Wait at most this long for messages (instead of the subscription's default). */
+  expiresMs?: number;
+}
+
 /** Credit-based subscription: the transport never delivers more than was asked for. */
 export interface QueueSubscription {
   /**
    * Ask for up to `n` messages; they are handed to the subscriber's callback as they arrive.
    * Resolves with the number delivered for this request once it ends (filled, expired, or closed).
    */
-  pull(n: number): Promise<number>;
+  pull(n: number, options?: PullOptions): Promise<number>;
   /** Stop: outstanding pulls resolve; undelivered credit is dropped. */
   close(): Promise<void>;
 }
@@ -93,6 +101,11 @@ export interface QueueSettings {
    * dead-letter backstop ({@link Transport.onMaxDeliveries}) then moves it to the dead-letter stream.
    */
   readonly maxDeliver: number;
+  /**
+   * Priority bands: tasks with priority 7–9 go to `<queue>--hi`, 0–2 to `<queue>--lo`, the others
+   * (and those without) to `<queue>`; consumers take from the higher bands first.
+   */
+  readonly priorities?: boolean;
 }
 
 /** A message in the dead-letter stream: the original headers and bytes plus `dlq-*` headers. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage, QueueSettings, QueueSubscription } from '../transport.ts';
+import type { IncomingMessage, PullOptions, QueueSettings, QueueSubscription } from '../transport.ts';
 import type { MemoryPull, MemoryQueue, StoredMessage } from './memory-broker.ts';
 
 /** Options of {@link MemorySubscription}. */
@@ -29,8 +29,9 @@ export class MemorySubscription implements QueueSubscription {
     private readonly o: MemorySubscriptionOptions,
   ) {}
 
-  pull(n: number): Promise<number> {
+  pull(n: number, options?: PullOptions): Promise<number> {
     if (this.#closed || n <= 0) return Promise.resolve(0);
+    const noWait = options?.noWait === true;
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const pull: MemoryPull = {
@@ -49,12 +50,16 @@ export class MemorySubscription implements QueueSubscription {
       this.#pulls.add(pull);
       this.q.pulls.push(pull);
       this.q.dispatch();
-      if (pull.remaining > 0) {
+      if (pull.remaining > 0 && noWait) {
+        const i = this.q.pulls.indexOf(pull);
+        if (i >= 0) this.q.pulls.splice(i, 1);
+        pull.finish();
+      } else if (pull.remaining > 0) {
         timer = setTimeout(() => {
           const i = this.q.pulls.indexOf(pull);
           if (i >= 0) this.q.pulls.splice(i, 1);
           pull.finish();
-        }, this.o.expiresMs);
+        }, options?.expiresMs ?? this.o.expiresMs);
         timer.unref();
       }
     });

@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import type { DeliveryInfo, IncomingMessage, QueueSubscription } from '../transport.ts';
+import type { DeliveryInfo, IncomingMessage, PullOptions, QueueSubscription } from '../transport.ts';
 import { parseAckSubject } from './ack-subject.ts';
 
 /** Options of {@link PullSubscription}. */
@@ -57,16 +57,20 @@ export class PullSubscription implements QueueSubscription {
     this.#sweep.unref();
   }
 
-  pull(n: number): Promise<number> {
+  pull(n: number, options?: PullOptions): Promise<number> {
     if (this.#closed || n <= 0) return Promise.resolve(0);
+    const noWait = options?.noWait === true;
     return new Promise((resolve) => {
       const id = ++this.#seq;
       // The server ends the request after `expires`; the local deadline adds slack for requests lost
       // in a reconnect (the server forgets them and sends no 408).
-      const req: PullRequest = { id, batch: n, delivered: 0, deadline: Date.now() + this.#o.expiresMs + 5_000, resolve };
+      const expiresMs = options?.expiresMs ?? this.#o.expiresMs;
+      const req: PullRequest = { id, batch: n, delivered: 0, deadline: Date.now() + expiresMs + 5_000, resolve };
       this.#requests.set(id, req);
       try {
-        this.#nc.publish(this.#nextSubject, enc.encode(JSON.stringify({ batch: n, expires: this.#o.expiresMs * 1_000_000 })), {
+        // no_wait: the server delivers what it has and ends the request with a 404 status.
+        const body = noWait ? { batch: n, no_wait: true } : { batch: n, expires: expiresMs * 1_000_000 };
+        this.#nc.publish(this.#nextSubject, enc.encode(JSON.stringify(body)), {
           reply: `${this.#inbox}.${id}`,
         });
       } catch {

@@ -95,13 +95,14 @@ describe('resolveAppOptions', () => {
       trackStarted: true,
       maxDeliver: 4,
       maxCrashes: 3,
-      queues: { video: { ackWaitMs: 300_000, maxDeliver: 4 }, mail: { ackWaitMs: 1000, maxDeliver: 20 } },
+      queues: { video: { ackWaitMs: 300_000, maxDeliver: 4, priorities: false }, mail: { ackWaitMs: 1000, maxDeliver: 20, priorities: false } },
       revokeExpiresMs: 10_800_000,
       maxDeadLetters: 50,
       updateBrokerConfig: true,
     });
-    assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4 });
-    assert.deepEqual(queueSettingsOf(r, 'other'), { ackWaitMs: 1000, maxDeliver: 4 });
+    assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false });
+    assert.deepEqual(queueSettingsOf(r, 'video--hi'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false }, 'a band has its queue\'s settings');
+    assert.deepEqual(queueSettingsOf(r, 'other'), { ackWaitMs: 1000, maxDeliver: 4, priorities: false });
   });
 
   test('options must be an object', () => assertInvalid(app(null), /options must be an object/));
@@ -151,6 +152,8 @@ describe('resolveAppOptions', () => {
     assertInvalid(app({ queues: { a: { ackWait: '10ms' } } }), 'options.queues.a.ackWait');
     assertInvalid(app({ queues: { a: { maxDeliver: 1 } } }), 'options.queues.a.maxDeliver');
     assertInvalid(app({ queues: { a: { prefetch: 1 } } }), 'options.queues.a.prefetch');
+    assertInvalid(app({ queues: { 'a--hi': {} } }), 'reserved for priority bands');
+    assertInvalid(app({ queues: { a: { priorities: 'yes' } } }), 'options.queues.a.priorities');
   });
   test('revokeExpires must be a duration', () => assertInvalid(app({ revokeExpires: 'soon' }), 'options.revokeExpires'));
   test('maxDeadLetters must be a positive integer', () => assertInvalid(app({ maxDeadLetters: -1 }), 'options.maxDeadLetters'));
@@ -158,7 +161,7 @@ describe('resolveAppOptions', () => {
 
 describe('resolveTaskOptions', () => {
   test('defaults take the app default queue', () => {
-    const none = { retry: DEFAULT_RETRY_POLICY, timeLimitMs: null, softTimeLimitMs: null, deadLetter: true };
+    const none = { retry: DEFAULT_RETRY_POLICY, timeLimitMs: null, softTimeLimitMs: null, deadLetter: true, priority: null };
     assert.deepEqual(resolveTaskOptions(undefined, 'main'), { kind: 'io', queue: 'main', ignoreResult: false, ...none });
     assert.deepEqual(resolveTaskOptions({ kind: 'cpu', queue: 'heavy', ignoreResult: true }, 'main'), {
       kind: 'cpu',
@@ -177,6 +180,7 @@ describe('resolveTaskOptions', () => {
   test('softTimeLimit must be below timeLimit', () => assertInvalid(task({ timeLimit: '1s', softTimeLimit: '2s' }), 'task options.softTimeLimit'));
   test('timeLimit must be a positive duration', () => assertInvalid(task({ timeLimit: 0 }), 'task options.timeLimit'));
   test('deadLetter must be a boolean', () => assertInvalid(task({ deadLetter: 'no' }), 'task options.deadLetter'));
+  test('priority must be an integer 0-9', () => assertInvalid(task({ priority: 10 }), 'task options.priority'));
   test('retry.backoff must be a known curve or a function', () => assertInvalid(task({ retry: { backoff: 'cubic' } }), 'task options.retry.backoff'));
   test('retry.maxRetries must be a non-negative integer or Infinity', () => {
     assertInvalid(task({ retry: { maxRetries: -1 } }), 'task options.retry.maxRetries');
