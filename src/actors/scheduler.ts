@@ -162,6 +162,9 @@ export class Scheduler {
     try {
       const m = await store.fetch(e.seq);
       if (m) {
+        // Checked on every fire, not only for entries re-read after a reset: a fire whose delete
+        // failed during a broker outage is retried from the heap, and after the broker's restart
+        // its first copy may already have run (tried; the restart test caught the doubles).
         const done = e.taskId !== '' && this.#s.isDone ? await this.#s.isDone(e.taskId) : false;
         if (!done) await this.#s.transport.publish(m.queue, { id: e.taskId, headers: { ...m.headers }, body: m.body });
         await store.remove(e.seq);
