@@ -4,6 +4,7 @@ import { findTaskDefinition } from '../execution/task-definition.ts';
 import { H } from '../protocol/headers.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
+import { newRecord } from '../results/states.ts';
 import type { DeadLetterStore, ExhaustedMessage, Transport } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ActorBehavior } from './kernel/index.ts';
@@ -60,19 +61,18 @@ export async function moveToDeadLetters(m: ExhaustedMessage, s: Omit<BackstopSet
   if (def?.deadLetter !== false) await s.deadLetters.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
   if (id && isValidTaskName(id) && m.headers[H.ignoreResult] !== 'true') {
     // As a later attempt than any delivery, so a worker still holding it cannot overwrite this.
-    await s.backend.writer(id, { sequence: m.sequence, delivery: m.deliveries + 1 }).write({
-      status: 'FAILURE',
-      taskId: id,
-      name: name ?? null,
-      result: null,
-      error,
-      traceback: null,
-      dateDone: new Date().toISOString(),
-      meta: { deadLetter: def?.deadLetter !== false ? 'max-deliveries' : null },
-      children: [],
-      worker: s.worker,
-      attempts: m.deliveries,
-    });
+    await s.backend.writer(id, { sequence: m.sequence, delivery: m.deliveries + 1 }).write(
+      newRecord({
+        status: 'FAILURE',
+        taskId: id,
+        name: name ?? null,
+        error,
+        traceback: null,
+        meta: { deadLetter: def?.deadLetter !== false ? 'max-deliveries' : null },
+        worker: s.worker,
+        attempts: m.deliveries,
+      }),
+    );
   }
   await m.remove();
   s.logger.error('task reached its max deliveries: dead-lettered', { id, task: name, queue: m.queue, deliveries: m.deliveries });

@@ -6,7 +6,7 @@ import { H } from '../protocol/headers.ts';
 import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName } from '../protocol/names.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
-import type { ResultRecord } from '../results/states.ts';
+import { newRecord } from '../results/states.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
 import { DeadLetterQueue } from './dead-letter-queue.ts';
 import { type ResolvedSchedule, type ScheduleOptions, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
@@ -252,20 +252,9 @@ export class App implements TaskPublisher {
   async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<AsyncResult<unknown>> {
     const backend = ignoreResult ? null : await this.resultBackend();
     if (backend) {
-      await backend.writer(encoded.id, null).write({
-        status: 'SCHEDULED',
-        taskId: encoded.id,
-        name,
-        result: null,
-        error: null,
-        traceback: null,
-        dateDone: null,
-        meta: { eta: new Date(eta).toISOString(), queue },
-        children: [],
-        worker: null,
-        attempts: 0,
-        attempt: null,
-      });
+      await backend
+        .writer(encoded.id, null)
+        .write(newRecord({ status: 'SCHEDULED', taskId: encoded.id, name, meta: { eta: new Date(eta).toISOString(), queue }, attempt: null }));
     }
     await this.transport().publishDelayed(queue, encoded);
     return this.asyncResult(encoded.id);
@@ -302,20 +291,13 @@ export class App implements TaskPublisher {
         const backend = await this.resultBackend();
         await Promise.all(
           ids.map((id) => {
-            const record: ResultRecord = {
+            const record = newRecord({
               status: 'REVOKED',
               taskId: id,
-              name: null,
-              result: null,
               error: { name: 'TaskRevokedError', message: `task ${id} was revoked`, code: 'E_REVOKED' },
-              traceback: null,
-              dateDone: new Date().toISOString(),
               meta: { reason: 'revoked', terminate: options.terminate === true },
-              children: [],
-              worker: null,
-              attempts: 0,
               attempt: null,
-            };
+            });
             return backend.writer(id, null).write(record);
           }),
         );

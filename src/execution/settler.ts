@@ -1,8 +1,9 @@
 import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
+import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
-import type { ResultRecord, TaskState } from '../results/states.ts';
+import { type ResultRecord, type TaskState, newRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
 import type { ExecutorOptions, ExecutorStats } from './executor.ts';
@@ -269,20 +270,17 @@ export class Settler {
     });
     this.stats.rejected++;
     const error = serializeError(e);
-    if (id && /^[A-Za-z0-9_.:-]{1,200}$/.test(id)) {
-      const record: ResultRecord = {
+    if (id && isValidTaskName(id)) {
+      const record = newRecord({
         status: 'FAILURE',
         taskId: id,
         name: name ?? null,
-        result: null,
         error,
         traceback: null,
-        dateDone: new Date().toISOString(),
         meta: { deadLetter: 'undecodable' },
-        children: [],
         worker: this.#o.hostname,
         attempts: msg.delivery.deliveryCount,
-      };
+      });
       try {
         await this.#write(this.#o.backend.writer(id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }), record);
       } catch (werr) {

@@ -62,3 +62,25 @@ export interface AttemptRef {
 export function isLaterAttempt(a: AttemptRef, b: AttemptRef): boolean {
   return a.sequence > b.sequence || (a.sequence === b.sequence && a.delivery > b.delivery);
 }
+
+/** Fields of {@link newRecord}; everything but `status` and `taskId` defaults to empty. */
+export type RecordFields = Pick<ResultRecord, 'status' | 'taskId'> & Partial<Omit<ResultRecord, 'status' | 'taskId'>>;
+
+/**
+ * A result record with defaults (`null` / `[]` / `0`); `dateDone` is set for terminal states and
+ * `traceback` from the error's stack unless given.
+ */
+export function newRecord(f: RecordFields): ResultRecord {
+  return {
+    name: null,
+    result: null,
+    error: null,
+    traceback: f.error?.stack ?? null,
+    dateDone: isTerminalState(f.status) ? new Date().toISOString() : null,
+    meta: null,
+    children: [],
+    worker: null,
+    attempts: 0,
+    ...f,
+  };
+}
