@@ -31,17 +31,20 @@ test('memory://: with priorities, a priority-9 task overtakes a backlog on a sin
   }
 });
 
-test('a task-level priority is the default of its calls; queues without priorities ignore it', async () => {
+test('a task-level priority is the default of its calls: the task lands in its band', async () => {
   const broker = `p-${randomUUID()}`;
-  const app = createApp({ name: `p${randomUUID().slice(0, 8)}`, broker: `memory://${broker}` });
-  const seen: number[] = [];
-  const t = app.task('t', async (ctx) => void seen.push(ctx.delivery.sequence), { priority: 8 });
+  const app = createApp({ name: `p${randomUUID().slice(0, 8)}`, broker: `memory://${broker}`, queues: { default: { priorities: true } } });
+  const seen: string[] = [];
+  const t = app.task('t', async (ctx, tag: string) => void seen.push(`${tag}@${ctx.delivery.stream}`), { priority: 8 });
   const keep = setInterval(() => {}, 1000);
-  const worker = app.worker({ logger: silentLogger });
+  // A worker that consumes only the high band: a task routed anywhere else would never run.
+  const worker = app.worker({ queues: ['default--hi'], logger: silentLogger });
   await worker.start();
   try {
-    await (await t.delay()).get({ timeout: '2s' });
-    assert.equal(seen.length, 1);
+    await (await t.delay('default-priority')).get({ timeout: '2s' });
+    await (await t.applyAsync(['call-priority'], { priority: 9 })).get({ timeout: '2s' });
+    assert.deepEqual(seen.map((x) => x.split('@')[0]), ['default-priority', 'call-priority']);
+    assert.ok(seen.every((x) => x.endsWith('--hi')), seen.join(', '));
   } finally {
     clearInterval(keep);
     await worker.stop(0);
