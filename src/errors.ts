@@ -283,3 +283,25 @@ export class TaskRevokedError extends CeleriacError {
   }
 }
 export const isTaskRevokedError = branded('TaskRevokedError') as (e: unknown) => e is TaskRevokedError;
+
+/**
+ * A chord's header member failed, so its body did not run (build the chord with
+ * `{ allowPartial: true }` to run the body with the successes and the errors instead). Stored as the
+ * body's failure; `get()` on the chord rejects with a TaskError whose `remote.name` is `ChordError`
+ * and whose `remote.data` names the member.
+ */
+export class ChordError extends CeleriacError {
+  constructor(
+    readonly chordId: string,
+    readonly index: number,
+    readonly memberTaskId: string,
+    readonly memberError: SerializedError,
+  ) {
+    super('E_CHORD', `chord ${chordId}: header member #${index} (task ${memberTaskId}) failed: ${memberError.name}: ${memberError.message}`);
+  }
+  /** What travels with the stored failure: the chord and the member. */
+  get data(): { chordId: string; index: number; taskId: string } {
+    return { chordId: this.chordId, index: this.index, taskId: this.memberTaskId };
+  }
+}
+export const isChordError = branded('ChordError') as (e: unknown) => e is ChordError;

@@ -22,6 +22,12 @@ export { App, createApp, isApp } from './app/create-app.ts';
 export type { AppOptions, ResolvedAppOptions } from './app/app-options.ts';
 export { DEFAULT_APP_OPTIONS } from './app/app-options.ts';
 export { Task } from './app/task.ts';
+export type { ArgsSuffix } from './app/task.ts';
+export { Chain, Chord, Group, Signature, Workflow, chain, chord, group } from './canvas/signature.ts';
+export type { ChordOptions, SignatureOptions } from './canvas/signature.ts';
+export type { ChainJSON, ChordJSON, ChordMembership, GroupJSON, SignatureOptionsJSON, TaskSignatureJSON, WorkflowJSON } from './protocol/workflow-json.ts';
+export { GroupResult, WorkflowResult } from './results/group-result.ts';
+export type { WorkflowProgress } from './results/group-result.ts';
 export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
 export type { QueueOptions } from './app/app-options.ts';
 export type { CatchUpPolicy, ResolvedSchedule, ScheduleOptions } from './actors/beat-schedule.ts';
@@ -35,7 +41,7 @@ export type { WorkerState } from './actors/worker-node.ts';
 export type { WorkerOptions } from './actors/worker-options.ts';
 export { DEFAULT_WORKER_OPTIONS } from './actors/worker-options.ts';
 export { AsyncResult } from './results/async-result.ts';
-export type { GetOptions } from './results/async-result.ts';
+export type { GetOptions, ResultHandle } from './results/async-result.ts';
 export type { ResultRecord, TaskState } from './results/states.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
@@ -61,6 +67,8 @@ export {
   SoftTimeLimitExceeded,
   TimeLimitExceeded,
   TaskRevokedError,
+  ChordError,
+  isChordError,
   isRetry,
   isReject,
   isIgnore,

@@ -6,7 +6,9 @@ import type { Scheduler, SchedulerStats } from './scheduler.ts';
 import type { ResolvedSchedule } from './beat-schedule.ts';
 import { type Scheduling, createScheduling } from './scheduling.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
-import { Executor, type ExecutorStats } from '../execution/executor.ts';
+import { type Continuation, Executor, type ExecutorStats } from '../execution/executor.ts';
+import type { TaskMessage } from '../protocol/envelope.ts';
+import type { ResultRecord } from '../results/states.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
 import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
@@ -41,6 +43,8 @@ export interface WorkerApp {
   taskNames(): string[];
   taskKind(name: string): 'io' | 'cpu' | undefined;
   readonly codec: { encode(value: unknown): Uint8Array };
+  /** What comes after a task of a workflow (chain step, callbacks, chord join). */
+  workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
 }
 
 /**
@@ -238,6 +242,7 @@ export class WorkerNode {
       timeLimitMs: this.options.timeLimitMs,
       softTimeLimitMs: this.options.softTimeLimitMs,
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
+      continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,

@@ -20,7 +20,18 @@ import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
 import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, resolveAppOptions } from './app-options.ts';
+import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
 import { Task, type TaskPublisher } from './task.ts';
+import { registerBuiltins } from './builtins.ts';
+import { WorkflowRuntime } from './workflow-runtime.ts';
+import { resultTree } from '../canvas/result-tree.ts';
+import { Signature, type SignatureOptions, type Workflow, workflowFromJSON } from '../canvas/signature.ts';
+import type { Continuation } from '../execution/executor.ts';
+import type { TaskMessage } from '../protocol/envelope.ts';
+import type { WorkflowJSON } from '../protocol/workflow-json.ts';
+import { ChordJoins } from '../results/chord-join.ts';
+import type { GroupResult } from '../results/group-result.ts';
+import type { ResultRecord } from '../results/states.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
 const APP_BRAND = Symbol.for('celeriac.App');
@@ -48,6 +59,7 @@ export class App implements TaskPublisher {
     this.#options = Object.freeze(resolveAppOptions(options));
     this.#codec = codecByName(this.options.serializer);
     Object.defineProperty(this, APP_BRAND, { value: true });
+    registerBuiltins(this.#options.name);
   }
 
   /**
@@ -186,38 +198,77 @@ export class App implements TaskPublisher {
     args: readonly unknown[],
     taskOptions: ResolvedTaskOptions,
     options?: ApplyOptions,
+    extra?: PublishExtra,
   ): Promise<AsyncResult<unknown>> {
     try {
-      return this.#publishTask(name, args, taskOptions, options);
+      const router = this.#routerFor(taskOptions, options, extra);
+      if (router && !router.started) {
+        return this.transport()
+          .connect()
+          .then(() => {
+            router.start();
+            return this.publishTask(name, args, taskOptions, options, extra);
+          });
+      }
+      const p = this.#prepare(name, args, taskOptions, options, extra, router);
+      return this.#send(p).then(() => this.asyncResult(p.encoded.id));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  #publishTask(
+  /**
+   * @internal publish many tasks (a workflow's first tasks, a worker's continuation): every message
+   * is encoded and checked before the first is sent, so bad input publishes nothing; at most 256
+   * publishes are in flight.
+   */
+  async publishBatch(items: readonly PublishRequest[]): Promise<void> {
+    const routers = new Set<ResultRouter>();
+    const prepared = items.map((it) => {
+      const taskOptions = this.#taskOptionsOf(it.name, it.extra?.fallbackQueue);
+      const router = this.#routerFor(taskOptions, it.options, it.extra);
+      if (router) routers.add(router);
+      return { it, taskOptions, router };
+    });
+    if ([...routers].some((r) => !r.started)) {
+      await this.transport().connect();
+      for (const r of routers) r.start();
+    }
+    const ready = prepared.map(({ it, taskOptions, router }) => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(256, ready.length) }, async () => {
+        while (next < ready.length) await this.#send(ready[next++] as PreparedTask);
+      }),
+    );
+  }
+
+  #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
+    const known = this.#tasks.get(name);
+    if (known) return known.options;
+    return resolveTaskOptions(fallbackQueue && name.startsWith('celeriac.') ? { queue: fallbackQueue } : undefined, this.options.defaultQueue);
+  }
+
+  /** Results are routed back to this client (reply_to) when they go to the broker's bucket and no reply_to was inherited. */
+  #routerFor(taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, extra: PublishExtra | undefined): ResultRouter | undefined {
+    if (extra?.replyTo !== undefined) return undefined;
+    const ignoreResult = options?.ignoreResult ?? taskOptions.ignoreResult;
+    return !ignoreResult && this.options.resultBackend === 'broker' ? this.#router() : undefined;
+  }
+
+  #prepare(
     name: string,
     args: readonly unknown[],
     taskOptions: ResolvedTaskOptions,
-    options?: ApplyOptions,
-  ): Promise<AsyncResult<unknown>> {
+    options: ApplyOptions | undefined,
+    extra: PublishExtra | undefined,
+    router: ResultRouter | undefined,
+  ): PreparedTask {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
     const o = resolveApplyOptions(options);
     const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
     if (o.idempotencyKey !== null && ignoreResult) {
       throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
-    }
-    // Results are routed back to this client (reply_to) when they go to the broker's bucket; the
-    // router must listen before the first such publish leaves.
-    let router: ResultRouter | undefined;
-    if (!ignoreResult && this.options.resultBackend === 'broker') {
-      router = this.#router();
-      if (!router.started) {
-        const t = this.transport();
-        return t.connect().then(() => {
-          router?.start();
-          return this.#publishTask(name, args, taskOptions, options);
-        });
-      }
     }
     const encoded = encodeTask(
       {
@@ -230,26 +281,33 @@ export class App implements TaskPublisher {
         headers: o.headers,
         origin: this.#origin,
         ignoreResult,
-        replyTo: router?.subject,
-        idempotencyKey: o.idempotencyKey,
+        replyTo: extra?.replyTo ?? router?.subject,
+        idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
         timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
+        ...(extra?.embed ? { embed: extra.embed } : {}),
+        ...(extra?.rootId ? { rootId: extra.rootId } : {}),
+        ...(extra?.parentId ? { parentId: extra.parentId } : {}),
+        ...(extra?.group ? { group: extra.group } : {}),
       },
       this.#codec,
       this.options.maxPayloadBytes,
     );
     router?.track(encoded.id);
-    const transport = this.transport();
     const base = o.queue ?? taskOptions.queue;
     const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.options, base));
-    if (o.eta !== null && o.eta > Date.now()) return this.#publishDelayed(queue, encoded, o.eta, name, ignoreResult);
-    return transport.publish(queue, encoded).then(() => this.asyncResult(encoded.id));
+    return { name, encoded, queue, eta: o.eta, ignoreResult };
+  }
+
+  #send(p: PreparedTask): Promise<void> {
+    if (p.eta !== null && p.eta > Date.now()) return this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult);
+    return this.transport().publish(p.queue, p.encoded);
   }
 
   /**
    * A task due later waits in the delayed stream until the scheduler moves it to its queue; its
    * state is `SCHEDULED` (written first, so it can never overwrite a state the task reached).
    */
-  async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<AsyncResult<unknown>> {
+  async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<void> {
     const backend = ignoreResult ? null : await this.resultBackend();
     if (backend) {
       await backend
@@ -257,13 +315,71 @@ export class App implements TaskPublisher {
         .write(newRecord({ status: 'SCHEDULED', taskId: encoded.id, name, meta: { eta: new Date(eta).toISOString(), queue }, attempt: null }));
     }
     await this.transport().publishDelayed(queue, encoded);
-    return this.asyncResult(encoded.id);
   }
 
   #routerInstance: ResultRouter | undefined;
   #router(): ResultRouter {
     this.#routerInstance ??= new ResultRouter(this.transport(), this.name, (b) => decodeSniffed(b));
     return this.#routerInstance;
+  }
+
+  /**
+   * A signature of a task by name (it need not be registered here), or a signature or workflow
+   * rebuilt from its wire form (`toJSON()`, JSON from another service).
+   * @example
+   * const s = app.signature('math.add', [2, 3], { queue: 'math' });
+   * const w = app.signature(JSON.parse(text)); // any signature, chain, group or chord
+   * @throws InvalidArgumentError for a bad name, option or workflow (naming the field).
+   */
+  signature<R = unknown>(name: string, args?: readonly unknown[], options?: SignatureOptions): Signature<R>;
+  signature(json: WorkflowJSON): Workflow;
+  signature(nameOrJson: string | WorkflowJSON, args: readonly unknown[] = [], options?: SignatureOptions): Workflow {
+    if (typeof nameOrJson !== 'string') return workflowFromJSON(nameOrJson, this);
+    validateTaskName(nameOrJson);
+    if (!Array.isArray(args)) throw new InvalidArgumentError(`app.signature("${nameOrJson}", args): args must be an array`);
+    const sig = new Signature({ task: nameOrJson, args: [...args] }, this);
+    return options ? sig.set(options) : sig;
+  }
+
+  #workflows: WorkflowRuntime | undefined;
+  #runtime(): WorkflowRuntime {
+    this.#workflows ??= new WorkflowRuntime(this);
+    return this.#workflows;
+  }
+
+  /** @internal freeze and publish a workflow (what `applyAsync()` of a signature or workflow calls). */
+  applyWorkflow(w: WorkflowJSON, prepend: readonly unknown[] | null): Promise<WorkflowJSON> {
+    return this.#runtime().apply(w, prepend);
+  }
+
+  /** @internal the result handles of a frozen workflow. */
+  resultsOf(frozen: WorkflowJSON): { final: AsyncResult | GroupResult; tasks: AsyncResult[] } {
+    return resultTree(frozen, (id) => this.asyncResult(id));
+  }
+
+  /** @internal what a worker does after a task of a workflow finished. */
+  workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null {
+    return this.#runtime().continuation(task, record, queue);
+  }
+
+  #joins: Promise<ChordJoins> | undefined;
+  /** @internal chord joins (bucket `<app>-chords`, kept as long as results). */
+  chordJoins(): Promise<ChordJoins> {
+    this.#joins ??= this.#kv(`${this.name}-chords`, this.options.resultExpiresMs).then((kv) => new ChordJoins(kv, this.#codec));
+    this.#joins.catch(() => (this.#joins = undefined));
+    return this.#joins;
+  }
+
+  /** @internal send a terminal record to a client's reply subject. */
+  notifyResult(replyTo: string, taskId: string, record: ResultRecord): void {
+    this.transport().notify(replyTo, { id: taskId }, this.#codec.encode(record));
+  }
+
+  /** @internal expect routed results for these ids. */
+  trackRouted(ids: readonly string[]): void {
+    if (this.options.resultBackend !== 'broker') return;
+    const r = this.#router();
+    for (const id of ids) r.track(id);
   }
 
   /** A handle on the result of task `id`. */

@@ -58,8 +58,21 @@ export interface ExecutorOptions {
   debug?: boolean;
   /** Send a stored terminal result to the task's `reply_to` subject (before the ack). */
   notifyResult?: (replyTo: string, taskId: string, record: ResultRecord) => void;
+  /**
+   * What comes after a task of a workflow reached a final state (chain step, callbacks, chord join):
+   * planned before the final record is written (its ids go into `children`), run before the ack.
+   */
+  continuation?: (task: TaskMessage, record: ResultRecord, queue: string) => Continuation | null;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
+}
+
+/** The work a finished task of a workflow leaves: publish its children, record a chord join. */
+export interface Continuation {
+  /** Ids of the tasks it publishes. */
+  children: string[];
+  /** Publish and join; idempotent (a redelivery runs it again and the broker drops the copies). */
+  run(): Promise<void>;
 }
 
 function hasKeys(o: Record<string, unknown>): boolean {
@@ -286,6 +299,7 @@ export class Executor {
     );
     this.#running.add(run);
     this.stats.active = this.#running.size;
+    const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
     const [callSoft, callHard] = task.timelimit;
     const softMs = callSoft !== null ? callSoft * 1000 : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
     const hardMs = callHard !== null ? callHard * 1000 : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
@@ -295,7 +309,7 @@ export class Executor {
       timers.push(
         setTimeout(() => {
           const reason = new TimeLimitExceeded(hardMs);
-          if (!quarantine && (def.kind === 'io' || !this.#o.cpuPool)) {
+          if (!quarantine && (kind === 'io' || !this.#o.cpuPool)) {
             run.abandoned = true;
             this.#o.logger.warn('task abandoned at its hard time limit: it did not stop when ctx.signal aborted', {
               task: task.task,
@@ -312,7 +326,7 @@ export class Executor {
       if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, this.#settler.record(task, msg, 'STARTED', {}));
       const args = hasKeys(task.kwargs) ? [...task.args, task.kwargs] : task.args;
       let outcome: TaskOutcome;
-      const pool = quarantine ? this.#o.quarantine : def.kind === 'cpu' ? this.#o.cpuPool : undefined;
+      const pool = quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
       if (pool) {
         outcome = await pool.run(task.task, args, run.data(), {
           signal: run.signal,

@@ -1,12 +1,12 @@
 import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
-import type { TaskMessage } from '../protocol/envelope.ts';
+import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
 import { type ResultRecord, type TaskState, newRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
-import type { ExecutorOptions, ExecutorStats } from './executor.ts';
+import type { Continuation, ExecutorOptions, ExecutorStats } from './executor.ts';
 import { retryDelayMs } from './retry-policy.ts';
 import type { TaskDefinition, TaskOutcome } from './task-definition.ts';
 import type { TaskRun, WriteRecord } from './task-run.ts';
@@ -14,7 +14,7 @@ import type { TaskRun, WriteRecord } from './task-run.ts';
 /** The executor options a {@link Settler} reads. */
 export type SettlerOptions = Pick<
   ExecutorOptions,
-  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult'
+  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation'
 >;
 
 const MAX_UNKNOWN_DELAY_MS = 300_000;
@@ -119,13 +119,16 @@ export class Settler {
   ): Promise<void> {
     this.stats.failed++;
     let record: ResultRecord | undefined;
+    let cont: Continuation | null = null;
     if (task) {
       record = this.record(task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
+      cont = this.#continuation(task, record, msg);
       const w = writer ? await this.#write(writer, record) : 'written';
       if (w === 'superseded') return this.settleLost(task, msg, w); // a later attempt owns the message now
       if (w === 'terminal') return this.alreadyDone(task, msg, def, null);
     }
     if (def?.deadLetter !== false) await this.#deadLetter(msg, task, error, reason);
+    if (cont) await cont.run();
     // The caller hears of the failure once its dead letter exists.
     if (task && record) this.#notify(task, record);
     msg.ack();
@@ -181,6 +184,8 @@ export class Settler {
     if (stored && stored.status === 'FAILURE' && typeof dl === 'string' && stored.attempt?.sequence === msg.delivery.sequence && def?.deadLetter !== false) {
       await this.#deadLetter(msg, task, stored.error, dl as DeadLetterReason);
     }
+    // The attempt that finished may have died before its workflow continued: continue it (again).
+    if (stored) await this.#continuation(task, stored, msg)?.run();
     this.stats.skipped++;
     if (stored) this.#notify(task, stored);
     msg.ack();
@@ -195,6 +200,7 @@ export class Settler {
 
   /** Store a terminal record (fenced), send what is stored to `reply_to`, ack. */
   async #terminal(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, record: ResultRecord): Promise<WriteOutcome> {
+    const cont = this.#continuation(task, record, msg);
     if (writer) {
       const w = await this.#write(writer, record);
       if (w !== 'written') {
@@ -202,9 +208,18 @@ export class Settler {
         return w;
       }
     }
+    if (cont) await cont.run();
     this.#notify(task, record);
     msg.ack();
     return 'written';
+  }
+
+  /** The workflow step after `task` (its ids go into the record's `children`), or null. */
+  #continuation(task: TaskMessage, record: ResultRecord, msg: IncomingMessage): Continuation | null {
+    if (!this.#o.continuation || !hasContinuation(task.embed)) return null;
+    const cont = this.#o.continuation(task, record, msg.queue);
+    if (cont && cont.children.length && record.children.length === 0) record.children = cont.children;
+    return cont;
   }
 
   #notify(task: TaskMessage, record: ResultRecord): void {

@@ -99,6 +99,8 @@ export interface TaskDefinition {
   readonly name: string;
   readonly fn: TaskFn<never[], unknown>;
   readonly kind: TaskKind;
+  /** Kind decided per call (built-in map/starmap run where their target task runs). */
+  readonly kindFor?: (args: readonly unknown[]) => TaskKind;
   readonly queue: string;
   readonly ignoreResult: boolean;
   /** Retry policy (defaults when the task gave none). */

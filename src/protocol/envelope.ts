@@ -3,13 +3,18 @@ import { DecodeError, InvalidArgumentError, PayloadTooLargeError } from '../erro
 import { type Codec, codecByContentType } from './codec.ts';
 import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
 import { validateTaskId, validateTaskName } from './names.ts';
+import { type ChordMembership, type WorkflowJSON, validateMembership, validateWorkflow } from './workflow-json.ts';
 
-/** Callbacks, errbacks, chain and chord carried with a task (filled by the canvas). */
+/** Callbacks, errbacks, chain and chord carried with a task (filled by the canvas; docs/protocol.md, "Workflows"). */
 export interface Embed {
-  callbacks: unknown[] | null;
-  errbacks: unknown[] | null;
-  chain: unknown[] | null;
-  chord: unknown | null;
+  /** `link`: run with the result once the task succeeds. */
+  callbacks: WorkflowJSON[] | null;
+  /** `linkError`: run with `(taskId, error)` once the task fails for good. */
+  errbacks: WorkflowJSON[] | null;
+  /** The rest of the chain, next first: the next one gets this task's result prepended. */
+  chain: WorkflowJSON[] | null;
+  /** Membership in a chord header. */
+  chord: ChordMembership | null;
 }
 
 /** A task message, decoded. */
@@ -126,6 +131,29 @@ export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT
   return { id, headers, body };
 }
 
+function workflowList(v: unknown, where: string): WorkflowJSON[] | null {
+  if (v == null) return null;
+  if (!Array.isArray(v)) throw new DecodeError(`${where} must be an array of signatures or null`);
+  if (v.length === 0) return null;
+  v.forEach((w, i) => validateWorkflow(w, `${where}[${i}]`));
+  return v as WorkflowJSON[];
+}
+
+/** Validate the embed of a task message: a malformed workflow is a decode error, never a stuck continuation. */
+function validateEmbed(e: Record<string, unknown>): Embed {
+  return {
+    callbacks: workflowList(e.callbacks, 'embed.callbacks'),
+    errbacks: workflowList(e.errbacks, 'embed.errbacks'),
+    chain: workflowList(e.chain, 'embed.chain'),
+    chord: e.chord == null ? null : validateMembership(e.chord, 'embed.chord'),
+  };
+}
+
+/** True when the message carries anything to do after it finishes. */
+export function hasContinuation(e: Embed): boolean {
+  return e.callbacks !== null || e.errbacks !== null || e.chain !== null || e.chord !== null;
+}
+
 /** Header accessor: transports hand headers over as a lookup function. */
 export type HeaderLookup = (name: string) => string | undefined;
 
@@ -212,7 +240,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
     const v = get(k);
     if (v !== undefined) headers[k] = v;
   }
-  const e = (embed ?? {}) as Partial<Embed>;
+  const e = embed == null ? EMPTY_EMBED : validateEmbed(embed as Record<string, unknown>);
   return {
     id,
     task,
@@ -230,7 +258,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
     idempotencyKey: idempotencyKey(get(H.idempotencyKey), id),
     args,
     kwargs: (kwargs ?? {}) as Record<string, unknown>,
-    embed: { callbacks: e.callbacks ?? null, errbacks: e.errbacks ?? null, chain: e.chain ?? null, chord: e.chord ?? null },
+    embed: e,
     headers,
     contentType: codec.contentType,
   };

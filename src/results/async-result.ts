@@ -21,10 +21,31 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What every result handle offers: the task's {@link AsyncResult}, a group's or chord header's
+ * {@link GroupResult}, a whole workflow's {@link WorkflowResult}.
+ */
+export interface ResultHandle<R = unknown> {
+  /** Task id (group id for a group). */
+  readonly id: string;
+  /** The handle of the step before this one in a workflow, or null. */
+  readonly parent: ResultHandle | null;
+  /** Wait for the final value. */
+  get(options?: GetOptions): Promise<R>;
+  /** True once it reached a final state. */
+  ready(): Promise<boolean>;
+}
+
 /** A handle on a task's outcome: state, progress and the final value. */
-export class AsyncResult<R = unknown> {
+export class AsyncResult<R = unknown> implements ResultHandle<R> {
   /** The task id. */
   readonly id: string;
+  /**
+   * The step before this one when this handle came from applying a workflow (`chain(a, b)`: b's
+   * parent is a; a chord body's parent is the header's GroupResult), else null.
+   */
+  parent: ResultHandle | null = null;
+  readonly #child: (id: string) => AsyncResult;
   readonly #backend: () => Promise<ResultBackend>;
   readonly #router: ResultRouter | undefined;
   readonly #revoke: Revoker | undefined;
@@ -35,6 +56,26 @@ export class AsyncResult<R = unknown> {
     this.#backend = backend;
     this.#router = router;
     this.#revoke = revoke;
+    this.#child = (c) => new AsyncResult(c, backend, router, revoke);
+  }
+
+  /**
+   * Handles on the tasks this task started when it finished (the next step of its chain, its
+   * `link` callbacks, a chord body it completed), from its stored record; empty until it finished.
+   */
+  async children(): Promise<AsyncResult[]> {
+    return (await this.info()).children.map(this.#child);
+  }
+
+  /**
+   * Call `listener` with every stored update of this task (state, progress) until the returned
+   * function is called. Use {@link watch} to iterate instead.
+   */
+  async onUpdate(listener: (record: ResultRecord<R>) => void): Promise<() => void> {
+    const backend = await this.#backend();
+    return backend.watch(this.id, (r) => {
+      if (r) listener(r as ResultRecord<R>);
+    });
   }
 
   /**

@@ -115,11 +115,11 @@ describe('encodeTask', () => {
   });
 
   test('the body is [args, kwargs, embed]', () => {
-    const e = encodeTask({ task: 't', args: [1, 'two'], kwargs: { three: 3 }, embed: { callbacks: ['cb'] } }, json);
+    const e = encodeTask({ task: 't', args: [1, 'two'], kwargs: { three: 3 }, embed: { callbacks: [{ task: 'cb' }] } }, json);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(e.body)), [
       [1, 'two'],
       { three: 3 },
-      { callbacks: ['cb'], errbacks: null, chain: null, chord: null },
+      { callbacks: [{ task: 'cb' }], errbacks: null, chain: null, chord: null },
     ]);
     const m = encodeTask({ task: 't', args: [1] }, msgpack);
     assert.deepEqual(msgpack.decode(m.body), [[1], {}, null], 'an empty embed is sent as null');
