@@ -90,7 +90,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     if (!Array.isArray(argsList)) throw new InvalidArgumentError(`${this.name}.chunks(argsList, n): argsList must be an array of argument arrays`);
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${this.name}.chunks(argsList, n): n must be a positive integer, got ${JSON.stringify(n)}`);
     const tasks = [];
-    for (let i = 0; i < argsList.length; i += n) tasks.push(this.#builtin(STARMAP_TASK, argsList.slice(i, i + n), 'chunks').toJSON());
+    for (let i = 0; i < argsList.length; i += n) tasks.push(this.#builtin(STARMAP_TASK, argsList.slice(i, i + n), 'chunks').raw);
     return new Group<Array<Awaited<R>>>({ subtask_type: 'group', tasks }, this.#app);
   }
 

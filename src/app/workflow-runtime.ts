@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ChordError, type SerializedError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
 import type { ChordMembership, SignatureOptionsJSON, WorkflowJSON } from '../protocol/workflow-json.ts';
-import { type IdFor, type PlannedTask, chainOf, derivedId, failurePlan, planStart, prepare, taskIds } from '../canvas/freeze.ts';
+import { type IdFor, type PlannedTask, chainOf, derivedId, failurePlan, finalTaskIds, planStart, prepare } from '../canvas/freeze.ts';
 import type { Continuation } from '../execution/executor.ts';
 import type { ChordJoins, MemberOutcome } from '../results/chord-join.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
@@ -65,7 +65,8 @@ export class WorkflowRuntime {
   async apply(w: WorkflowJSON, prepend: readonly unknown[] | null): Promise<WorkflowJSON> {
     const frozen = prepare(w, () => randomUUID());
     const planned = planStart(frozen, prepend);
-    this.host.trackRouted(taskIds(frozen));
+    // Only final results are sent back to this client (see the settler); the others are read from the store.
+    this.host.trackRouted(finalTaskIds(frozen));
     const rootId = planned[0]?.sig.options?.taskId;
     await this.#publish(planned, { rootId, parentId: null, replyTo: undefined, fallbackQueue: this.host.options.defaultQueue });
     return frozen;
@@ -131,9 +132,10 @@ export class WorkflowRuntime {
   async #join(m: ChordMembership, outcome: MemberOutcome, origin: Origin): Promise<void> {
     const joins = await this.host.chordJoins();
     const d = await joins.record(m, outcome);
+    if (d.action === 'none') return;
     const body = prepare(m.body, (path) => derivedId(m.id, `body:${path}`));
     if (d.action === 'fire') {
-      const outcomes = await joins.outcomes(m.id, m.size);
+      const outcomes = d.outcomes;
       const value = m.allowPartial
         ? outcomes.map((o) => (o.ok ? { status: 'fulfilled', value: o.value } : { status: 'rejected', reason: { ...o.error, taskId: o.taskId } }))
         : outcomes.map((o) => (o.ok ? o.value : null));

@@ -42,6 +42,11 @@ function concat<T>(a: T[] | undefined, b: T[] | undefined): T[] | undefined {
   return [...a, ...b];
 }
 
+function isEmpty(o: Opts): boolean {
+  for (const k in o) if ((o as Record<string, unknown>)[k] !== undefined) return false;
+  return true;
+}
+
 function clean(o: Opts): Opts | undefined {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
@@ -71,7 +76,7 @@ function identity(): TaskSignatureJSON {
  */
 export function normalize(w: WorkflowJSON, inherited: Opts = {}): WorkflowJSON {
   if (isTaskSignatureJSON(w)) {
-    const options = clean(inherit(inherited, w.options));
+    const options = isEmpty(inherited) ? w.options : clean(inherit(inherited, w.options));
     const out: TaskSignatureJSON = { task: w.task, args: w.args ?? [] };
     if (w.kwargs && Object.keys(w.kwargs).length) out.kwargs = w.kwargs;
     if (options) out.options = options;
@@ -231,6 +236,21 @@ export function taskIds(w: WorkflowJSON, out: string[] = []): string[] {
     for (const t of w.header) taskIds(t, out);
     taskIds(w.body, out);
   } else for (const t of w.tasks) taskIds(t, out);
+  return out;
+}
+
+/**
+ * Ids of the tasks whose results are final in the workflow (what a client waits on): the last task
+ * of a chain, every group member's final tasks, a chord's body; not chord header members.
+ */
+export function finalTaskIds(w: WorkflowJSON, out: string[] = []): string[] {
+  if (isTaskSignatureJSON(w)) {
+    if (!w.chord && w.options?.taskId) out.push(w.options.taskId);
+  } else if (w.subtask_type === 'chain') {
+    const last = w.tasks[w.tasks.length - 1];
+    if (last) finalTaskIds(last, out);
+  } else if (w.subtask_type === 'group') for (const t of w.tasks) finalTaskIds(t, out);
+  else finalTaskIds(w.body, out);
   return out;
 }
 

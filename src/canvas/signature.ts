@@ -58,7 +58,7 @@ function linkList(v: Workflow | readonly Workflow[] | undefined, what: string): 
   const list = Array.isArray(v) ? v : [v];
   return list.map((w, i) => {
     if (!(w instanceof Workflow)) throw new InvalidArgumentError(`${what}[${i}] must be a signature or workflow (task.s(), chain(), group(), chord())`);
-    return w.toJSON();
+    return w.raw;
   });
 }
 
@@ -108,9 +108,14 @@ export abstract class Workflow<R = unknown> {
     this.applier = applier;
   }
 
-  /** The wire form (docs/protocol.md, "Workflows"): JSON- and msgpack-safe. */
+  /** The wire form (docs/protocol.md, "Workflows"): JSON- and msgpack-safe (a copy). */
   toJSON(): WorkflowJSON {
     return structuredClone(this.json);
+  }
+
+  /** @internal the wire form itself, not a copy: composing never mutates it (`set()` copies first). */
+  get raw(): WorkflowJSON {
+    return this.json;
   }
 
   /** A deep copy. */
@@ -288,7 +293,7 @@ function members(ws: readonly unknown[], what: string): Workflow[] {
 export function chain<W extends readonly [Workflow, ...Workflow[]]>(...tasks: W): Chain<ResultOf<Last<W>>> {
   const ws = members(tasks, 'chain()');
   if (ws.length === 0) throw new InvalidArgumentError('chain() needs at least one signature');
-  return new Chain({ subtask_type: 'chain', tasks: ws.map((w) => w.toJSON()) }, applierOf(ws));
+  return new Chain({ subtask_type: 'chain', tasks: ws.map((w) => w.raw) }, applierOf(ws));
 }
 
 /**
@@ -303,7 +308,7 @@ export function group<W extends readonly Workflow[]>(...tasks: W): Group<ResultO
 export function group(...tasks: unknown[]): Group<unknown> {
   const list = tasks.length === 1 && Array.isArray(tasks[0]) ? (tasks[0] as unknown[]) : tasks;
   const ws = members(list, 'group()');
-  return new Group({ subtask_type: 'group', tasks: ws.map((w) => w.toJSON()) }, applierOf(ws));
+  return new Group({ subtask_type: 'group', tasks: ws.map((w) => w.raw) }, applierOf(ws));
 }
 
 /** Options of {@link chord}. */
@@ -323,11 +328,11 @@ export interface ChordOptions {
  * await r.get(); // 6
  */
 export function chord<B extends Workflow>(header: Group | readonly Workflow[], body: B, options: ChordOptions = {}): Chord<ResultOf<B>> {
-  const hs = header instanceof Group ? (header.toJSON() as GroupJSON).tasks : members(header as readonly unknown[], 'chord() header').map((w) => w.toJSON());
+  const hs = header instanceof Group ? (header.raw as GroupJSON).tasks : members(header as readonly unknown[], 'chord() header').map((w) => w.raw);
   const [b] = members([body], 'chord() body');
   if (options.allowPartial !== undefined && typeof options.allowPartial !== 'boolean') throw new InvalidArgumentError('chord() options.allowPartial must be a boolean');
-  const json: ChordJSON = { subtask_type: 'chord', header: hs, body: (b as Workflow).toJSON() };
-  const groupOptions = header instanceof Group ? (header.toJSON() as GroupJSON).options : undefined;
+  const json: ChordJSON = { subtask_type: 'chord', header: hs, body: (b as Workflow).raw };
+  const groupOptions = header instanceof Group ? (header.raw as GroupJSON).options : undefined;
   const opts: SignatureOptionsJSON = { ...(groupOptions ?? {}), ...(options.allowPartial ? { allowPartial: true } : {}) };
   if (Object.keys(opts).length) json.options = opts;
   const applier = (header instanceof Group ? header.applier : applierOf(header as readonly Workflow[])) ?? (b as Workflow).applier;

@@ -202,13 +202,15 @@ export class Settler {
   async #terminal(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, record: ResultRecord): Promise<WriteOutcome> {
     const cont = this.#continuation(task, record, msg);
     if (writer) {
-      const w = await this.#write(writer, record);
+      // The workflow continues while the result is written: both are idempotent, and the ack
+      // waits for both. If the write loses to another attempt, that attempt continues the same
+      // workflow with the same ids, and the broker drops the copies.
+      const [w] = await Promise.all([this.#write(writer, record), cont?.run()]);
       if (w !== 'written') {
         await this.settleLost(task, msg, w);
         return w;
       }
-    }
-    if (cont) await cont.run();
+    } else if (cont) await cont.run();
     this.#notify(task, record);
     msg.ack();
     return 'written';
@@ -222,8 +224,13 @@ export class Settler {
     return cont;
   }
 
+  /**
+   * Send the result to the client's reply subject: only for a task whose result is final in its
+   * workflow (not a chain step with more to come, not a chord header member), which is all a client
+   * waits on; the others are in the result store.
+   */
   #notify(task: TaskMessage, record: ResultRecord): void {
-    if (task.replyTo) this.#o.notifyResult?.(task.replyTo, task.id, record);
+    if (task.replyTo && task.embed.chain === null && task.embed.chord === null) this.#o.notifyResult?.(task.replyTo, task.id, record);
   }
 
   /** Nobody here knows the task: hand it back with a growing delay; on the last delivery, dead-letter it. */

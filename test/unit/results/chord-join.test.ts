@@ -29,8 +29,9 @@ test('the member that completes the join fires; the others do nothing; outcomes 
     decisions.map((d) => d.action),
     ['none', 'none', 'none', 'none', 'fire'],
   );
+  const fire = decisions[4] as Extract<JoinDecision, { action: 'fire' }>;
   assert.deepEqual(
-    (await joins.outcomes('c1', 5)).map((o) => (o.ok ? o.value : null)),
+    fire.outcomes.map((o) => (o.ok ? o.value : null)),
     [0, 10, 20, 30, 40],
   );
 });
@@ -50,8 +51,13 @@ test('two processes recording 500 members each at once: exactly one fire', async
   const b = new ChordJoins(store, jsonCodec);
   const n = 1000;
   const decisions = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 ? a : b).record(member('c3', i, n), ok(i))));
-  assert.equal(decisions.filter((d) => d.action === 'fire').length, 1);
-  assert.equal((await a.outcomes('c3', n)).length, n);
+  const fires = decisions.filter((d) => d.action === 'fire');
+  assert.equal(fires.length, 1);
+  const outcomes = (fires[0] as Extract<JoinDecision, { action: 'fire' }>).outcomes;
+  assert.deepEqual(
+    outcomes.map((o) => (o.ok ? o.value : null)),
+    Array.from({ length: n }, (_, i) => i * 10),
+  );
 });
 
 test('the first failure fails the chord once (naming the member); with allowPartial it counts like a success', async () => {
@@ -63,12 +69,20 @@ test('the first failure fails the chord once (naming the member); with allowPart
 
   const partial = new ChordJoins(kv(), jsonCodec);
   assert.equal((await partial.record(member('c5', 0, 2, true), bad(0))).action, 'none');
-  assert.equal((await partial.record(member('c5', 1, 2, true), ok(1))).action, 'fire');
-  const outcomes = await partial.outcomes('c5', 2);
+  const d2 = await partial.record(member('c5', 1, 2, true), ok(1));
+  assert.equal(d2.action, 'fire');
+  const outcomes = (d2 as Extract<JoinDecision, { action: 'fire' }>).outcomes;
   assert.equal(outcomes[0]?.ok, false);
 });
 
-test('a missing outcome (expired) is an error naming the member', async () => {
+test('large outcomes are stored on their own key and read back when the body fires; a missing one is an error naming the member', async () => {
   const joins = new ChordJoins(kv(), jsonCodec);
-  await assert.rejects(joins.outcomes('nope', 2), /header member 0 is missing/);
+  const big = { ok: true as const, value: 'x'.repeat(5000), taskId: 't0' };
+  assert.equal((await joins.record(member('c6', 0, 2), big)).action, 'none');
+  assert.ok(await joins.kv.get('c6.0'), 'stored on its own key, not inline');
+  const d = (await joins.record(member('c6', 1, 2), ok(1))) as Extract<JoinDecision, { action: 'fire' }>;
+  assert.deepEqual(d.outcomes[0], big);
+  assert.equal((await joins.record(member('c7', 0, 2), { ...big, taskId: 'x' })).action, 'none');
+  await joins.kv.delete('c7.0');
+  await assert.rejects(joins.record(member('c7', 1, 2), ok(1)), /header member 0 is missing/);
 });
