@@ -331,8 +331,8 @@ export class App implements TaskPublisher {
    * const w = app.signature(JSON.parse(text)); // any signature, chain, group or chord
    * @throws InvalidArgumentError for a bad name, option or workflow (naming the field).
    */
-  signature<R = unknown>(name: string, args?: readonly unknown[], options?: SignatureOptions): Signature<R>;
   signature(json: WorkflowJSON): Workflow;
+  signature<R = unknown>(name: string, args?: readonly unknown[], options?: SignatureOptions): Signature<R>;
   signature(nameOrJson: string | WorkflowJSON, args: readonly unknown[] = [], options?: SignatureOptions): Workflow {
     if (typeof nameOrJson !== 'string') return workflowFromJSON(nameOrJson, this);
     validateTaskName(nameOrJson);

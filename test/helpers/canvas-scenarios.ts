@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import type { WorkerNode } from '../../src/actors/worker-node.ts';
-import { Chain, GroupResult, type TaskError, type WorkflowJSON, chain, chord, group, isTaskError } from '../../src/index.ts';
+import { Chain, GroupResult, type TaskError, chain, chord, group, isTaskError } from '../../src/index.ts';
 import { encodeTask } from '../../src/protocol/envelope.ts';
 import type * as Fixture from '../fixtures/canvas-tasks.ts';
 import { recordingLogger, until } from './failure-scenarios.ts';
@@ -213,7 +213,7 @@ export function canvasScenarios(load: () => typeof Fixture): void {
   test('a workflow round-trips through JSON and runs when rebuilt with app.signature()', async () => {
     const w = chain(f.add.s(1, 1), chord([f.add.s(1), f.add.s(2)], f.tsum.s()));
     const text = JSON.stringify(w);
-    const rebuilt = f.app.signature(JSON.parse(text) as WorkflowJSON);
+    const rebuilt = f.app.signature(JSON.parse(text));
     assert.deepEqual(rebuilt.toJSON(), w.toJSON());
     assert.ok(rebuilt instanceof Chain);
     const r = await (rebuilt as typeof w).applyAsync();

@@ -40,3 +40,19 @@ export const FAILURES_LINES = [
   /^done$/,
 ];
 
+
+/** The lines examples/03-canvas prints, in order. */
+export const CANVAS_LINES = [
+  /^chain\s+-> 16$/,
+  /^group\s+-> \[2,4,6\]$/,
+  /^chord\s+-> 540 words$/,
+  /^nested\s+-> 34$/,
+  /^callbacks\s+-> 42 sum ready; fetch failed$/,
+  /^chord fail -> ChordError: member #1 failed$/,
+  /^partial\s+-> fulfilled, rejected$/,
+  /^starmap\s+-> \[3,7\]$/,
+  /^chunks\s+-> \[\[2,4\],\[6,8\],\[10\]\]$/,
+  /^from JSON\s+-> 6$/,
+  /^progress\s+-> 21\/21 tasks, result 380$/,
+  /^done$/,
+];

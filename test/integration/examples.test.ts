@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
-import { FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
 
 let server: NatsServerHandle;
 before(async () => {
@@ -24,4 +24,10 @@ test('the failures example runs unchanged on NATS JetStream', async () => {
   const lines = (await runExample('examples/02-failures/main.ts', server.url)).trim().split('\n');
   assert.equal(lines.length, FAILURES_LINES.length, lines.join('\n'));
   FAILURES_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+});
+
+test('the canvas example runs unchanged on NATS JetStream', async () => {
+  const lines = (await runExample('examples/03-canvas/main.ts', server.url)).trim().split('\n');
+  assert.equal(lines.length, CANVAS_LINES.length, lines.join('\n'));
+  CANVAS_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
 });

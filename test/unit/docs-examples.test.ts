@@ -29,3 +29,12 @@ test('the README quick start runs and prints what its comments say', async () =>
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('every code block of docs/guide/canvas.md is part of examples/03-canvas, which the example tests run', async () => {
+  const guide = await readFile(join(ROOT, 'docs/guide/canvas.md'), 'utf8');
+  const example = (await readFile(join(ROOT, 'examples/03-canvas/main.ts'), 'utf8')) + (await readFile(join(ROOT, 'examples/03-canvas/tasks.ts'), 'utf8'));
+  const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  assert.ok(blocks.length >= 8, `expected the guide's snippets, found ${blocks.length}`);
+  for (const b of blocks) assert.ok(squash(example).includes(squash(b)), `not in examples/03-canvas:\n${b}`);
+});

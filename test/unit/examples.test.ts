@@ -1,7 +1,7 @@
 /** `npm start` (examples/01-quickstart on memory://) runs to the end with the output it promises. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
 
 test('the quickstart demo runs on the embedded transport and exits 0', async () => {
   const lines = (await runExample('examples/01-quickstart/main.ts')).trim().split('\n');
@@ -16,4 +16,10 @@ test('the failures example runs on the embedded transport', async () => {
   const lines = (await runExample('examples/02-failures/main.ts')).trim().split('\n');
   assert.equal(lines.length, FAILURES_LINES.length, lines.join('\n'));
   FAILURES_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+});
+
+test('the canvas example runs on the embedded transport', async () => {
+  const lines = (await runExample('examples/03-canvas/main.ts')).trim().split('\n');
+  assert.equal(lines.length, CANVAS_LINES.length, lines.join('\n'));
+  CANVAS_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
 });
