@@ -184,8 +184,10 @@ export class Settler {
     if (stored && stored.status === 'FAILURE' && typeof dl === 'string' && stored.attempt?.sequence === msg.delivery.sequence && def?.deadLetter !== false) {
       await this.#deadLetter(msg, task, stored.error, dl as DeadLetterReason);
     }
-    // The attempt that finished may have died before its workflow continued: continue it (again).
-    if (stored) await this.#continuation(task, stored, msg)?.run();
+    // This message's earlier delivery may have died before its workflow continued: continue it
+    // (again; its publishes are deduplicated). A different message with the same id (a duplicate
+    // publish) leaves that to the message that wrote the result.
+    if (stored && (!stored.attempt || stored.attempt.sequence === msg.delivery.sequence)) await this.#continuation(task, stored, msg)?.run();
     this.stats.skipped++;
     if (stored) this.#notify(task, stored);
     msg.ack();
@@ -204,12 +206,16 @@ export class Settler {
     if (writer) {
       // The workflow continues while the result is written: both are idempotent, and the ack
       // waits for both. If the write loses to another attempt, that attempt continues the same
-      // workflow with the same ids, and the broker drops the copies.
-      const [w] = await Promise.all([this.#write(writer, record), cont?.run()]);
+      // workflow with the same ids (the broker drops the copies), and this one settles as lost
+      // whatever became of its continuation.
+      const continued = cont?.run();
+      continued?.catch(() => undefined);
+      const w = await this.#write(writer, record);
       if (w !== 'written') {
         await this.settleLost(task, msg, w);
         return w;
       }
+      await continued;
     } else if (cont) await cont.run();
     this.#notify(task, record);
     msg.ack();

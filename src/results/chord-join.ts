@@ -59,8 +59,8 @@ interface Item {
 }
 
 const MAX_ROUNDS = 1000;
-/** Open records whose last written state is remembered. */
-const MAX_CACHED = 1024;
+/** Open records whose last written state is remembered (each at most a shard: ~1,024 slots, ≤ 128 KiB inline). */
+const MAX_CACHED = 128;
 const READ_BATCH = 256;
 /** Outcomes up to this size are kept in the shard record itself. */
 const INLINE_MAX_BYTES = 2048;

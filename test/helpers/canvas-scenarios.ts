@@ -174,11 +174,11 @@ export function canvasScenarios(load: () => typeof Fixture): void {
     assert.equal((errCalls[0]?.[1] as { message: string }).message, 'linked failure');
   });
 
-  test('a redelivered finished task does not run its link again (the continuation deduplicates)', async () => {
+  test('a second message with the id of a finished task does not run its link again', async () => {
     const k = key();
     const id = randomUUID();
-    // The same message twice (as after a lost ack): the second copy finds the result and only
-    // re-runs the continuation, whose publish the broker drops as a duplicate.
+    // A second message with the same id (a duplicate publish past the broker's dedupe): it finds
+    // the result and leaves the workflow to the message that wrote it.
     const msg = encodeTask(
       { task: 'math.add', id, args: [20, 22], idempotencyKey: id, embed: { callbacks: [{ task: 'canvas.note', args: [k] }] } },
       f.app.codec,

@@ -1,0 +1,101 @@
+/**
+ * The executor runs a workflow's continuation after the final result is written and before the
+ * ack, and again on a redelivery of the same message (its earlier delivery may have died in
+ * between), but not for a different message that carries the id of a finished task.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { Executor } from '../../../src/execution/executor.ts';
+import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
+import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
+import { codecByName } from '../../../src/protocol/codec.ts';
+import { type EncodedTask, encodeTask } from '../../../src/protocol/envelope.ts';
+import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
+import { KvResultBackend } from '../../../src/results/result-backend.ts';
+import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
+import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
+import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
+import type { IncomingMessage } from '../../../src/transport/transport.ts';
+import { silentLogger } from '../../../src/testing.ts';
+
+const APP = `cont-${randomUUID().slice(0, 8)}`;
+const codec = codecByName('msgpack');
+registerTaskDefinition(APP, {
+  name: 'add',
+  fn: ((_c: unknown, a: number, b: number) => a + b) as never,
+  kind: 'io',
+  queue: 'default',
+  ignoreResult: false,
+  retry: resolveRetryOptions(undefined, 'test'),
+  timeLimitMs: null,
+  softTimeLimitMs: null,
+  deadLetter: true,
+});
+
+function message(t: EncodedTask, sequence: number, deliveryCount: number): IncomingMessage & { settled: string[] } {
+  const settled: string[] = [];
+  return {
+    settled,
+    queue: 'default',
+    body: t.body,
+    delivery: { stream: 'default', sequence, deliveryCount, redelivered: deliveryCount > 1 },
+    header: (n) => t.headers[n],
+    headerNames: () => Object.keys(t.headers),
+    ack: () => void settled.push('ack'),
+    nak: () => void settled.push('nak'),
+    term: () => void settled.push('term'),
+    working: () => undefined,
+  };
+}
+
+test('continuation: after the write, before the ack; again on a redelivery; not for another message with the same id', async () => {
+  const broker = memoryBroker(APP);
+  const backend = new KvResultBackend(new MemoryKeyValueStore('results', broker, 0), codec);
+  const runs: string[] = [];
+  let failNext = true;
+  const executor = new Executor({
+    appName: APP,
+    hostname: 'w',
+    backend,
+    logger: silentLogger,
+    trackStarted: false,
+    ackWaitMs: 30_000,
+    queueSettings: () => ({ ackWaitMs: 30_000, maxDeliver: 10 }),
+    maxCrashes: 2,
+    deadLetters: new MemoryDeadLetterStore(broker.deadLetters(APP), 1000),
+    ledger: new AttemptLedger(new MemoryKeyValueStore('attempts', broker, 0)),
+    republish: async () => undefined,
+    continuation: (task, record) => ({
+      children: ['next-1'],
+      run: async () => {
+        runs.push(`${task.id}:${record.status}:${String(record.result)}`);
+        if (failNext) {
+          failNext = false;
+          throw new Error('broker hiccup while publishing the next step');
+        }
+      },
+    }),
+  });
+  try {
+    const t = encodeTask({ task: 'add', id: 'job-1', args: [2, 3], embed: { chain: [{ task: 'add', args: [1] }] } }, codec);
+    const first = message(t, 7, 1);
+    await executor.handle(first);
+    assert.deepEqual(first.settled, ['nak'], 'the continuation failed: handed back, not acked');
+    const stored = await backend.get('job-1');
+    assert.equal(stored?.status, 'SUCCESS', 'the result was written first');
+    assert.deepEqual(stored?.children, ['next-1'], 'with the ids of the tasks it starts');
+
+    const again = message(t, 7, 2);
+    await executor.handle(again);
+    assert.deepEqual(again.settled, ['ack']);
+    assert.deepEqual(runs, ['job-1:SUCCESS:5', 'job-1:SUCCESS:5'], 'the redelivery continued the workflow again');
+
+    const other = message({ ...t, headers: { ...t.headers, idempotency_key: 'job-1' } }, 8, 1);
+    await executor.handle(other);
+    assert.deepEqual(other.settled, ['ack']);
+    assert.equal(runs.length, 2, 'a different message with the same id does not continue it');
+  } finally {
+    executor.close();
+  }
+});
