@@ -1,7 +1,8 @@
 import type { Lease } from '../results/lease.ts';
-import type { DelayedEntry, DelayedStore, Transport } from '../transport/transport.ts';
+import { H } from '../protocol/headers.ts';
+import type { DelayedStore, Transport } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
-import { MinHeap } from '../util/min-heap.ts';
+import { EtaHeap } from '../util/eta-heap.ts';
 
 /** Settings of {@link Scheduler}. */
 export interface SchedulerSettings {
@@ -36,16 +37,17 @@ export interface SchedulerStats {
 const MAX_SLEEP_MS = 1000;
 
 /**
- * The scheduler: while it holds the lease, it indexes the delayed-tasks stream (headers only: seq,
- * queue, eta) in a min-heap and moves each task to its queue when it is due — fetch by sequence,
- * publish with the message's own `Nats-Msg-Id` (a double fire across a failover is deduplicated by
- * the broker), then remove it from the delayed stream. Nothing is held in a queue or a worker slot
+ * The scheduler: while it holds the lease, it indexes the delayed-tasks stream (headers only; it
+ * keeps each entry's sequence and eta in a typed-array min-heap) and moves each task to its queue
+ * when it is due — fetch by sequence, publish with the message's own `Nats-Msg-Id` (a double fire
+ * across a failover is deduplicated by the broker), then remove it from the delayed stream. Nothing is held in a queue or a worker slot
  * while a task waits; a new leader rebuilds the index from the stream, so nothing is lost when a
  * leader dies.
  */
 export class Scheduler {
   readonly #s: SchedulerSettings;
-  readonly #heap = new MinHeap<DelayedEntry>((e) => e.eta);
+  /** Sequence and eta of each pending entry (the id and queue are read when it fires). */
+  readonly #heap = new EtaHeap();
   /** Sequences indexed or being fired (follow may deliver an entry again after a reset). */
   readonly #known = new Set<number>();
   #store: DelayedStore | undefined;
@@ -105,7 +107,7 @@ export class Scheduler {
       (e) => {
         if (this.#known.has(e.seq)) return;
         this.#known.add(e.seq);
-        this.#heap.push(e);
+        this.#heap.push(e.seq, e.eta);
         // Sooner than the check already planned (or none is planned): plan it for this one.
         if (this.#timer === undefined || e.eta < this.#timerAt) this.#wake(e.eta - Date.now());
       },
@@ -145,37 +147,38 @@ export class Scheduler {
     if (!this.#leading) return;
     const max = this.#s.maxInFlight ?? 64;
     const now = Date.now();
-    for (let top = this.#heap.peek(); top && top.eta <= now && this.#inFlight < max; top = this.#heap.peek()) {
-      this.#heap.pop();
+    while (this.#heap.size > 0 && this.#heap.peekEta() <= now && this.#inFlight < max) {
+      const seq = this.#heap.pop();
       this.#inFlight++;
-      void this.#fire(top).finally(() => {
+      void this.#fire(seq).finally(() => {
         this.#inFlight--;
         this.#wake(0);
       });
     }
-    const next = this.#heap.peek();
-    if (next && this.#inFlight < max) this.#wake(next.eta - Date.now());
+    if (this.#heap.size > 0 && this.#inFlight < max) this.#wake(this.#heap.peekEta() - Date.now());
   }
 
-  async #fire(e: DelayedEntry): Promise<void> {
+  async #fire(seq: number): Promise<void> {
     const store = this.#store as DelayedStore;
+    let taskId = '';
     try {
-      const m = await store.fetch(e.seq);
+      const m = await store.fetch(seq);
       if (m) {
+        taskId = m.headers[H.id] ?? '';
         // Checked on every fire, not only for entries re-read after a reset: a fire whose delete
         // failed during a broker outage is retried from the heap, and after the broker's restart
         // its first copy may already have run (tried; the restart test caught the doubles).
-        const done = e.taskId !== '' && this.#s.isDone ? await this.#s.isDone(e.taskId) : false;
-        if (!done) await this.#s.transport.publish(m.queue, { id: e.taskId, headers: { ...m.headers }, body: m.body });
-        await store.remove(e.seq);
+        const done = taskId !== '' && this.#s.isDone ? await this.#s.isDone(taskId) : false;
+        if (!done) await this.#s.transport.publish(m.queue, { id: taskId, headers: m.headers, body: m.body });
+        await store.remove(seq);
         if (!done) this.#fired++;
       }
-      this.#known.delete(e.seq);
+      this.#known.delete(seq);
     } catch (err) {
       // Broker trouble: try again in a second (the publish is deduplicated if it went through).
       this.#retries++;
-      this.#s.logger.warn('scheduler: firing a delayed task failed; retrying', { id: e.taskId, seq: e.seq, error: err });
-      if (this.#leading) this.#heap.push({ ...e, eta: Date.now() + 1000 });
+      this.#s.logger.warn('scheduler: firing a delayed task failed; retrying', { id: taskId || undefined, seq, error: err });
+      if (this.#leading) this.#heap.push(seq, Date.now() + 1000);
     }
   }
 
