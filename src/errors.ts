@@ -305,3 +305,32 @@ export class ChordError extends CeleriacError {
   }
 }
 export const isChordError = branded('ChordError') as (e: unknown) => e is ChordError;
+
+/** A middleware broke the chain's rules (for example it called `next()` twice). Fix the middleware. */
+export class MiddlewareError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_MIDDLEWARE', message, options);
+  }
+}
+export const isMiddlewareError = branded('MiddlewareError') as (e: unknown) => e is MiddlewareError;
+
+/**
+ * Signal: run this task later, without counting a retry or failing it. Thrown by a middleware (a
+ * rate limiter, an open circuit breaker) or a task. The message goes to the delayed stream (a nak
+ * with that delay under a second) and holds no worker slot while it waits.
+ */
+export class Defer extends CeleriacError {
+  constructor(
+    /** How long to wait, in ms. */
+    readonly delayMs: number,
+    /** Why, for the log. */
+    readonly reason = 'deferred',
+  ) {
+    super('E_DEFER', `task deferred by ${Math.max(0, Math.round(delayMs))} ms: ${reason}`);
+  }
+  /** Travels with the serialised signal. */
+  get data(): { delayMs: number; reason: string } {
+    return { delayMs: this.delayMs, reason: this.reason };
+  }
+}
+export const isDefer = branded('Defer') as (e: unknown) => e is Defer;

@@ -27,6 +27,9 @@ export { Chain, Chord, Group, Signature, Workflow, chain, chord, group } from '.
 export type { ChordOptions, SignatureOptions } from './canvas/signature.ts';
 export type { ChainJSON, ChordJSON, ChordMembership, GroupJSON, SignatureOptionsJSON, TaskSignatureJSON, WorkflowJSON } from './protocol/workflow-json.ts';
 export { GroupResult, WorkflowResult } from './results/group-result.ts';
+export type { Middleware, SignalEvent, SignalName } from './app/middleware.ts';
+export type { PublishInput, PublishOutcome, RunOutcomeState, TaskEvent } from './middleware/types.ts';
+export type { ExecuteInput } from './execution/task-definition.ts';
 export type { WorkflowProgress } from './results/group-result.ts';
 export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
 export type { QueueOptions } from './app/app-options.ts';
@@ -69,6 +72,10 @@ export {
   TaskRevokedError,
   ChordError,
   isChordError,
+  Defer,
+  isDefer,
+  MiddlewareError,
+  isMiddlewareError,
   isRetry,
   isReject,
   isIgnore,

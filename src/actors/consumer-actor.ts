@@ -29,6 +29,26 @@ export interface ConsumerSettings {
    * on the broker. Without it the queue is consumed as one.
    */
   bands?: string[];
+  /** Epoch ms until which the queue is paused (no fetching); 0 = not paused. */
+  pausedUntil?: () => number;
+}
+
+/** Longest sleep of a paused consumer before it looks again (a pause can end early). */
+const PAUSE_CHECK_MS = 250;
+
+/** Wait while the queue is paused (or until `signal` aborts). */
+async function whilePaused(s: ConsumerSettings, signal: AbortSignal): Promise<void> {
+  for (let until = s.pausedUntil?.() ?? 0; until > Date.now() && !signal.aborted; until = s.pausedUntil?.() ?? 0) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, Math.min(PAUSE_CHECK_MS, until - Date.now()));
+      function done() {
+        clearTimeout(t);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
 }
 
 /** Every this many rounds the lowest band is asked first, so a busy high band cannot starve it. */
@@ -85,6 +105,7 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
   async function bandedIntake(bands: QueueSubscription[], signal: AbortSignal): Promise<void> {
     let round = 0;
     while (!signal.aborted) {
+      await whilePaused(s, signal);
       const want = s.shared() ? Math.min(s.maxBatch, Math.max(1, Math.ceil(s.slots.capacity / 2))) : s.maxBatch;
       const n = await s.slots.acquire(want, signal, 1);
       if (n === 0) break;
@@ -117,6 +138,8 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
         await new Promise<void>((r) => (wake = r));
         continue;
       }
+      await whilePaused(s, signal);
+      if (signal.aborted) break;
       const want = idle && s.shared() ? 1 : s.maxBatch;
       // While a request is still open, wait for a worthwhile batch of free slots instead of sending
       // one pull request per freed slot.

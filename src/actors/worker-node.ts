@@ -6,7 +6,7 @@ import type { Scheduler, SchedulerStats } from './scheduler.ts';
 import type { ResolvedSchedule } from './beat-schedule.ts';
 import { type Scheduling, createScheduling } from './scheduling.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
-import { type Continuation, Executor, type ExecutorStats } from '../execution/executor.ts';
+import { type Continuation, type ExecutionMiddleware, Executor, type ExecutorStats } from '../execution/executor.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import type { ResultRecord } from '../results/states.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
@@ -45,6 +45,15 @@ export interface WorkerApp {
   readonly codec: { encode(value: unknown): Uint8Array };
   /** What comes after a task of a workflow (chain step, callbacks, chord join). */
   workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
+  /** The app's middleware. */
+  readonly middleware: WorkerMiddleware;
+}
+
+/** What the node does with the app's middleware. */
+export interface WorkerMiddleware extends ExecutionMiddleware {
+  start(node: WorkerNode): Promise<void>;
+  stop(node: WorkerNode): Promise<void>;
+  notifyWorker(signal: 'workerReady' | 'workerShutdown', node: WorkerNode): void;
 }
 
 /**
@@ -243,6 +252,7 @@ export class WorkerNode {
       softTimeLimitMs: this.options.softTimeLimitMs,
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
       continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
+      middleware: app.middleware,
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,
@@ -312,12 +322,36 @@ export class WorkerNode {
           maxBatch: Math.min(this.options.concurrency, 256),
           maxOutstanding: 4,
           shared: () => queues.length > 1,
+          pausedUntil: () => this.#paused.get(queue) ?? 0,
           bands: transport.queueSettings(queue).priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : undefined,
         }),
       );
       this.#consumers.set(queue, ref);
     }
+    await app.middleware.start(this);
     if (this.#state === 'starting') this.#state = 'running';
+    app.middleware.notifyWorker('workerReady', this);
+  }
+
+  readonly #paused = new Map<string, number>();
+
+  /**
+   * Stop fetching from `queue` until `untilMs` (epoch ms), e.g. while every task of the queue is
+   * behind an open circuit breaker; tasks already taken run on. A later call replaces the time;
+   * {@link resumeQueue} ends it early.
+   */
+  pauseQueue(queue: string, untilMs: number): void {
+    this.#paused.set(queue, untilMs);
+  }
+
+  /** Fetch from `queue` again. */
+  resumeQueue(queue: string): void {
+    this.#paused.delete(queue);
+  }
+
+  /** The app this node runs (for middleware). */
+  get app(): WorkerApp {
+    return this.#app;
   }
 
   #quarantine: Promise<CpuPool> | undefined;
@@ -361,6 +395,7 @@ export class WorkerNode {
     if (this.#state === 'stopped' || this.#state === 'draining') return;
     const wasRunning = this.#state === 'running' || this.#state === 'starting';
     this.#state = 'draining';
+    if (wasRunning) this.#app.middleware.notifyWorker('workerShutdown', this);
     // 1. stop intake: consumers close their subscriptions (undelivered credit is dropped)
     await this.#stopConsumers();
     // 2. let in-flight tasks finish
@@ -405,6 +440,7 @@ export class WorkerNode {
   }
 
   async #teardown(): Promise<void> {
+    await this.#app.middleware.stop(this);
     await this.#root.stop();
     const q = this.#quarantine;
     this.#quarantine = undefined;

@@ -1,3 +1,4 @@
+import type { Middleware } from './middleware.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import type { SerializerName } from '../protocol/codec.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../protocol/envelope.ts';
@@ -9,6 +10,8 @@ import { type Duration, parseDuration } from '../util/duration.ts';
 export interface AppOptions {
   /** App name: prefixes streams, buckets and subjects (`[A-Za-z0-9_-]`). @defaultValue `'celeriac'` */
   name?: string;
+  /** App-wide middleware, outermost first (same as `app.use(...)`). @defaultValue none */
+  middleware?: readonly Middleware[];
   /** `'memory://'` (embedded) or `'nats://host:4222[,host2:4222]'`; `''` counts as not given. @defaultValue `'memory://'` */
   broker?: string;
   /**
@@ -148,7 +151,7 @@ export const DEFAULT_APP_OPTIONS = {
   revokeExpires: '1d',
   maxDeadLetters: 1_000_000,
   updateBrokerConfig: true,
-} as const satisfies Required<AppOptions>;
+} as const satisfies Required<Omit<AppOptions, 'middleware'>>;
 
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {

@@ -23,6 +23,7 @@ import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, r
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
 import { Task, type TaskPublisher } from './task.ts';
 import { registerBuiltins } from './builtins.ts';
+import { type Middleware, MiddlewareStack, type SignalEvent, type SignalName, validateMiddleware } from './middleware.ts';
 import { WorkflowRuntime } from './workflow-runtime.ts';
 import { resultTree } from '../canvas/result-tree.ts';
 import { Signature, type SignatureOptions, type Workflow, workflowFromJSON } from '../canvas/signature.ts';
@@ -60,6 +61,50 @@ export class App implements TaskPublisher {
     this.#codec = codecByName(this.options.serializer);
     Object.defineProperty(this, APP_BRAND, { value: true });
     registerBuiltins(this.#options.name);
+    if (options.middleware !== undefined) {
+      if (!Array.isArray(options.middleware)) throw new InvalidArgumentError('options.middleware must be an array of middleware');
+      this.use(...options.middleware);
+    }
+  }
+
+  readonly #mw = new MiddlewareStack({ warn: (msg, fields) => this.#warn(`${msg} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? v.message : v))}`) });
+
+  /** @internal the app's middleware (the worker node runs it). */
+  get middleware(): MiddlewareStack {
+    return this.#mw;
+  }
+
+  /**
+   * Add app-wide middleware, outermost first, after those added before (each one's `setup(app)` is
+   * called now). Returns the app.
+   * @throws InvalidArgumentError for something that is not a middleware.
+   */
+  use(...middleware: Middleware[]): this {
+    middleware.forEach((m, i) => validateMiddleware(m, `app.use() argument ${i}`));
+    for (const m of middleware) {
+      this.#mw.add(m);
+      m.setup?.(this);
+    }
+    return this;
+  }
+
+  /**
+   * Observe signals (`beforePublish`, `afterPublish`, `prerun`, `postrun`, `success`, `failure`,
+   * `retry`, `revoked`, `workerReady`, `workerShutdown`); `on()` returns an unsubscribe function.
+   * Execution signals fire in the worker process that runs the task.
+   * @example
+   * app.signals.on('failure', (e) => console.error(`${e.task} ${e.id} failed: ${e.error.message}`));
+   */
+  get signals(): { on<K extends SignalName>(signal: K, listener: (event: SignalEvent<K>) => void): () => void } {
+    return {
+      on: (signal, listener) => {
+        if (typeof listener !== 'function') throw new InvalidArgumentError(`signals.on("${signal}", listener): listener must be a function`);
+        const m = { name: `signal:${signal}`, [signal]: listener } as unknown as Middleware;
+        validateMiddleware(m, `signals.on("${signal}")`);
+        this.#mw.add(m);
+        return () => this.#mw.remove(m);
+      },
+    };
   }
 
   /**
@@ -101,6 +146,10 @@ export class App implements TaskPublisher {
     const resolved = resolveTaskOptions(options, this.options.defaultQueue);
     const t = new Task<A, Awaited<R>>(this, name, fn as TaskFn<A, Awaited<R>>, resolved);
     this.#tasks.set(name, t as unknown as Task<never[], unknown>);
+    if (resolved.middleware.length) {
+      this.#mw.addForTask(name, resolved.middleware);
+      for (const m of resolved.middleware) m.setup?.(this);
+    }
     const def: TaskDefinition = {
       name,
       fn: fn as unknown as TaskFn<never[], unknown>,
@@ -200,6 +249,21 @@ export class App implements TaskPublisher {
     options?: ApplyOptions,
     extra?: PublishExtra,
   ): Promise<AsyncResult<unknown>> {
+    const chain = this.#mw.publishChain(name);
+    if (!chain) return this.#publishTask(name, args, taskOptions, options, extra);
+    return chain({ task: name, args, options: options ?? {} }, (input) => {
+      const opts = input.task === name ? taskOptions : this.#taskOptionsOf(input.task, extra?.fallbackQueue);
+      return this.#publishTask(input.task, input.args, opts, input.options, extra).then((r) => ({ taskId: r.id }));
+    }).then((out) => this.asyncResult(out.taskId));
+  }
+
+  #publishTask(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options?: ApplyOptions,
+    extra?: PublishExtra,
+  ): Promise<AsyncResult<unknown>> {
     try {
       const router = this.#routerFor(taskOptions, options, extra);
       if (router && !router.started) {
@@ -207,7 +271,7 @@ export class App implements TaskPublisher {
           .connect()
           .then(() => {
             router.start();
-            return this.publishTask(name, args, taskOptions, options, extra);
+            return this.#publishTask(name, args, taskOptions, options, extra);
           });
       }
       const p = this.#prepare(name, args, taskOptions, options, extra, router);
@@ -223,6 +287,19 @@ export class App implements TaskPublisher {
    * publishes are in flight.
    */
   async publishBatch(items: readonly PublishRequest[]): Promise<void> {
+    if (items.some((it) => this.#mw.publishChain(it.name))) {
+      // Publish middleware sees each task: one publish at a time through its chain (still bounded).
+      let i = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(256, items.length) }, async () => {
+          while (i < items.length) {
+            const it = items[i++] as PublishRequest;
+            await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
+          }
+        }),
+      );
+      return;
+    }
     const routers = new Set<ResultRouter>();
     const prepared = items.map((it) => {
       const taskOptions = this.#taskOptionsOf(it.name, it.extra?.fallbackQueue);

@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from '../errors.ts';
+import type { ApplyOptions } from '../middleware/types.ts';
+import { type Middleware, validateMiddleware } from './middleware.ts';
 import { validateUserHeaders } from '../protocol/envelope.ts';
 import { validateTaskId, validateToken } from '../protocol/names.ts';
 import type { TaskKind } from '../execution/task-definition.ts';
@@ -26,6 +28,8 @@ export interface TaskOptions {
   deadLetter?: boolean;
   /** Priority 0–9 of every call that gives none (higher runs first on queues with `priorities`). @defaultValue none */
   priority?: number;
+  /** Middleware of this task only, inside the app's (docs/guide/writing-plugins.md). @defaultValue none */
+  middleware?: readonly Middleware[];
 }
 
 /** Resolved task options. */
@@ -38,6 +42,16 @@ export interface ResolvedTaskOptions {
   softTimeLimitMs: number | null;
   deadLetter: boolean;
   priority: number | null;
+  middleware: readonly Middleware[];
+}
+
+const NO_MIDDLEWARE: readonly Middleware[] = Object.freeze([]);
+
+function resolveTaskMiddleware(m: readonly Middleware[] | undefined): readonly Middleware[] {
+  if (m === undefined) return NO_MIDDLEWARE;
+  if (!Array.isArray(m)) throw new InvalidArgumentError('task options.middleware must be an array of middleware');
+  m.forEach((x, i) => validateMiddleware(x, `task options.middleware[${i}]`));
+  return Object.freeze([...m]);
 }
 
 function limits(hard: Duration | undefined, soft: Duration | undefined, what: string): { timeLimitMs: number | null; softTimeLimitMs: number | null } {
@@ -71,39 +85,12 @@ export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: str
     retry: resolveRetryOptions(opts.retry, 'task options.retry'),
     ...limits(opts.timeLimit, opts.softTimeLimit, 'task options'),
     deadLetter: opts.deadLetter ?? true,
+    middleware: resolveTaskMiddleware(opts.middleware),
     priority: opts.priority ?? null,
   };
 }
 
-/** Options of `task.applyAsync(args, options)`. */
-export interface ApplyOptions {
-  /** Task id (also the broker's deduplication id). @defaultValue a random UUID */
-  taskId?: string;
-  /** Queue override. */
-  queue?: string;
-  /** 0–9, higher runs first on a queue declared with `priorities` (its bands); overrides the task's `priority`. */
-  priority?: number;
-  /** Custom headers, visible to the task as `ctx.headers`. */
-  headers?: Record<string, string>;
-  /** Do not run after this: a Date, or a duration from now. */
-  expires?: Date | Duration;
-  /** Run no earlier than this long from now (Celery's `countdown=10` is `'10s'` here). */
-  countdown?: Duration;
-  /** Run no earlier than this time. */
-  eta?: Date;
-  /** Store no result for this call. */
-  ignoreResult?: boolean;
-  /** Hard time limit for this call (overrides the task's). Sent as Celery's `timelimit` header. */
-  timeLimit?: Duration;
-  /** Soft time limit for this call (overrides the task's). */
-  softTimeLimit?: Duration;
-  /**
-   * Exactly-once key: it becomes the task id, so publishing the same key twice within the broker's
-   * duplicate window stores one message, and a worker skips a key whose terminal result exists
-   * (for as long as results are kept). Needs a result (not with `ignoreResult`).
-   */
-  idempotencyKey?: string;
-}
+export type { ApplyOptions } from '../middleware/types.ts';
 
 /** Resolved call options (times as epoch ms). */
 export interface ResolvedApplyOptions {

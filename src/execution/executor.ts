@@ -1,4 +1,7 @@
-import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, serializeError } from '../errors.ts';
+import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, deserializeError, serializeError } from '../errors.ts';
+import type { Composed } from '../middleware/compose.ts';
+import { observe } from '../middleware/observe.ts';
+import type { ExecutionSignals, TaskEvent } from '../middleware/types.ts';
 import { type EncodedTask, type TaskMessage, decodeTask } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
@@ -10,7 +13,7 @@ import type { Logger } from '../util/logger.ts';
 import type { CpuPool } from './cpu-pool.ts';
 import { shouldAutoretry } from './retry-policy.ts';
 import { Settler } from './settler.ts';
-import { type TaskContext, type TaskDefinition, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
+import { type ExecuteInput, type TaskContext, type TaskDefinition, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
 import { TaskRun } from './task-run.ts';
 
 /** Options of {@link Executor}. */
@@ -63,9 +66,20 @@ export interface ExecutorOptions {
    * planned before the final record is written (its ids go into `children`), run before the ack.
    */
   continuation?: (task: TaskMessage, record: ResultRecord, queue: string) => Continuation | null;
+  /** The app's middleware: the execute chain around a task's body, and observers of its outcome. */
+  middleware?: ExecutionMiddleware;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
+
+/** What the executor asks the app's middleware for, per task name (null: none, the fast path). */
+export interface ExecutionMiddleware {
+  executeChain(task: string): Composed<ExecuteInput, unknown> | null;
+  signals(task: string): ExecutionSignals | null;
+}
+
+/** The outcome a failed execution came from (a CPU task's error crosses the thread as data). */
+const OUTCOME = Symbol('celeriac.outcome');
 
 /** The work a finished task of a workflow leaves: publish its children, record a chord join. */
 export interface Continuation {
@@ -304,6 +318,7 @@ export class Executor {
     const softMs = callSoft !== null ? callSoft * 1000 : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
     const hardMs = callHard !== null ? callHard * 1000 : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
     const timers: NodeJS.Timeout[] = [];
+    let event: TaskEvent | null = null;
     if (softMs !== null && softMs > 0) timers.push(setTimeout(() => run.abort(new SoftTimeLimitExceeded(softMs)), softMs));
     if (hardMs !== null && hardMs > 0) {
       timers.push(
@@ -327,22 +342,29 @@ export class Executor {
       const args = hasKeys(task.kwargs) ? [...task.args, task.kwargs] : task.args;
       let outcome: TaskOutcome;
       const pool = quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
-      if (pool) {
+      const chain = this.#o.middleware?.executeChain(task.task) ?? null;
+      const signals = this.#o.middleware?.signals(task.task) ?? null;
+      event = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
+      if (signals && event) observe(signals.prerun, () => event as TaskEvent, run.log, 'prerun');
+      if (chain) {
+        // The execute middleware wraps the body on this thread, for io and cpu tasks alike. A kill
+        // (hard limit, revoke with terminate) still ends the wait at once.
+        outcome = await new Promise<TaskOutcome>((resolve) => {
+          run.onKill(resolve);
+          chain({ task: task.task, args, ctx: run }, (input) => this.#invoke(pool, def, task, run, input.args)).then(
+            (value) => resolve({ ok: true, value }),
+            (err: unknown) => {
+              const carried = typeof err === 'object' && err !== null ? (err as { [OUTCOME]?: TaskOutcome })[OUTCOME] : undefined;
+              resolve(carried ?? { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) });
+            },
+          );
+        });
+      } else if (pool) {
         outcome = await pool.run(task.task, args, run.data(), {
           signal: run.signal,
           kill: run.killSignal,
           onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
         });
-        if (!outcome.ok && outcome.autoretry === undefined && run.killSignal.aborted) {
-          outcome = { ...outcome, autoretry: shouldAutoretry(def.retry, run.killSignal.reason) };
-        }
-        if (quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
-          // It killed its quarantine thread: the evidence that it is what killed the workers.
-          for (const t of timers) clearTimeout(t);
-          const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
-          await this.#settler.crashed(task, msg, def, writer, crashes);
-          return;
-        }
       } else {
         // One promise settled by whichever comes first: the task's outcome or a kill (hard limit,
         // revoke with terminate), which abandons the task's own promise.
@@ -359,6 +381,19 @@ export class Executor {
           }
         });
       }
+      if (pool) {
+        if (!outcome.ok && outcome.autoretry === undefined && run.killSignal.aborted) {
+          outcome = { ...outcome, autoretry: shouldAutoretry(def.retry, run.killSignal.reason) };
+        }
+        if (quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
+          // It killed its quarantine thread: the evidence that it is what killed the workers.
+          for (const t of timers) clearTimeout(t);
+          const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
+          await this.#settler.crashed(task, msg, def, writer, crashes);
+          if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state: 'FAILURE' as const }), run.log, 'postrun');
+          return;
+        }
+      }
       for (const t of timers) clearTimeout(t);
       if (!run.abandoned) await run.progressSettled();
       if (run.returned) {
@@ -366,7 +401,8 @@ export class Executor {
         this.stats.returned++;
         return;
       }
-      await this.#settler.settle(task, msg, def, run, writer, outcome);
+      const state = await this.#settler.settle(task, msg, def, run, writer, outcome);
+      if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state }), run.log, 'postrun');
     } finally {
       for (const t of timers) clearTimeout(t);
       this.#running.delete(run);
@@ -374,4 +410,19 @@ export class Executor {
     }
   }
 
+
+  /** The innermost step of the execute chain: the task body, on this thread or in the pool. */
+  async #invoke(pool: Pick<CpuPool, 'run'> | undefined, def: TaskDefinition, task: TaskMessage, run: TaskRun, args: readonly unknown[]): Promise<unknown> {
+    if (!pool) return (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args);
+    const o = await pool.run(task.task, [...args], run.data(), {
+      signal: run.signal,
+      kill: run.killSignal,
+      onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
+    });
+    if (o.ok) return o.value;
+    // The thread's error, rebuilt for the middleware; the executor uses the outcome it came from.
+    const err = deserializeError(o.error);
+    Object.defineProperty(err, OUTCOME, { value: o });
+    throw err;
+  }
 }

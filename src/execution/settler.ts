@@ -7,6 +7,8 @@ import { type ResultRecord, type TaskState, newRecord } from '../results/states.
 import type { IncomingMessage } from '../transport/transport.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
 import type { Continuation, ExecutorOptions, ExecutorStats } from './executor.ts';
+import { observe } from '../middleware/observe.ts';
+import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import { retryDelayMs } from './retry-policy.ts';
 import type { TaskDefinition, TaskOutcome } from './task-definition.ts';
 import type { TaskRun, WriteRecord } from './task-run.ts';
@@ -14,7 +16,7 @@ import type { TaskRun, WriteRecord } from './task-run.ts';
 /** The executor options a {@link Settler} reads. */
 export type SettlerOptions = Pick<
   ExecutorOptions,
-  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation'
+  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation' | 'middleware'
 >;
 
 const MAX_UNKNOWN_DELAY_MS = 300_000;
@@ -46,31 +48,39 @@ export class Settler {
     this.#debug = options.debug ?? false;
   }
 
-  /** Decide what the outcome means: success, ignore, revoked, retry, or failure for good. */
-  async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<void> {
+  /** Decide what the outcome means: success, ignore, deferral, revoked, retry, or failure for good; says which. */
+  async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
     if (outcome.ok) {
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
       if ((await this.#terminal(task, msg, writer, this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true }))) === 'written') {
         this.stats.succeeded++;
+        this.#signal(task, 'success', { result: outcome.value });
       }
-      return;
+      return 'SUCCESS';
     }
     const error = outcome.error;
     if (error.code === 'E_IGNORE') {
       this.stats.skipped++;
       msg.ack();
-      return;
+      return 'IGNORED';
+    }
+    if (error.code === 'E_DEFER' && !run.revoked) {
+      const data = error.data as { delayMs?: unknown; reason?: unknown } | undefined;
+      const delayMs = typeof data?.delayMs === 'number' && data.delayMs >= 0 ? data.delayMs : 1000;
+      await this.defer(task, msg, delayMs, typeof data?.reason === 'string' ? data.reason : 'deferred');
+      return 'DEFERRED';
     }
     if (run.revoked) {
       this.stats.skipped++;
       run.log.info('revoked task stopped', { ms: Date.now() - run.startedAt });
       await this.#terminal(task, msg, writer, this.record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
-      return;
+      this.#signal(task, 'revoked', { reason: 'revoked' });
+      return 'REVOKED';
     }
     if (error.code === 'E_REJECT') {
       run.log.warn('task rejected: dead-lettered', { error: `${error.message}` });
       await this.#failForGood(task, msg, def, writer, error.cause ?? error, 'rejected');
-      return;
+      return 'FAILURE';
     }
     const wantsRetry = error.code === 'E_RETRY' || outcome.autoretry === true;
     const cause = error.code === 'E_RETRY' ? (error.cause ?? error) : error;
@@ -78,10 +88,50 @@ export class Settler {
       const asked = (error.data as { countdownMs?: unknown } | undefined)?.countdownMs;
       const countdownMs = typeof asked === 'number' && asked >= 0 ? asked : retryDelayMs(def.retry, task.retries + 1);
       await this.#retry(task, msg, writer, cause, countdownMs);
-      return;
+      this.#signal(task, 'retry', { error: cause, countdownMs });
+      return 'RETRY';
     }
     run.log.warn('task failed', { ms: Date.now() - run.startedAt, error: `${cause.name}: ${cause.message}`, retries: task.retries });
     await this.#failForGood(task, msg, def, writer, cause, wantsRetry ? 'retries-exhausted' : 'failed');
+    return 'FAILURE';
+  }
+
+  /** Tell the middleware's observers (errors they throw are logged and ignored). */
+  #signal<K extends 'success' | 'failure' | 'retry' | 'revoked'>(task: TaskMessage, name: K, extra: Omit<Parameters<NonNullable<ExecutionSignals[K]>>[0], keyof TaskEvent>): void {
+    const signals = this.#o.middleware?.signals(task.task);
+    const fn = signals?.[name] as ((e: unknown) => void) | undefined;
+    if (!fn) return;
+    observe(fn, () => ({ task: task.task, id: task.id, args: task.args, retries: task.retries, worker: this.#o.hostname, ...extra }), this.#o.logger, name);
+  }
+
+  /**
+   * Run it later (`Defer`: a rate limit, an open circuit breaker), counting no retry: from a second
+   * on, a copy with the new `eta` waits in the delayed stream; a shorter wait is a nak with that
+   * delay (on the message's last delivery, a fresh copy instead).
+   */
+  async defer(task: TaskMessage, msg: IncomingMessage, delayMs: number, reason: string): Promise<void> {
+    this.stats.returned++;
+    const d = msg.delivery.deliveryCount;
+    const eta = Date.now() + delayMs;
+    const copy = () => {
+      const headers = this.#copyHeaders(msg);
+      headers[H.eta] = new Date(eta).toISOString();
+      headers[H.msgId] = `${task.id}:defer:${msg.delivery.sequence}:${d}`;
+      return { id: task.id, headers, body: msg.body };
+    };
+    if (this.#debug) this.#o.logger.debug('task deferred', { task: task.task, id: task.id, delayMs, reason });
+    if (delayMs >= 1000 && this.#o.publishDelayed) {
+      await this.#o.publishDelayed(msg.queue, copy());
+      msg.ack();
+      return;
+    }
+    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
+      await this.#o.republish(msg.queue, copy());
+      msg.ack();
+      return;
+    }
+    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
+    msg.nak(delayMs);
   }
 
   /** Re-publish with `retries + 1` and an eta (a new message: no slot and no delivery is held), then ack. */
@@ -129,6 +179,7 @@ export class Settler {
     }
     if (def?.deadLetter !== false) await this.#deadLetter(msg, task, error, reason);
     if (cont) await cont.run();
+    if (task) this.#signal(task, 'failure', { error });
     // The caller hears of the failure once its dead letter exists.
     if (task && record) this.#notify(task, record);
     msg.ack();
@@ -198,6 +249,7 @@ export class Settler {
     this.stats.skipped++;
     const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount });
     await this.#terminal(task, msg, writer, this.record(task, msg, status, { error, meta, done: true }));
+    if (status === 'REVOKED') this.#signal(task, 'revoked', { reason: typeof meta.reason === 'string' ? meta.reason : 'revoked' });
   }
 
   /** Store a terminal record (fenced), send what is stored to `reply_to`, ack. */

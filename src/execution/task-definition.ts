@@ -1,3 +1,4 @@
+import type { ExecuteInputOf } from '../middleware/types.ts';
 import { InvalidArgumentError, Retry, type SerializedError } from '../errors.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { RetryPolicy } from './retry-policy.ts';
@@ -93,6 +94,9 @@ export interface TaskContext extends TaskContextData {
 
 /** A task function: `(ctx, ...args) => result`. */
 export type TaskFn<A extends unknown[] = unknown[], R = unknown> = (ctx: TaskContext, ...args: A) => R | Promise<R>;
+
+/** What an execute middleware gets: the task name, its arguments, and the task's context. */
+export type ExecuteInput = ExecuteInputOf<TaskContext>;
 
 /** What a registered task is, independent of the app that made it. */
 export interface TaskDefinition {

@@ -160,8 +160,14 @@ describe('resolveAppOptions', () => {
 });
 
 describe('resolveTaskOptions', () => {
+  test('middleware must be an array of middleware objects with a name', () => {
+    assert.throws(() => resolveTaskOptions({ middleware: {} as never }, 'q'), /task options.middleware must be an array/);
+    assert.throws(() => resolveTaskOptions({ middleware: [{ name: '' }] as never }, 'q'), /middleware\[0\].name must be a non-empty string/);
+    assert.throws(() => resolveTaskOptions({ middleware: [{ name: 'x', execute: 5 }] as never }, 'q'), /"x": execute must be a function/);
+  });
+
   test('defaults take the app default queue', () => {
-    const none = { retry: DEFAULT_RETRY_POLICY, timeLimitMs: null, softTimeLimitMs: null, deadLetter: true, priority: null };
+    const none = { retry: DEFAULT_RETRY_POLICY, timeLimitMs: null, softTimeLimitMs: null, deadLetter: true, priority: null, middleware: [] };
     assert.deepEqual(resolveTaskOptions(undefined, 'main'), { kind: 'io', queue: 'main', ignoreResult: false, ...none });
     assert.deepEqual(resolveTaskOptions({ kind: 'cpu', queue: 'heavy', ignoreResult: true }, 'main'), {
       kind: 'cpu',
