@@ -325,12 +325,18 @@ export class Defer extends CeleriacError {
     readonly delayMs: number,
     /** Why, for the log. */
     readonly reason = 'deferred',
+    /**
+     * Headers to set on the deferred copy (e.g. a reservation a rate limiter recognises when the
+     * task comes back). With headers, the copy always waits in the delayed stream (a nak cannot
+     * change headers).
+     */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super('E_DEFER', `task deferred by ${Math.max(0, Math.round(delayMs))} ms: ${reason}`);
   }
   /** Travels with the serialised signal. */
-  get data(): { delayMs: number; reason: string } {
-    return { delayMs: this.delayMs, reason: this.reason };
+  get data(): { delayMs: number; reason: string; headers?: Readonly<Record<string, string>> } {
+    return { delayMs: this.delayMs, reason: this.reason, ...(this.headers ? { headers: this.headers } : {}) };
   }
 }
 export const isDefer = branded('Defer') as (e: unknown) => e is Defer;

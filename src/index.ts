@@ -49,6 +49,12 @@ export type { ResultRecord, TaskState } from './results/states.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
 export type { Duration } from './util/duration.ts';
+export { parseRate } from './util/rate.ts';
+export type { RateString } from './util/rate.ts';
+export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';
+export { RATE_LIMIT_KEY_PREFIX } from './app/create-app.ts';
+export { createStateStore } from './app/state-store.ts';
+export type { StateScope, StateStore, StateStoreOptions, StateUpdate } from './app/state-store.ts';
 export type { Logger, LogLevel } from './util/logger.ts';
 export { createLogger } from './util/logger.ts';
 export {
@@ -76,6 +82,8 @@ export {
   isDefer,
   MiddlewareError,
   isMiddlewareError,
+  RevisionMismatchError,
+  isRevisionMismatchError,
   isRetry,
   isReject,
   isIgnore,

@@ -3,7 +3,9 @@ import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
 import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
-import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName } from '../protocol/names.ts';
+import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName, validateToken } from '../protocol/names.ts';
+import { parseRate } from '../util/rate.ts';
+import { type Duration, parseDuration } from '../util/duration.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
 import { newRecord } from '../results/states.ts';
@@ -36,6 +38,9 @@ import type { ResultRecord } from '../results/states.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
 const APP_BRAND = Symbol.for('celeriac.App');
+
+/** Key prefix of run-time rate limits in the `<app>-control` bucket (`celeriac control rate-limit`). */
+export const RATE_LIMIT_KEY_PREFIX = 'rate-limit.';
 
 /**
  * A Celeriac application: the task registry plus a lazily opened broker connection. Importing a
@@ -472,8 +477,17 @@ export class App implements TaskPublisher {
    *   `REVOKED`) until `revokeExpires`; running executions see `ctx.signal` abort, and with
    *   `terminate` a CPU task's thread is terminated and an I/O task abandoned.
    */
-  get control(): { revoke(ids: readonly string[], options?: { terminate?: boolean }): Promise<void> } {
+  get control(): {
+    revoke(ids: readonly string[], options?: { terminate?: boolean }): Promise<void>;
+    rateLimit(task: string, rate: string | null): Promise<void>;
+  } {
     return {
+      rateLimit: async (task, rate) => {
+        validateTaskName(task, 'control.rateLimit(task)');
+        const text = rate === null ? null : parseRate(rate, 'control.rateLimit(rate)').text;
+        const kv = await this.#kv(`${this.name}-control`, 0);
+        await kv.put(`${RATE_LIMIT_KEY_PREFIX}${task}`, new TextEncoder().encode(JSON.stringify({ rate: text, at: new Date().toISOString() })));
+      },
       revoke: async (ids, options = {}) => {
         if (!Array.isArray(ids)) throw new InvalidArgumentError('control.revoke(ids): ids must be an array of task ids');
         ids.forEach((id, i) => validateTaskId(id, `control.revoke ids[${i}]`));
@@ -559,6 +573,20 @@ export class App implements TaskPublisher {
         eta: new Date(e.eta).toISOString(),
       })),
     );
+  }
+
+  /**
+   * A key-value bucket of this app (`<app>-<name>`, JetStream KV on NATS, in memory on memory://),
+   * for plugins that keep state shared by all workers: reads, revision-checked writes
+   * (`put(key, value, { expectRevision })` rejects with `RevisionMismatchError`), deletes, watches.
+   * Opened once per name.
+   * @param options.ttl - entries expire after this long. @defaultValue never
+   * @throws InvalidArgumentError for a bad name.
+   */
+  keyValue(name: string, options: { ttl?: Duration } = {}): Promise<KeyValueStore> {
+    validateToken(name, 'keyValue(name)');
+    const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl, 'keyValue({ ttl })');
+    return this.#kv(`${this.name}-${name}`, ttlMs);
   }
 
   /** @internal the leases bucket (`<app>-leases`): leader election of the scheduler. */

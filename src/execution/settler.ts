@@ -1,6 +1,6 @@
 import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
-import { H } from '../protocol/headers.ts';
+import { H, RESERVED_HEADERS } from '../protocol/headers.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
 import { type ResultRecord, type TaskState, newRecord } from '../results/states.ts';
@@ -65,9 +65,10 @@ export class Settler {
       return 'IGNORED';
     }
     if (error.code === 'E_DEFER' && !run.revoked) {
-      const data = error.data as { delayMs?: unknown; reason?: unknown } | undefined;
+      const data = error.data as { delayMs?: unknown; reason?: unknown; headers?: unknown } | undefined;
       const delayMs = typeof data?.delayMs === 'number' && data.delayMs >= 0 ? data.delayMs : 1000;
-      await this.defer(task, msg, delayMs, typeof data?.reason === 'string' ? data.reason : 'deferred');
+      const headers = typeof data?.headers === 'object' && data.headers !== null ? (data.headers as Record<string, string>) : undefined;
+      await this.defer(task, msg, delayMs, typeof data?.reason === 'string' ? data.reason : 'deferred', headers);
       return 'DEFERRED';
     }
     if (run.revoked) {
@@ -109,23 +110,27 @@ export class Settler {
    * on, a copy with the new `eta` waits in the delayed stream; a shorter wait is a nak with that
    * delay (on the message's last delivery, a fresh copy instead).
    */
-  async defer(task: TaskMessage, msg: IncomingMessage, delayMs: number, reason: string): Promise<void> {
+  async defer(task: TaskMessage, msg: IncomingMessage, delayMs: number, reason: string, extraHeaders?: Record<string, string>): Promise<void> {
     this.stats.returned++;
     const d = msg.delivery.deliveryCount;
     const eta = Date.now() + delayMs;
     const copy = () => {
       const headers = this.#copyHeaders(msg);
+      for (const [k, v] of Object.entries(extraHeaders ?? {})) {
+        // Only user headers: a middleware cannot rewrite protocol headers this way.
+        if (!RESERVED_HEADERS.has(k.toLowerCase()) && !/^nats-/i.test(k) && /^[A-Za-z0-9_.-]{1,64}$/.test(k) && !/[\r\n]/.test(v)) headers[k] = v;
+      }
       headers[H.eta] = new Date(eta).toISOString();
       headers[H.msgId] = `${task.id}:defer:${msg.delivery.sequence}:${d}`;
       return { id: task.id, headers, body: msg.body };
     };
     if (this.#debug) this.#o.logger.debug('task deferred', { task: task.task, id: task.id, delayMs, reason });
-    if (delayMs >= 1000 && this.#o.publishDelayed) {
+    if ((delayMs >= 1000 || extraHeaders) && this.#o.publishDelayed) {
       await this.#o.publishDelayed(msg.queue, copy());
       msg.ack();
       return;
     }
-    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
+    if (extraHeaders || d >= this.#o.queueSettings(msg.queue).maxDeliver) {
       await this.#o.republish(msg.queue, copy());
       msg.ack();
       return;
