@@ -115,22 +115,29 @@ export function rateLimit(options: RateLimitOptions): Middleware & { rateOf(task
     async execute(input, next) {
       if (only && !only.has(input.task)) return next(input);
       const key = `${name}|${keyOf(input)}`;
-      const now = Date.now();
+      const interval = 1 / perMsOf(input.task);
       const held = input.ctx.headers[SLOT_HEADER];
       if (held?.startsWith(`${key}|`)) {
-        // It comes back with a reserved slot: run (or wait a little more if it came early).
+        // It comes back with a reserved slot: run, wait a little more if it came early, or, if it
+        // is later than one interval (a stalled broker or scheduler), give the slot up and take a
+        // new one, so late tasks never bunch up with punctual ones.
         const slot = Number(held.slice(key.length + 1));
+        const now = Date.now();
         if (Number.isFinite(slot) && slot > now + EARLY_TOLERANCE_MS) throw new Defer(slot - now, `rate limit ${key}: before its slot`, { [SLOT_HEADER]: held });
-        return next(input);
+        if (!Number.isFinite(slot) || now <= slot + interval) return next(input);
       }
-      const interval = 1 / perMsOf(input.task);
       const tolerance = interval * (burst - 1);
       const s = await schedule();
       const slot = await s.update(key, (cur) => {
-        const tat = Math.max(cur?.tat ?? 0, now);
+        const tat = Math.max(cur?.tat ?? 0, Date.now());
         return { next: { tat: tat + interval }, result: tat - tolerance };
       });
-      if (slot <= now + EARLY_TOLERANCE_MS) return next(input);
+      const now = Date.now();
+      if (slot <= now + EARLY_TOLERANCE_MS && now <= slot + interval) return next(input);
+      if (slot <= now) {
+        // The reservation itself took longer than an interval (contention): try again.
+        throw new Defer(0, `rate limit ${key}: reservation was late`);
+      }
       throw new Defer(slot - now, `rate limit ${key}`, { [SLOT_HEADER]: `${key}|${Math.ceil(slot)}` });
     },
   };

@@ -82,3 +82,16 @@ export async function runRevoke(ids: string[], flags: ClientFlags & { terminate?
     await app.close();
   }
 }
+
+/** `celeriac control rate-limit <task> <rate>` (`'100/s'`, `'10/m'`, `'1000/h'`, or `off` to go back to the configured rate). */
+export async function runRateLimit(task: string, rate: string, flags: ClientFlags): Promise<number> {
+  const app = await clientApp(flags);
+  try {
+    const off = rate === 'off' || rate === 'none';
+    await app.control.rateLimit(task, off ? null : rate);
+    process.stderr.write(off ? `rate limit of ${task}: back to the configured rate\n` : `rate limit of ${task}: ${rate} (workers with the rate-limit plugin apply it now)\n`);
+    return 0;
+  } finally {
+    await app.close();
+  }
+}

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { isInvalidArgumentError } from '../errors.ts';
 import { runCall, runResult } from './call-command.ts';
 import { runBeat, runInspectScheduled } from './beat-command.ts';
-import { runDlq, runRevoke } from './dlq-command.ts';
+import { runDlq, runRateLimit, runRevoke } from './dlq-command.ts';
 import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
 
@@ -78,6 +78,11 @@ export function buildCli(): Command {
     .action(async (ids, flags) => {
       process.exitCode = await runRevoke(ids, flags);
     });
+  clientOptions(control.command('rate-limit <task> <rate>').description("change a task's rate limit at run time ('100/s', '10/m', '1000/h', or off)")).action(
+    async (task, rate, flags) => {
+      process.exitCode = await runRateLimit(task, rate, flags);
+    },
+  );
   return program;
 }
 
