@@ -6,3 +6,5 @@ export { startNatsServer } from './testing/nats-server.ts';
 export type { NatsServerHandle, NatsServerOptions } from './testing/nats-server.ts';
 export { resetMemoryBroker } from './transport/memory/memory-broker.ts';
 export { silentLogger } from './util/logger.ts';
+export { middlewareHarness } from './testing/middleware-harness.ts';
+export type { HarnessOutcome, MiddlewareHarness, RecordedSignal } from './testing/middleware-harness.ts';

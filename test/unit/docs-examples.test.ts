@@ -38,3 +38,15 @@ test('every code block of docs/guide/canvas.md is part of examples/03-canvas, wh
   assert.ok(blocks.length >= 8, `expected the guide's snippets, found ${blocks.length}`);
   for (const b of blocks) assert.ok(squash(example).includes(squash(b)), `not in examples/03-canvas:\n${b}`);
 });
+
+test('every code block of docs/guide/writing-plugins.md is part of the audit-log example or its test', async () => {
+  const guide = await readFile(join(ROOT, 'docs/guide/writing-plugins.md'), 'utf8');
+  const sources = await Promise.all(
+    ['examples/04-audit-plugin/audit-log.ts', 'test/unit/plugins/audit-log-example.test.ts'].map((f) => readFile(join(ROOT, f), 'utf8')),
+  );
+  const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const all = squash(sources.join('\n'));
+  const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  assert.ok(blocks.length >= 5, `expected the guide's snippets, found ${blocks.length}`);
+  for (const b of blocks) assert.ok(all.includes(squash(b)), `not in the example or its test:\n${b}`);
+});
