@@ -14,7 +14,8 @@ export interface StateUpdate<S, R> {
 /**
  * Serialisable state of a plugin (a breaker's circuit, a limiter's schedule), by key. `update` is
  * atomic: locally by construction, in the cluster by a revision-checked write retried on conflict,
- * so two workers never both act on the same old state.
+ * so two workers never both act on the same old state. At most 100,000 keys are kept in memory
+ * (the least recently written go first; in the cluster they are read again when needed).
  */
 export interface StateStore<S> {
   readonly scope: StateScope;
@@ -44,6 +45,14 @@ export interface StateStoreHost {
 }
 
 const MAX_ROUNDS = 200;
+/** States kept in memory (local scope: the states themselves; cluster: the cache), oldest written dropped first. */
+const MAX_KEYS = 100_000;
+
+function remember<S>(map: Map<string, S>, key: string, value: S): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_KEYS) map.delete(map.keys().next().value as string);
+}
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -72,7 +81,7 @@ export async function createStateStore<S>(app: StateStoreHost, options: StateSto
       update: async (key, fn) => {
         const { next, result } = fn(map.get(key));
         if (next !== undefined) {
-          map.set(key, next);
+          remember(map, key, next);
           tell(key, next);
         }
         return result;
@@ -87,7 +96,7 @@ export async function createStateStore<S>(app: StateStoreHost, options: StateSto
   const stop = kv.watchAll((e) => {
     const key = decodeKey(e.key);
     const s = e.operation === 'PUT' ? decode(e.value) : undefined;
-    cache.set(key, s);
+    remember(cache, key, s);
     tell(key, s);
   });
   return {
@@ -96,7 +105,7 @@ export async function createStateStore<S>(app: StateStoreHost, options: StateSto
       if (cache.has(key)) return cache.get(key);
       const e = await kv.get(encodeKey(key));
       const s = e && e.operation === 'PUT' ? decode(e.value) : undefined;
-      cache.set(key, s);
+      remember(cache, key, s);
       return s;
     },
     async update(key, fn) {
@@ -108,7 +117,7 @@ export async function createStateStore<S>(app: StateStoreHost, options: StateSto
         if (next === undefined) return result;
         try {
           await kv.put(k, enc.encode(JSON.stringify(next)), { expectRevision: e?.revision ?? 0 });
-          cache.set(key, next);
+          remember(cache, key, next);
           return result;
         } catch (err) {
           if (!isRevisionMismatchError(err)) throw err;
