@@ -50,6 +50,8 @@ export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
 export type { Duration } from './util/duration.ts';
 export { parseRate } from './util/rate.ts';
+export { addSpanEvent } from './telemetry/tracing.ts';
+export { ATTR as SPAN_ATTRIBUTES, EVENT as SPAN_EVENTS } from './telemetry/attributes.ts';
 export type { RateString } from './util/rate.ts';
 export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';
 export { RATE_LIMIT_KEY_PREFIX } from './app/create-app.ts';

@@ -14,7 +14,9 @@ import {
   type Middleware,
   type StateScope,
   type StateStore,
+  SPAN_EVENTS,
   type WorkerNode,
+  addSpanEvent,
   createStateStore,
   isDefer,
   isIgnore,
@@ -129,6 +131,8 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
       /* an observer's bug is not the task's */
     }
     for (const n of nodes) n.logger.warn(`circuit ${key}: ${from} -> ${c.state}`, c.state === 'open' ? { halfOpenAt: new Date(c.halfOpenAt).toISOString() } : {});
+    // On the span of the execution that changed it.
+    addSpanEvent(SPAN_EVENTS.circuit, { 'celeriac.circuit.key': key, 'celeriac.circuit.from': from, 'celeriac.circuit.to': c.state });
   };
 
   /**

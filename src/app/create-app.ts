@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { endSpan, startPublishSpan } from '../telemetry/tracing.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
 import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
@@ -316,7 +318,13 @@ export class App implements TaskPublisher {
       await this.transport().connect();
       for (const r of routers) r.start();
     }
-    const ready = prepared.map(({ it, taskOptions, router }) => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+    const ready: PreparedTask[] = [];
+    try {
+      for (const { it, taskOptions, router } of prepared) ready.push(this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+    } catch (err) {
+      for (const p of ready) endSpan(p.span, err); // nothing was sent
+      throw err;
+    }
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(256, ready.length) }, async () => {
@@ -352,37 +360,54 @@ export class App implements TaskPublisher {
     if (o.idempotencyKey !== null && ignoreResult) {
       throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
     }
-    const encoded = encodeTask(
-      {
-        task: name,
-        id: o.taskId,
-        args,
-        eta: o.eta,
-        expires: o.expires,
-        priority: o.priority ?? taskOptions.priority,
-        headers: o.headers,
-        origin: this.#origin,
-        ignoreResult,
-        replyTo: extra?.replyTo ?? router?.subject,
-        idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
-        timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
-        ...(extra?.embed ? { embed: extra.embed } : {}),
-        ...(extra?.rootId ? { rootId: extra.rootId } : {}),
-        ...(extra?.parentId ? { parentId: extra.parentId } : {}),
-        ...(extra?.group ? { group: extra.group } : {}),
-      },
-      this.#codec,
-      this.options.maxPayloadBytes,
-    );
-    router?.track(encoded.id);
+    const id = o.taskId ?? randomUUID();
     const base = o.queue ?? taskOptions.queue;
     const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.options, base));
-    return { name, encoded, queue, eta: o.eta, ignoreResult };
+    // The PRODUCER span (a child of whatever is active: a client's span, or the execution that
+    // publishes the next step of a workflow); its context travels in the headers.
+    const headers: Record<string, string> = { ...o.headers };
+    const span = startPublishSpan(name, id, queue, headers);
+    let encoded: EncodedTask;
+    try {
+      encoded = encodeTask(
+        {
+          task: name,
+          id,
+          args,
+          eta: o.eta,
+          expires: o.expires,
+          priority: o.priority ?? taskOptions.priority,
+          headers,
+          origin: this.#origin,
+          ignoreResult,
+          replyTo: extra?.replyTo ?? router?.subject,
+          idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
+          timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
+          ...(extra?.embed ? { embed: extra.embed } : {}),
+          ...(extra?.rootId ? { rootId: extra.rootId } : {}),
+          ...(extra?.parentId ? { parentId: extra.parentId } : {}),
+          ...(extra?.group ? { group: extra.group } : {}),
+        },
+        this.#codec,
+        this.options.maxPayloadBytes,
+      );
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+    router?.track(encoded.id);
+    return { name, encoded, queue, eta: o.eta, ignoreResult, span };
   }
 
   #send(p: PreparedTask): Promise<void> {
-    if (p.eta !== null && p.eta > Date.now()) return this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult);
-    return this.transport().publish(p.queue, p.encoded);
+    const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.transport().publish(p.queue, p.encoded);
+    return sent.then(
+      () => endSpan(p.span),
+      (err: unknown) => {
+        endSpan(p.span, err);
+        throw err;
+      },
+    );
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { EncodedTask, Embed } from '../protocol/envelope.ts';
 import type { ApplyOptions } from './task-options.ts';
 
@@ -33,4 +34,6 @@ export interface PreparedTask {
   queue: string;
   eta: number | null;
   ignoreResult: boolean;
+  /** The PRODUCER span, ended when the broker stored the message. */
+  span: Span;
 }

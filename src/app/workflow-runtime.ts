@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { ChordError, type SerializedError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
-import type { ChordMembership, SignatureOptionsJSON, WorkflowJSON } from '../protocol/workflow-json.ts';
-import { type IdFor, type PlannedTask, chainOf, derivedId, failurePlan, finalTaskIds, planStart, prepare } from '../canvas/freeze.ts';
+import { type ChordMembership, type SignatureOptionsJSON, type WorkflowJSON, isTaskSignatureJSON } from '../protocol/workflow-json.ts';
+import { type IdFor, type PlannedTask, chainOf, derivedId, failurePlan, finalTaskIds, planStart, prepare, taskIds } from '../canvas/freeze.ts';
+import { ATTR } from '../telemetry/attributes.ts';
+import { endSpan, startInternalSpan, withSpanContext } from '../telemetry/tracing.ts';
 import type { Continuation } from '../execution/executor.ts';
 import type { ChordJoins, MemberOutcome } from '../results/chord-join.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
@@ -68,7 +70,17 @@ export class WorkflowRuntime {
     // Only final results are sent back to this client (see the settler); the others are read from the store.
     this.host.trackRouted(finalTaskIds(frozen));
     const rootId = planned[0]?.sig.options?.taskId;
-    await this.#publish(planned, { rootId, parentId: null, replyTo: undefined, fallbackQueue: this.host.options.defaultQueue });
+    // One span for the workflow: the publishes of its first tasks, and through them every later
+    // step, are in its trace.
+    const kind = isTaskSignatureJSON(frozen) ? 'task' : frozen.subtask_type;
+    const { span, ctx } = startInternalSpan(`apply ${kind}`, { 'celeriac.workflow.kind': kind, 'celeriac.workflow.tasks': taskIds(frozen).length, ...(rootId ? { [ATTR.rootId]: rootId } : {}) });
+    try {
+      await withSpanContext(ctx, () => this.#publish(planned, { rootId, parentId: null, replyTo: undefined, fallbackQueue: this.host.options.defaultQueue }));
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+    endSpan(span);
     return frozen;
   }
 

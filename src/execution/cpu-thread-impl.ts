@@ -16,6 +16,7 @@ import { NotRegisteredError, deserializeError, serializeError } from '../errors.
 import type { SerializedError } from '../errors.ts';
 import { shouldAutoretry } from './retry-policy.ts';
 import { findTaskDefinition, retrySignal, taskDefinitionNames } from './task-definition.ts';
+import { extractContext, withSpanContext } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
 
 /** What the pool hands every thread as Piscina `workerData`. */
@@ -121,7 +122,9 @@ async function runTask(req: CpuRunRequest): Promise<void> {
       };
       const fn = def.fn as unknown as TaskFn;
       try {
-        outcome = { ok: true, value: await fn(ctx, ...req.args) };
+        // In the execution's trace: spans the task creates here are children of its CONSUMER span.
+        const traceCtx = req.ctx.traceparent ? extractContext((n) => (n === 'traceparent' ? req.ctx.traceparent : undefined)) : null;
+        outcome = { ok: true, value: await (traceCtx ? withSpanContext(traceCtx, () => fn(ctx, ...req.args)) : fn(ctx, ...req.args)) };
       } catch (err) {
         // Decided here, where the error object is real: autoretryFor classes match with instanceof.
         outcome = { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };

@@ -1,7 +1,10 @@
-import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, deserializeError, serializeError } from '../errors.ts';
+import { type SerializedError, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, deserializeError, serializeError } from '../errors.ts';
 import type { Composed } from '../middleware/compose.ts';
 import { observe } from '../middleware/observe.ts';
-import type { ExecutionSignals, TaskEvent } from '../middleware/types.ts';
+import type { Span } from '@opentelemetry/api';
+import { EVENT } from '../telemetry/attributes.ts';
+import { endSpan, startProcessSpan, traceparentOf, withSpanContext } from '../telemetry/tracing.ts';
+import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import { type EncodedTask, type TaskMessage, decodeTask } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
@@ -71,6 +74,9 @@ export interface ExecutorOptions {
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
+
+/** How an attempt ended, for its span (`RETURNED`: handed back at shutdown). */
+type RunState = RunOutcomeState | 'RETURNED';
 
 /** What the executor asks the app's middleware for, per task name (null: none, the fast path). */
 export interface ExecutionMiddleware {
@@ -307,10 +313,49 @@ export class Executor {
     return this.#run(task, msg, def, writer, quarantine);
   }
 
+  /**
+   * One execution attempt inside its CONSUMER span (child of the publish that sent the message,
+   * linked to the original publish on a retry or a delayed run): spans the task creates, and the
+   * publishes of the workflow steps it continues, are its children.
+   */
   async #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
+    const { span, ctx } = startProcessSpan({
+      task: task.task,
+      id: task.id,
+      queue: msg.queue,
+      retries: task.retries,
+      worker: this.#o.hostname,
+      deliveryCount: msg.delivery.deliveryCount,
+      rootId: task.rootId,
+      header: (n) => msg.header(n),
+      linked: task.retries > 0 || task.eta !== null,
+    });
+    let state: RunState = 'RETURNED';
+    let error: unknown;
+    try {
+      const r = await withSpanContext(ctx, () => this.#runInner(task, msg, def, writer, quarantine, span));
+      state = r.state;
+      if (r.state === 'FAILURE') error = r.error;
+    } catch (err) {
+      error = err; // infrastructure trouble: the message was handed back
+      throw err;
+    } finally {
+      endSpan(span, error, state);
+    }
+  }
+
+  async #runInner(
+    task: TaskMessage,
+    msg: IncomingMessage,
+    def: TaskDefinition,
+    writer: ResultWriteHandle | null,
+    quarantine: boolean,
+    span: Span,
+  ): Promise<{ state: RunState; error?: SerializedError }> {
     const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) =>
       this.#settler.record(task, msg, status, { meta }),
     );
+    run.traceparent = traceparentOf(span);
     this.#running.add(run);
     this.stats.active = this.#running.size;
     const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
@@ -319,11 +364,19 @@ export class Executor {
     const hardMs = callHard !== null ? callHard * 1000 : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
     const timers: NodeJS.Timeout[] = [];
     let event: TaskEvent | null = null;
-    if (softMs !== null && softMs > 0) timers.push(setTimeout(() => run.abort(new SoftTimeLimitExceeded(softMs)), softMs));
+    if (softMs !== null && softMs > 0) {
+      timers.push(
+        setTimeout(() => {
+          span.addEvent(EVENT.softTimeLimit, { 'celeriac.limit_ms': softMs });
+          run.abort(new SoftTimeLimitExceeded(softMs));
+        }, softMs),
+      );
+    }
     if (hardMs !== null && hardMs > 0) {
       timers.push(
         setTimeout(() => {
           const reason = new TimeLimitExceeded(hardMs);
+          span.addEvent(EVENT.hardTimeLimit, { 'celeriac.limit_ms': hardMs });
           if (!quarantine && (kind === 'io' || !this.#o.cpuPool)) {
             run.abandoned = true;
             this.#o.logger.warn('task abandoned at its hard time limit: it did not stop when ctx.signal aborted', {
@@ -391,7 +444,7 @@ export class Executor {
           const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
           await this.#settler.crashed(task, msg, def, writer, crashes);
           if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state: 'FAILURE' as const }), run.log, 'postrun');
-          return;
+          return { state: 'FAILURE', error: outcome.error };
         }
       }
       for (const t of timers) clearTimeout(t);
@@ -399,10 +452,11 @@ export class Executor {
       if (run.returned) {
         // Handed back at shutdown: the next delivery decides the result, not this abandoned run.
         this.stats.returned++;
-        return;
+        return { state: 'RETURNED' };
       }
       const state = await this.#settler.settle(task, msg, def, run, writer, outcome);
       if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state }), run.log, 'postrun');
+      return outcome.ok ? { state } : { state, error: outcome.error };
     } finally {
       for (const t of timers) clearTimeout(t);
       this.#running.delete(run);

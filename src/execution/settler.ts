@@ -1,6 +1,8 @@
 import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
 import { H, RESERVED_HEADERS } from '../protocol/headers.ts';
+import { EVENT, LINK_HEADER } from '../telemetry/attributes.ts';
+import { activeContext, addSpanEvent, injectContext } from '../telemetry/tracing.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
 import { type ResultRecord, type TaskState, newRecord } from '../results/states.ts';
@@ -74,6 +76,7 @@ export class Settler {
     if (run.revoked) {
       this.stats.skipped++;
       run.log.info('revoked task stopped', { ms: Date.now() - run.startedAt });
+      addSpanEvent(EVENT.revoked, { 'celeriac.terminate': run.terminated });
       await this.#terminal(task, msg, writer, this.record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
       this.#signal(task, 'revoked', { reason: 'revoked' });
       return 'REVOKED';
@@ -125,6 +128,7 @@ export class Settler {
       return { id: task.id, headers, body: msg.body };
     };
     if (this.#debug) this.#o.logger.debug('task deferred', { task: task.task, id: task.id, delayMs, reason });
+    addSpanEvent(EVENT.deferred, { 'celeriac.delay_ms': delayMs, 'celeriac.reason': reason });
     if ((delayMs >= 1000 || extraHeaders) && this.#o.publishDelayed) {
       await this.#o.publishDelayed(msg.queue, copy());
       msg.ack();
@@ -154,6 +158,11 @@ export class Settler {
     headers[H.retries] = String(next);
     headers[H.eta] = new Date(eta).toISOString();
     headers[H.msgId] = `${task.id}:retry:${next}`;
+    // The next attempt is a child of this one, linked to the original publish.
+    const origin = msg.header(H.traceparent);
+    if (origin && headers[LINK_HEADER] === undefined) headers[LINK_HEADER] = origin;
+    injectContext(activeContext(), headers);
+    addSpanEvent(EVENT.retry, { 'celeriac.retry': next, 'celeriac.countdown_ms': countdownMs, 'exception.message': cause.message });
     const retryTask = { id: task.id, headers, body: msg.body };
     // Due later: it waits in the delayed stream (no queue, no ack-pending slot), not in the queue.
     if (countdownMs > 0 && this.#o.publishDelayed) await this.#o.publishDelayed(msg.queue, retryTask);

@@ -69,6 +69,11 @@ export interface TaskContextData {
   readonly headers: Readonly<Record<string, string>>;
   readonly hostname: string;
   readonly delivery: DeliveryInfo;
+  /**
+   * W3C `traceparent` of this execution's span: a CPU thread runs the task in this trace context,
+   * so spans the task creates there belong to the task's trace.
+   */
+  readonly traceparent?: string;
 }
 
 /**

@@ -161,8 +161,12 @@ export class TaskRun implements TaskContext {
   }
 
   /** The serialisable part of the context (for CPU threads). */
+  /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread). */
+  traceparent: string | undefined;
+
   data(): TaskContextData {
     return {
+      ...(this.traceparent ? { traceparent: this.traceparent } : {}),
       id: this.id,
       name: this.name,
       retries: this.retries,
