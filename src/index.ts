@@ -51,6 +51,8 @@ export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, 
 export type { Duration } from './util/duration.ts';
 export { parseRate } from './util/rate.ts';
 export { addSpanEvent } from './telemetry/tracing.ts';
+export type { CeleriacEvent, EventType, TaskEventType, WorkerEventType } from './execution/event-emitter.ts';
+export type { WorkerInfo, WorkerRecord } from './actors/worker-registry.ts';
 export { ATTR as SPAN_ATTRIBUTES, EVENT as SPAN_EVENTS } from './telemetry/attributes.ts';
 export type { RateString } from './util/rate.ts';
 export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';

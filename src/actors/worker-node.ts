@@ -14,11 +14,17 @@ import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
+import { hostname } from 'node:os';
+import { EventEmitter } from '../execution/event-emitter.ts';
+import { workerRegistryActor } from './worker-registry.ts';
 import { deadLetterBackstopActor } from './dead-letter-backstop-actor.ts';
 import { revocationsActor } from './revocations-actor.ts';
 import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
+
+/** Key of the run-time events switch in `<app>-control`: `{ "enabled": boolean }`. */
+export const EVENTS_SWITCH_KEY = 'events';
 
 /** What a worker node needs from its app. */
 export interface WorkerApp {
@@ -47,6 +53,8 @@ export interface WorkerApp {
   workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
   /** The app's middleware. */
   readonly middleware: WorkerMiddleware;
+  /** A key-value bucket of the app (`<app>-<name>`): the worker registry, the control settings. */
+  keyValue(name: string): Promise<KeyValueStore>;
 }
 
 /** What the node does with the app's middleware. */
@@ -172,6 +180,8 @@ export class WorkerNode {
     const app = this.#app;
     const transport = app.transport();
     const log = this.logger;
+    this.#events = new EventEmitter(transport, app.name, this.options.name, this.options.events);
+    const events = this.#events;
     let backend: ResultBackend | undefined;
     let ledger: AttemptLedger | undefined;
     let deadLetters: DeadLetterStore | undefined;
@@ -253,6 +263,7 @@ export class WorkerNode {
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
       continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
       middleware: app.middleware,
+      events: this.#events,
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,
@@ -328,9 +339,65 @@ export class WorkerNode {
       );
       this.#consumers.set(queue, ref);
     }
+    // The worker registry (heartbeats in `<app>-workers`) and the run-time events switch (key
+    // `events` of `<app>-control`).
+    const registry = await app.keyValue('workers');
+    const control = await app.keyValue('control');
+    const started = Date.now();
+    const executorRef = executor;
+    await this.#spawn(
+      'registry',
+      workerRegistryActor({
+        store: registry,
+        events,
+        logger: log,
+        record: () => ({
+          name: this.options.name,
+          host: hostname(),
+          pid: process.pid,
+          queues: [...queues],
+          concurrency: this.options.concurrency,
+          cpuThreads: this.options.cpuThreads,
+          startedAt: started,
+          heartbeatMs: this.options.heartbeatMs,
+          active: executorRef.active,
+          succeeded: executorRef.stats.succeeded,
+          failed: executorRef.stats.failed,
+          retried: executorRef.stats.retried,
+          events: events.enabled,
+        }),
+      }),
+    );
+    const applySwitch = (value: Uint8Array | null) => {
+      try {
+        const v = value && value.length ? (JSON.parse(new TextDecoder().decode(value)) as { enabled?: unknown }) : null;
+        if (v && typeof v.enabled === 'boolean') this.setEvents(v.enabled);
+      } catch {
+        /* a malformed switch is ignored */
+      }
+    };
+    this.#offControl = control.watchKey(EVENTS_SWITCH_KEY, (e) => applySwitch(e.operation === 'PUT' ? e.value : null));
+    const current = await control.get(EVENTS_SWITCH_KEY);
+    if (current && current.operation === 'PUT') applySwitch(current.value);
     await app.middleware.start(this);
     if (this.#state === 'starting') this.#state = 'running';
     app.middleware.notifyWorker('workerReady', this);
+  }
+
+  #events: EventEmitter | undefined;
+  #offControl: (() => void) | undefined;
+
+  /** Turn task and worker events on or off (also `app.control.events(enabled)` for every node). */
+  setEvents(enabled: boolean): void {
+    if (this.#events && this.#events.enabled !== enabled) {
+      this.#events.enabled = enabled;
+      this.logger.info(`events ${enabled ? 'enabled' : 'disabled'}`);
+    }
+  }
+
+  /** True when this node publishes events. */
+  get eventsEnabled(): boolean {
+    return this.#events?.enabled ?? this.options.events;
   }
 
   readonly #paused = new Map<string, number>();
@@ -440,6 +507,7 @@ export class WorkerNode {
   }
 
   async #teardown(): Promise<void> {
+    this.#offControl?.();
     await this.#app.middleware.stop(this);
     await this.#root.stop();
     const q = this.#quarantine;

@@ -34,6 +34,10 @@ export interface WorkerOptions {
   scheduler?: boolean;
   /** Leader lease of the scheduler: a standby takes over within about this long. @defaultValue `'3s'` */
   schedulerLease?: Duration;
+  /** Publish task and worker events on `<app>.events.>` (switchable at run time: `node.setEvents()`, `app.control.events()`). @defaultValue true */
+  events?: boolean;
+  /** Heartbeat of the worker registry (`<app>-workers`): a node is shown offline after 3 missed beats. @defaultValue `'2s'` */
+  heartbeat?: Duration;
   /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
   maxRestarts?: number;
   /** ... within this window stop the node. @defaultValue `'60s'` */
@@ -55,6 +59,8 @@ export interface ResolvedWorkerOptions {
   softTimeLimitMs: number | null;
   scheduler: boolean;
   schedulerLeaseMs: number;
+  events: boolean;
+  heartbeatMs: number;
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -100,6 +106,8 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   return {
     scheduler: o.scheduler ?? true,
     schedulerLeaseMs,
+    events: resolveEventsFlag(o.events),
+    heartbeatMs: resolveHeartbeat(o.heartbeat),
     timeLimitMs,
     softTimeLimitMs,
     queues,
@@ -112,4 +120,15 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
     maxRestarts,
     restartWindowMs: parseDuration(o.restartWindow ?? DEFAULT_WORKER_OPTIONS.restartWindow, 'worker options.restartWindow'),
   };
+}
+
+function resolveEventsFlag(v: boolean | undefined): boolean {
+  if (v !== undefined && typeof v !== 'boolean') throw new InvalidArgumentError('worker options.events must be a boolean');
+  return v ?? true;
+}
+
+function resolveHeartbeat(v: Duration | undefined): number {
+  const ms = parseDuration(v ?? '2s', 'worker options.heartbeat');
+  if (ms < 100) throw new InvalidArgumentError('worker options.heartbeat must be at least 100 ms');
+  return ms;
 }

@@ -21,7 +21,9 @@ import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../exe
 import { MemoryTransport } from '../transport/memory/memory-transport.ts';
 import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
-import { WorkerNode } from '../actors/worker-node.ts';
+import { EVENTS_SWITCH_KEY, WorkerNode } from '../actors/worker-node.ts';
+import { type WorkerInfo, type WorkerRecord, workerInfo } from '../actors/worker-registry.ts';
+import { type CeleriacEvent, EventEmitter, type EventType, eventSubject } from '../execution/event-emitter.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
 import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, resolveAppOptions } from './app-options.ts';
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
@@ -399,10 +401,18 @@ export class App implements TaskPublisher {
     return { name, encoded, queue, eta: o.eta, ignoreResult, span };
   }
 
+  #sentEvents: EventEmitter | undefined;
+
   #send(p: PreparedTask): Promise<void> {
     const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.transport().publish(p.queue, p.encoded);
     return sent.then(
-      () => endSpan(p.span),
+      () => {
+        endSpan(p.span);
+        if (this.options.sendSentEvents) {
+          this.#sentEvents ??= new EventEmitter(this.transport(), this.name, this.#origin);
+          this.#sentEvents.emit('task-sent', { id: p.encoded.id, task: p.name, queue: p.queue, eta: p.eta });
+        }
+      },
       (err: unknown) => {
         endSpan(p.span, err);
         throw err;
@@ -505,8 +515,14 @@ export class App implements TaskPublisher {
   get control(): {
     revoke(ids: readonly string[], options?: { terminate?: boolean }): Promise<void>;
     rateLimit(task: string, rate: string | null): Promise<void>;
+    events(enabled: boolean): Promise<void>;
   } {
     return {
+      events: async (enabled) => {
+        if (typeof enabled !== 'boolean') throw new InvalidArgumentError('control.events(enabled): enabled must be a boolean');
+        const kv = await this.#kv(`${this.name}-control`, 0);
+        await kv.put(EVENTS_SWITCH_KEY, new TextEncoder().encode(JSON.stringify({ enabled, at: new Date().toISOString() })));
+      },
       rateLimit: async (task, rate) => {
         validateTaskName(task, 'control.rateLimit(task)');
         const text = rate === null ? null : parseRate(rate, 'control.rateLimit(rate)').text;
@@ -612,6 +628,58 @@ export class App implements TaskPublisher {
     validateToken(name, 'keyValue(name)');
     const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl, 'keyValue({ ttl })');
     return this.#kv(`${this.name}-${name}`, ttlMs);
+  }
+
+  /**
+   * The worker registry: every node that wrote a heartbeat (kept a day), with `online` false once it
+   * missed 3 heartbeats or said goodbye. Sorted by name.
+   */
+  async workers(): Promise<WorkerInfo[]> {
+    const kv = await this.keyValue('workers');
+    const now = Date.now();
+    const out: WorkerInfo[] = [];
+    for (const e of await kv.entries(10_000)) {
+      try {
+        out.push(workerInfo(JSON.parse(new TextDecoder().decode(e.value)) as WorkerRecord, now));
+      } catch {
+        /* not a registry entry */
+      }
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /**
+   * Follow the events of the app's workers (and producers with `sendSentEvents`): task-received,
+   * task-started, task-progress, task-succeeded, task-failed, task-retried, task-revoked,
+   * task-rejected, task-sent, worker-online, worker-heartbeat, worker-offline. Core NATS: events sent
+   * while nobody listens are gone. Resolves with an unsubscribe function once listening.
+   * @example
+   * const stop = await app.events.subscribe((e) => console.log(e.type, e.task, e.id), { types: ['task-failed'] });
+   */
+  get events(): { subscribe(listener: (e: CeleriacEvent) => void, options?: { types?: readonly EventType[] }): Promise<() => void> } {
+    return {
+      subscribe: async (listener, options = {}) => {
+        const t = this.transport();
+        await t.connect();
+        const only = options.types ? new Set<string>(options.types) : null;
+        const dec = new TextDecoder();
+        const subjects = only ? [...only].map((type) => eventSubject(this.name, type as EventType)) : [`${this.name}.events.>`];
+        const offs = subjects.map((subject) =>
+          t.listen(subject, (_h, body) => {
+            let list: CeleriacEvent[];
+            try {
+              list = JSON.parse(dec.decode(body)) as CeleriacEvent[];
+            } catch {
+              return;
+            }
+            for (const e of Array.isArray(list) ? list : [list]) if (!only || only.has(e.type)) listener(e);
+          }),
+        );
+        return () => {
+          for (const off of offs) off();
+        };
+      },
+    };
   }
 
   /** @internal the leases bucket (`<app>-leases`): leader election of the scheduler. */

@@ -3,6 +3,7 @@ import { isInvalidArgumentError } from '../errors.ts';
 import { runCall, runResult } from './call-command.ts';
 import { runBeat, runInspectScheduled } from './beat-command.ts';
 import { runDlq, runRateLimit, runRevoke } from './dlq-command.ts';
+import { runEvents, runEventsSwitch, runInspectWorkers } from './events-command.ts';
 import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
 
@@ -23,6 +24,8 @@ export function buildCli(): Command {
     .option('--grace <seconds>', 'warm shutdown: seconds in-flight tasks may take before they are handed back', undefined)
     .option('--time-limit <duration>', "hard time limit of tasks that set none (e.g. '5m')")
     .option('--soft-time-limit <duration>', "soft time limit of tasks that set none (e.g. '4m')")
+    .option('--heartbeat <duration>', "heartbeat of the worker registry (default '2s'; offline after 3 missed)")
+    .option('--without-events', 'publish no task and worker events (switch on later with celeriac control enable-events)')
     .action(async (flags) => {
       process.exitCode = await runWorker(flags);
     });
@@ -77,6 +80,25 @@ export function buildCli(): Command {
     .option('--terminate', 'also terminate running executions (CPU thread terminated, I/O task abandoned)')
     .action(async (ids, flags) => {
       process.exitCode = await runRevoke(ids, flags);
+    });
+  clientOptions(control.command('enable-events').description('every worker publishes task and worker events')).action(async (flags) => {
+    process.exitCode = await runEventsSwitch(true, flags);
+  });
+  clientOptions(control.command('disable-events').description('every worker stops publishing task events')).action(async (flags) => {
+    process.exitCode = await runEventsSwitch(false, flags);
+  });
+  clientOptions(program.command('events').description('print the live events of the workers (task-*, worker-*)'))
+    .option('--type <types>', 'comma-separated event types to show, e.g. task-failed,task-retried')
+    .option('--task <name>', 'only events of this task name')
+    .option('--json', 'one JSON object per line')
+    .option('--no-color', 'no colours')
+    .action(async (flags) => {
+      process.exitCode = await runEvents(flags);
+    });
+  clientOptions(inspect.command('workers').description('the worker registry: nodes, whether they are online, counters'))
+    .option('--json', 'JSON output')
+    .action(async (flags) => {
+      process.exitCode = await runInspectWorkers(flags);
     });
   clientOptions(control.command('rate-limit <task> <rate>').description("change a task's rate limit at run time ('100/s', '10/m', '1000/h', or off)")).action(
     async (task, rate, flags) => {

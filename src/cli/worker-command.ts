@@ -10,6 +10,8 @@ export interface WorkerFlags {
   app: string;
   broker?: string;
   queues?: string;
+  heartbeat?: string;
+  withoutEvents?: boolean;
   concurrency?: string;
   cpuThreads?: string;
   hostname?: string;
@@ -70,6 +72,8 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     grace: graceS === undefined ? undefined : graceS * 1000,
     timeLimit: flags.timeLimit,
     softTimeLimit: flags.softTimeLimit,
+    ...(flags.heartbeat ? { heartbeat: flags.heartbeat } : {}),
+    ...(flags.withoutEvents ? { events: false } : {}),
     logger: logger.child({ worker: flags.hostname }),
   });
   const o = worker.options;

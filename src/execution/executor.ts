@@ -18,6 +18,7 @@ import { shouldAutoretry } from './retry-policy.ts';
 import { Settler } from './settler.ts';
 import { type ExecuteInput, type TaskContext, type TaskDefinition, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
 import { TaskRun } from './task-run.ts';
+import type { EventEmitter } from './event-emitter.ts';
 
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
@@ -71,6 +72,8 @@ export interface ExecutorOptions {
   continuation?: (task: TaskMessage, record: ResultRecord, queue: string) => Continuation | null;
   /** The app's middleware: the execute chain around a task's body, and observers of its outcome. */
   middleware?: ExecutionMiddleware;
+  /** Task events (`task-received`, `task-started`, ...) on `<app>.events.>`. */
+  events?: EventEmitter;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
@@ -246,6 +249,7 @@ export class Executor {
 
   async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
     const d = msg.delivery.deliveryCount;
+    this.#o.events?.emit('task-received', { id: task.id, task: task.task, queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta });
     const seq = msg.delivery.sequence;
     const attempt = { sequence: seq, delivery: d };
     const revocation = this.#o.revocations?.get(task.id);
@@ -356,6 +360,11 @@ export class Executor {
       this.#settler.record(task, msg, status, { meta }),
     );
     run.traceparent = traceparentOf(span);
+    const events = this.#o.events;
+    if (events?.enabled) {
+      events.emit('task-started', { id: task.id, task: task.task, retries: task.retries });
+      run.onProgress = (meta) => events.emit('task-progress', { id: task.id, task: task.task, meta });
+    }
     this.#running.add(run);
     this.stats.active = this.#running.size;
     const kind = def.kindFor ? def.kindFor(task.args) : def.kind;

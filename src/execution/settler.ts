@@ -18,7 +18,7 @@ import type { TaskRun, WriteRecord } from './task-run.ts';
 /** The executor options a {@link Settler} reads. */
 export type SettlerOptions = Pick<
   ExecutorOptions,
-  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation' | 'middleware'
+  'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation' | 'middleware' | 'events'
 >;
 
 const MAX_UNKNOWN_DELAY_MS = 300_000;
@@ -83,6 +83,7 @@ export class Settler {
     }
     if (error.code === 'E_REJECT') {
       run.log.warn('task rejected: dead-lettered', { error: `${error.message}` });
+      this.#o.events?.emit('task-rejected', { id: task.id, task: task.task, reason: 'rejected', error: error.message });
       await this.#failForGood(task, msg, def, writer, error.cause ?? error, 'rejected');
       return 'FAILURE';
     }
@@ -100,8 +101,17 @@ export class Settler {
     return 'FAILURE';
   }
 
-  /** Tell the middleware's observers (errors they throw are logged and ignored). */
+  /** Tell the middleware's observers (errors they throw are logged and ignored) and publish the event. */
   #signal<K extends 'success' | 'failure' | 'retry' | 'revoked'>(task: TaskMessage, name: K, extra: Omit<Parameters<NonNullable<ExecutionSignals[K]>>[0], keyof TaskEvent>): void {
+    const events = this.#o.events;
+    if (events?.enabled) {
+      const x = extra as { result?: unknown; error?: SerializedError; countdownMs?: number; reason?: string };
+      const fields = { id: task.id, task: task.task, retries: task.retries };
+      if (name === 'success') events.emit('task-succeeded', fields);
+      else if (name === 'failure') events.emit('task-failed', { ...fields, error: `${x.error?.name}: ${x.error?.message}` });
+      else if (name === 'retry') events.emit('task-retried', { ...fields, error: `${x.error?.name}: ${x.error?.message}`, countdownMs: x.countdownMs });
+      else events.emit('task-revoked', { ...fields, reason: x.reason });
+    }
     const signals = this.#o.middleware?.signals(task.task);
     const fn = signals?.[name] as ((e: unknown) => void) | undefined;
     if (!fn) return;
@@ -363,6 +373,7 @@ export class Settler {
       error: e.message,
     });
     this.stats.rejected++;
+    this.#o.events?.emit('task-rejected', { id: id ?? undefined, task: name ?? undefined, reason: 'undecodable', error: e.message });
     const error = serializeError(e);
     if (id && isValidTaskName(id)) {
       const record = newRecord({

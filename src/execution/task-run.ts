@@ -148,8 +148,10 @@ export class TaskRun implements TaskContext {
   }
 
   #progress(meta: Record<string, unknown>): Promise<void> {
+    if (this.abandoned) return Promise.resolve();
+    this.onProgress?.(meta);
     const writer = this.writer;
-    if (!writer || this.abandoned) return Promise.resolve();
+    if (!writer) return Promise.resolve();
     const p = (this.#progressChain ?? Promise.resolve()).then(() => this.writeRecord(writer, this.record('PROGRESS', meta)));
     this.#progressChain = p.catch(() => undefined);
     return p.then(() => undefined);
@@ -160,10 +162,13 @@ export class TaskRun implements TaskContext {
     if (this.#progressChain) await this.#progressChain;
   }
 
-  /** The serialisable part of the context (for CPU threads). */
   /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread). */
   traceparent: string | undefined;
 
+  /** Told of each progress report (the worker's `task-progress` event). */
+  onProgress: ((meta: Record<string, unknown>) => void) | undefined;
+
+  /** The serialisable part of the context (for CPU threads). */
   data(): TaskContextData {
     return {
       ...(this.traceparent ? { traceparent: this.traceparent } : {}),
