@@ -52,6 +52,7 @@ describe('resolveAppOptions', () => {
       revokeExpiresMs: 86_400_000,
       maxDeadLetters: 1_000_000,
       updateBrokerConfig: true,
+      sendSentEvents: false,
     });
     assert.deepEqual(resolveAppOptions({}), resolveAppOptions());
   });
@@ -99,6 +100,7 @@ describe('resolveAppOptions', () => {
       revokeExpiresMs: 10_800_000,
       maxDeadLetters: 50,
       updateBrokerConfig: true,
+      sendSentEvents: false,
     });
     assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false });
     assert.deepEqual(queueSettingsOf(r, 'video--hi'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false }, 'a band has its queue\'s settings');
@@ -290,6 +292,8 @@ describe('resolveWorkerOptions', () => {
       softTimeLimitMs: null,
       scheduler: true,
       schedulerLeaseMs: 3000,
+      events: true,
+      heartbeatMs: 2000,
     });
   });
 
@@ -322,6 +326,8 @@ describe('resolveWorkerOptions', () => {
       softTimeLimitMs: null,
       scheduler: true,
       schedulerLeaseMs: 3000,
+      events: true,
+      heartbeatMs: 2000,
     });
     const l = resolveWorkerOptions({ timeLimit: '2m', softTimeLimit: '1m' }, 'main');
     assert.deepEqual([l.softTimeLimitMs, l.timeLimitMs], [60_000, 120_000]);
@@ -432,4 +438,16 @@ describe('createApp', () => {
     assert.deepEqual(a.taskNames(), ['t.one', 't.two']);
     await a.close();
   });
+});
+
+test('worker options.events and options.heartbeat are checked', async () => {
+  const { resolveWorkerOptions } = await import('../../../src/actors/worker-options.ts');
+  assert.throws(() => resolveWorkerOptions({ events: 'yes' as never }, 'q'), /worker options.events must be a boolean/);
+  assert.throws(() => resolveWorkerOptions({ heartbeat: '10ms' }, 'q'), /heartbeat must be at least 100 ms/);
+  assert.equal(resolveWorkerOptions({ heartbeat: '1s', events: false }, 'q').heartbeatMs, 1000);
+});
+
+test('options.sendSentEvents must be a boolean', async () => {
+  const { resolveAppOptions } = await import('../../../src/app/app-options.ts');
+  assert.throws(() => resolveAppOptions({ sendSentEvents: 1 as never }), /sendSentEvents/);
 });
