@@ -12,6 +12,7 @@
  */
 import { silentLogger } from '../../src/testing.ts';
 import { DeliveryLedger, emit, epochMs, num, perSecond, runRole, sleep } from '../lib/measure.ts';
+import { startProfiling } from '../lib/profile.ts';
 import { benchApp } from './bench-app.ts';
 
 const [mode, url = '', appName = 'bench', nArg, warmArg, concArg] = process.argv.slice(2);
@@ -51,8 +52,10 @@ const { app } = benchApp(appName, url, (i) => {
 });
 
 runRole(`celeriac-worker:${mode}`, deadlineMs, async () => {
-  const worker = app.worker({ concurrency, logger: silentLogger });
+  const worker = app.worker({ concurrency, logger: silentLogger, events: process.env.BENCH_EVENTS !== '0' });
   await worker.start();
+  // Diagnostics only: BENCH_WORKER_PROFILE_DIR writes a CPU and an allocation profile of the run.
+  const profiler = process.env.BENCH_WORKER_PROFILE_DIR ? await startProfiling() : undefined;
   emit('ready', { role: `celeriac-worker:${mode}` });
   const giveUpAt = Date.now() + deadlineMs - 5_000;
   let outcome: 'done' | 'stopped' | 'timeout' = 'done';
@@ -80,6 +83,10 @@ runRole(`celeriac-worker:${mode}`, deadlineMs, async () => {
   while (outcome === 'done' && worker.stats().succeeded < total && Date.now() < ackDeadline) await sleep(5);
   const tAcked = epochMs();
   const stats = worker.stats();
+  if (profiler) {
+    const summary = await profiler.stop(process.env.BENCH_WORKER_PROFILE_DIR as string, `worker-${mode}-${process.pid}`);
+    process.stderr.write(`${JSON.stringify(summary.cpu, null, 1).slice(0, 6000)}\n`);
+  }
   await worker.stop(5_000);
   await app.close();
   if (outcome !== 'done') {

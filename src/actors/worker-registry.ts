@@ -59,10 +59,10 @@ export function workerRegistryActor(s: { store: KeyValueStore; record: () => Omi
     return {
       async start() {
         const r = await write('online');
-        s.events.emit('worker-online', { host: r.host, pid: r.pid, queues: r.queues, concurrency: r.concurrency });
+        s.events.emit('worker-online', null, null, { host: r.host, pid: r.pid, queues: r.queues, concurrency: r.concurrency });
         timer = setInterval(() => {
           write('online').then(
-            (rec) => s.events.emit('worker-heartbeat', { active: rec.active, succeeded: rec.succeeded, failed: rec.failed, retried: rec.retried, heartbeatMs: rec.heartbeatMs }),
+            (rec) => s.events.emit('worker-heartbeat', null, null, { active: rec.active, succeeded: rec.succeeded, failed: rec.failed, retried: rec.retried, heartbeatMs: rec.heartbeatMs }),
             (err: unknown) => s.logger.warn('worker heartbeat not written', { error: err }),
           );
         }, s.record().heartbeatMs);
@@ -71,7 +71,7 @@ export function workerRegistryActor(s: { store: KeyValueStore; record: () => Omi
       receive() {},
       async stop() {
         clearInterval(timer);
-        s.events.emit('worker-offline', {});
+        s.events.emit('worker-offline');
         s.events.flush();
         await write('offline').catch(() => undefined);
       },

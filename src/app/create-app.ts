@@ -23,7 +23,7 @@ import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { EVENTS_SWITCH_KEY, WorkerNode } from '../actors/worker-node.ts';
 import { type WorkerInfo, type WorkerRecord, workerInfo } from '../actors/worker-registry.ts';
-import { type CeleriacEvent, EventEmitter, type EventType, eventSubject } from '../execution/event-emitter.ts';
+import { type CeleriacEvent, EventEmitter, type EventType, decodeEventBatch, eventSubject } from '../execution/event-emitter.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
 import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, resolveAppOptions } from './app-options.ts';
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
@@ -410,7 +410,7 @@ export class App implements TaskPublisher {
         endSpan(p.span);
         if (this.options.sendSentEvents) {
           this.#sentEvents ??= new EventEmitter(this.transport(), this.name, this.#origin);
-          this.#sentEvents.emit('task-sent', { id: p.encoded.id, task: p.name, queue: p.queue, eta: p.eta });
+          this.#sentEvents.emit('task-sent', p.encoded.id, p.name, p.eta === null ? { queue: p.queue } : { queue: p.queue, eta: p.eta });
         }
       },
       (err: unknown) => {
@@ -663,16 +663,16 @@ export class App implements TaskPublisher {
         await t.connect();
         const only = options.types ? new Set<string>(options.types) : null;
         const dec = new TextDecoder();
-        const subjects = only ? [...only].map((type) => eventSubject(this.name, type as EventType)) : [`${this.name}.events.>`];
+        const subjects = only ? [...new Set([...only].map((type) => eventSubject(this.name, type as EventType)))] : [`${this.name}.events.>`];
         const offs = subjects.map((subject) =>
-          t.listen(subject, (_h, body) => {
+          t.listen(subject, (h, body) => {
             let list: CeleriacEvent[];
             try {
-              list = JSON.parse(dec.decode(body)) as CeleriacEvent[];
+              list = decodeEventBatch(JSON.parse(dec.decode(body)), h('worker') ?? '');
             } catch {
               return;
             }
-            for (const e of Array.isArray(list) ? list : [list]) if (!only || only.has(e.type)) listener(e);
+            for (const e of list) if (!only || only.has(e.type)) listener(e);
           }),
         );
         return () => {

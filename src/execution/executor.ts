@@ -249,7 +249,9 @@ export class Executor {
 
   async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
     const d = msg.delivery.deliveryCount;
-    this.#o.events?.emit('task-received', { id: task.id, task: task.task, queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta });
+    const events = this.#o.events;
+    // Fields only when they say something (events are serialised by the ten thousand).
+    if (events?.enabled) events.emit('task-received', task.id, task.task, d > 1 || task.retries > 0 || task.eta !== null ? { queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta } : { queue: msg.queue });
     const seq = msg.delivery.sequence;
     const attempt = { sequence: seq, delivery: d };
     const revocation = this.#o.revocations?.get(task.id);
@@ -362,8 +364,8 @@ export class Executor {
     run.traceparent = traceparentOf(span);
     const events = this.#o.events;
     if (events?.enabled) {
-      events.emit('task-started', { id: task.id, task: task.task, retries: task.retries });
-      run.onProgress = (meta) => events.emit('task-progress', { id: task.id, task: task.task, meta });
+      events.emit('task-started', task.id, task.task);
+      run.onProgress = (meta) => events.emit('task-progress', task.id, task.task, { meta });
     }
     this.#running.add(run);
     this.stats.active = this.#running.size;

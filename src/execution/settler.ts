@@ -83,7 +83,7 @@ export class Settler {
     }
     if (error.code === 'E_REJECT') {
       run.log.warn('task rejected: dead-lettered', { error: `${error.message}` });
-      this.#o.events?.emit('task-rejected', { id: task.id, task: task.task, reason: 'rejected', error: error.message });
+      this.#o.events?.emit('task-rejected', task.id, task.task, { reason: 'rejected', error: error.message });
       await this.#failForGood(task, msg, def, writer, error.cause ?? error, 'rejected');
       return 'FAILURE';
     }
@@ -106,11 +106,10 @@ export class Settler {
     const events = this.#o.events;
     if (events?.enabled) {
       const x = extra as { result?: unknown; error?: SerializedError; countdownMs?: number; reason?: string };
-      const fields = { id: task.id, task: task.task, retries: task.retries };
-      if (name === 'success') events.emit('task-succeeded', fields);
-      else if (name === 'failure') events.emit('task-failed', { ...fields, error: `${x.error?.name}: ${x.error?.message}` });
-      else if (name === 'retry') events.emit('task-retried', { ...fields, error: `${x.error?.name}: ${x.error?.message}`, countdownMs: x.countdownMs });
-      else events.emit('task-revoked', { ...fields, reason: x.reason });
+      if (name === 'success') events.emit('task-succeeded', task.id, task.task);
+      else if (name === 'failure') events.emit('task-failed', task.id, task.task, { retries: task.retries, error: `${x.error?.name}: ${x.error?.message}` });
+      else if (name === 'retry') events.emit('task-retried', task.id, task.task, { retries: task.retries, error: `${x.error?.name}: ${x.error?.message}`, countdownMs: x.countdownMs });
+      else events.emit('task-revoked', task.id, task.task, { reason: x.reason });
     }
     const signals = this.#o.middleware?.signals(task.task);
     const fn = signals?.[name] as ((e: unknown) => void) | undefined;
@@ -373,7 +372,7 @@ export class Settler {
       error: e.message,
     });
     this.stats.rejected++;
-    this.#o.events?.emit('task-rejected', { id: id ?? undefined, task: name ?? undefined, reason: 'undecodable', error: e.message });
+    this.#o.events?.emit('task-rejected', id ?? null, name ?? null, { reason: 'undecodable', error: e.message });
     const error = serializeError(e);
     if (id && isValidTaskName(id)) {
       const record = newRecord({

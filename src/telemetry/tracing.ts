@@ -8,7 +8,6 @@
 import {
   type Attributes,
   type Context,
-  type Link,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
@@ -23,8 +22,11 @@ import { ATTR, LINK_HEADER } from './attributes.ts';
 const TRACER_NAME = 'celeriac';
 const TRACER_VERSION = '0.1.0';
 
+// The API's proxy tracer follows a provider registered later, so one is enough.
+let cachedTracer: ReturnType<typeof trace.getTracer> | undefined;
 function tracer() {
-  return trace.getTracer(TRACER_NAME, TRACER_VERSION);
+  cachedTracer ??= trace.getTracer(TRACER_NAME, TRACER_VERSION);
+  return cachedTracer;
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -77,21 +79,23 @@ export function traceparentOf(span: Span): string | undefined {
  * `headers`. End it with {@link endSpan}.
  */
 export function startPublishSpan(task: string, id: string, queue: string, headers: Record<string, string>): Span {
-  const span = tracer().startSpan(`publish ${task}`, {
-    kind: SpanKind.PRODUCER,
-    attributes: {
-      [ATTR.messagingSystem]: 'nats',
-      [ATTR.destination]: queue,
-      [ATTR.messageId]: id,
-      [ATTR.operationType]: 'send',
-      [ATTR.operationName]: 'publish',
-      [ATTR.taskName]: task,
-      [ATTR.taskId]: id,
-    },
+  const span = tracer().startSpan(`publish ${task}`, PRODUCER_OPTIONS);
+  // Without an SDK the span does not record: nothing more is built (the no-SDK cost stays near zero).
+  if (!span.isRecording()) return span;
+  span.setAttributes({
+    [ATTR.messagingSystem]: 'nats',
+    [ATTR.destination]: queue,
+    [ATTR.messageId]: id,
+    [ATTR.operationType]: 'send',
+    [ATTR.operationName]: 'publish',
+    [ATTR.taskName]: task,
+    [ATTR.taskId]: id,
   });
-  if (span.isRecording()) injectContext(trace.setSpan(context.active(), span), headers);
+  injectContext(trace.setSpan(context.active(), span), headers);
   return span;
 }
+
+const PRODUCER_OPTIONS = Object.freeze({ kind: SpanKind.PRODUCER });
 
 /** What a CONSUMER span is started from. */
 export interface ProcessSpanInput {
@@ -111,12 +115,10 @@ export interface ProcessSpanInput {
 /** Start the CONSUMER span of an execution attempt: child of the publish that sent it, linked to the original publish on retries and delayed runs. */
 export function startProcessSpan(p: ProcessSpanInput): { span: Span; ctx: Context } {
   const parent = extractContext(p.header);
-  const links: Link[] = [];
-  if (p.linked) {
-    const origin = contextFromTraceparent(p.header(LINK_HEADER)) ?? (p.retries === 0 ? parent : null);
-    const sc = origin ? trace.getSpanContext(origin) : undefined;
-    if (sc) links.push({ context: sc, attributes: { 'celeriac.link': p.retries > 0 ? 'original publish (retry)' : 'publish (delayed)' } });
-  }
+  const span = tracer().startSpan(`process ${p.task}`, CONSUMER_OPTIONS, parent);
+  const ctx = trace.setSpan(parent, span);
+  // Without an SDK the span does not record: nothing more is built (the no-SDK cost stays near zero).
+  if (!span.isRecording()) return { span, ctx };
   const attributes: Attributes = {
     [ATTR.messagingSystem]: 'nats',
     [ATTR.destination]: p.queue,
@@ -130,9 +132,16 @@ export function startProcessSpan(p: ProcessSpanInput): { span: Span; ctx: Contex
     [ATTR.worker]: p.worker,
   };
   if (p.rootId !== p.id) attributes[ATTR.rootId] = p.rootId;
-  const span = tracer().startSpan(`process ${p.task}`, { kind: SpanKind.CONSUMER, attributes, links }, parent);
-  return { span, ctx: trace.setSpan(parent, span) };
+  span.setAttributes(attributes);
+  if (p.linked) {
+    const origin = contextFromTraceparent(p.header(LINK_HEADER)) ?? (p.retries === 0 ? parent : null);
+    const sc = origin ? trace.getSpanContext(origin) : undefined;
+    if (sc) span.addLink({ context: sc, attributes: { 'celeriac.link': p.retries > 0 ? 'original publish (retry)' : 'publish (delayed)' } });
+  }
+  return { span, ctx };
 }
+
+const CONSUMER_OPTIONS = Object.freeze({ kind: SpanKind.CONSUMER });
 
 /** End a span, as an error when `err` is given. */
 export function endSpan(span: Span, err?: unknown, state?: string): void {

@@ -60,6 +60,7 @@ test('the events of tasks, in order: sent, received, started, progress, succeede
     const types = (id: string) => seen.filter((e) => e.id === id).map((e) => e.type);
     await until(() => types(r1.id).includes('task-succeeded') && types(r3.id).includes('task-failed') && types(r4.id).includes('task-rejected'), 5000, 'events');
     await until(() => types(r2.id).filter((t) => t === 'task-succeeded').length === 1, 5000, 'flaky events');
+    await until(() => types(r1.id).includes('task-sent'), 5000, 'the producer’s task-sent');
     // task-sent comes from the producer and may arrive before or after the worker's first events.
     const worker = (id: string) => types(id).filter((t) => t !== 'task-sent');
     assert.ok(types(r1.id).includes('task-sent'));
