@@ -339,7 +339,7 @@ export class Executor {
     let state: RunState = 'RETURNED';
     let error: unknown;
     try {
-      const r = await withSpanContext(ctx, () => this.#runInner(task, msg, def, writer, quarantine, span));
+      const r = await (span.isRecording() ? withSpanContext(ctx, () => this.#runInner(task, msg, def, writer, quarantine, span)) : this.#runInner(task, msg, def, writer, quarantine, span));
       state = r.state;
       if (r.state === 'FAILURE') error = r.error;
     } catch (err) {

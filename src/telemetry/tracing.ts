@@ -6,6 +6,8 @@
  * @module
  */
 import {
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   type Attributes,
   type Context,
   ROOT_CONTEXT,
@@ -21,6 +23,20 @@ import { ATTR, LINK_HEADER } from './attributes.ts';
 
 const TRACER_NAME = 'celeriac';
 const TRACER_VERSION = '0.1.0';
+
+/** The API's no-op provider (a fresh proxy delegates to it): what `trace` uses while no SDK is registered. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** A span that records nothing, shared (what the API would return without an SDK). */
+const NOOP_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * True once an SDK registered a tracer provider. Checked per publish and per execution so that,
+ * without one, no span, context or header is built at all (the cost without an SDK is one call).
+ */
+export function tracingActive(): boolean {
+  const p = trace.getTracerProvider();
+  return !(p instanceof ProxyTracerProvider) || p.getDelegate() !== NOOP_PROVIDER;
+}
 
 // The API's proxy tracer follows a provider registered later, so one is enough.
 let cachedTracer: ReturnType<typeof trace.getTracer> | undefined;
@@ -79,6 +95,7 @@ export function traceparentOf(span: Span): string | undefined {
  * `headers`. End it with {@link endSpan}.
  */
 export function startPublishSpan(task: string, id: string, queue: string, headers: Record<string, string>): Span {
+  if (!tracingActive()) return NOOP_SPAN;
   const span = tracer().startSpan(`publish ${task}`, PRODUCER_OPTIONS);
   // Without an SDK the span does not record: nothing more is built (the no-SDK cost stays near zero).
   if (!span.isRecording()) return span;
@@ -114,6 +131,7 @@ export interface ProcessSpanInput {
 
 /** Start the CONSUMER span of an execution attempt: child of the publish that sent it, linked to the original publish on retries and delayed runs. */
 export function startProcessSpan(p: ProcessSpanInput): { span: Span; ctx: Context } {
+  if (!tracingActive()) return { span: NOOP_SPAN, ctx: ROOT_CONTEXT };
   const parent = extractContext(p.header);
   const span = tracer().startSpan(`process ${p.task}`, CONSUMER_OPTIONS, parent);
   const ctx = trace.setSpan(parent, span);
@@ -175,6 +193,7 @@ export function activeContext(): Context {
 
 /** Start an INTERNAL span (a workflow being applied) in the active context; returns it and its context. */
 export function startInternalSpan(name: string, attributes: Attributes): { span: Span; ctx: Context } {
+  if (!tracingActive()) return { span: NOOP_SPAN, ctx: context.active() };
   const span = tracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes });
   return { span, ctx: trace.setSpan(context.active(), span) };
 }
