@@ -49,6 +49,8 @@ const PROBES: ProbeInfo[] = [
   { id: 'raw-stock-publish', label: `(c) raw stock js.publish(), window 1000, ${SIZES.rawStockPublish}`, unit: 'msgs/s' },
   { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay(), window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
   { id: 'celeriac-e2e', label: `(e) Celeriac noop e2e, window ${E2E_WINDOW}, worker c=${CONCURRENCY}, ${SIZES.e2e}`, unit: 'tasks/s' },
+  { id: 'celeriac-e2e-trace100', label: `(e') the same with an OpenTelemetry SDK sampling 100 %`, unit: 'tasks/s' },
+  { id: 'celeriac-e2e-trace1', label: `(e'') the same with an OpenTelemetry SDK, parent-based 1 % sampling`, unit: 'tasks/s' },
   { id: 'celeriac-rt', label: `(f) Celeriac round trip (KV result), ${LANES} lanes, worker c=${CONCURRENCY}, ${SIZES.roundTrip}`, unit: 'tasks/s' },
   { id: 'bullmq-e2e', label: `BullMQ e2e, add x64 + Worker c=64, ${SIZES.e2e}`, unit: 'jobs/s' },
   { id: 'bullmq-rt-c64', label: `BullMQ round trip, ${LANES} lanes, Worker c=64, ${SIZES.roundTrip}`, unit: 'jobs/s' },
@@ -79,16 +81,30 @@ async function streamMessages(nc: NatsConnection, stream: string): Promise<numbe
 async function workerAndProducer(
   worker: [string, (string | number)[]],
   producer: [string, (string | number)[]],
+  env: Record<string, string> = {},
 ): Promise<{ w: Record<string, unknown>; p: Record<string, unknown> }> {
-  const w = startRole(worker[0], worker[1], ROLE_TIMEOUT_MS);
+  const w = startRole(worker[0], worker[1], ROLE_TIMEOUT_MS, env);
   try {
     await Promise.race([w.ready, w.result]);
-    const p = await runRoleProcess(producer[0], producer[1], ROLE_TIMEOUT_MS);
+    const p = await runRoleProcess(producer[0], producer[1], ROLE_TIMEOUT_MS, env);
     return { w: await w.result, p };
   } catch (err) {
     w.stop();
     throw err;
   }
+}
+
+/** Noop e2e: producer and worker processes, optionally with an OpenTelemetry SDK in both (BENCH_TRACING). */
+async function e2e(c: Ctx, tag: string, env: Record<string, string>): Promise<ProbeResult> {
+  const app = `bench-${tag}-${c.repeat}`;
+  const { w, p } = await workerAndProducer(
+    ['celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, WARMUP, CONCURRENCY]],
+    ['celeriac-producer.ts', ['e2e', c.url, app, SIZES.e2e, E2E_WINDOW, WARMUP]],
+    env,
+  );
+  checkDelivery(w);
+  const ms = rate(w, 't_last') - rate(p, 't_start');
+  return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms } };
 }
 
 function rate(r: Record<string, unknown>, key: string): number {
@@ -122,16 +138,9 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
     if (stored !== r.expected_msgs) throw new Error(`stream ${app}-tasks holds ${stored} tasks, expected ${String(r.expected_msgs)}`);
     return { value: rate(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
   },
-  async 'celeriac-e2e'(c) {
-    const app = `bench-e2e-${c.repeat}`;
-    const { w, p } = await workerAndProducer(
-      ['celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, WARMUP, CONCURRENCY]],
-      ['celeriac-producer.ts', ['e2e', c.url, app, SIZES.e2e, E2E_WINDOW, WARMUP]],
-    );
-    checkDelivery(w);
-    const ms = rate(w, 't_last') - rate(p, 't_start');
-    return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms } };
-  },
+  'celeriac-e2e': (c) => e2e(c, 'e2e', {}),
+  'celeriac-e2e-trace100': (c) => e2e(c, 'e2e-t100', { BENCH_TRACING: 'sdk-100' }),
+  'celeriac-e2e-trace1': (c) => e2e(c, 'e2e-t1', { BENCH_TRACING: 'sdk-1' }),
   async 'celeriac-rt'(c) {
     const app = `bench-rt-${c.repeat}`;
     const { w, p } = await workerAndProducer(

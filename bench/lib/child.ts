@@ -107,6 +107,6 @@ export function startRole(script: string, args: readonly (string | number)[], ti
 }
 
 /** Run a role to completion and return its result fields. */
-export function runRoleProcess(script: string, args: readonly (string | number)[], timeoutMs: number): Promise<Record<string, unknown>> {
-  return startRole(script, args, timeoutMs).result;
+export function runRoleProcess(script: string, args: readonly (string | number)[], timeoutMs: number, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  return startRole(script, args, timeoutMs, env).result;
 }

@@ -79,6 +79,8 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
   const e2eBull = ratio(med('celeriac-e2e'), med('bullmq-e2e'));
   const rtBull = ratio(med('celeriac-rt'), bestBullRt);
   const enqRaw = ratio(med('celeriac-enqueue'), med('raw-lean-publish'));
+  const trace100 = ratio(med('celeriac-e2e-trace100'), med('celeriac-e2e'));
+  const trace1 = ratio(med('celeriac-e2e-trace1'), med('celeriac-e2e'));
   const p50 = m('celeriac-rt')?.p50 ?? null;
   const p99 = m('celeriac-rt')?.p99 ?? null;
   return [
@@ -113,6 +115,22 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
       format: 'percent',
       goal: '≥ 0.50',
       verdicts: [verdict(enqRaw, 'target', 0.5)],
+    },
+    {
+      id: 'e2e_tracing_100',
+      label: 'Celeriac e2e with an SDK sampling 100 % / without',
+      value: trace100,
+      format: 'percent',
+      goal: '≥ 0.90 (issue 7: cost ≤ 10 %)',
+      verdicts: [verdict(trace100, 'target', 0.9)],
+    },
+    {
+      id: 'e2e_tracing_1',
+      label: 'Celeriac e2e with an SDK sampling 1 % / without',
+      value: trace1,
+      format: 'percent',
+      goal: 'recorded',
+      verdicts: [],
     },
     { id: 'rt_p50_ms', label: 'Celeriac round trip p50 (ms)', value: p50, format: 'ms', goal: '≤ 5 ms (notes T3)', verdicts: [verdict(p50, 'target', 5, false)] },
     { id: 'rt_p99_ms', label: 'Celeriac round trip p99 (ms)', value: p99, format: 'ms', goal: '≤ 20 ms (notes T3)', verdicts: [verdict(p99, 'target', 20, false)] },

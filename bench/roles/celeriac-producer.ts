@@ -1,7 +1,8 @@
 /**
  * Producer processes of the Celeriac e2e and round-trip probes (the worker runs in another process).
  *
- *   node --import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup>
+ *   node --import './tracing.ts';
+import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup>
  *   node --import tsx bench/roles/celeriac-producer.ts rt  <url> <app> <n> <lanes>  <warmup>
  *
  * e2e: publishes `noop(i)` for i in 0..n-1 with `window` publishes outstanding and reports its start

@@ -2,7 +2,8 @@
  * A Celeriac worker process for the e2e and round-trip probes. Prints `{"event":"ready"}` once it
  * takes tasks, and its result once it has run the expected number of tasks (or its deadline passes).
  *
- *   node --import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurrency>
+ *   node --import './tracing.ts';
+import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurrency>
  *   node --import tsx bench/roles/celeriac-worker.ts rt  <url> <app> <n> <warmup> <concurrency>
  *
  * e2e: counts `noop` ids 0..n-1 in the task (negative ids are the producer's warm-up) and reports

@@ -1,0 +1,23 @@
+/**
+ * Tracing set-up of a bench role, from BENCH_TRACING: unset = no SDK (the default, as in
+ * production without OpenTelemetry); `sdk-100` = an SDK sampling every trace; `sdk-1` = parent-based
+ * 1 % sampling. Spans go through a batch processor to an exporter that drops them (the cost measured
+ * is creating, recording and batching spans, not shipping them).
+ * @module
+ */
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+
+const mode = process.env.BENCH_TRACING ?? '';
+if (mode === 'sdk-100' || mode === 'sdk-1') {
+  const sampler = mode === 'sdk-100' ? new AlwaysOnSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.01) });
+  const provider = new BasicTracerProvider({
+    sampler,
+    spanProcessors: [new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined })],
+  });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+}
