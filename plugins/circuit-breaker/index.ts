@@ -130,7 +130,10 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
     } catch {
       /* an observer's bug is not the task's */
     }
-    for (const n of nodes) n.logger.warn(`circuit ${key}: ${from} -> ${c.state}`, c.state === 'open' ? { halfOpenAt: new Date(c.halfOpenAt).toISOString() } : {});
+    for (const n of nodes) {
+      n.logger.warn(`circuit ${key}: ${from} -> ${c.state}`, c.state === 'open' ? { halfOpenAt: new Date(c.halfOpenAt).toISOString() } : {});
+      n.emitEvent('circuit-changed', { key, from, to: c.state, ...(c.state === 'open' ? { halfOpenAt: c.halfOpenAt } : {}) });
+    }
     // On the span of the execution that changed it.
     addSpanEvent(SPAN_EVENTS.circuit, { 'celeriac.circuit.key': key, 'celeriac.circuit.from': from, 'celeriac.circuit.to': c.state });
   };

@@ -395,6 +395,14 @@ export class WorkerNode {
     }
   }
 
+  /**
+   * Publish a worker event of a plugin (e.g. the circuit breaker's `circuit-changed`) on
+   * `<app>.events.worker`, if events are on.
+   */
+  emitEvent(type: 'circuit-changed', fields: Record<string, unknown>): void {
+    this.#events?.emit(type, null, null, fields);
+  }
+
   /** True when this node publishes events. */
   get eventsEnabled(): boolean {
     return this.#events?.enabled ?? this.options.events;

@@ -15,6 +15,7 @@ const TYPES: readonly EventType[] = [
   'worker-online',
   'worker-heartbeat',
   'worker-offline',
+  'circuit-changed',
 ];
 
 const COLOR: Partial<Record<EventType, string>> = {
@@ -25,6 +26,7 @@ const COLOR: Partial<Record<EventType, string>> = {
   'task-revoked': '\u001b[35m',
   'worker-online': '\u001b[36m',
   'worker-offline': '\u001b[36m',
+  'circuit-changed': '\u001b[33m',
 };
 const RESET = '\u001b[0m';
 

@@ -2,8 +2,8 @@ import type { Transport } from '../transport/transport.ts';
 
 /** Task event types (Celery's names). */
 export type TaskEventType = 'task-sent' | 'task-received' | 'task-started' | 'task-progress' | 'task-succeeded' | 'task-failed' | 'task-retried' | 'task-revoked' | 'task-rejected';
-/** Worker event types. */
-export type WorkerEventType = 'worker-online' | 'worker-heartbeat' | 'worker-offline';
+/** Worker event types (`circuit-changed`: a circuit breaker changed state in this worker). */
+export type WorkerEventType = 'worker-online' | 'worker-heartbeat' | 'worker-offline' | 'circuit-changed';
 /** Any event type. */
 export type EventType = TaskEventType | WorkerEventType;
 

@@ -37,6 +37,8 @@ test('closed -> open after the threshold; while open tasks are deferred (not run
   }, { deadLetter: false });
   const w = app.worker({ concurrency: 4, logger: silentLogger });
   await w.start();
+  const events: string[] = [];
+  const stopEvents = await app.events.subscribe((e) => events.push(`${String(e.from)}->${String(e.to)}`), { types: ['circuit-changed'] });
   try {
     for (let i = 0; i < 3; i++) await (await call.delay(i)).get({ timeout: '5s' }).catch((e: unknown) => assert.ok(isTaskError(e)));
     assert.equal((await breaker.state('dep.call')).state, 'open');
@@ -52,7 +54,10 @@ test('closed -> open after the threshold; while open tasks are deferred (not run
       changes.map((c) => `${c.from}->${c.to}`),
       ['closed->open', 'open->half-open', 'half-open->closed'],
     );
+    await until(() => events.length === 3, 2000, 'circuit-changed events');
+    assert.deepEqual(events, ['closed->open', 'open->half-open', 'half-open->closed'], 'each change is a worker event');
   } finally {
+    stopEvents();
     await w.stop();
   }
 });
