@@ -1,16 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { endSpan, startPublishSpan } from '../telemetry/tracing.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
-import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
 import { H } from '../protocol/headers.ts';
-import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskId, validateTaskName, validateToken } from '../protocol/names.ts';
-import { parseRate } from '../util/rate.ts';
+import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskName, validateToken } from '../protocol/names.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
-import { newRecord } from '../results/states.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
 import { DeadLetterQueue } from './dead-letter-queue.ts';
 import { type ResolvedSchedule, type ScheduleOptions, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
@@ -21,12 +16,15 @@ import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../exe
 import { MemoryTransport } from '../transport/memory/memory-transport.ts';
 import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
-import { EVENTS_SWITCH_KEY, WorkerNode } from '../actors/worker-node.ts';
-import { type WorkerInfo, type WorkerRecord, workerInfo } from '../actors/worker-registry.ts';
-import { type CeleriacEvent, EventEmitter, type EventType, decodeEventBatch, eventSubject } from '../execution/event-emitter.ts';
+import { WorkerNode } from '../actors/worker-node.ts';
+import type { WorkerInfo } from '../actors/worker-registry.ts';
+import type { CeleriacEvent } from '../execution/event-emitter.ts';
+import { type Control, createControl } from './app-control.ts';
+import { type SubscribeEventsOptions, listWorkers, subscribeEvents } from './app-events.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
-import { type AppOptions, type ResolvedAppOptions, bandQueue, queueSettingsOf, resolveAppOptions } from './app-options.ts';
-import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
+import { type AppOptions, type ResolvedAppOptions, queueSettingsOf, resolveAppOptions } from './app-options.ts';
+import type { PublishExtra, PublishRequest } from './publish.ts';
+import { Publisher } from './publisher.ts';
 import { Task, type TaskPublisher } from './task.ts';
 import { registerBuiltins } from './builtins.ts';
 import { type Middleware, MiddlewareStack, type SignalEvent, type SignalName, validateMiddleware } from './middleware.ts';
@@ -39,12 +37,11 @@ import type { WorkflowJSON } from '../protocol/workflow-json.ts';
 import { ChordJoins } from '../results/chord-join.ts';
 import type { GroupResult } from '../results/group-result.ts';
 import type { ResultRecord } from '../results/states.ts';
-import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
+import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveTaskOptions } from './task-options.ts';
 
 const APP_BRAND = Symbol.for('celeriac.App');
 
-/** Key prefix of run-time rate limits in the `<app>-control` bucket (`celeriac control rate-limit`). */
-export const RATE_LIMIT_KEY_PREFIX = 'rate-limit.';
+export { RATE_LIMIT_KEY_PREFIX } from './app-control.ts';
 
 /**
  * A Celeriac application: the task registry plus a lazily opened broker connection. Importing a
@@ -250,44 +247,33 @@ export class App implements TaskPublisher {
     return this.publishTask(name, args, taskOptions, options) as Promise<AsyncResult<R>>;
   }
 
-  /** @internal */
-  publishTask(
-    name: string,
-    args: readonly unknown[],
-    taskOptions: ResolvedTaskOptions,
-    options?: ApplyOptions,
-    extra?: PublishExtra,
-  ): Promise<AsyncResult<unknown>> {
-    const chain = this.#mw.publishChain(name);
-    if (!chain) return this.#publishTask(name, args, taskOptions, options, extra);
-    return chain({ task: name, args, options: options ?? {} }, (input) => {
-      const opts = input.task === name ? taskOptions : this.#taskOptionsOf(input.task, extra?.fallbackQueue);
-      return this.#publishTask(input.task, input.args, opts, input.options, extra).then((r) => ({ taskId: r.id }));
-    }).then((out) => this.asyncResult(out.taskId));
-  }
+  readonly #publisher = ((app: App) =>
+    new Publisher({
+      get name() {
+        return app.name;
+      },
+      get options() {
+        return app.options;
+      },
+      get codec() {
+        return app.codec;
+      },
+      get origin() {
+        return app.#origin;
+      },
+      get middleware() {
+        return app.#mw;
+      },
+      transport: () => app.transport(),
+      router: () => app.#router(),
+      resultBackend: () => app.resultBackend(),
+      asyncResult: (id) => app.asyncResult(id),
+      knownTask: (name) => app.#tasks.get(name)?.options,
+    }))(this);
 
-  #publishTask(
-    name: string,
-    args: readonly unknown[],
-    taskOptions: ResolvedTaskOptions,
-    options?: ApplyOptions,
-    extra?: PublishExtra,
-  ): Promise<AsyncResult<unknown>> {
-    try {
-      const router = this.#routerFor(taskOptions, options, extra);
-      if (router && !router.started) {
-        return this.transport()
-          .connect()
-          .then(() => {
-            router.start();
-            return this.#publishTask(name, args, taskOptions, options, extra);
-          });
-      }
-      const p = this.#prepare(name, args, taskOptions, options, extra, router);
-      return this.#send(p).then(() => this.asyncResult(p.encoded.id));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  /** @internal publish one task (through the publish middleware). */
+  publishTask(name: string, args: readonly unknown[], taskOptions: ResolvedTaskOptions, options?: ApplyOptions, extra?: PublishExtra): Promise<AsyncResult<unknown>> {
+    return this.#publisher.publishTask(name, args, taskOptions, options, extra);
   }
 
   /**
@@ -295,143 +281,8 @@ export class App implements TaskPublisher {
    * is encoded and checked before the first is sent, so bad input publishes nothing; at most 256
    * publishes are in flight.
    */
-  async publishBatch(items: readonly PublishRequest[]): Promise<void> {
-    if (items.some((it) => this.#mw.publishChain(it.name))) {
-      // Publish middleware sees each task: one publish at a time through its chain (still bounded).
-      let i = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(256, items.length) }, async () => {
-          while (i < items.length) {
-            const it = items[i++] as PublishRequest;
-            await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
-          }
-        }),
-      );
-      return;
-    }
-    const routers = new Set<ResultRouter>();
-    const prepared = items.map((it) => {
-      const taskOptions = this.#taskOptionsOf(it.name, it.extra?.fallbackQueue);
-      const router = this.#routerFor(taskOptions, it.options, it.extra);
-      if (router) routers.add(router);
-      return { it, taskOptions, router };
-    });
-    if ([...routers].some((r) => !r.started)) {
-      await this.transport().connect();
-      for (const r of routers) r.start();
-    }
-    const ready: PreparedTask[] = [];
-    try {
-      for (const { it, taskOptions, router } of prepared) ready.push(this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
-    } catch (err) {
-      for (const p of ready) endSpan(p.span, err); // nothing was sent
-      throw err;
-    }
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(256, ready.length) }, async () => {
-        while (next < ready.length) await this.#send(ready[next++] as PreparedTask);
-      }),
-    );
-  }
-
-  #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
-    const known = this.#tasks.get(name);
-    if (known) return known.options;
-    return resolveTaskOptions(fallbackQueue && name.startsWith('celeriac.') ? { queue: fallbackQueue } : undefined, this.options.defaultQueue);
-  }
-
-  /** Results are routed back to this client (reply_to) when they go to the broker's bucket and no reply_to was inherited. */
-  #routerFor(taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, extra: PublishExtra | undefined): ResultRouter | undefined {
-    if (extra?.replyTo !== undefined) return undefined;
-    const ignoreResult = options?.ignoreResult ?? taskOptions.ignoreResult;
-    return !ignoreResult && this.options.resultBackend === 'broker' ? this.#router() : undefined;
-  }
-
-  #prepare(
-    name: string,
-    args: readonly unknown[],
-    taskOptions: ResolvedTaskOptions,
-    options: ApplyOptions | undefined,
-    extra: PublishExtra | undefined,
-    router: ResultRouter | undefined,
-  ): PreparedTask {
-    if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
-    const o = resolveApplyOptions(options);
-    const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
-    if (o.idempotencyKey !== null && ignoreResult) {
-      throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
-    }
-    const id = o.taskId ?? randomUUID();
-    const base = o.queue ?? taskOptions.queue;
-    const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.options, base));
-    // The PRODUCER span (a child of whatever is active: a client's span, or the execution that
-    // publishes the next step of a workflow); its context travels in the headers.
-    const headers: Record<string, string> = { ...o.headers };
-    const span = startPublishSpan(name, id, queue, headers);
-    let encoded: EncodedTask;
-    try {
-      encoded = encodeTask(
-        {
-          task: name,
-          id,
-          args,
-          eta: o.eta,
-          expires: o.expires,
-          priority: o.priority ?? taskOptions.priority,
-          headers,
-          origin: this.#origin,
-          ignoreResult,
-          replyTo: extra?.replyTo ?? router?.subject,
-          idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
-          timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
-          ...(extra?.embed ? { embed: extra.embed } : {}),
-          ...(extra?.rootId ? { rootId: extra.rootId } : {}),
-          ...(extra?.parentId ? { parentId: extra.parentId } : {}),
-          ...(extra?.group ? { group: extra.group } : {}),
-        },
-        this.#codec,
-        this.options.maxPayloadBytes,
-      );
-    } catch (err) {
-      endSpan(span, err);
-      throw err;
-    }
-    router?.track(encoded.id);
-    return { name, encoded, queue, eta: o.eta, ignoreResult, span };
-  }
-
-  #sentEvents: EventEmitter | undefined;
-
-  #send(p: PreparedTask): Promise<void> {
-    const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.transport().publish(p.queue, p.encoded);
-    return sent.then(
-      () => {
-        endSpan(p.span);
-        if (this.options.sendSentEvents) {
-          this.#sentEvents ??= new EventEmitter(this.transport(), this.name, this.#origin);
-          this.#sentEvents.emit('task-sent', p.encoded.id, p.name, p.eta === null ? { queue: p.queue } : { queue: p.queue, eta: p.eta });
-        }
-      },
-      (err: unknown) => {
-        endSpan(p.span, err);
-        throw err;
-      },
-    );
-  }
-
-  /**
-   * A task due later waits in the delayed stream until the scheduler moves it to its queue; its
-   * state is `SCHEDULED` (written first, so it can never overwrite a state the task reached).
-   */
-  async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<void> {
-    const backend = ignoreResult ? null : await this.resultBackend();
-    if (backend) {
-      await backend
-        .writer(encoded.id, null)
-        .write(newRecord({ status: 'SCHEDULED', taskId: encoded.id, name, meta: { eta: new Date(eta).toISOString(), queue }, attempt: null }));
-    }
-    await this.transport().publishDelayed(queue, encoded);
+  publishBatch(items: readonly PublishRequest[]): Promise<void> {
+    return this.#publisher.publishBatch(items);
   }
 
   #routerInstance: ResultRouter | undefined;
@@ -506,51 +357,18 @@ export class App implements TaskPublisher {
 
   readonly #revoker = (ids: readonly string[], options: { terminate?: boolean }): Promise<void> => this.control.revoke(ids, options);
 
+  #controlApi: Control | undefined;
   /**
-   * Remote control of the workers.
-   * - `revoke(ids, { terminate })`: every current and future worker skips these task ids (state
-   *   `REVOKED`) until `revokeExpires`; running executions see `ctx.signal` abort, and with
-   *   `terminate` a CPU task's thread is terminated and an I/O task abandoned.
+   * Remote control of the workers: `revoke(ids, { terminate })`, `rateLimit(task, rate)`,
+   * `events(enabled)` (docs/guide/failures.md, plugins/rate-limit, docs/guide/observability.md).
    */
-  get control(): {
-    revoke(ids: readonly string[], options?: { terminate?: boolean }): Promise<void>;
-    rateLimit(task: string, rate: string | null): Promise<void>;
-    events(enabled: boolean): Promise<void>;
-  } {
-    return {
-      events: async (enabled) => {
-        if (typeof enabled !== 'boolean') throw new InvalidArgumentError('control.events(enabled): enabled must be a boolean');
-        const kv = await this.#kv(`${this.name}-control`, 0);
-        await kv.put(EVENTS_SWITCH_KEY, new TextEncoder().encode(JSON.stringify({ enabled, at: new Date().toISOString() })));
-      },
-      rateLimit: async (task, rate) => {
-        validateTaskName(task, 'control.rateLimit(task)');
-        const text = rate === null ? null : parseRate(rate, 'control.rateLimit(rate)').text;
-        const kv = await this.#kv(`${this.name}-control`, 0);
-        await kv.put(`${RATE_LIMIT_KEY_PREFIX}${task}`, new TextEncoder().encode(JSON.stringify({ rate: text, at: new Date().toISOString() })));
-      },
-      revoke: async (ids, options = {}) => {
-        if (!Array.isArray(ids)) throw new InvalidArgumentError('control.revoke(ids): ids must be an array of task ids');
-        ids.forEach((id, i) => validateTaskId(id, `control.revoke ids[${i}]`));
-        const revocations = await this.revocations();
-        await revocations.revoke(ids, options);
-        // A task not started yet (or running with no state stored) shows REVOKED at once; a stored
-        // final result is kept.
-        const backend = await this.resultBackend();
-        await Promise.all(
-          ids.map((id) => {
-            const record = newRecord({
-              status: 'REVOKED',
-              taskId: id,
-              error: { name: 'TaskRevokedError', message: `task ${id} was revoked`, code: 'E_REVOKED' },
-              meta: { reason: 'revoked', terminate: options.terminate === true },
-              attempt: null,
-            });
-            return backend.writer(id, null).write(record);
-          }),
-        );
-      },
-    };
+  get control(): Control {
+    this.#controlApi ??= createControl({
+      revocations: () => this.revocations(),
+      resultBackend: () => this.resultBackend(),
+      controlStore: () => this.#kv(`${this.name}-control`, 0),
+    });
+    return this.#controlApi;
   }
 
   #deadLetterQueue: DeadLetterQueue | undefined;
@@ -635,51 +453,20 @@ export class App implements TaskPublisher {
    * missed 3 heartbeats or said goodbye. Sorted by name.
    */
   async workers(): Promise<WorkerInfo[]> {
-    const kv = await this.keyValue('workers');
-    const now = Date.now();
-    const out: WorkerInfo[] = [];
-    for (const e of await kv.entries(10_000)) {
-      try {
-        out.push(workerInfo(JSON.parse(new TextDecoder().decode(e.value)) as WorkerRecord, now));
-      } catch {
-        /* not a registry entry */
-      }
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return listWorkers(await this.keyValue('workers'));
   }
 
   /**
    * Follow the events of the app's workers (and producers with `sendSentEvents`): task-received,
    * task-started, task-progress, task-succeeded, task-failed, task-retried, task-revoked,
-   * task-rejected, task-sent, worker-online, worker-heartbeat, worker-offline. Core NATS: events sent
-   * while nobody listens are gone. Resolves with an unsubscribe function once listening.
+   * task-rejected, task-sent, worker-online, worker-heartbeat, worker-offline, circuit-changed.
+   * Core NATS: events sent while nobody listens are gone. Resolves with an unsubscribe function
+   * once listening.
    * @example
    * const stop = await app.events.subscribe((e) => console.log(e.type, e.task, e.id), { types: ['task-failed'] });
    */
-  get events(): { subscribe(listener: (e: CeleriacEvent) => void, options?: { types?: readonly EventType[] }): Promise<() => void> } {
-    return {
-      subscribe: async (listener, options = {}) => {
-        const t = this.transport();
-        await t.connect();
-        const only = options.types ? new Set<string>(options.types) : null;
-        const dec = new TextDecoder();
-        const subjects = only ? [...new Set([...only].map((type) => eventSubject(this.name, type as EventType)))] : [`${this.name}.events.>`];
-        const offs = subjects.map((subject) =>
-          t.listen(subject, (h, body) => {
-            let list: CeleriacEvent[];
-            try {
-              list = decodeEventBatch(JSON.parse(dec.decode(body)), h('worker') ?? '');
-            } catch {
-              return;
-            }
-            for (const e of list) if (!only || only.has(e.type)) listener(e);
-          }),
-        );
-        return () => {
-          for (const off of offs) off();
-        };
-      },
-    };
+  get events(): { subscribe(listener: (e: CeleriacEvent) => void, options?: SubscribeEventsOptions): Promise<() => void> } {
+    return { subscribe: (listener, options) => subscribeEvents(this.transport(), this.name, listener, options) };
   }
 
   /** @internal the leases bucket (`<app>-leases`): leader election of the scheduler. */

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import { type App, createApp } from '../../src/index.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { type WorkerProcess, startWorkerProcess } from '../helpers/worker-process.ts';
+import { maxInWindow } from '../helpers/windows.ts';
 
 let server: NatsServerHandle;
 const children: WorkerProcess[] = [];
@@ -35,16 +36,6 @@ function client(name: string): App {
   return a;
 }
 
-/** Most starts in any window of `ms`. */
-function maxInWindow(times: number[], ms: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while ((t[i] as number) - (t[j] as number) >= ms) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
 
 test('cluster circuit: failures through worker A open it; worker B then defers calls to the same dependency until half-open', async () => {
   const appName = 'breaker';

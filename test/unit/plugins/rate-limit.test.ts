@@ -6,6 +6,7 @@ import { rateLimit } from '../../../plugins/rate-limit/index.ts';
 import { type App, createApp, parseRate } from '../../../src/index.ts';
 import { silentLogger } from '../../../src/testing.ts';
 import { until } from '../../helpers/failure-scenarios.ts';
+import { maxInWindow } from '../../helpers/windows.ts';
 
 const apps: App[] = [];
 after(async () => {
@@ -17,16 +18,6 @@ const newApp = () => {
   return a;
 };
 
-/** Most starts in any window of `ms`. */
-function maxInWindow(times: number[], ms: number): number {
-  const t = [...times].sort((a, b) => a - b);
-  let best = 0;
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while ((t[i] as number) - (t[j] as number) >= ms) j++;
-    best = Math.max(best, i - j + 1);
-  }
-  return best;
-}
 
 test("rates use Celery's syntax; bad ones are refused", () => {
   assert.equal(parseRate('100/s').perMs, 0.1);

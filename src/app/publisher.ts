@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.ts';
+import type { Codec } from '../protocol/codec.ts';
+import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
+import type { AsyncResult } from '../results/async-result.ts';
+import type { ResultBackend } from '../results/result-backend.ts';
+import type { ResultRouter } from '../results/result-router.ts';
+import { newRecord } from '../results/states.ts';
+import { endSpan, startPublishSpan } from '../telemetry/tracing.ts';
+import type { Transport } from '../transport/transport.ts';
+import { EventEmitter } from '../execution/event-emitter.ts';
+import { type ResolvedAppOptions, bandQueue, queueSettingsOf } from './app-options.ts';
+import type { MiddlewareStack } from './middleware.ts';
+import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
+import { type ApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
+
+/** What the publisher needs from its app. */
+export interface PublisherHost {
+  readonly name: string;
+  readonly options: Readonly<ResolvedAppOptions>;
+  readonly codec: Codec;
+  /** Producer identity (`pid@host`). */
+  readonly origin: string;
+  readonly middleware: MiddlewareStack;
+  transport(): Transport;
+  /** The app's result router (created on first use). */
+  router(): ResultRouter;
+  resultBackend(): Promise<ResultBackend>;
+  asyncResult(id: string): AsyncResult<unknown>;
+  /** Options of a task registered in this app, if it is. */
+  knownTask(name: string): ResolvedTaskOptions | undefined;
+}
+
+/**
+ * The app's publishing: call options resolved, the message encoded and checked, the PRODUCER span
+ * started, the result routed back to this client, and the message sent to its queue (or, when due
+ * later, to the delayed stream with a `SCHEDULED` state) — one task, or a batch that publishes
+ * nothing when one of its tasks is bad.
+ */
+export class Publisher {
+  readonly #h: PublisherHost;
+
+  constructor(host: PublisherHost) {
+    this.#h = host;
+  }
+
+  /** Publish one task through the publish middleware (if any). */
+  publishTask(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options?: ApplyOptions,
+    extra?: PublishExtra,
+  ): Promise<AsyncResult<unknown>> {
+    const chain = this.#h.middleware.publishChain(name);
+    if (!chain) return this.#publishTask(name, args, taskOptions, options, extra);
+    return chain({ task: name, args, options: options ?? {} }, (input) => {
+      const opts = input.task === name ? taskOptions : this.#taskOptionsOf(input.task, extra?.fallbackQueue);
+      return this.#publishTask(input.task, input.args, opts, input.options, extra).then((r) => ({ taskId: r.id }));
+    }).then((out) => this.#h.asyncResult(out.taskId));
+  }
+
+  #publishTask(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options?: ApplyOptions,
+    extra?: PublishExtra,
+  ): Promise<AsyncResult<unknown>> {
+    try {
+      const router = this.#routerFor(taskOptions, options, extra);
+      if (router && !router.started) {
+        return this.#h.transport()
+          .connect()
+          .then(() => {
+            router.start();
+            return this.#publishTask(name, args, taskOptions, options, extra);
+          });
+      }
+      const p = this.#prepare(name, args, taskOptions, options, extra, router);
+      return this.#send(p).then(() => this.#h.asyncResult(p.encoded.id));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * @internal publish many tasks (a workflow's first tasks, a worker's continuation): every message
+   * is encoded and checked before the first is sent, so bad input publishes nothing; at most 256
+   * publishes are in flight.
+   */
+  async publishBatch(items: readonly PublishRequest[]): Promise<void> {
+    if (items.some((it) => this.#h.middleware.publishChain(it.name))) {
+      // Publish middleware sees each task: one publish at a time through its chain (still bounded).
+      let i = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(256, items.length) }, async () => {
+          while (i < items.length) {
+            const it = items[i++] as PublishRequest;
+            await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
+          }
+        }),
+      );
+      return;
+    }
+    const routers = new Set<ResultRouter>();
+    const prepared = items.map((it) => {
+      const taskOptions = this.#taskOptionsOf(it.name, it.extra?.fallbackQueue);
+      const router = this.#routerFor(taskOptions, it.options, it.extra);
+      if (router) routers.add(router);
+      return { it, taskOptions, router };
+    });
+    if ([...routers].some((r) => !r.started)) {
+      await this.#h.transport().connect();
+      for (const r of routers) r.start();
+    }
+    const ready: PreparedTask[] = [];
+    try {
+      for (const { it, taskOptions, router } of prepared) ready.push(this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+    } catch (err) {
+      for (const p of ready) endSpan(p.span, err); // nothing was sent
+      throw err;
+    }
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(256, ready.length) }, async () => {
+        while (next < ready.length) await this.#send(ready[next++] as PreparedTask);
+      }),
+    );
+  }
+
+  #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
+    const known = this.#h.knownTask(name);
+    if (known) return known;
+    return resolveTaskOptions(fallbackQueue && name.startsWith('celeriac.') ? { queue: fallbackQueue } : undefined, this.#h.options.defaultQueue);
+  }
+
+  /** Results are routed back to this client (reply_to) when they go to the broker's bucket and no reply_to was inherited. */
+  #routerFor(taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, extra: PublishExtra | undefined): ResultRouter | undefined {
+    if (extra?.replyTo !== undefined) return undefined;
+    const ignoreResult = options?.ignoreResult ?? taskOptions.ignoreResult;
+    return !ignoreResult && this.#h.options.resultBackend === 'broker' ? this.#h.router() : undefined;
+  }
+
+  #prepare(
+    name: string,
+    args: readonly unknown[],
+    taskOptions: ResolvedTaskOptions,
+    options: ApplyOptions | undefined,
+    extra: PublishExtra | undefined,
+    router: ResultRouter | undefined,
+  ): PreparedTask {
+    if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
+    const o = resolveApplyOptions(options);
+    const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
+    if (o.idempotencyKey !== null && ignoreResult) {
+      throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
+    }
+    const id = o.taskId ?? randomUUID();
+    const base = o.queue ?? taskOptions.queue;
+    const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.#h.options, base));
+    // The PRODUCER span (a child of whatever is active: a client's span, or the execution that
+    // publishes the next step of a workflow); its context travels in the headers.
+    const headers: Record<string, string> = { ...o.headers };
+    const span = startPublishSpan(name, id, queue, headers);
+    let encoded: EncodedTask;
+    try {
+      encoded = encodeTask(
+        {
+          task: name,
+          id,
+          args,
+          eta: o.eta,
+          expires: o.expires,
+          priority: o.priority ?? taskOptions.priority,
+          headers,
+          origin: this.#h.origin,
+          ignoreResult,
+          replyTo: extra?.replyTo ?? router?.subject,
+          idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
+          timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
+          ...(extra?.embed ? { embed: extra.embed } : {}),
+          ...(extra?.rootId ? { rootId: extra.rootId } : {}),
+          ...(extra?.parentId ? { parentId: extra.parentId } : {}),
+          ...(extra?.group ? { group: extra.group } : {}),
+        },
+        this.#h.codec,
+        this.#h.options.maxPayloadBytes,
+      );
+    } catch (err) {
+      endSpan(span, err);
+      throw err;
+    }
+    router?.track(encoded.id);
+    return { name, encoded, queue, eta: o.eta, ignoreResult, span };
+  }
+
+  #sentEvents: EventEmitter | undefined;
+
+  #send(p: PreparedTask): Promise<void> {
+    const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.#h.transport().publish(p.queue, p.encoded);
+    return sent.then(
+      () => {
+        endSpan(p.span);
+        if (this.#h.options.sendSentEvents) {
+          this.#sentEvents ??= new EventEmitter(this.#h.transport(), this.#h.name, this.#h.origin);
+          this.#sentEvents.emit('task-sent', p.encoded.id, p.name, p.eta === null ? { queue: p.queue } : { queue: p.queue, eta: p.eta });
+        }
+      },
+      (err: unknown) => {
+        endSpan(p.span, err);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * A task due later waits in the delayed stream until the scheduler moves it to its queue; its
+   * state is `SCHEDULED` (written first, so it can never overwrite a state the task reached).
+   */
+  async #publishDelayed(queue: string, encoded: EncodedTask, eta: number, name: string, ignoreResult: boolean): Promise<void> {
+    const backend = ignoreResult ? null : await this.#h.resultBackend();
+    if (backend) {
+      await backend
+        .writer(encoded.id, null)
+        .write(newRecord({ status: 'SCHEDULED', taskId: encoded.id, name, meta: { eta: new Date(eta).toISOString(), queue }, attempt: null }));
+    }
+    await this.#h.transport().publishDelayed(queue, encoded);
+  }
+
+}
