@@ -57,6 +57,8 @@ export { ATTR as SPAN_ATTRIBUTES, EVENT as SPAN_EVENTS } from './telemetry/attri
 export type { RateString } from './util/rate.ts';
 export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';
 export { RATE_LIMIT_KEY_PREFIX } from './app/create-app.ts';
+export type { Control } from './app/app-control.ts';
+export type { SubscribeEventsOptions } from './app/app-events.ts';
 export { createStateStore } from './app/state-store.ts';
 export type { StateScope, StateStore, StateStoreOptions, StateUpdate } from './app/state-store.ts';
 export type { Logger, LogLevel } from './util/logger.ts';
