@@ -17,6 +17,7 @@ import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
 import { hostname } from 'node:os';
 import { EventEmitter } from '../execution/event-emitter.ts';
 import { workerRegistryActor } from './worker-registry.ts';
+import { type WorkerMetrics, createWorkerMetrics } from '../telemetry/metrics.ts';
 import { deadLetterBackstopActor } from './dead-letter-backstop-actor.ts';
 import { revocationsActor } from './revocations-actor.ts';
 import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
@@ -182,6 +183,12 @@ export class WorkerNode {
     const log = this.logger;
     this.#events = new EventEmitter(transport, app.name, this.options.name, this.options.events);
     const events = this.#events;
+    this.#metrics = createWorkerMetrics({
+      worker: this.options.name,
+      ioSlotsInUse: () => this.#slots.used,
+      cpuThreadsBusy: () => this.#cpuPool?.stats().busy ?? 0,
+      deadLetters: () => app.deadLetterStore().then((d) => d.count()),
+    });
     let backend: ResultBackend | undefined;
     let ledger: AttemptLedger | undefined;
     let deadLetters: DeadLetterStore | undefined;
@@ -264,6 +271,7 @@ export class WorkerNode {
       continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
       middleware: app.middleware,
       events: this.#events,
+      metrics: this.#metrics,
       appName: app.name,
       hostname: this.options.name,
       backend: backend as ResultBackend,
@@ -385,6 +393,7 @@ export class WorkerNode {
   }
 
   #events: EventEmitter | undefined;
+  #metrics: WorkerMetrics | null = null;
   #offControl: (() => void) | undefined;
 
   /** Turn task and worker events on or off (also `app.control.events(enabled)` for every node). */
@@ -516,6 +525,7 @@ export class WorkerNode {
 
   async #teardown(): Promise<void> {
     this.#offControl?.();
+    this.#metrics?.close();
     await this.#app.middleware.stop(this);
     await this.#root.stop();
     const q = this.#quarantine;

@@ -19,6 +19,7 @@ import { Settler } from './settler.ts';
 import { type ExecuteInput, type TaskContext, type TaskDefinition, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
 import { TaskRun } from './task-run.ts';
 import type { EventEmitter } from './event-emitter.ts';
+import type { WorkerMetrics } from '../telemetry/metrics.ts';
 
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
@@ -74,6 +75,8 @@ export interface ExecutorOptions {
   middleware?: ExecutionMiddleware;
   /** Task events (`task-received`, `task-started`, ...) on `<app>.events.>`. */
   events?: EventEmitter;
+  /** Metrics of executions (when a meter provider is registered). */
+  metrics?: WorkerMetrics | null;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
@@ -338,6 +341,7 @@ export class Executor {
     });
     let state: RunState = 'RETURNED';
     let error: unknown;
+    const started = this.#o.metrics ? performance.now() : 0;
     try {
       const r = await (span.isRecording() ? withSpanContext(ctx, () => this.#runInner(task, msg, def, writer, quarantine, span)) : this.#runInner(task, msg, def, writer, quarantine, span));
       state = r.state;
@@ -347,6 +351,7 @@ export class Executor {
       throw err;
     } finally {
       endSpan(span, error, state);
+      this.#o.metrics?.execution(task.task, state, performance.now() - started);
     }
   }
 
