@@ -1,5 +1,6 @@
 import type { App } from '../app/create-app.ts';
 import { InvalidArgumentError } from '../errors.ts';
+import { startTelemetryFromEnv } from './otel.ts';
 import { type LogLevel, createLogger } from '../util/logger.ts';
 import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
@@ -58,6 +59,8 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   if (flags.logFormat !== undefined && flags.logFormat !== 'text' && flags.logFormat !== 'json') {
     throw new InvalidArgumentError(`--log-format must be text or json, got ${flags.logFormat}`);
   }
+  // The SDK first (when OTEL_* asks for it), so the worker's spans and metrics have somewhere to go.
+  const stopTelemetry = await startTelemetryFromEnv(process.env, 'celeriac-worker');
   const { app, moduleUrl } = await loadApp(flags.app);
   app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
   const logger = createLogger({ level: level as LogLevel, format: (flags.logFormat as 'text' | 'json') ?? 'text' });
@@ -112,11 +115,14 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   } catch (err) {
     logger.error('worker failed to start', { error: err });
     await worker.stop(0).catch(() => undefined);
+    await stopTelemetry?.().catch(() => undefined);
     return 1;
   }
   logger.info('worker ready', { queues: o.queues.join(','), concurrency: o.concurrency });
   const code = await exit;
   await app.close().catch(() => undefined);
+  // Flush the spans of the last tasks before the process exits.
+  await stopTelemetry?.().catch((err: unknown) => logger.warn('OpenTelemetry SDK did not shut down cleanly', { error: err }));
   logger.info('worker stopped', { ...worker.stats() });
   return code;
 }
