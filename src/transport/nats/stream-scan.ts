@@ -37,6 +37,9 @@ export interface ScanOptions {
  * no durable state is left behind. Reads no more than the consumer had pending when it was created.
  */
 export async function scanStream(js: JetStreamClient, jsm: JetStreamManager, stream: string, o: ScanOptions): Promise<ScannedMessage[]> {
+  // The scan ends at the stream's last message as of now: a stream written to while it is read (a
+  // KV bucket whose keys are rewritten every heartbeat) must not keep the scan chasing its tail.
+  const lastSeq = (await jsm.streams.info(stream)).state.last_seq;
   const name = `cel_scan_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
   const ci = await jsm.consumers.add(stream, {
     name,
@@ -51,14 +54,19 @@ export async function scanStream(js: JetStreamClient, jsm: JetStreamManager, str
   const out: ScannedMessage[] = [];
   try {
     let pending = ci.num_pending;
+    // At most what was pending when the consumer was created (later writes are not read).
+    let budget = pending;
+    let seen = 0;
     if (pending === 0) return out;
     const consumer = await js.consumers.get(stream, name);
-    while (pending > 0 && out.length < o.limit) {
-      const want = Math.min(pending, SCAN_BATCH, o.keep ? SCAN_BATCH : o.limit - out.length);
+    while (pending > 0 && budget > 0 && seen < lastSeq && out.length < o.limit) {
+      const want = Math.min(pending, budget, SCAN_BATCH, o.keep ? SCAN_BATCH : o.limit - out.length);
       const batch = await consumer.fetch({ max_messages: want, expires: o.expiresMs ?? 5_000 });
       let got = 0;
       for await (const m of batch) {
         got++;
+        budget--;
+        seen = m.seq;
         pending = m.info.pending;
         const s: ScannedMessage = {
           seq: m.seq,
@@ -67,8 +75,8 @@ export async function scanStream(js: JetStreamClient, jsm: JetStreamManager, str
           data: m.data,
           timeMs: Math.floor(m.info.timestampNanos / NS),
         };
-        if (!o.keep || o.keep(s)) out.push(s);
-        if (out.length >= o.limit || pending === 0) break;
+        if (s.seq <= lastSeq && (!o.keep || o.keep(s))) out.push(s);
+        if (out.length >= o.limit || pending === 0 || budget === 0 || s.seq >= lastSeq) break;
       }
       batch.stop();
       if (got === 0) break;
