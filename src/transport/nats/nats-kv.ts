@@ -1,10 +1,9 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
 import { DEFAULT_KV_ENTRIES_LIMIT, resolveLimit } from '../dead-letter-headers.ts';
 import type { KeyValueStore, KvEntry, KvPutOptions } from '../transport.ts';
 import type { LeanPublisher } from './lean-publisher.ts';
 import { apiCode, kvRepublishPrefix } from './provision.ts';
-import { scanStream } from './stream-scan.ts';
 
 const NO_MESSAGE = 10037;
 
@@ -17,8 +16,11 @@ function operationOf(op: string | undefined): KvEntry['operation'] {
  * Writes go through the lean publisher (a conditional write uses `Nats-Expected-Last-Subject-Sequence`);
  * `watchKey` and `watchAll` are core subscriptions on the subjects where the bucket re-publishes stored
  * writes (stream `republish`), so a watcher sees every stored write with its revision and needs no
- * consumer. `entries` reads the last message per key through a short-lived ephemeral consumer.
+ * consumer. `entries` lists the keys from the stream's per-subject counts and reads each one.
  */
+/** Keys read at once by `entries()`. */
+const ENTRIES_READ_BATCH = 64;
+
 export class NatsKeyValueStore implements KeyValueStore {
   readonly #prefix: string;
   readonly #stream: string;
@@ -33,8 +35,6 @@ export class NatsKeyValueStore implements KeyValueStore {
     onReconnect?: (cb: () => void) => void,
     /** The bucket stream has `allow_direct` (checked when it was provisioned). */
     private readonly direct = true,
-    /** JetStream client for `entries` (a consumer read). */
-    private readonly js?: JetStreamClient,
   ) {
     // Writes stored while the connection was down were not seen by watchers: re-read their keys.
     onReconnect?.(() => {
@@ -107,14 +107,16 @@ export class NatsKeyValueStore implements KeyValueStore {
    */
   async entries(limit?: number): Promise<KvEntry[]> {
     const max = resolveLimit(limit, DEFAULT_KV_ENTRIES_LIMIT, 'entries() limit');
-    if (!this.js) throw new Error('NatsKeyValueStore.entries() needs a JetStream client');
-    const msgs = await scanStream(this.js, this.jsm, this.#stream, {
-      filter: `${this.#prefix}>`,
-      deliver: 'last_per_subject',
-      limit: max,
-      keep: (m) => operationOf(m.headers['KV-Operation']) === 'PUT',
-    });
-    return msgs.map((m) => ({ key: m.subject.slice(this.#prefix.length), value: m.data, revision: m.seq, operation: 'PUT' as const }));
+    // The keys from the stream's per-subject counts, then each key's last value by direct get: a
+    // bucket rewritten while it is read (heartbeats) neither loses a key nor keeps the read going.
+    const info = await this.jsm.streams.info(this.#stream, { subjects_filter: `${this.#prefix}>` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(this.#prefix.length));
+    const out: KvEntry[] = [];
+    for (let i = 0; i < keys.length; i += ENTRIES_READ_BATCH) {
+      const got = await Promise.all(keys.slice(i, i + ENTRIES_READ_BATCH).map((k) => this.get(k)));
+      for (const e of got) if (e && e.operation === 'PUT') out.push(e);
+    }
+    return out.sort((a, b) => a.revision - b.revision).slice(0, max);
   }
 
   /**

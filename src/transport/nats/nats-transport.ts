@@ -307,14 +307,14 @@ export class NatsTransport implements Transport {
 
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
     await this.connect();
-    const { nc, jsm, js, pub } = this.#require();
+    const { nc, jsm, pub } = this.#require();
     await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs), this.#o.updateExisting !== false);
     const onReconnect = (cb: () => void) => {
       this.onStatus((st) => {
         if (st === 'connected') cb();
       });
     };
-    return new NatsKeyValueStore(bucket, nc, jsm, pub, onReconnect, true, js);
+    return new NatsKeyValueStore(bucket, nc, jsm, pub, onReconnect, true);
   }
 
   notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
