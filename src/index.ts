@@ -49,6 +49,7 @@ export type { ResultRecord, TaskState } from './results/states.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
 export type { Duration } from './util/duration.ts';
+export { parseDuration } from './util/duration.ts';
 export { parseRate } from './util/rate.ts';
 export { addSpanEvent } from './telemetry/tracing.ts';
 export type { CeleriacEvent, EventType, TaskEventType, WorkerEventType } from './execution/event-emitter.ts';

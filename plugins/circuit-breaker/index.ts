@@ -20,6 +20,7 @@ import {
   createStateStore,
   isDefer,
   isIgnore,
+  parseDuration,
 } from '../../src/index.ts';
 
 /** Circuit states. */
@@ -74,13 +75,14 @@ export interface CircuitBreakerOptions {
 
 function ms(v: Duration | undefined, fallback: number, what: string): number {
   if (v === undefined) return fallback;
-  if (typeof v === 'number') {
-    if (!(v > 0)) throw new InvalidArgumentError(`circuitBreaker({ ${what} }) must be positive, got ${v}`);
-    return v;
+  let n: number;
+  try {
+    n = parseDuration(v, `circuitBreaker({ ${what} })`);
+  } catch (err) {
+    throw new InvalidArgumentError(`circuitBreaker({ ${what} }) must be a duration like '30s', got ${JSON.stringify(v)}`, { cause: err });
   }
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`circuitBreaker({ ${what} }) must be a duration like '30s', got ${JSON.stringify(v)}`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  if (!(n > 0)) throw new InvalidArgumentError(`circuitBreaker({ ${what} }) must be positive, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** The state before and after an update. */

@@ -18,6 +18,7 @@ import {
   TimeoutError,
   isRetry,
   isRevisionMismatchError,
+  parseDuration,
 } from '../../src/index.ts';
 
 /** Where a saga is. `SUCCESS`, `COMPENSATED` and `FAILED` are final. */
@@ -94,7 +95,7 @@ export class SagaRun {
    */
   async get(options: { timeout?: Duration } = {}): Promise<SagaOutcome> {
     const kv = await this.log();
-    const timeoutMs = options.timeout === undefined ? undefined : typeof options.timeout === 'number' ? options.timeout : parseSimpleDuration(options.timeout);
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'SagaRun.get({ timeout })');
     return new Promise<SagaOutcome>((resolve, reject) => {
       let done = false;
       const finish = (l: SagaLog | null) => {
@@ -125,12 +126,6 @@ export class SagaRun {
       });
     });
   }
-}
-
-function parseSimpleDuration(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-  if (!m) throw new InvalidArgumentError(`timeout must be a duration like '30s', got ${JSON.stringify(v)}`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 }
 
 /** A saga definition: add it to the app with `app.use(saga)`, then `apply(input)`. */
