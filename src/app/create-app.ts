@@ -14,7 +14,6 @@ import { ResultRouter } from '../results/result-router.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
 import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../execution/task-definition.ts';
 import { MemoryTransport } from '../transport/memory/memory-transport.ts';
-import { NatsTransport } from '../transport/nats/nats-transport.ts';
 import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerInfo } from '../actors/worker-registry.ts';
@@ -22,9 +21,10 @@ import type { CeleriacEvent } from '../execution/event-emitter.ts';
 import { type Control, createControl } from './app-control.ts';
 import { type SubscribeEventsOptions, listWorkers, subscribeEvents } from './app-events.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
-import { type AppOptions, type ResolvedAppOptions, queueSettingsOf, resolveAppOptions } from './app-options.ts';
+import { type AppOptions, type ResolvedAppOptions, resolveAppOptions } from './app-options.ts';
 import type { PublishExtra, PublishRequest } from './publish.ts';
 import { Publisher } from './publisher.ts';
+import { createTransport } from './app-transport.ts';
 import { Task, type TaskPublisher } from './task.ts';
 import { registerBuiltins } from './builtins.ts';
 import { type Middleware, MiddlewareStack, type SignalEvent, type SignalName, validateMiddleware } from './middleware.ts';
@@ -507,33 +507,7 @@ export class App implements TaskPublisher {
   /** @internal the broker (created on first use, connected lazily by its operations). */
   transport(): Transport {
     if (this.#closed) throw new InvalidArgumentError(`app "${this.name}" is closed`);
-    if (!this.#transport) {
-      const o = this.options;
-      this.#transport = o.broker.startsWith('memory://')
-        ? new MemoryTransport(o.broker, {
-            maxMessages: o.maxQueuedTasks,
-            namespace: o.name,
-            ackWaitMs: o.ackWaitMs,
-            queueSettings: (q) => queueSettingsOf(o, q),
-            maxDeadLetters: o.maxDeadLetters,
-            onWarning: this.#warn,
-          })
-        : new NatsTransport(o.broker.replace(/^nats:\/\//, ''), {
-            app: o.name,
-            name: `celeriac:${o.name}:${this.#origin}`,
-            maxQueueMessages: o.maxQueuedTasks,
-            maxQueueBytes: o.maxQueuedBytes,
-            maxPayloadBytes: o.maxPayloadBytes,
-            duplicateWindowMs: o.duplicateWindowMs,
-            queueSettings: (q) => queueSettingsOf(o, q),
-            maxDeadLetters: o.maxDeadLetters,
-            onWarning: this.#warn,
-            updateExisting: o.updateBrokerConfig,
-            maxAckPending: o.maxAckPending,
-            publishTimeoutMs: o.publishTimeoutMs,
-            pullExpiresMs: 10_000,
-          });
-    }
+    this.#transport ??= createTransport(this.options, this.#origin, this.#warn);
     return this.#transport;
   }
 
