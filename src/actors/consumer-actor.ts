@@ -9,7 +9,12 @@ export type ConsumerMsg =
   /** Fault injection: crash this actor. */
   | { type: 'crash'; error: Error }
   /** Warm shutdown: stop intake and close the subscription; `done` is called when closed. */
-  | { type: 'drain'; done: () => void };
+  | { type: 'drain'; done: () => void }
+  /**
+   * Another queue now shares the slots: give back the slots held by open pull requests (close and
+   * reopen the subscription) so the new queue gets its share at once, not after a pull expires.
+   */
+  | { type: 'rebalance' };
 
 /** Settings of a queue consumer. */
 export interface ConsumerSettings {
@@ -64,30 +69,42 @@ const BANDED_IDLE_WAIT_MS = 1000;
 export function consumerActor(s: ConsumerSettings): () => ActorBehavior<ConsumerMsg> {
   return () => {
     let subs: QueueSubscription[] = [];
-    const stopIntake = new AbortController();
+    let stopIntake = new AbortController();
+    let drained = false;
     const closeAll = async () => {
       const all = subs;
       subs = [];
       await Promise.all(all.map((x) => x.close()));
     };
+    const open = async (ctx: ActorContext<ConsumerMsg>) => {
+      const onMessage = (m: Parameters<Parameters<typeof s.transport.subscribe>[1]>[0]) => void s.executor.handle(m);
+      const signal = AbortSignal.any([ctx.signal, stopIntake.signal]);
+      if (s.bands && s.bands.length > 1) {
+        for (const band of s.bands) subs.push(await s.transport.subscribe(band, onMessage));
+        void bandedIntake([...subs], signal).catch((err) => ctx.fail(err));
+      } else {
+        subs.push(await s.transport.subscribe(s.queue, onMessage));
+        void intake(subs[0] as QueueSubscription, signal).catch((err) => ctx.fail(err));
+      }
+    };
+    let context: ActorContext<ConsumerMsg> | undefined;
     return {
       async start(ctx: ActorContext<ConsumerMsg>) {
-        const onMessage = (m: Parameters<Parameters<typeof s.transport.subscribe>[1]>[0]) => void s.executor.handle(m);
-        const signal = AbortSignal.any([ctx.signal, stopIntake.signal]);
-        if (s.bands && s.bands.length > 1) {
-          for (const band of s.bands) subs.push(await s.transport.subscribe(band, onMessage));
-          void bandedIntake([...subs], signal).catch((err) => ctx.fail(err));
-        } else {
-          subs.push(await s.transport.subscribe(s.queue, onMessage));
-          void intake(subs[0] as QueueSubscription, signal).catch((err) => ctx.fail(err));
-        }
+        context = ctx;
+        await open(ctx);
       },
       async receive(msg) {
         if (msg.type === 'crash') throw msg.error;
         if (msg.type === 'drain') {
+          drained = true;
           stopIntake.abort();
           await closeAll();
           msg.done();
+        } else if (msg.type === 'rebalance' && !drained && context) {
+          stopIntake.abort();
+          await closeAll();
+          stopIntake = new AbortController();
+          await open(context);
         }
       },
       async stop() {

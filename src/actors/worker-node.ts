@@ -1,4 +1,4 @@
-import { ClosedError, type EscalationError } from '../errors.ts';
+import { ClosedError, type EscalationError, InvalidArgumentError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
 import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
@@ -14,12 +14,16 @@ import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
-import { hostname } from 'node:os';
+import { hostname, loadavg } from 'node:os';
 import { EventEmitter } from '../execution/event-emitter.ts';
 import { workerRegistryActor } from './worker-registry.ts';
 import { type WorkerMetrics, createWorkerMetrics } from '../telemetry/metrics.ts';
 import { deadLetterBackstopActor } from './dead-letter-backstop-actor.ts';
 import { revocationsActor } from './revocations-actor.ts';
+import { type ControlTarget, controlResponderActor } from './control-responder.ts';
+import { autoscalerActor } from './autoscaler.ts';
+import { validateToken } from '../protocol/names.ts';
+import type { ActiveTask, ReservedTask } from '../execution/executor.ts';
 import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
@@ -76,7 +80,7 @@ export type WorkerState = 'idle' | 'starting' | 'running' | 'draining' | 'stoppe
  * `cpu-pool`, `slots` and one `consumer:<queue>` per queue. A crashed actor is restarted with back-off; too many restarts
  * in the window stop the node with `state = 'failed'` and the `onFatal` callback (the CLI exits 1).
  */
-export class WorkerNode {
+export class WorkerNode implements ControlTarget {
   readonly options: ResolvedWorkerOptions;
   readonly logger: Logger;
   readonly #app: WorkerApp;
@@ -86,6 +90,10 @@ export class WorkerNode {
   #cpuPool: CpuPool | undefined;
   #state: WorkerState = 'idle';
   readonly #consumers = new Map<string, ActorRef<ConsumerMsg>>();
+  /** Queues consumed now (`add-consumer` / `cancel-consumer` change it). */
+  readonly #queues: string[] = [];
+  readonly #stoppedListeners = new Set<() => void>();
+  #startedAt = 0;
   readonly #startWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }>();
   readonly #fatalListeners = new Set<(err: Error) => void>();
   #onFatalError: Error | undefined;
@@ -97,6 +105,7 @@ export class WorkerNode {
     this.options = resolveWorkerOptions(options, app.options.defaultQueue);
     this.logger = this.options.logger ?? createLogger({ level: 'info' });
     this.#slots = new SlotPool(this.options.concurrency);
+    this.#queues.push(...this.options.queues);
     this.#root = new Supervisor(`worker:${this.options.name}`, {
       maxRestarts: this.options.maxRestarts,
       withinMs: this.options.restartWindowMs,
@@ -122,9 +131,192 @@ export class WorkerNode {
     return this.#scheduler?.stats();
   }
 
-  /** Tasks running now. */
-  activeTasks(): Array<{ id: string; name: string; runningMs: number }> {
+  /** The worker's name (`options.name`). */
+  get name(): string {
+    return this.options.name;
+  }
+
+  /** Tasks running now (`celeriac inspect active`). */
+  activeTasks(): ActiveTask[] {
     return this.#executor?.activeTasks() ?? [];
+  }
+
+  /** Tasks received and not started yet (`celeriac inspect reserved`). */
+  reservedTasks(): ReservedTask[] {
+    return this.#executor?.reservedTasks() ?? [];
+  }
+
+  /**
+   * Delayed tasks as this node's scheduler sees them (`celeriac inspect scheduled` over control):
+   * the leader lists the soonest `limit`; a standby (or a node without scheduler) lists none.
+   */
+  async scheduled(limit: number): Promise<{ leading: boolean; pending: number; entries: Array<{ id: string; queue: string; eta: string }> }> {
+    const stats = this.#scheduler?.stats();
+    if (!stats?.leading) return { leading: false, pending: 0, entries: [] };
+    const entries = await (await this.#app.transport().delayed()).list(limit);
+    return {
+      leading: true,
+      pending: stats.pending,
+      entries: entries.map((e) => ({ id: e.taskId, queue: e.queue, eta: new Date(e.eta).toISOString() })),
+    };
+  }
+
+  /** Tasks this node can run, with their kind (`celeriac inspect registered`). */
+  registered(): Array<{ name: string; kind: 'io' | 'cpu' }> {
+    return this.#app.taskNames().map((name) => ({ name, kind: this.#app.taskKind(name) ?? 'io' }));
+  }
+
+  /** Queues consumed now. */
+  get queues(): readonly string[] {
+    return this.#queues;
+  }
+
+  /** Queues consumed, with their delivery settings (`celeriac inspect active-queues`). */
+  activeQueues(): Array<{ queue: string; bands: string[] | null; ackWaitMs: number; maxDeliver: number; paused: boolean }> {
+    const transport = this.#app.transport();
+    const now = Date.now();
+    return this.#queues.map((queue) => {
+      const st = transport.queueSettings(queue);
+      return {
+        queue,
+        bands: st.priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : null,
+        ackWaitMs: st.ackWaitMs,
+        maxDeliver: st.maxDeliver,
+        paused: (this.#paused.get(queue) ?? 0) > now,
+      };
+    });
+  }
+
+  /** The node at a glance (`celeriac inspect stats`). */
+  statsReport(): Record<string, unknown> {
+    const mem = process.memoryUsage();
+    const cpu = this.#cpuPool?.stats();
+    return {
+      name: this.options.name,
+      host: hostname(),
+      pid: process.pid,
+      state: this.#state,
+      uptimeMs: this.#startedAt ? Date.now() - this.#startedAt : 0,
+      queues: [...this.#queues],
+      pool: {
+        io: { size: this.#slots.capacity, inUse: this.#slots.used },
+        cpu: cpu ? { size: cpu.threads, busy: cpu.busy, queued: cpu.queued } : null,
+        autoscale: this.options.autoscale,
+      },
+      prefetchBound: this.#slots.capacity,
+      tasks: this.stats(),
+      timeLimits: this.#executor?.timeLimits() ?? {},
+      events: this.eventsEnabled,
+      scheduler: this.#scheduler?.stats() ?? null,
+      rssBytes: mem.rss,
+      heapUsedBytes: mem.heapUsed,
+      loadAverage: loadavg(),
+    };
+  }
+
+  /**
+   * Override a task's time limits on this node (`celeriac control time-limit`); `null` = no limit
+   * of that kind. Limits given with a call still win.
+   */
+  setTimeLimit(task: string, limits: { softMs: number | null; hardMs: number | null }): void {
+    if (!this.#executor) throw new ClosedError('the worker node is not running');
+    this.#executor.setTimeLimit(task, limits);
+  }
+
+  /** Warm shutdown on request (`celeriac control shutdown`): begins after the reply went out. */
+  requestShutdown(): void {
+    this.logger.warn('shutdown requested by remote control: warm shutdown');
+    setTimeout(() => void this.stop().catch((err: unknown) => this.logger.error('shutdown failed', { error: err })), 50);
+  }
+
+  /** Called once the node has stopped (by `stop()`, a remote `shutdown`, or a failure). */
+  onStopped(listener: () => void): () => void {
+    this.#stoppedListeners.add(listener);
+    return () => this.#stoppedListeners.delete(listener);
+  }
+
+  /**
+   * Grow (`delta` > 0) or shrink the async slots (`'io'`, also the prefetch bound) or the CPU threads;
+   * resolves with the new size. Nothing running is interrupted: fewer slots take effect as tasks
+   * finish, and replaced threads finish their tasks first.
+   * @throws InvalidArgumentError when the size would leave 1-100000 slots or 1-1024 threads, or
+   *   when the node has no CPU pool.
+   */
+  async resizePool(pool: 'io' | 'cpu', delta: number): Promise<number> {
+    if (pool === 'io') {
+      const size = this.#slots.capacity + delta;
+      if (size < 1) throw new InvalidArgumentError(`cannot shrink the async slots below 1 (they are ${this.#slots.capacity})`);
+      this.#slots.resize(size);
+      return size;
+    }
+    const cpu = this.#cpuPool;
+    if (!cpu) throw new InvalidArgumentError('this worker has no CPU pool (no kind "cpu" tasks, or no tasksModule)');
+    const size = cpu.threads + delta;
+    if (size < 1) throw new InvalidArgumentError(`cannot shrink the CPU threads below 1 (they are ${cpu.threads})`);
+    await cpu.resize(size);
+    return size;
+  }
+
+  /**
+   * Start consuming `queue` (`celeriac control add-consumer`); resolves with the queues consumed now.
+   * @throws InvalidArgumentError for a bad queue name.
+   */
+  async addConsumer(queue: string): Promise<string[]> {
+    validateToken(queue, 'queue');
+    if (this.#state !== 'running') throw new ClosedError(`the worker node is ${this.#state}`);
+    if (!this.#consumers.has(queue)) {
+      const others = [...this.#consumers.values()];
+      this.#queues.push(queue);
+      try {
+        await this.#spawnConsumer(queue);
+      } catch (err) {
+        this.#queues.splice(this.#queues.indexOf(queue), 1);
+        throw err;
+      }
+      // The queues now share the slots: the others hand back what their open pulls hold.
+      for (const ref of others) ref.tryTell({ type: 'rebalance' });
+      this.logger.info('consuming queue', { queue });
+    }
+    return [...this.#queues];
+  }
+
+  /**
+   * Stop consuming `queue` (`celeriac control cancel-consumer`): no more messages are taken from it;
+   * those taken run to their end. Resolves with the queues consumed now.
+   * @throws InvalidArgumentError when it is the last queue (a worker consumes at least one).
+   */
+  async cancelConsumer(queue: string): Promise<string[]> {
+    const ref = this.#consumers.get(queue);
+    if (!ref) return [...this.#queues];
+    if (this.#queues.length === 1) throw new InvalidArgumentError(`"${queue}" is the only queue of this worker; stop the worker instead`);
+    this.#consumers.delete(queue);
+    this.#queues.splice(this.#queues.indexOf(queue), 1);
+    await new Promise<void>((resolve) => {
+      if (!ref.tryTell({ type: 'drain', done: resolve })) resolve();
+    });
+    await this.#root.stopChild(`consumer:${queue}`);
+    this.logger.info('stopped consuming queue', { queue });
+    return [...this.#queues];
+  }
+
+  async #spawnConsumer(queue: string): Promise<void> {
+    const transport = this.#app.transport();
+    const ref = await this.#spawn(
+      `consumer:${queue}`,
+      consumerActor({
+        queue,
+        transport,
+        slots: this.#slots,
+        executor: this.#executor as Executor,
+        logger: this.logger,
+        maxBatch: Math.min(this.options.autoscale?.max ?? this.options.concurrency, 256),
+        maxOutstanding: 4,
+        shared: () => this.#queues.length > 1,
+        pausedUntil: () => this.#paused.get(queue) ?? 0,
+        bands: transport.queueSettings(queue).priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : undefined,
+      }),
+    );
+    this.#consumers.set(queue, ref);
   }
 
   /** Called when the supervision tree gives up (restart intensity exceeded). */
@@ -328,25 +520,7 @@ export class WorkerNode {
       });
     }
 
-    const queues = this.options.queues;
-    for (const queue of queues) {
-      const ref = await this.#spawn(
-        `consumer:${queue}`,
-        consumerActor({
-          queue,
-          transport,
-          slots: this.#slots,
-          executor,
-          logger: log,
-          maxBatch: Math.min(this.options.concurrency, 256),
-          maxOutstanding: 4,
-          shared: () => queues.length > 1,
-          pausedUntil: () => this.#paused.get(queue) ?? 0,
-          bands: transport.queueSettings(queue).priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : undefined,
-        }),
-      );
-      this.#consumers.set(queue, ref);
-    }
+    for (const queue of [...this.#queues]) await this.#spawnConsumer(queue);
     // The worker registry (heartbeats in `<app>-workers`) and the run-time events switch (key
     // `events` of `<app>-control`).
     const registry = await app.keyValue('workers');
@@ -363,9 +537,9 @@ export class WorkerNode {
           name: this.options.name,
           host: hostname(),
           pid: process.pid,
-          queues: [...queues],
-          concurrency: this.options.concurrency,
-          cpuThreads: this.options.cpuThreads,
+          queues: [...this.#queues],
+          concurrency: this.#slots.capacity,
+          cpuThreads: this.#cpuPool?.threads ?? this.options.cpuThreads,
           startedAt: started,
           heartbeatMs: this.options.heartbeatMs,
           active: executorRef.active,
@@ -387,7 +561,34 @@ export class WorkerNode {
     this.#offControl = control.watchKey(EVENTS_SWITCH_KEY, (e) => applySwitch(e.operation === 'PUT' ? e.value : null));
     const current = await control.get(EVENTS_SWITCH_KEY);
     if (current && current.operation === 'PUT') applySwitch(current.value);
+    // Remote control: answers `<app>.control` requests addressed to this node.
+    await this.#spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log }));
+    const autoscale = this.options.autoscale;
+    if (autoscale) {
+      await this.#spawn(
+        'autoscaler',
+        autoscalerActor({
+          io: autoscale,
+          cpu: { min: 1, max: this.options.cpuThreads },
+          logger: log,
+          target: {
+            io: () => ({ size: this.#slots.capacity, used: this.#slots.used }),
+            cpu: () => {
+              const st = this.#cpuPool?.stats();
+              return st ? { size: st.threads, busy: st.busy, queued: st.queued } : null;
+            },
+            backlog: async () => {
+              let n = 0;
+              for (const st of await transport.queueStats()) if (this.#queues.some((q) => st.queue === q || st.queue.startsWith(`${q}--`))) n += st.depth;
+              return n;
+            },
+            resizePool: (pool, delta) => this.resizePool(pool, delta),
+          },
+        }),
+      );
+    }
     await app.middleware.start(this);
+    this.#startedAt = Date.now();
     if (this.#state === 'starting') this.#state = 'running';
     app.middleware.notifyWorker('workerReady', this);
   }
@@ -494,6 +695,7 @@ export class WorkerNode {
     }
     await this.#teardown();
     this.#state = 'stopped';
+    for (const l of this.#stoppedListeners) l();
   }
 
   /** Cold shutdown: hand every in-flight task back at once and stop. */

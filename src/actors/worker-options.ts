@@ -38,6 +38,13 @@ export interface WorkerOptions {
   events?: boolean;
   /** Heartbeat of the worker registry (`<app>-workers`): a node is shown offline after 3 missed beats. @defaultValue `'2s'` */
   heartbeat?: Duration;
+  /**
+   * Grow and shrink the async slots between `min` and `max` with the backlog of the node's queues,
+   * and the CPU threads between 1 and `cpuThreads` with the CPU tasks waiting for a thread
+   * (`--autoscale max,min`). The node starts with `concurrency` slots (default: `min`).
+   * @defaultValue off
+   */
+  autoscale?: { max: number; min?: number };
   /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
   maxRestarts?: number;
   /** ... within this window stop the node. @defaultValue `'60s'` */
@@ -61,6 +68,7 @@ export interface ResolvedWorkerOptions {
   schedulerLeaseMs: number;
   events: boolean;
   heartbeatMs: number;
+  autoscale: { max: number; min: number } | null;
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -78,9 +86,13 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   if (!Array.isArray(queues) || queues.length === 0) throw new InvalidArgumentError('worker options.queues must be a non-empty array');
   queues.forEach((q, i) => validateToken(q, `worker options.queues[${i}]`));
   if (new Set(queues).size !== queues.length) throw new InvalidArgumentError('worker options.queues has duplicates');
-  const concurrency = o.concurrency ?? DEFAULT_WORKER_OPTIONS.concurrency;
+  const autoscale = resolveAutoscale(o.autoscale);
+  const concurrency = o.concurrency ?? autoscale?.min ?? DEFAULT_WORKER_OPTIONS.concurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
     throw new InvalidArgumentError(`worker options.concurrency must be an integer 1-100000, got ${JSON.stringify(concurrency)}`);
+  }
+  if (autoscale && (concurrency < autoscale.min || concurrency > autoscale.max)) {
+    throw new InvalidArgumentError(`worker options.concurrency (${concurrency}) must be within autoscale min-max (${autoscale.min}-${autoscale.max})`);
   }
   const cpuThreads = o.cpuThreads ?? availableParallelism();
   if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > 1024) {
@@ -104,6 +116,7 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   const schedulerLeaseMs = parseDuration(o.schedulerLease ?? '3s', 'worker options.schedulerLease');
   if (schedulerLeaseMs < 300) throw new InvalidArgumentError('worker options.schedulerLease must be at least 300 ms');
   return {
+    autoscale,
     scheduler: o.scheduler ?? true,
     schedulerLeaseMs,
     events: resolveEventsFlag(o.events),
@@ -131,4 +144,24 @@ function resolveHeartbeat(v: Duration | undefined): number {
   const ms = parseDuration(v ?? '2s', 'worker options.heartbeat');
   if (ms < 100) throw new InvalidArgumentError('worker options.heartbeat must be at least 100 ms');
   return ms;
+}
+
+function resolveAutoscale(v: WorkerOptions['autoscale']): { max: number; min: number } | null {
+  if (v === undefined) return null;
+  if (typeof v !== 'object' || v === null) throw new InvalidArgumentError('worker options.autoscale must be { max, min? }');
+  const { max } = v;
+  const min = v.min ?? 1;
+  if (!Number.isInteger(max) || max < 1 || max > 100_000) throw new InvalidArgumentError(`worker options.autoscale.max must be an integer 1-100000, got ${JSON.stringify(max)}`);
+  if (!Number.isInteger(min) || min < 1 || min > max) throw new InvalidArgumentError(`worker options.autoscale.min must be an integer 1-${max} (at most max), got ${JSON.stringify(min)}`);
+  return { max, min };
+}
+
+/**
+ * Parse `--autoscale max,min` (min optional, default 1).
+ * @throws InvalidArgumentError naming the flag.
+ */
+export function parseAutoscale(text: string): { max: number; min: number } {
+  const m = /^\s*(\d+)\s*(?:,\s*(\d+)\s*)?$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`--autoscale must be "max,min" (e.g. 64,8), got ${JSON.stringify(text)}`);
+  return resolveAutoscale({ max: Number(m[1]), min: m[2] === undefined ? 1 : Number(m[2]) }) as { max: number; min: number };
 }

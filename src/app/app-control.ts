@@ -1,17 +1,79 @@
 import { EVENTS_SWITCH_KEY } from '../actors/worker-node.ts';
 import { InvalidArgumentError } from '../errors.ts';
-import { validateTaskId, validateTaskName } from '../protocol/names.ts';
+import { validateTaskId, validateTaskName, validateToken } from '../protocol/names.ts';
+import type { ControlCommand, ControlReply } from '../protocol/control.ts';
+import type { ActiveTask, ReservedTask } from '../execution/executor.ts';
+import { type BroadcastOptions, broadcast } from './remote-control.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
 import type { Revocations } from '../results/revocations.ts';
 import { newRecord } from '../results/states.ts';
-import type { KeyValueStore } from '../transport/transport.ts';
+import type { KeyValueStore, Transport } from '../transport/transport.ts';
 import { parseRate } from '../util/rate.ts';
 
 /** Key prefix of run-time rate limits in the `<app>-control` bucket (`celeriac control rate-limit`). */
 export const RATE_LIMIT_KEY_PREFIX = 'rate-limit.';
 
+/** Replies of {@link Control.inspect}, one per worker that answered. */
+export interface Inspect {
+  /** `'pong'` from every worker that is up. */
+  ping(): Promise<Array<ControlReply<'pong'>>>;
+  /** Tasks running now. */
+  active(): Promise<Array<ControlReply<ActiveTask[]>>>;
+  /** Tasks received and not started yet. */
+  reserved(): Promise<Array<ControlReply<ReservedTask[]>>>;
+  /** Delayed tasks, as the scheduler leader sees them (other workers list none). */
+  scheduled(limit?: number): Promise<Array<ControlReply<ScheduledReport>>>;
+  /** Task names each worker can run, with their kind. */
+  registered(): Promise<Array<ControlReply<Array<{ name: string; kind: 'io' | 'cpu' }>>>>;
+  /** Pools, counters, memory, load, time-limit overrides. */
+  stats(): Promise<Array<ControlReply<Record<string, unknown>>>>;
+  /** Queues each worker consumes, with their delivery settings. */
+  activeQueues(): Promise<Array<ControlReply<ActiveQueue[]>>>;
+}
+
+/** What `inspect scheduled` reports. */
+export interface ScheduledReport {
+  leading: boolean;
+  pending: number;
+  entries: Array<{ id: string; queue: string; eta: string }>;
+}
+
+/** A consumed queue as `inspect active-queues` reports it. */
+export interface ActiveQueue {
+  queue: string;
+  bands: string[] | null;
+  ackWaitMs: number;
+  maxDeliver: number;
+  paused: boolean;
+}
+
 /** Remote control of an app's workers (`app.control`). */
 export interface Control {
+  /**
+   * Ask the workers (all, or `destination`) what they are doing, over NATS request/reply; each
+   * method resolves with the replies that arrived within `timeout` (default 1 s; earlier once every
+   * addressed worker answered).
+   * @example
+   * for (const r of await app.control.inspect().active()) if (r.ok) console.log(r.worker, r.result.length);
+   */
+  inspect(options?: BroadcastOptions): Inspect;
+  /** Send any control command (docs/protocol.md §10) and collect the replies. */
+  broadcast<T = unknown>(command: ControlCommand, args?: Record<string, unknown>, options?: BroadcastOptions): Promise<Array<ControlReply<T>>>;
+  /**
+   * Override the time limits of task `task` on the workers (seconds; `null` = no limit of that kind).
+   * Lasts until the worker restarts; limits given with a call still win.
+   */
+  timeLimit(task: string, limits: { soft?: number | null; hard?: number | null }, options?: BroadcastOptions): Promise<Array<ControlReply<unknown>>>;
+  /** Warm shutdown of the workers (all, or `destination`). */
+  shutdown(options?: BroadcastOptions): Promise<Array<ControlReply<unknown>>>;
+  /** Add `n` async slots (`pool: 'io'`, the default) or CPU threads (`'cpu'`); replies carry the new size. */
+  poolGrow(n?: number, options?: BroadcastOptions & { pool?: 'io' | 'cpu' }): Promise<Array<ControlReply<{ pool: string; size: number }>>>;
+  /** Remove `n` async slots or CPU threads (tasks running are not interrupted). */
+  poolShrink(n?: number, options?: BroadcastOptions & { pool?: 'io' | 'cpu' }): Promise<Array<ControlReply<{ pool: string; size: number }>>>;
+  /** Make the workers consume `queue` too. */
+  addConsumer(queue: string, options?: BroadcastOptions): Promise<Array<ControlReply<{ consuming: string[] }>>>;
+  /** Make the workers stop consuming `queue` (tasks taken from it finish). */
+  cancelConsumer(queue: string, options?: BroadcastOptions): Promise<Array<ControlReply<{ consuming: string[] }>>>;
   /**
    * Every current and future worker skips these task ids (state `REVOKED`) until `revokeExpires`;
    * running executions see `ctx.signal` abort, and with `terminate` a CPU task's thread is
@@ -26,6 +88,10 @@ export interface Control {
 
 /** What control needs from its app. */
 export interface ControlHost {
+  readonly appName: string;
+  transport(): Transport;
+  /** Workers the registry shows online (to stop waiting once all answered). */
+  onlineWorkers(): Promise<number>;
   revocations(): Promise<Revocations>;
   resultBackend(): Promise<ResultBackend>;
   /** The `<app>-control` bucket. */
@@ -35,7 +101,48 @@ export interface ControlHost {
 const enc = new TextEncoder();
 
 export function createControl(host: ControlHost): Control {
+  const send = <T>(command: ControlCommand, args: Record<string, unknown>, options: BroadcastOptions = {}) =>
+    broadcast<T>(host.transport(), host.appName, command, args, options, () => host.onlineWorkers());
+  const resize = (command: 'pool-grow' | 'pool-shrink', n: number, options: BroadcastOptions & { pool?: 'io' | 'cpu' } = {}) => {
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`control.${command === 'pool-grow' ? 'poolGrow' : 'poolShrink'}(n): n must be a positive integer, got ${String(n)}`);
+    const pool = options.pool ?? 'io';
+    if (pool !== 'io' && pool !== 'cpu') throw new InvalidArgumentError(`control options.pool must be "io" or "cpu", got ${JSON.stringify(pool)}`);
+    return send<{ pool: string; size: number }>(command, { n, pool }, options);
+  };
   return {
+    inspect(options = {}) {
+      return {
+        ping: () => send('ping', {}, options),
+        active: () => send('active', {}, options),
+        reserved: () => send('reserved', {}, options),
+        scheduled: (limit = 100) => send('scheduled', { limit }, options),
+        registered: () => send('registered', {}, options),
+        stats: () => send('stats', {}, options),
+        activeQueues: () => send('active-queues', {}, options),
+      };
+    },
+    broadcast: (command, args = {}, options = {}) => send(command, args, options),
+    timeLimit(task, limits, options) {
+      validateTaskName(task, 'control.timeLimit(task)');
+      for (const k of ['soft', 'hard'] as const) {
+        const v = limits[k];
+        if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)) {
+          throw new InvalidArgumentError(`control.timeLimit ${k} must be seconds > 0 or null, got ${JSON.stringify(v)}`);
+        }
+      }
+      return send('time-limit', { task, soft: limits.soft ?? null, hard: limits.hard ?? null }, options);
+    },
+    shutdown: (options) => send('shutdown', {}, options),
+    poolGrow: (n = 1, options) => resize('pool-grow', n, options),
+    poolShrink: (n = 1, options) => resize('pool-shrink', n, options),
+    addConsumer(queue, options) {
+      validateToken(queue, 'control.addConsumer(queue)');
+      return send('add-consumer', { queue }, options);
+    },
+    cancelConsumer(queue, options) {
+      validateToken(queue, 'control.cancelConsumer(queue)');
+      return send('cancel-consumer', { queue }, options);
+    },
     async events(enabled) {
       if (typeof enabled !== 'boolean') throw new InvalidArgumentError('control.events(enabled): enabled must be a boolean');
       await (await host.controlStore()).put(EVENTS_SWITCH_KEY, enc.encode(JSON.stringify({ enabled, at: new Date().toISOString() })));

@@ -6,7 +6,7 @@ import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskN
 import { type Duration, parseDuration } from '../util/duration.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
+import type { DeadLetterStore, KeyValueStore, QueueStats } from '../transport/transport.ts';
 import { DeadLetterQueue } from './dead-letter-queue.ts';
 import { type ResolvedSchedule, type ScheduleOptions, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
 import { AsyncResult } from '../results/async-result.ts';
@@ -359,11 +359,16 @@ export class App implements TaskPublisher {
 
   #controlApi: Control | undefined;
   /**
-   * Remote control of the workers: `revoke(ids, { terminate })`, `rateLimit(task, rate)`,
-   * `events(enabled)` (docs/guide/failures.md, plugins/rate-limit, docs/guide/observability.md).
+   * Remote control of the workers: `inspect()` (ping, active, reserved, scheduled, registered,
+   * stats, activeQueues), `timeLimit`, `shutdown`, `poolGrow`/`poolShrink`, `addConsumer`/
+   * `cancelConsumer` over NATS request/reply; `revoke(ids, { terminate })`, `rateLimit(task, rate)`,
+   * `events(enabled)` through the control bucket (docs/guide/operations.md).
    */
   get control(): Control {
     this.#controlApi ??= createControl({
+      appName: this.name,
+      transport: () => this.transport(),
+      onlineWorkers: async () => (await this.workers()).filter((w) => w.online).length,
       revocations: () => this.revocations(),
       resultBackend: () => this.resultBackend(),
       controlStore: () => this.#kv(`${this.name}-control`, 0),
@@ -446,6 +451,25 @@ export class App implements TaskPublisher {
     validateToken(name, 'keyValue(name)');
     const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl, 'keyValue({ ttl })');
     return this.#kv(`${this.name}-${name}`, ttlMs);
+  }
+
+  /**
+   * Broker-side facts of the app's queues (depth, in flight, redelivered, waiting pulls, whether a
+   * consumer exists): every queue that holds messages or has a consumer, or only `queue`.
+   * @example
+   * for (const q of await app.queueStats()) console.log(q.queue, q.depth);
+   */
+  queueStats(queue?: string): Promise<QueueStats[]> {
+    return this.transport().queueStats(queue);
+  }
+
+  /**
+   * Remove every message of `queue` (waiting, and delivered but unacknowledged); delayed tasks and
+   * dead letters stay. Resolves with how many were removed. `celeriac purge -Q queue` asks first.
+   * @throws InvalidArgumentError for a bad queue name.
+   */
+  purge(queue: string): Promise<number> {
+    return this.transport().purgeQueue(queue);
   }
 
   /**

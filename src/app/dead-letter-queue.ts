@@ -35,6 +35,8 @@ export interface ReplayOptions {
   all?: boolean;
   /** Only this queue. */
   queue?: string;
+  /** Called after each entry replayed, with how many are done and how many were selected. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** What the app gives the dead-letter queue. */
@@ -96,8 +98,9 @@ export class DeadLetterQueue {
     const ledger = await this.deps.ledger();
     const transport = this.deps.transport();
     const done: string[] = [];
-    for (const e of entries) {
-      if (wanted && !wanted.has(e.taskId)) continue;
+    const selected = wanted ? entries.filter((e) => wanted.has(e.taskId)) : entries;
+    options.onProgress?.(0, selected.length);
+    for (const e of selected) {
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(e.headers)) {
         if (k.startsWith('dlq-') || k === H.retries || k === H.eta || k === H.expires || /^nats-/i.test(k)) continue;
@@ -111,6 +114,7 @@ export class DeadLetterQueue {
       await transport.publish(e.queue, { id: e.taskId, headers, body: e.body });
       await store.remove(e.seq);
       done.push(e.taskId);
+      options.onProgress?.(done.length, selected.length);
     }
     return done;
   }

@@ -1,6 +1,7 @@
 import type { DeadLetterInfo } from '../app/dead-letter-queue.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { type ClientFlags, clientApp } from './call-command.ts';
+import { ProgressBar } from './progress.ts';
 
 /** Flags of `celeriac dlq ...`. */
 export interface DlqFlags extends ClientFlags {
@@ -52,9 +53,11 @@ export async function runDlq(action: string, target: string | undefined, flags: 
       case 'replay': {
         const ids = [...(flags.id ?? []), ...(target ? [target] : [])];
         if (ids.length === 0 && !flags.all) throw new InvalidArgumentError('dlq replay: give --id <task-id> (repeatable) or --all [--queue q]');
-        const done = await dlq.replay(flags.all ? { all: true, queue } : { ids, queue });
+        const bar = new ProgressBar('replaying');
+        const onProgress = (d: number, total: number) => bar.update(d, total);
+        const done = await dlq.replay(flags.all ? { all: true, queue, onProgress } : { ids, queue, onProgress });
+        bar.done(`${done.length} task(s) re-published`);
         for (const id of done) process.stdout.write(id + '\n');
-        process.stderr.write(`${done.length} task(s) re-published\n`);
         return ids.length > 0 && done.length < new Set(ids).size ? 1 : 0;
       }
       case 'purge': {

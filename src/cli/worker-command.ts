@@ -1,5 +1,6 @@
 import type { App } from '../app/create-app.ts';
 import { InvalidArgumentError } from '../errors.ts';
+import { parseAutoscale } from '../actors/worker-options.ts';
 import { startTelemetryFromEnv } from './otel.ts';
 import { type LogLevel, createLogger } from '../util/logger.ts';
 import { fromEnv } from './env.ts';
@@ -21,6 +22,7 @@ export interface WorkerFlags {
   grace?: string;
   timeLimit?: string;
   softTimeLimit?: string;
+  autoscale?: string;
 }
 
 function int(v: string | undefined, flag: string): number | undefined {
@@ -77,6 +79,7 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     softTimeLimit: flags.softTimeLimit,
     ...(flags.heartbeat ? { heartbeat: flags.heartbeat } : {}),
     ...(flags.withoutEvents ? { events: false } : {}),
+    ...(flags.autoscale ? { autoscale: parseAutoscale(flags.autoscale) } : {}),
     logger: logger.child({ worker: flags.hostname }),
   });
   const o = worker.options;
@@ -106,6 +109,8 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // A remote `celeriac control shutdown` stops the node: the process ends as after SIGTERM.
+  worker.onStopped(() => resolveExit(0));
   worker.onFatal((err) => {
     logger.error('worker node failed: supervisor restart intensity exceeded', { error: err });
     resolveExit(1);

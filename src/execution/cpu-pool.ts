@@ -135,6 +135,11 @@ export class CpuPool {
   #state: CpuPoolState = 'idle';
   #pool: Piscina | undefined;
   #inFlight = 0;
+  /** Runs in flight per Piscina (a resized pool's old one is retired when its count reaches 0). */
+  readonly #inFlightBy = new Map<Piscina, number>();
+  readonly #retiring = new Set<Piscina>();
+  #threads = 0;
+  #resizing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
   /** @throws InvalidArgumentError when an option is invalid. */
@@ -154,7 +159,72 @@ export class CpuPool {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ClosedError(`CpuPool.start() called in state ${this.#state}`);
     this.#state = 'starting';
-    const { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits, logger } = this.options;
+    let pool: Piscina;
+    try {
+      pool = await this.#launch(this.options.threads);
+    } catch (err) {
+      if (this.#state === 'starting') this.#state = 'failed';
+      throw err;
+    }
+    if (this.#state !== 'starting') {
+      await pool.destroy();
+      throw new ClosedError(`CpuPool was closed while starting`);
+    }
+    this.#pool = pool;
+    this.#threads = this.options.threads;
+    this.#state = 'running';
+  }
+
+  /** Threads the pool runs now (changed by {@link resize}). */
+  get threads(): number {
+    return this.#threads;
+  }
+
+  /**
+   * Change the number of threads (`celeriac control pool-grow|pool-shrink --pool cpu`, autoscale):
+   * a new set of threads is started and warmed, new runs go to it, and the old threads are
+   * terminated once the runs they hold have finished (nothing running is interrupted). Resizes are
+   * serialised; the last one wins.
+   * @throws InvalidArgumentError unless `threads` is an integer 1-1024.
+   * @throws ClosedError unless the pool is running.
+   */
+  resize(threads: number): Promise<void> {
+    if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+      throw new InvalidArgumentError(`CPU threads must be an integer 1-1024, got ${String(threads)}`);
+    }
+    const run = async () => {
+      if (this.#state !== 'running') throw new ClosedError(`CpuPool is ${this.#state}, cannot resize`);
+      if (threads === this.#threads) return;
+      const next = await this.#launch(threads);
+      if (this.#state !== 'running') {
+        await next.destroy();
+        throw new ClosedError(`CpuPool was closed while resizing`);
+      }
+      const old = this.#pool;
+      this.#pool = next;
+      this.#threads = threads;
+      if (old) void this.#retire(old);
+    };
+    const p = this.#resizing.then(run, run);
+    this.#resizing = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Terminate a replaced Piscina once the runs it holds are done. */
+  async #retire(old: Piscina): Promise<void> {
+    while ((this.#inFlightBy.get(old) ?? 0) > 0 && this.#state === 'running') await new Promise((r) => setTimeout(r, 50));
+    this.#retiring.add(old);
+    try {
+      await old.destroy();
+    } finally {
+      this.#retiring.delete(old);
+      this.#inFlightBy.delete(old);
+    }
+  }
+
+  /** A Piscina of `threads` threads, each of which has imported the tasks module. */
+  async #launch(threads: number): Promise<Piscina> {
+    const { moduleUrl, appName, idleTimeoutMs, resourceLimits, logger } = this.options;
     const pool = new Piscina({
       filename: new URL('./cpu-thread.js', import.meta.url).href,
       minThreads: threads,
@@ -165,7 +235,6 @@ export class CpuPool {
     });
     // A thread that fails with no task on it is reported here; without a listener it would crash the process.
     pool.on('error', (err: unknown) => logger.error('CPU pool thread failed', { error: serializeError(err) }));
-    this.#pool = pool;
     const barrier = new Int32Array(new SharedArrayBuffer(4));
     const ping: CpuPingRequest = { kind: 'ping', barrier, parties: threads, timeoutMs: WARMUP_BARRIER_MS };
     try {
@@ -193,15 +262,10 @@ export class CpuPool {
         }
       }
     } catch (err) {
-      if (this.#state === 'starting') {
-        this.#state = 'failed';
-        this.#pool = undefined;
-        await pool.destroy();
-      }
+      await pool.destroy();
       throw err;
     }
-    if (this.#state !== 'starting') throw new ClosedError(`CpuPool was closed while starting`);
-    this.#state = 'running';
+    return pool;
   }
 
   /**
@@ -231,6 +295,7 @@ export class CpuPool {
     const req: CpuRunRequest = { kind: 'run', taskName, args, ctx, port: port2 };
     let died: { err: unknown } | undefined;
     this.#inFlight++;
+    this.#inFlightBy.set(pool, (this.#inFlightBy.get(pool) ?? 0) + 1);
     const kill = hooks.kill;
     try {
       await pool.run(req, kill ? { transferList: [port2], signal: kill } : { transferList: [port2] });
@@ -238,6 +303,7 @@ export class CpuPool {
       died = { err };
     } finally {
       this.#inFlight--;
+      this.#inFlightBy.set(pool, (this.#inFlightBy.get(pool) ?? 1) - 1);
       signal?.removeEventListener('abort', onAbort);
       // Messages posted before the thread finished (or died) are queued already: take them now, in order.
       for (let e = receiveMessageOnPort(port1); e; e = receiveMessageOnPort(port1)) onMessage(e.message as FromThreadMessage);
@@ -262,7 +328,7 @@ export class CpuPool {
     const pool = this.#pool;
     if (!pool) return { threads: 0, busy: 0, queued: 0 };
     const queued = pool.queueSize;
-    return { threads: pool.threads.length, busy: Math.max(this.#inFlight - queued, 0), queued };
+    return { threads: this.#threads, busy: Math.max(this.#inFlight - queued, 0), queued };
   }
 
   /**
@@ -277,7 +343,9 @@ export class CpuPool {
   async #destroy(): Promise<void> {
     const pool = this.#pool;
     this.#state = 'stopping';
-    if (pool) await pool.destroy();
+    await this.#resizing;
+    const all = new Set([...(pool ? [pool] : []), ...this.#inFlightBy.keys(), ...this.#retiring]);
+    await Promise.all([...all].map((p) => p.destroy().catch(() => undefined)));
     this.#pool = undefined;
     this.#state = 'stopped';
   }

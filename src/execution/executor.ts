@@ -106,6 +106,40 @@ function hasKeys(o: Record<string, unknown>): boolean {
   return false;
 }
 
+/** A running task, as `celeriac inspect active` shows it. */
+export interface ActiveTask {
+  id: string;
+  name: string;
+  queue: string;
+  /** Broker delivery count of the message (1 = first delivery). */
+  delivery: number;
+  retries: number;
+  runningMs: number;
+  /** The arguments as JSON, cut at 200 characters. */
+  args: string;
+}
+
+/** A task received and not started, as `celeriac inspect reserved` shows it. */
+export interface ReservedTask {
+  id: string;
+  name: string;
+  queue: string;
+  delivery: number;
+  waitingMs: number;
+  args: string;
+}
+
+/** JSON of a task's arguments, cut to 200 characters (for inspect replies). */
+function preview(args: readonly unknown[]): string {
+  let text: string;
+  try {
+    text = JSON.stringify(args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? '[]';
+  } catch {
+    text = '[unserialisable]';
+  }
+  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
+}
+
 /** Outcome counters. */
 export interface ExecutorStats {
   succeeded: number;
@@ -130,6 +164,9 @@ export interface ExecutorStats {
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #running = new Set<TaskRun>();
+  /** Decoded and not yet settled; `started` once it runs. */
+  readonly #received = new Map<IncomingMessage, { task: TaskMessage; queue: string; delivery: number; at: number; started: boolean }>();
+  readonly #limits = new Map<string, { softMs: number | null; hardMs: number | null }>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #beatEveryMs: number;
   readonly #write: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
@@ -161,10 +198,45 @@ export class Executor {
     return this.#running.size;
   }
 
-  /** Ids and names of running tasks. */
-  activeTasks(): Array<{ id: string; name: string; runningMs: number }> {
+  /** Running tasks (`celeriac inspect active`). */
+  activeTasks(): ActiveTask[] {
     const now = Date.now();
-    return [...this.#running].map((r) => ({ id: r.id, name: r.name, runningMs: now - r.startedAt }));
+    return [...this.#running].map((r) => ({
+      id: r.id,
+      name: r.name,
+      queue: r.msg.queue,
+      delivery: r.msg.delivery.deliveryCount,
+      retries: r.task.retries,
+      runningMs: now - r.startedAt,
+      args: preview(r.task.args),
+    }));
+  }
+
+  /**
+   * Tasks this node holds that have not started: received and waiting for the checks before a run
+   * (result lookup, middleware such as a rate limit) (`celeriac inspect reserved`).
+   */
+  reservedTasks(): ReservedTask[] {
+    const now = Date.now();
+    const out: ReservedTask[] = [];
+    for (const r of this.#received.values()) {
+      if (!r.started) out.push({ id: r.task.id, name: r.task.task, queue: r.queue, delivery: r.delivery, waitingMs: now - r.at, args: preview(r.task.args) });
+    }
+    return out;
+  }
+
+  /**
+   * Override the time limits of task `name` on this node (`celeriac control time-limit`): `null`
+   * removes a limit, `undefined` keeps the task's own. Limits given with the call still win.
+   */
+  setTimeLimit(name: string, limits: { softMs: number | null; hardMs: number | null } | null): void {
+    if (limits === null) this.#limits.delete(name);
+    else this.#limits.set(name, limits);
+  }
+
+  /** The time-limit overrides set by {@link setTimeLimit}. */
+  timeLimits(): Record<string, { softMs: number | null; hardMs: number | null }> {
+    return Object.fromEntries(this.#limits);
   }
 
   #beat(threshold: number): void {
@@ -247,7 +319,12 @@ export class Executor {
       await this.#settler.undecodable(msg, err);
       return;
     }
-    return this.#handleDecoded(task, msg);
+    this.#received.set(msg, { task, queue: msg.queue, delivery: msg.delivery.deliveryCount, at: Date.now(), started: false });
+    try {
+      return await this.#handleDecoded(task, msg);
+    } finally {
+      this.#received.delete(msg);
+    }
   }
 
   async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
@@ -374,10 +451,13 @@ export class Executor {
     }
     this.#running.add(run);
     this.stats.active = this.#running.size;
+    const received = this.#received.get(msg);
+    if (received) received.started = true;
     const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
     const [callSoft, callHard] = task.timelimit;
-    const softMs = callSoft !== null ? callSoft * 1000 : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
-    const hardMs = callHard !== null ? callHard * 1000 : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
+    const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;
+    const softMs = callSoft !== null ? callSoft * 1000 : override ? override.softMs : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
+    const hardMs = callHard !== null ? callHard * 1000 : override ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
     const timers: NodeJS.Timeout[] = [];
     let event: TaskEvent | null = null;
     if (softMs !== null && softMs > 0) {

@@ -10,24 +10,45 @@ interface Waiter {
  * messages, so a worker never holds more messages than it has free slots.
  */
 export class SlotPool {
-  readonly capacity: number;
+  #capacity: number;
   #free: number;
   #waiters: Waiter[] = [];
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity <= 0) throw new InvalidArgumentError(`concurrency must be a positive integer, got ${capacity}`);
-    this.capacity = capacity;
+    this.#capacity = capacity;
     this.#free = capacity;
+  }
+
+  /** Slots in all (changed by {@link resize}). */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * Change the number of slots (`celeriac control pool-grow|pool-shrink`, autoscale). Growing frees
+   * the new slots at once; shrinking takes effect as running tasks finish (nothing is interrupted:
+   * `free` may go below zero until enough slots come back).
+   * @throws InvalidArgumentError unless `capacity` is an integer 1-100000.
+   */
+  resize(capacity: number): void {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > 100_000) {
+      throw new InvalidArgumentError(`slot capacity must be an integer 1-100000, got ${String(capacity)}`);
+    }
+    const delta = capacity - this.#capacity;
+    this.#capacity = capacity;
+    this.#free += delta;
+    if (delta > 0) this.#wake();
   }
 
   /** Free slots now. */
   get free(): number {
-    return this.#free;
+    return Math.max(0, this.#free);
   }
 
   /** Slots in use (reserved or running). */
   get used(): number {
-    return this.capacity - this.#free;
+    return this.#capacity - this.#free;
   }
 
   /**
@@ -35,10 +56,10 @@ export class SlotPool {
    * `max` of them. Resolves with 0 if `signal` aborts first.
    */
   async acquire(max: number, signal?: AbortSignal, min = 1): Promise<number> {
-    const need = Math.max(1, Math.min(min, this.capacity, max));
-    while (this.#free < need) {
+    const need = () => Math.max(1, Math.min(min, this.#capacity, max));
+    while (this.#free < need()) {
       if (signal?.aborted) return 0;
-      await this.#wait(need, signal);
+      await this.#wait(need(), signal);
     }
     if (signal?.aborted) return 0;
     const n = Math.min(max, this.#free);
@@ -67,21 +88,27 @@ export class SlotPool {
   /** Give `n` slots back. Wakes only waiters whose threshold is now met (no wake-up per slot). */
   release(n = 1): void {
     if (n <= 0) return;
-    this.#free = Math.min(this.capacity, this.#free + n);
+    this.#free = Math.min(this.#capacity, this.#free + n);
+    this.#wake();
+  }
+
+  #wake(): void {
     if (this.#waiters.length === 0) return;
-    const ready = this.#waiters.filter((w) => w.need <= this.#free);
+    // A waiter's threshold is capped at the capacity now (it may have shrunk since it began waiting).
+    const met = (w: Waiter) => Math.min(w.need, this.#capacity) <= this.#free;
+    const ready = this.#waiters.filter(met);
     if (ready.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => w.need > this.#free);
+    this.#waiters = this.#waiters.filter((w) => !met(w));
     for (const w of ready) w.wake();
   }
 
   /** Resolve once every slot is free (or after `timeoutMs`); resolves true when idle. */
   async idle(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (this.#free < this.capacity) {
+    while (this.#free < this.#capacity) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      await Promise.race([this.#wait(this.capacity), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
+      await Promise.race([this.#wait(this.#capacity), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
     }
     return true;
   }

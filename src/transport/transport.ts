@@ -210,6 +210,22 @@ export interface DelayedStore {
   count(): Promise<number>;
 }
 
+/** Broker-side facts of one queue (`app.queueStats()`, `celeriac status`). */
+export interface QueueStats {
+  /** Queue name (a priority band is a queue of its own: `<queue>--hi`, `<queue>--lo`). */
+  readonly queue: string;
+  /** Messages waiting to be delivered (not yet handed to any worker). */
+  readonly depth: number;
+  /** Delivered and not yet acknowledged: running, or waiting for redelivery after a nak. */
+  readonly inFlight: number;
+  /** Of those, messages delivered more than once. */
+  readonly redelivered: number;
+  /** Pull requests of workers waiting for messages (idle capacity asking for work). */
+  readonly waitingPulls: number;
+  /** True when the queue has its consumer on the broker (some worker consumed it once). */
+  readonly hasConsumer: boolean;
+}
+
 /** Connection state reported by a transport. */
 export type TransportStatus = 'disconnected' | 'reconnecting' | 'connected' | 'closed';
 
@@ -254,14 +270,32 @@ export interface Transport {
   openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore>;
   /**
    * Fire-and-forget message on a plain (non-stream) subject, e.g. a result notification to the
-   * producer that asked for it. Lost if nobody listens.
+   * producer that asked for it. Lost if nobody listens. `replyTo` is the message's reply subject
+   * (NATS request/reply): responders answer there.
    */
-  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void;
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array, replyTo?: string): void;
   /**
    * Listen on a plain subject. The interest is registered before any later publish of this transport
-   * reaches the broker (same connection, in order). Returns a function that stops listening.
+   * reaches the broker (same connection, in order). `replyTo` is the message's reply subject, if
+   * it has one. Returns a function that stops listening.
    */
-  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void;
+  listen(
+    subject: string,
+    onMessage: (header: (name: string) => string | undefined, body: Uint8Array, replyTo: string | undefined) => void,
+  ): () => void;
+  /** A new unique subject to receive replies on (`_INBOX.<nuid>` on NATS). */
+  inbox(): string;
+  /**
+   * Broker-side facts of the app's queues: every queue that holds messages or has a consumer, by
+   * name (or only `queue`). A queue unknown to the broker is reported with zeros.
+   */
+  queueStats(queue?: string): Promise<QueueStats[]>;
+  /**
+   * Remove every message of `queue`: waiting ones and those delivered but not acknowledged (their
+   * late acks are then ignored). Delayed tasks and dead letters are not touched. Resolves with how
+   * many were removed.
+   */
+  purgeQueue(queue: string): Promise<number>;
   /** Register a listener for connection status changes. */
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void;
   /** Close the connection (pending acks are flushed). */

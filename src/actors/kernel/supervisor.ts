@@ -145,6 +145,22 @@ export class Supervisor {
   }
 
   /**
+   * Stop one child for good (as {@link Supervisor.stop} stops each) and forget it, so its name can
+   * be used again; resolves false when there is no such child.
+   */
+  async stopChild(name: string): Promise<boolean> {
+    const rec = this.#children.get(name);
+    if (!rec) return false;
+    rec.stopping = true;
+    if (rec.timer !== undefined) clearTimeout(rec.timer);
+    rec.timer = undefined;
+    await rec.stop();
+    this.#children.delete(name);
+    this.#emit({ type: 'child-stopped', supervisor: this.name, child: name });
+    return true;
+  }
+
+  /**
    * Stop gracefully and for good: pending restarts are cancelled, then children are stopped one
    * after the other in reverse start order. Each actor refuses new messages, finishes its in-flight
    * message and drains what is already queued, then runs `stop(ctx, 'shutdown')`; an actor that was

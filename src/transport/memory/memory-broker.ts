@@ -32,6 +32,12 @@ export class MemoryQueue {
   readonly pulls: MemoryPull[] = [];
   nextSeq = 1;
   readonly ids = new Map<string, number>();
+  /** Delivered and not settled. */
+  inFlight = 0;
+  /** Of those, delivered more than once. */
+  redeliveredInFlight = 0;
+  /** Open subscriptions. */
+  subscribers = 0;
 
   constructor(readonly name: string, readonly maxMessages: number) {}
 
@@ -55,12 +61,30 @@ export class MemoryQueue {
     return m;
   }
 
+  /** A delivered message was settled (acked, termed, given back). */
+  settled(m: StoredMessage): void {
+    this.inFlight--;
+    if (m.deliveries > 1) this.redeliveredInFlight--;
+  }
+
+  /** Remove every waiting, delayed and exhausted message; resolves how many. */
+  purge(): number {
+    const n = this.depth;
+    this.ready.length = 0;
+    this.head = 0;
+    this.delayed.clear();
+    this.exhausted.clear();
+    return n;
+  }
+
   dispatch(): void {
     while (this.pulls.length > 0) {
       const p = this.pulls[0] as MemoryPull;
       const m = this.take();
       if (!m) return;
       m.deliveries++;
+      this.inFlight++;
+      if (m.deliveries > 1) this.redeliveredInFlight++;
       p.remaining--;
       p.delivered++;
       p.deliver(m);
@@ -95,7 +119,7 @@ export class MemoryBroker {
   readonly queues = new Map<string, MemoryQueue>();
   readonly buckets = new Map<string, MemoryKvBucket>();
   /** Plain-subject listeners (`notify` / `listen`). */
-  readonly listeners = new Map<string, Set<(headers: Record<string, string>, body: Uint8Array) => void>>();
+  readonly listeners = new Map<string, Set<(headers: Record<string, string>, body: Uint8Array, replyTo: string | undefined) => void>>();
   /** Dead letters per namespace. */
   readonly deadLetterSets = new Map<string, MemoryDeadLetters>();
   /** Max-deliveries handlers and exhausted messages per namespace. */

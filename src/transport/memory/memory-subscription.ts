@@ -27,7 +27,9 @@ export class MemorySubscription implements QueueSubscription {
     private readonly queueName: string,
     private readonly onMessage: (m: IncomingMessage) => void,
     private readonly o: MemorySubscriptionOptions,
-  ) {}
+  ) {
+    q.subscribers++;
+  }
 
   pull(n: number, options?: PullOptions): Promise<number> {
     if (this.#closed || n <= 0) return Promise.resolve(0);
@@ -70,7 +72,7 @@ export class MemorySubscription implements QueueSubscription {
     const settle = (): boolean => {
       if (settled) return false;
       settled = true;
-      this.#unsettled.delete(m);
+      if (this.#unsettled.delete(m)) this.q.settled(m);
       return true;
     };
     const q = this.q;
@@ -102,6 +104,7 @@ export class MemorySubscription implements QueueSubscription {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.q.subscribers--;
     for (const p of [...this.#pulls]) {
       const i = this.q.pulls.indexOf(p);
       if (i >= 0) this.q.pulls.splice(i, 1);
@@ -111,7 +114,10 @@ export class MemorySubscription implements QueueSubscription {
     // what is not settled within AckWait goes back to the queue.
     if (this.#unsettled.size > 0) {
       const t = setTimeout(() => {
-        for (const m of [...this.#unsettled]) this.#giveBack(m, 0);
+        for (const m of [...this.#unsettled]) {
+          this.q.settled(m);
+          this.#giveBack(m, 0);
+        }
         this.#unsettled.clear();
       }, this.o.settings.ackWaitMs);
       t.unref();
@@ -127,8 +133,8 @@ function requeue(q: MemoryQueue, m: StoredMessage, delayMs: number): void {
   }
   q.delayed.add(m);
   const t = setTimeout(() => {
-    q.delayed.delete(m);
-    q.enqueue(m);
+    // Not there any more: purged.
+    if (q.delayed.delete(m)) q.enqueue(m);
   }, delayMs);
   t.unref();
 }

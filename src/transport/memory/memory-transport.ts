@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, QueueFullError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { DEFAULT_MAX_DEAD_LETTERS } from '../dead-letter-headers.ts';
@@ -10,6 +11,7 @@ import type {
   KeyValueStore,
   KvBucketOptions,
   QueueSettings,
+  QueueStats,
   QueueSubscription,
   Transport,
   TransportStatus,
@@ -158,23 +160,52 @@ export class MemoryTransport implements Transport {
     return new MemoryKeyValueStore(bucket, this.#broker, options.ttlMs);
   }
 
-  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array, replyTo?: string): void {
     const ls = this.#broker.listeners.get(subject);
-    if (ls) for (const l of [...ls]) queueMicrotask(() => l(headers, body));
+    if (ls) for (const l of [...ls]) queueMicrotask(() => l(headers, body, replyTo));
   }
 
-  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void {
+  listen(
+    subject: string,
+    onMessage: (header: (name: string) => string | undefined, body: Uint8Array, replyTo: string | undefined) => void,
+  ): () => void {
     let ls = this.#broker.listeners.get(subject);
     if (!ls) {
       ls = new Set();
       this.#broker.listeners.set(subject, ls);
     }
-    const l = (headers: Record<string, string>, body: Uint8Array) => onMessage((n) => headers[n], body);
+    const l = (headers: Record<string, string>, body: Uint8Array, replyTo: string | undefined) => onMessage((n) => headers[n], body, replyTo);
     ls.add(l);
     return () => {
       ls.delete(l);
       if (ls.size === 0) this.#broker.listeners.delete(subject);
     };
+  }
+
+  inbox(): string {
+    return `_INBOX.${randomUUID().replace(/-/g, '')}`;
+  }
+
+  async queueStats(queue?: string): Promise<QueueStats[]> {
+    const out: QueueStats[] = [];
+    const names = queue !== undefined ? [this.#ns + validateToken(queue, 'queue')] : [...this.#broker.queues.keys()].filter((n) => n.startsWith(this.#ns));
+    for (const name of names.sort()) {
+      const q = this.#broker.queues.get(name);
+      out.push({
+        queue: name.slice(this.#ns.length),
+        depth: q?.depth ?? 0,
+        inFlight: q?.inFlight ?? 0,
+        redelivered: q?.redeliveredInFlight ?? 0,
+        waitingPulls: q?.pulls.length ?? 0,
+        hasConsumer: (q?.subscribers ?? 0) > 0,
+      });
+    }
+    return out;
+  }
+
+  async purgeQueue(queue: string): Promise<number> {
+    const q = this.#broker.queues.get(this.#ns + validateToken(queue, 'queue'));
+    return q ? q.purge() : 0;
   }
 
   onStatus(_listener: (s: TransportStatus) => void): () => void {

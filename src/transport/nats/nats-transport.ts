@@ -1,5 +1,5 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type NatsConnection, connect, createInbox } from '@nats-io/transport-node';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject, validateToken } from '../../protocol/names.ts';
@@ -11,6 +11,7 @@ import type {
   KeyValueStore,
   KvBucketOptions,
   QueueSettings,
+  QueueStats,
   QueueSubscription,
   Transport,
   TransportStatus,
@@ -22,6 +23,7 @@ import { NatsDelayedStore } from './nats-delayed.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
 import {
   type TaskStreamLimits,
+  apiCode,
   deadLetterStreamConfig,
   delayedStreamConfig,
   delayedSubject,
@@ -317,23 +319,71 @@ export class NatsTransport implements Transport {
     return new NatsKeyValueStore(bucket, nc, jsm, pub, onReconnect, true);
   }
 
-  notify(subject: string, headers: Record<string, string>, body: Uint8Array): void {
+  notify(subject: string, headers: Record<string, string>, body: Uint8Array, replyTo?: string): void {
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
-    nc.publish(subject, body, { headers: encodedHeaders(headers) });
+    nc.publish(subject, body, replyTo ? { headers: encodedHeaders(headers), reply: replyTo } : { headers: encodedHeaders(headers) });
   }
 
-  listen(subject: string, onMessage: (header: (name: string) => string | undefined, body: Uint8Array) => void): () => void {
+  listen(
+    subject: string,
+    onMessage: (header: (name: string) => string | undefined, body: Uint8Array, replyTo: string | undefined) => void,
+  ): () => void {
     const { nc } = this.#require();
     const sub = nc.subscribe(subject, {
       callback: (_e, m) => {
         const hs = readHeaders(m);
-        onMessage((n) => hs.get(n), m.data);
+        onMessage((n) => hs.get(n), m.data, m.reply || undefined);
       },
     });
     return () => {
       if (!nc.isClosed()) sub.unsubscribe();
     };
+  }
+
+  inbox(): string {
+    return createInbox();
+  }
+
+  /**
+   * From one stream info (per-subject counts) and the list of the stream's consumers: a queue's
+   * depth is its consumer's `num_pending` (or the subject's count when it has no consumer yet).
+   */
+  async queueStats(queue?: string): Promise<QueueStats[]> {
+    if (queue !== undefined) validateToken(queue, 'queue');
+    await this.connect();
+    const { jsm } = this.#require();
+    const stream = taskStreamName(this.#o.app);
+    const prefix = taskSubject(this.#o.app, '');
+    const info = await jsm.streams.info(stream, { subjects_filter: queue === undefined ? `${prefix}>` : taskSubject(this.#o.app, queue) });
+    const stored = new Map(Object.entries(info.state.subjects ?? {}).map(([subject, n]) => [subject.slice(prefix.length), n]));
+    const consumers = new Map<string, { pending: number; ackPending: number; redelivered: number; waiting: number }>();
+    if (queue === undefined) {
+      for (const c of await jsm.consumers.list(stream).next()) {
+        consumers.set(c.name, { pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered, waiting: c.num_waiting });
+      }
+    } else {
+      const c = await jsm.consumers.info(stream, queue).catch((err: unknown) => {
+        if (apiCode(err) === 10014) return null; // consumer not found
+        throw err;
+      });
+      if (c) consumers.set(c.name, { pending: c.num_pending, ackPending: c.num_ack_pending, redelivered: c.num_redelivered, waiting: c.num_waiting });
+    }
+    const names = queue !== undefined ? [queue] : [...new Set([...stored.keys(), ...consumers.keys()])].sort();
+    return names.map((q) => {
+      const c = consumers.get(q);
+      return c
+        ? { queue: q, depth: c.pending, inFlight: c.ackPending, redelivered: c.redelivered, waitingPulls: c.waiting, hasConsumer: true }
+        : { queue: q, depth: stored.get(q) ?? 0, inFlight: 0, redelivered: 0, waitingPulls: 0, hasConsumer: false };
+    });
+  }
+
+  async purgeQueue(queue: string): Promise<number> {
+    validateToken(queue, 'queue');
+    await this.connect();
+    const { jsm } = this.#require();
+    const r = await jsm.streams.purge(taskStreamName(this.#o.app), { filter: taskSubject(this.#o.app, queue) });
+    return r.purged;
   }
 
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void {

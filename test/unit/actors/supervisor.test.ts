@@ -305,3 +305,19 @@ describe('Supervisor', { timeout: 2000 }, () => {
     assert.throws(() => root.spawnSupervisor('late', {} satisfies SupervisorOptions), isClosedError);
   });
 });
+
+test('stopChild stops one actor for good and frees its name', async () => {
+  const root = new Supervisor('root');
+  const stops: string[] = [];
+  root.spawn('a', () => ({ receive() {}, stop: () => void stops.push('a') }));
+  root.spawn('b', () => ({ receive() {}, stop: () => void stops.push('b') }));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(await root.stopChild('a'), true);
+  assert.deepEqual(stops, ['a']);
+  assert.equal(root.child('a'), undefined);
+  assert.equal(await root.stopChild('a'), false);
+  root.spawn('a', () => ({ receive() {} }));
+  assert.ok(root.child('a'), 'the name can be used again');
+  await root.stop();
+  assert.deepEqual(stops, ['a', 'b']);
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { availableParallelism, hostname } from 'node:os';
 import { describe, test } from 'node:test';
-import { type WorkerOptions, resolveWorkerOptions } from '../../../src/actors/worker-options.ts';
+import { type WorkerOptions, parseAutoscale, resolveWorkerOptions } from '../../../src/actors/worker-options.ts';
 import { type AppOptions, queueSettingsOf, resolveAppOptions } from '../../../src/app/app-options.ts';
 import { DEFAULT_RETRY_POLICY } from '../../../src/execution/retry-policy.ts';
 import { createApp } from '../../../src/app/create-app.ts';
@@ -294,6 +294,7 @@ describe('resolveWorkerOptions', () => {
       schedulerLeaseMs: 3000,
       events: true,
       heartbeatMs: 2000,
+      autoscale: null,
     });
   });
 
@@ -328,12 +329,27 @@ describe('resolveWorkerOptions', () => {
       schedulerLeaseMs: 3000,
       events: true,
       heartbeatMs: 2000,
+      autoscale: null,
     });
     const l = resolveWorkerOptions({ timeLimit: '2m', softTimeLimit: '1m' }, 'main');
     assert.deepEqual([l.softTimeLimitMs, l.timeLimitMs], [60_000, 120_000]);
     assertInvalid(worker({ timeLimit: '1m', softTimeLimit: '2m' }), 'worker options.softTimeLimit');
     assertInvalid(worker({ scheduler: 'yes' }), 'worker options.scheduler');
     assertInvalid(worker({ schedulerLease: '10ms' }), 'worker options.schedulerLease');
+  });
+
+  test('autoscale: { max, min? }; concurrency starts at min and must lie within; --autoscale max,min parses', () => {
+    const a = resolveWorkerOptions({ autoscale: { max: 32, min: 4 } }, 'main');
+    assert.deepEqual([a.autoscale, a.concurrency], [{ max: 32, min: 4 }, 4]);
+    assert.deepEqual(resolveWorkerOptions({ autoscale: { max: 8 } }, 'main').autoscale, { max: 8, min: 1 });
+    assertInvalid(worker({ autoscale: { max: 0 } }), 'worker options.autoscale.max');
+    assertInvalid(worker({ autoscale: { max: 4, min: 5 } }), 'worker options.autoscale.min');
+    assertInvalid(worker({ autoscale: { max: 4, min: 2 }, concurrency: 8 }), /within autoscale min-max/);
+    assertInvalid(worker({ autoscale: 'x' }), 'worker options.autoscale');
+    assert.deepEqual(parseAutoscale('10,3'), { max: 10, min: 3 });
+    assert.deepEqual(parseAutoscale('10'), { max: 10, min: 1 });
+    assertInvalid(() => parseAutoscale('3,10'), 'worker options.autoscale.min');
+    assertInvalid(() => parseAutoscale('ten'), '--autoscale');
   });
 
   test('queues must be a non-empty array', () => {

@@ -209,3 +209,29 @@ describe('CpuPool lifecycle', () => {
     await assert.rejects(pool.run('fib', [1, null], ctxData('t', 'fib')), isClosedError);
   });
 });
+
+describe('CpuPool resize', () => {
+  it('grows and shrinks the threads; a run in flight on the old threads finishes; bad sizes are refused', async () => {
+    const pool = new CpuPool({ moduleUrl: TASKS, appName: APP, threads: 1 });
+    await pool.start();
+    try {
+      const ctrl = new AbortController();
+      // Holds a thread of the first set until aborted.
+      const held = pool.run('wait-abort', [], ctxData('t-held', 'wait-abort'), { signal: ctrl.signal });
+      await pool.resize(3);
+      assert.equal(pool.threads, 3);
+      assert.equal(pool.stats().threads, 3);
+      const outcomes = await Promise.all([1, 2, 3].map((i) => pool.run('fib', [10, i], ctxData(`t${i}`, 'fib'))));
+      assert.deepEqual(outcomes.map((o) => o.ok), [true, true, true], 'runs go to the new threads while the old one is busy');
+      ctrl.abort(new Error('stop waiting'));
+      assert.deepEqual(await held, { ok: true, value: { result: 'aborted', reason: 'stop waiting' } }, 'the old thread finished its run, then was retired');
+      await pool.resize(1);
+      assert.equal(pool.threads, 1);
+      assert.deepEqual(await pool.run('fib', [10, null], ctxData('t4', 'fib')), { ok: true, value: { fib: 55, echo: null, taskId: 't4' } });
+      assert.throws(() => pool.resize(0), isInvalidArgumentError);
+    } finally {
+      await pool.close();
+    }
+    await assert.rejects(pool.resize(2), isClosedError);
+  });
+});

@@ -416,3 +416,26 @@ describe('MemoryKeyValueStore', () => {
     assert.equal(text(await kv.get('k')), 'y');
   });
 });
+
+test('queueStats counts waiting, in-flight and redelivered messages and consumers; purgeQueue empties a queue', async () => {
+  const t = new MemoryTransport(`memory://qs-${Math.random().toString(36).slice(2)}`, { namespace: 'qs' });
+  const task = (id: string) => ({ id, headers: { id, 'Nats-Msg-Id': id }, body: new Uint8Array([1]) });
+  for (const id of ['a', 'b', 'c']) await t.publish('q', task(id));
+  assert.deepEqual(await t.queueStats('q'), [{ queue: 'q', depth: 3, inFlight: 0, redelivered: 0, waitingPulls: 0, hasConsumer: false }]);
+  const got: Array<{ nak(ms?: number): void; ack(): void }> = [];
+  const sub = await t.subscribe('q', (m) => got.push(m));
+  assert.equal(await sub.pull(2, { noWait: true }), 2);
+  assert.deepEqual(await t.queueStats(), [{ queue: 'q', depth: 1, inFlight: 2, redelivered: 0, waitingPulls: 0, hasConsumer: true }]);
+  got[0]?.nak();
+  assert.equal(await sub.pull(2, { noWait: true }), 2, 'the nak-ed one and the last one');
+  assert.deepEqual((await t.queueStats('q'))[0], { queue: 'q', depth: 0, inFlight: 3, redelivered: 1, waitingPulls: 0, hasConsumer: true });
+  for (const m of got.slice(1)) m.ack();
+  assert.equal((await t.queueStats('q'))[0]?.inFlight, 0);
+  for (const id of ['d', 'e']) await t.publish('q', task(id));
+  assert.equal(await t.purgeQueue('q'), 2);
+  assert.equal((await t.queueStats('q'))[0]?.depth, 0);
+  assert.equal(await t.purgeQueue('never-used'), 0);
+  await sub.close();
+  assert.equal((await t.queueStats('q'))[0]?.hasConsumer, false);
+  await t.close();
+});

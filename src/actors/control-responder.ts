@@ -1,0 +1,144 @@
+import { InvalidArgumentError, isInvalidArgumentError } from '../errors.ts';
+import {
+  CONTROL_COMMANDS,
+  type ControlCommand,
+  type ControlReply,
+  type ControlRequest,
+  controlSubject,
+  decodeControlRequest,
+  intArg,
+  stringArg,
+} from '../protocol/control.ts';
+import type { Transport } from '../transport/transport.ts';
+import type { Logger } from '../util/logger.ts';
+import type { ActorBehavior, ActorContext } from './kernel/index.ts';
+
+/** What the control commands act on: the worker node. */
+export interface ControlTarget {
+  readonly name: string;
+  activeTasks(): unknown[];
+  reservedTasks(): unknown[];
+  scheduled(limit: number): Promise<unknown>;
+  registered(): unknown[];
+  statsReport(): Record<string, unknown>;
+  activeQueues(): unknown[];
+  setTimeLimit(task: string, limits: { softMs: number | null; hardMs: number | null }): void;
+  /** Begin a warm shutdown (after the reply went out). */
+  requestShutdown(): void;
+  /** Grow (`delta` > 0) or shrink a pool; resolves with its new size. */
+  resizePool(pool: 'io' | 'cpu', delta: number): Promise<number>;
+  /** Start consuming `queue`; resolves with the queues consumed now. */
+  addConsumer(queue: string): Promise<string[]>;
+  /** Stop consuming `queue` (tasks taken from it finish); resolves with the queues consumed now. */
+  cancelConsumer(queue: string): Promise<string[]>;
+}
+
+/** Run one command against the node. @throws InvalidArgumentError for bad arguments. */
+export async function runControlCommand(target: ControlTarget, command: ControlCommand, args: Record<string, unknown>): Promise<unknown> {
+  switch (command) {
+    case 'ping':
+      return 'pong';
+    case 'active':
+      return target.activeTasks();
+    case 'reserved':
+      return target.reservedTasks();
+    case 'scheduled':
+      return target.scheduled(args.limit === undefined ? 100 : intArg(args, 'limit'));
+    case 'registered':
+      return target.registered();
+    case 'stats':
+      return target.statsReport();
+    case 'active-queues':
+      return target.activeQueues();
+    case 'time-limit': {
+      const task = stringArg(args, 'task');
+      const softMs = secondsArg(args, 'soft');
+      const hardMs = secondsArg(args, 'hard');
+      if (softMs !== null && hardMs !== null && softMs >= hardMs) throw new InvalidArgumentError('argument "soft" must be below "hard"');
+      target.setTimeLimit(task, { softMs, hardMs });
+      return { task, softMs, hardMs };
+    }
+    case 'shutdown':
+      target.requestShutdown();
+      return 'shutting down';
+    case 'pool-grow':
+    case 'pool-shrink': {
+      const pool = args.pool ?? 'io';
+      if (pool !== 'io' && pool !== 'cpu') throw new InvalidArgumentError(`argument "pool" must be "io" or "cpu", got ${JSON.stringify(pool)}`);
+      const n = intArg(args, 'n', 1);
+      return { pool, size: await target.resizePool(pool, command === 'pool-grow' ? n : -n) };
+    }
+    case 'add-consumer':
+      return { consuming: await target.addConsumer(stringArg(args, 'queue')) };
+    case 'cancel-consumer':
+      return { consuming: await target.cancelConsumer(stringArg(args, 'queue')) };
+  }
+}
+
+/** Seconds (a number > 0) or null (no limit) → ms. */
+function secondsArg(args: Record<string, unknown>, name: string): number | null {
+  const v = args[name];
+  if (v === null || v === undefined) return null;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`argument "${name}" must be seconds > 0 or null, got ${JSON.stringify(v)}`);
+  return Math.round(v * 1000);
+}
+
+interface Pending {
+  request: ControlRequest;
+  replyTo: string;
+}
+
+/** Settings of the control responder. */
+export interface ControlResponderSettings {
+  app: string;
+  transport: Transport;
+  target: ControlTarget;
+  logger: Logger;
+}
+
+/**
+ * The node's control responder, as an actor: it listens on `<app>.control` and answers each request
+ * addressed to it (all, or `destination` naming it) on the request's reply subject, one command at
+ * a time. A full mailbox answers `E_BUSY` instead of queueing without bound.
+ */
+export function controlResponderActor(s: ControlResponderSettings): () => ActorBehavior<Pending> {
+  const enc = new TextEncoder();
+  const reply = (replyTo: string, r: ControlReply) => s.transport.notify(replyTo, {}, enc.encode(JSON.stringify(r)));
+  const fail = (replyTo: string, code: string, message: string) => reply(replyTo, { worker: s.target.name, ok: false, error: { code, message } });
+  return () => {
+    let off: (() => void) | undefined;
+    return {
+      start(ctx: ActorContext<Pending>) {
+        off = s.transport.listen(controlSubject(s.app), (_h, body, replyTo) => {
+          if (!replyTo) return; // nobody to answer
+          let request: ControlRequest;
+          try {
+            request = decodeControlRequest(body);
+          } catch (err) {
+            fail(replyTo, 'E_BAD_REQUEST', (err as Error).message);
+            return;
+          }
+          if (request.destination && !request.destination.includes(s.target.name)) return;
+          if (!(CONTROL_COMMANDS as readonly string[]).includes(request.command)) {
+            fail(replyTo, 'E_UNKNOWN_COMMAND', `unknown control command "${request.command}"; this worker knows ${CONTROL_COMMANDS.join(', ')}`);
+            return;
+          }
+          if (!ctx.self.tryTell({ request, replyTo })) fail(replyTo, 'E_BUSY', 'the worker has too many control requests queued; try again');
+        });
+      },
+      async receive({ request, replyTo }) {
+        try {
+          const result = await runControlCommand(s.target, request.command, request.arguments);
+          reply(replyTo, { worker: s.target.name, ok: true, result: result ?? null });
+          s.logger.info('control command', { command: request.command });
+        } catch (err) {
+          const code = isInvalidArgumentError(err) ? 'E_INVALID_ARGUMENT' : ((err as { code?: string }).code ?? 'E_CONTROL_FAILED');
+          fail(replyTo, code, (err as Error).message);
+        }
+      },
+      stop() {
+        off?.();
+      },
+    };
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Remote control on memory://: two worker nodes answer inspect and control requests; `destination`
+ * narrows to one; pools resize; consumers are added and cancelled; queue stats and purge.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { createApp } from '../../../src/app/create-app.ts';
+import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
+
+function setup() {
+  const broker = `rc-${randomUUID()}`;
+  const app = createApp({ name: 'rc', broker: `memory://${broker}` });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const slow = app.task('rc.slow', async () => {
+    await gate;
+    return 'ok';
+  });
+  const quick = app.task('rc.quick', async (_c, n: number) => n * 2);
+  const w1 = app.worker({ name: 'w1', logger: silentLogger, concurrency: 4, scheduler: false });
+  const w2 = app.worker({ name: 'w2', logger: silentLogger, concurrency: 4, scheduler: false });
+  return {
+    app,
+    slow,
+    quick,
+    w1,
+    w2,
+    release,
+    async close() {
+      release();
+      await w1.stop(1000);
+      await w2.stop(1000);
+      await app.close();
+      resetMemoryBroker(broker);
+    },
+  };
+}
+
+test('inspect ping, registered, active and stats reach every worker; destination narrows to one', async () => {
+  const s = setup();
+  try {
+    await s.w1.start();
+    await s.w2.start();
+    const pings = await s.app.control.inspect().ping();
+    assert.deepEqual(
+      pings.map((r) => [r.worker, r.ok && r.result]),
+      [
+        ['w1', 'pong'],
+        ['w2', 'pong'],
+      ],
+    );
+    const one = await s.app.control.inspect({ destination: ['w2'] }).ping();
+    assert.deepEqual(one.map((r) => r.worker), ['w2']);
+
+    const registered = await s.app.control.inspect({ destination: ['w1'] }).registered();
+    const names = registered[0]?.ok ? registered[0].result.map((t) => t.name) : [];
+    assert.ok(names.includes('rc.slow') && names.includes('rc.quick'), `registered: ${names.join(',')}`);
+
+    const results = await Promise.all([s.slow.delay(), s.slow.delay(), s.slow.delay()]);
+    const ids = new Set(results.map((r) => r.id));
+    let running: string[] = [];
+    for (let i = 0; i < 100 && running.length < 3; i++) {
+      const active = await s.app.control.inspect().active();
+      running = active.flatMap((r) => (r.ok ? r.result.map((t) => t.id) : []));
+      if (running.length < 3) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(new Set(running), ids, 'the three running tasks, across both workers');
+    const stats = await s.app.control.inspect().stats();
+    assert.equal(stats.length, 2);
+    for (const r of stats) {
+      assert.ok(r.ok);
+      assert.equal((r.result.pool as { io: { size: number } }).io.size, 4);
+    }
+    s.release();
+    assert.deepEqual(await Promise.all(results.map((r) => r.get({ timeout: '5s' }))), ['ok', 'ok', 'ok']);
+  } finally {
+    await s.close();
+  }
+});
+
+test('pool-grow and pool-shrink change the async slots; bad arguments get an error reply', async () => {
+  const s = setup();
+  try {
+    await s.w1.start();
+    const grown = await s.app.control.poolGrow(3, { destination: ['w1'] });
+    assert.deepEqual(grown, [{ worker: 'w1', ok: true, result: { pool: 'io', size: 7 } }]);
+    const shrunk = await s.app.control.poolShrink(5, { destination: ['w1'] });
+    assert.deepEqual(shrunk, [{ worker: 'w1', ok: true, result: { pool: 'io', size: 2 } }]);
+    const tooSmall = await s.app.control.poolShrink(5, { destination: ['w1'] });
+    assert.equal(tooSmall[0]?.ok, false);
+    assert.match(tooSmall[0]?.ok === false ? tooSmall[0].error.message : '', /below 1/);
+    const noCpu = await s.app.control.poolGrow(1, { destination: ['w1'], pool: 'cpu' });
+    assert.match(noCpu[0]?.ok === false ? noCpu[0].error.message : '', /no CPU pool/);
+    assert.throws(() => s.app.control.poolGrow(0), /positive integer/);
+    // tasks still run with 2 slots
+    assert.equal(await (await s.quick.delay(21)).get({ timeout: '5s' }), 42);
+  } finally {
+    await s.close();
+  }
+});
+
+test('add-consumer and cancel-consumer change what a worker takes; queue stats and purge', async () => {
+  const s = setup();
+  try {
+    await s.w1.start();
+    const other = await s.quick.applyAsync([5], { queue: 'other' });
+    await new Promise((r) => setTimeout(r, 50));
+    const before = await s.app.queueStats('other');
+    assert.deepEqual(before, [{ queue: 'other', depth: 1, inFlight: 0, redelivered: 0, waitingPulls: 0, hasConsumer: false }]);
+    const added = await s.app.control.addConsumer('other', { destination: ['w1'] });
+    assert.deepEqual(added[0]?.ok && added[0].result.consuming, ['default', 'other']);
+    assert.equal(await other.get({ timeout: '5s' }), 10);
+    const queues = await s.app.control.inspect().activeQueues();
+    assert.deepEqual(queues[0]?.ok && queues[0].result.map((q) => q.queue), ['default', 'other']);
+
+    const cancelled = await s.app.control.cancelConsumer('other', { destination: ['w1'] });
+    assert.deepEqual(cancelled[0]?.ok && cancelled[0].result.consuming, ['default']);
+    await s.quick.applyAsync([1], { queue: 'other' });
+    await s.quick.applyAsync([2], { queue: 'other' });
+    await new Promise((r) => setTimeout(r, 100));
+    const waiting = (await s.app.queueStats('other'))[0];
+    assert.equal(waiting?.depth, 2, 'not consumed any more');
+    assert.equal(waiting?.hasConsumer, false);
+    assert.equal(await s.app.purge('other'), 2);
+    assert.equal((await s.app.queueStats('other'))[0]?.depth, 0);
+    const last = await s.app.control.cancelConsumer('default', { destination: ['w1'] });
+    assert.equal(last[0]?.ok, false, 'the last queue cannot be cancelled');
+  } finally {
+    await s.close();
+  }
+});
+
+test('time-limit overrides a task limit on the workers; shutdown stops a worker', async () => {
+  const s = setup();
+  const app = s.app;
+  const sleepy = app.task('rc.sleepy', async (ctx) => {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(resolve, 5000);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(t);
+        reject(ctx.signal.reason as Error);
+      });
+    });
+  });
+  try {
+    await s.w1.start();
+    const set = await app.control.timeLimit('rc.sleepy', { soft: 0.1, hard: 2 });
+    assert.deepEqual(set, [{ worker: 'w1', ok: true, result: { task: 'rc.sleepy', softMs: 100, hardMs: 2000 } }]);
+    const r = await sleepy.delay();
+    await assert.rejects(r.get({ timeout: '5s' }), /soft time limit/i);
+    const stopped = new Promise<void>((resolve) => s.w1.onStopped(resolve));
+    const bye = await app.control.shutdown({ destination: ['w1'] });
+    assert.deepEqual(bye, [{ worker: 'w1', ok: true, result: 'shutting down' }]);
+    await stopped;
+    assert.equal(s.w1.state, 'stopped');
+  } finally {
+    await s.close();
+  }
+});
