@@ -55,7 +55,7 @@ export { addSpanEvent } from './telemetry/tracing.ts';
 export type { CeleriacEvent, EventType, TaskEventType, WorkerEventType } from './execution/event-emitter.ts';
 export type { WorkerInfo, WorkerRecord } from './actors/worker-registry.ts';
 export { ATTR as SPAN_ATTRIBUTES, EVENT as SPAN_EVENTS } from './telemetry/attributes.ts';
-export { METRIC as METRIC_NAMES } from './telemetry/metrics.ts';
+export { METRIC as METRIC_NAMES, recordCircuitState } from './telemetry/metrics.ts';
 export type { RateString } from './util/rate.ts';
 export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';
 export { RATE_LIMIT_KEY_PREFIX } from './app/create-app.ts';

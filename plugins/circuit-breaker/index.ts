@@ -21,6 +21,7 @@ import {
   isDefer,
   isIgnore,
   parseDuration,
+  recordCircuitState,
 } from '../../src/index.ts';
 
 /** Circuit states. */
@@ -136,6 +137,7 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
       n.logger.warn(`circuit ${key}: ${from} -> ${c.state}`, c.state === 'open' ? { halfOpenAt: new Date(c.halfOpenAt).toISOString() } : {});
       n.emitEvent('circuit-changed', { key, from, to: c.state, ...(c.state === 'open' ? { halfOpenAt: c.halfOpenAt } : {}) });
     }
+    recordCircuitState(key, c.state);
     // On the span of the execution that changed it.
     addSpanEvent(SPAN_EVENTS.circuit, { 'celeriac.circuit.key': key, 'celeriac.circuit.from': from, 'celeriac.circuit.to': c.state });
   };

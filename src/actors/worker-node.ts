@@ -380,6 +380,7 @@ export class WorkerNode implements ControlTarget {
       ioSlotsInUse: () => this.#slots.used,
       cpuThreadsBusy: () => this.#cpuPool?.stats().busy ?? 0,
       deadLetters: () => app.deadLetterStore().then((d) => d.count()),
+      queues: async () => (await transport.queueStats()).filter((q) => this.#queues.some((mine) => q.queue === mine || q.queue.startsWith(`${mine}--`))),
     });
     let backend: ResultBackend | undefined;
     let ledger: AttemptLedger | undefined;
@@ -588,6 +589,7 @@ export class WorkerNode implements ControlTarget {
       );
     }
     await app.middleware.start(this);
+    void this.#metrics?.refresh();
     this.#startedAt = Date.now();
     if (this.#state === 'starting') this.#state = 'running';
     app.middleware.notifyWorker('workerReady', this);

@@ -451,6 +451,8 @@ export class Executor {
     }
     this.#running.add(run);
     this.stats.active = this.#running.size;
+    const metrics = this.#o.metrics;
+    if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
     const received = this.#received.get(msg);
     if (received) received.started = true;
     const kind = def.kindFor ? def.kindFor(task.args) : def.kind;

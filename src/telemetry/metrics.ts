@@ -17,7 +17,32 @@ export const METRIC = {
   slots: 'celeriac.slots.in_use',
   /** Gauge: messages in the dead-letter stream (refreshed every 15 s). */
   deadLetters: 'celeriac.dead_letters',
+  /** Histogram (ms): from the broker storing a task's message to its execution starting (first delivery), by task and queue. */
+  queueWait: 'celeriac.task.queue_wait',
+  /** Gauge: messages waiting in a queue the worker consumes (broker consumer info, refreshed every 15 s), by `messaging.destination.name`. */
+  queueDepth: 'celeriac.queue.depth',
+  /** Gauge: messages of a queue delivered and not yet acknowledged, by `messaging.destination.name`. */
+  queueInFlight: 'celeriac.queue.in_flight',
+  /** Gauge: circuit-breaker state by `celeriac.circuit.key`: 0 closed, 1 half-open, 2 open. */
+  circuitState: 'celeriac.circuit.state',
 } as const;
+
+const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+const circuits = new Map<string, number>();
+let circuitGauge: ObservableGauge | undefined;
+
+/**
+ * Report a circuit breaker's state for the `celeriac.circuit.state` gauge (the circuit-breaker
+ * plugin calls it on every change). No-op cost when no meter provider is registered.
+ */
+export function recordCircuitState(key: string, state: 'closed' | 'half-open' | 'open'): void {
+  circuits.set(key, CIRCUIT_VALUE[state]);
+  if (circuitGauge || !metricsActive()) return;
+  circuitGauge = metrics.getMeter('celeriac', '0.1.0').createObservableGauge(METRIC.circuitState, { description: 'Circuit breaker state: 0 closed, 1 half-open, 2 open' });
+  circuitGauge.addCallback((r) => {
+    for (const [k, v] of circuits) r.observe(v, { 'celeriac.circuit.key': k });
+  });
+}
 
 /** True when an SDK registered a meter provider. */
 export function metricsActive(): boolean {
@@ -28,6 +53,10 @@ export function metricsActive(): boolean {
 export interface WorkerMetrics {
   /** An execution attempt ended in `state` after `ms`. */
   execution(task: string, state: string, ms: number): void;
+  /** A task's first execution started `ms` after its message was stored. */
+  queueWait(task: string, queue: string, ms: number): void;
+  /** Read the dead-letter and queue sizes now (they are read every 15 s otherwise). */
+  refresh(): Promise<void>;
   /** Stop the observable gauges. */
   close(): void;
 }
@@ -38,6 +67,8 @@ export interface WorkerGaugeSources {
   cpuThreadsBusy(): number;
   /** Size of the dead-letter stream (async, cached between refreshes). */
   deadLetters(): Promise<number>;
+  /** Depth and in-flight count of the queues the worker consumes (async, cached between refreshes). */
+  queues(): Promise<Array<{ queue: string; depth: number; inFlight: number }>>;
   worker: string;
 }
 
@@ -51,12 +82,22 @@ export function createWorkerMetrics(src: WorkerGaugeSources): WorkerMetrics | nu
   const duration: Histogram = meter.createHistogram(METRIC.duration, { description: 'Task execution time', unit: 'ms' });
   const slots: ObservableGauge = meter.createObservableGauge(METRIC.slots, { description: 'Worker slots in use' });
   const dlq: ObservableGauge = meter.createObservableGauge(METRIC.deadLetters, { description: 'Messages in the dead-letter stream' });
+  const wait: Histogram = meter.createHistogram(METRIC.queueWait, { description: 'Time a task waited in its queue before its first execution', unit: 'ms' });
+  const depth: ObservableGauge = meter.createObservableGauge(METRIC.queueDepth, { description: 'Messages waiting in the queue' });
+  const inFlight: ObservableGauge = meter.createObservableGauge(METRIC.queueInFlight, { description: 'Messages delivered and not acknowledged' });
   let dlqSize = 0;
+  let queueSizes: Array<{ queue: string; depth: number; inFlight: number }> = [];
   const refresh = () =>
-    src.deadLetters().then(
-      (n) => (dlqSize = n),
-      () => undefined,
-    );
+    Promise.all([
+      src.deadLetters().then(
+        (n) => (dlqSize = n),
+        () => undefined,
+      ),
+      src.queues().then(
+        (q) => (queueSizes = q),
+        () => undefined,
+      ),
+    ]);
   void refresh();
   const timer = setInterval(refresh, DLQ_REFRESH_MS);
   timer.unref();
@@ -65,18 +106,34 @@ export function createWorkerMetrics(src: WorkerGaugeSources): WorkerMetrics | nu
     r.observe(src.cpuThreadsBusy(), { 'celeriac.slot.kind': 'cpu', [ATTR.worker]: src.worker });
   };
   const onDlq = (r: { observe(v: number, a?: Record<string, string>): void }) => r.observe(dlqSize, { [ATTR.worker]: src.worker });
+  const onDepth = (r: { observe(v: number, a?: Record<string, string>): void }) => {
+    for (const q of queueSizes) r.observe(q.depth, { [ATTR.destination]: q.queue });
+  };
+  const onInFlight = (r: { observe(v: number, a?: Record<string, string>): void }) => {
+    for (const q of queueSizes) r.observe(q.inFlight, { [ATTR.destination]: q.queue });
+  };
   slots.addCallback(onSlots);
   dlq.addCallback(onDlq);
+  depth.addCallback(onDepth);
+  inFlight.addCallback(onInFlight);
   return {
     execution(task, state, ms) {
       const a = { [ATTR.taskName]: task, [ATTR.taskState]: state };
       tasks.add(1, a);
       duration.record(ms, a);
     },
+    async refresh() {
+      await refresh();
+    },
+    queueWait(task, queue, ms) {
+      wait.record(ms, { [ATTR.taskName]: task, [ATTR.destination]: queue });
+    },
     close() {
       clearInterval(timer);
       slots.removeCallback(onSlots);
       dlq.removeCallback(onDlq);
+      depth.removeCallback(onDepth);
+      inFlight.removeCallback(onInFlight);
     },
   };
 }

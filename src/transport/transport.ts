@@ -10,6 +10,8 @@ export interface DeliveryInfo {
   readonly deliveryCount: number;
   /** True when `deliveryCount > 1`. */
   readonly redelivered: boolean;
+  /** When the broker stored the message, epoch ms (for the queue-wait metric), if known. */
+  readonly storedAt?: number;
 }
 
 /** A message delivered by a transport. Exactly one of ack/nak/term settles it. */

@@ -10,6 +10,8 @@ export interface StoredMessage {
   deliveries: number;
   /** Epoch ms before which it must not be delivered (nak with delay). */
   notBefore: number;
+  /** Epoch ms it was published. */
+  storedAt?: number;
 }
 
 /** Waiting pull request. */

@@ -79,7 +79,7 @@ export class MemorySubscription implements QueueSubscription {
     return {
       queue: this.queueName,
       body: m.body,
-      delivery: { stream: q.name, sequence: m.seq, deliveryCount: m.deliveries, redelivered: m.deliveries > 1 },
+      delivery: { stream: q.name, sequence: m.seq, deliveryCount: m.deliveries, redelivered: m.deliveries > 1, storedAt: m.storedAt ?? 0 },
       header: (name) => m.headers[name],
       headerNames: () => Object.keys(m.headers),
       ack: () => {

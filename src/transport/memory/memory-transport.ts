@@ -109,7 +109,7 @@ export class MemoryTransport implements Transport {
       for (const [id, t] of q.ids) if (now - t >= DEDUPE_WINDOW_MS || q.ids.size > 50_000) q.ids.delete(id);
     }
     q.ids.set(dedupeId, now);
-    q.enqueue({ seq: q.nextSeq++, headers: task.headers, body: task.body, deliveries: 0, notBefore: 0 });
+    q.enqueue({ seq: q.nextSeq++, headers: task.headers, body: task.body, deliveries: 0, notBefore: 0, storedAt: now });
   }
 
   async subscribe(queue: string, onMessage: (m: IncomingMessage) => void): Promise<QueueSubscription> {

@@ -172,6 +172,7 @@ export class NatsIncomingMessage implements IncomingMessage {
         sequence: info.streamSequence,
         deliveryCount: info.deliveryCount,
         redelivered: info.deliveryCount > 1,
+        storedAt: info.timestampNs.length > 6 ? Number(info.timestampNs.slice(0, -6)) : 0,
       };
     }
     return this.#delivery;

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, type DataPoint, type Histogram, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { createApp } from '../../../src/index.ts';
+import { Defer, Retry, createApp, recordCircuitState } from '../../../src/index.ts';
 import { silentLogger } from '../../../src/testing.ts';
 
 test('tasks by state, execution time, slots in use and the dead-letter gauge', async () => {
@@ -19,11 +19,22 @@ test('tasks by state, execution time, slots in use and the dead-letter gauge', a
   const bad = app.task('met.bad', async () => {
     throw new Error('no');
   });
-  const w = app.worker({ concurrency: 4, logger: silentLogger });
+  const seen = new Map<string, number>();
+  const again = app.task('met.again', async (ctx, how: 'retry' | 'defer') => {
+    const n = (seen.get(ctx.id) ?? 0) + 1;
+    seen.set(ctx.id, n);
+    if (n === 1) throw how === 'retry' ? new Retry({ countdownMs: 10 }) : new Defer(10, 'test');
+    return n;
+  });
+  const w = app.worker({ concurrency: 2, logger: silentLogger });
   await w.start();
   try {
+    // 2 slots, 3 tasks of 20 ms: the third waits in the queue for about 20 ms.
     await Promise.all([ok.delay(20), ok.delay(20), ok.delay(20)].map(async (p) => (await p).get({ timeout: '5s' })));
     await (await bad.delay()).get({ timeout: '5s' }).catch(() => undefined);
+    assert.equal(await (await again.delay('retry')).get({ timeout: '5s' }), 2);
+    assert.equal(await (await again.delay('defer')).get({ timeout: '5s' }), 2);
+    recordCircuitState('met-provider', 'open');
     await reader.forceFlush(); // while the worker runs: its gauges are observed at collection
   } finally {
     await w.stop();
@@ -48,5 +59,17 @@ test('tasks by state, execution time, slots in use and the dead-letter gauge', a
     ['cpu', 'io'],
   );
   assert.ok(metric('celeriac.dead_letters'));
+  // Retries and deferrals (rate limit, open circuit) are states of celeriac.tasks.
+  assert.equal(count('met.again', 'RETRY'), 1);
+  assert.equal(count('met.again', 'DEFERRED'), 1);
+  const waits = metric('celeriac.task.queue_wait').dataPoints as Array<DataPoint<Histogram>>;
+  const okWait = waits.find((d) => d.attributes['celeriac.task.name'] === 'met.ok' && d.attributes['messaging.destination.name'] === 'default')?.value;
+  assert.equal(okWait?.count, 3, 'one queue wait per first execution');
+  assert.ok((okWait?.max ?? 0) >= 10, `the third task waited for a slot (max ${okWait?.max} ms)`);
+  const depth = metric('celeriac.queue.depth').dataPoints as Array<DataPoint<number>>;
+  assert.deepEqual(depth.map((d) => [d.attributes['messaging.destination.name'], d.value]), [['default', 0]]);
+  assert.ok(metric('celeriac.queue.in_flight'));
+  const circuit = metric('celeriac.circuit.state').dataPoints as Array<DataPoint<number>>;
+  assert.equal(circuit.find((d) => d.attributes['celeriac.circuit.key'] === 'met-provider')?.value, 2);
   await app.close();
 });
