@@ -6,6 +6,8 @@ import { runDlq, runRateLimit, runRevoke } from './dlq-command.ts';
 import { runEvents, runEventsSwitch, runInspectWorkers } from './events-command.ts';
 import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
+import { runControl, runInspect, runPurge, runStatus } from './control-command.ts';
+import { runDashboard } from './dashboard-command.ts';
 
 /** Build the `celeriac` command line. */
 export function buildCli(): Command {
@@ -26,6 +28,7 @@ export function buildCli(): Command {
     .option('--soft-time-limit <duration>', "soft time limit of tasks that set none (e.g. '4m')")
     .option('--heartbeat <duration>', "heartbeat of the worker registry (default '2s'; offline after 3 missed)")
     .option('--without-events', 'publish no task and worker events (switch on later with celeriac control enable-events)')
+    .option('--autoscale <max,min>', 'grow and shrink async slots between min and max with the backlog (CPU threads between 1 and --cpu-threads)')
     .action(async (flags) => {
       process.exitCode = await runWorker(flags);
     });
@@ -75,7 +78,45 @@ export function buildCli(): Command {
     .action(async (flags) => {
       process.exitCode = await runInspectScheduled(flags);
     });
+  for (const [name, description] of [
+    ['ping', 'every worker answers pong'],
+    ['active', 'tasks running now, per worker'],
+    ['reserved', 'tasks received and not started yet, per worker'],
+    ['registered', 'task names each worker can run'],
+    ['stats', 'pools, counters, memory, load, time-limit overrides, per worker'],
+    ['active-queues', 'queues each worker consumes'],
+  ] as const) {
+    controlOptions(inspect.command(name).description(`${description} (request/reply to the workers)`)).action(async (flags) => {
+      process.exitCode = await runInspect(name, flags);
+    });
+  }
   const control = program.command('control').description('remote control of the workers');
+  controlOptions(control.command('time-limit <task> <soft> [hard]').description("override a task's soft and hard time limits, in seconds or '30s' ('none' = no limit)")).action(
+    async (task, soft, hard, flags) => {
+      process.exitCode = await runControl('time-limit', [task, soft, ...(hard ? [hard] : [])], flags);
+    },
+  );
+  controlOptions(control.command('shutdown').description('warm shutdown of the workers (tasks in flight finish)')).action(async (flags) => {
+    process.exitCode = await runControl('shutdown', [], flags);
+  });
+  for (const [name, description] of [
+    ['pool-grow', 'add n async slots (or CPU threads with --pool cpu)'],
+    ['pool-shrink', 'remove n async slots (or CPU threads with --pool cpu); running tasks finish'],
+  ] as const) {
+    controlOptions(control.command(`${name} [n]`).description(description))
+      .option('--pool <pool>', 'io (async slots) or cpu (threads)', 'io')
+      .action(async (n, flags) => {
+        process.exitCode = await runControl(name, n ? [n] : [], flags);
+      });
+  }
+  for (const [name, description] of [
+    ['add-consumer', 'make the workers consume a queue too'],
+    ['cancel-consumer', 'make the workers stop consuming a queue (tasks taken finish)'],
+  ] as const) {
+    controlOptions(control.command(`${name} <queue>`).description(description)).action(async (queue, flags) => {
+      process.exitCode = await runControl(name, [queue], flags);
+    });
+  }
   clientOptions(control.command('revoke <ids...>').description('revoke task ids: queued ones are skipped, running ones aborted'))
     .option('--terminate', 'also terminate running executions (CPU thread terminated, I/O task abandoned)')
     .action(async (ids, flags) => {
@@ -105,16 +146,41 @@ export function buildCli(): Command {
       process.exitCode = await runRateLimit(task, rate, flags);
     },
   );
+  clientOptions(program.command('status').description('nodes, queues with depth and consumers, dead letters, delayed tasks'))
+    .option('--json', 'JSON output')
+    .action(async (flags) => {
+      process.exitCode = await runStatus(flags);
+    });
+  clientOptions(program.command('purge').description('delete every message of queues (asks first unless --force)'))
+    .requiredOption('-Q, --queues <list>', 'comma-separated queues to empty')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action(async (flags) => {
+      process.exitCode = await runPurge(flags);
+    });
+  clientOptions(program.command('dashboard').description('web dashboard: workers, queues, tasks, dead letters, charts (bearer-token auth)'))
+    .option('--port <n>', 'port to listen on', '5555')
+    .option('--host <host>', 'address to bind (loopback by default; anything else is reachable from the network)', '127.0.0.1')
+    .option('--token <token>', 'bearer token (or CELERIAC_DASHBOARD_TOKEN; a random one is made and printed otherwise)')
+    .action(async (flags) => {
+      process.exitCode = await runDashboard(flags);
+    });
   return program;
 }
 
-/** Options shared by the client commands (`call`, `result`). */
-function clientOptions(cmd: Command): Command {
+/** Options shared by the client commands (`call`, `result`, `dlq`, ...). */
+function clientOptions(cmd: Command, timeout: { default: string; help: string } = { default: '60s', help: 'how long --wait waits' }): Command {
   return cmd
     .option('-A, --app <module>', 'module that exports the app')
     .option('--app-name <name>', 'app name when no -A module is given (or CELERIAC_APP)')
     .option('-b, --broker <url>', 'broker URL')
-    .option('--timeout <duration>', 'how long --wait waits', '60s');
+    .option('--timeout <duration>', timeout.help, timeout.default);
+}
+
+/** Options of the request/reply commands (`inspect ...`, `control ...`). */
+function controlOptions(cmd: Command): Command {
+  return clientOptions(cmd, { default: '1s', help: 'how long to wait for replies (earlier once every addressed worker answered)' })
+    .option('-d, --destination <names>', 'comma-separated worker names (default: every worker)')
+    .option('--json', 'JSON output');
 }
 
 /** Entry point of the `celeriac` binary. */
