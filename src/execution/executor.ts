@@ -331,7 +331,15 @@ export class Executor {
     const d = msg.delivery.deliveryCount;
     const events = this.#o.events;
     // Fields only when they say something (events are serialised by the ten thousand).
-    if (events?.enabled) events.emit('task-received', task.id, task.task, d > 1 || task.retries > 0 || task.eta !== null ? { queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta } : { queue: msg.queue });
+    if (events?.enabled) {
+      // The arguments (cut at 200 characters) and the trace id, as Celery's argsrepr: the message
+      // is gone once acknowledged, so monitors (the dashboard) learn them here.
+      const fields: Record<string, unknown> = d > 1 || task.retries > 0 || task.eta !== null ? { queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta } : { queue: msg.queue };
+      fields.args = preview(task.args);
+      const tp = msg.header(H.traceparent);
+      if (tp && tp.length >= 55) fields.trace = tp.slice(3, 35);
+      events.emit('task-received', task.id, task.task, fields);
+    }
     const seq = msg.delivery.sequence;
     const attempt = { sequence: seq, delivery: d };
     const revocation = this.#o.revocations?.get(task.id);

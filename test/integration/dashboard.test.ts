@@ -187,8 +187,12 @@ describe('API', () => {
     assert.equal(typeof row?.runtimeMs, 'number');
     assert.equal((await api<{ tasks: unknown[] }>('/api/tasks?state=FAILURE&q=' + r.id)).tasks.length, 0, 'the state filter applies');
 
-    const detail = await api<{ state: string; result: unknown; attempts: number; history: Array<{ type: string }>; traceId: string | null }>(`/api/tasks/${r.id}`);
+    const detail = await api<{ state: string; result: unknown; attempts: number; history: Array<{ type: string }>; traceId: string | null; args: unknown }>(`/api/tasks/${r.id}`);
     assert.equal(detail.state, 'SUCCESS');
+    assert.deepEqual(detail.args, [21], 'arguments from the task-received event');
+    const publishTrace = tracing.spans().find((s) => s.attributes['celeriac.task.id'] === r.id)?.traceId;
+    assert.ok(publishTrace, 'the publish span was recorded');
+    assert.equal(detail.traceId, publishTrace, 'trace id from the task-received event');
     assert.deepEqual(detail.result, { doubled: 42 });
     assert.equal(detail.attempts, 1);
     assert.deepEqual(detail.history.map((h) => h.type), ['task-received', 'task-started', 'task-succeeded']);

@@ -20,6 +20,16 @@ async function emptyBodyIsObject(req: FastifyRequest): Promise<void> {
 /** A dead letter as the API returns it: without the raw bytes, with an argument preview. */
 export type DeadLetterView = Omit<DeadLetterInfo, 'raw'> & { args: string };
 
+/** The `args` of a task-received event: the value when it is whole JSON, else the cut text. */
+function parsedArgs(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
 /** Arguments of a message body (`[args, kwargs, embed]`), split; null parts when it does not decode. */
 function splitBody(body: unknown): { args: unknown; kwargs: unknown } {
   if (Array.isArray(body) && body.length >= 2) return { args: body[0], kwargs: body[1] };
@@ -99,8 +109,8 @@ export function registerApiRoutes(fastify: FastifyInstance, app: App, table: Tas
       runtimeMs: row?.runtimeMs ?? null,
       retries: row?.retries ?? dl?.retries ?? 0,
       attempts: record.attempts || dl?.attempts || 0,
-      // Arguments travel only in the message: the dead letter keeps it, results and events do not.
-      args: body ? body.args : null,
+      // Arguments travel in the message (a dead letter keeps it) and, cut at 200 characters, in task-received.
+      args: body ? body.args : parsedArgs(row?.args ?? null),
       kwargs: body ? body.kwargs : null,
       result: record.result,
       error: record.error,
@@ -109,7 +119,7 @@ export function registerApiRoutes(fastify: FastifyInstance, app: App, table: Tas
       children: record.children,
       dateDone: record.dateDone,
       traceparent,
-      traceId: traceIdOf(traceparent ?? undefined),
+      traceId: traceIdOf(traceparent ?? undefined) ?? row?.traceId ?? null,
       rootId: dl?.raw.headers[H.rootId] ?? null,
       parentId: dl?.raw.headers[H.parentId] ?? null,
       deadLetters: dead.map(view),

@@ -21,6 +21,10 @@ export interface TaskRow {
   retries: number;
   /** `Name: message` of the last failure, retry or rejection. */
   error: string | null;
+  /** The arguments as JSON, cut at 200 characters (from `task-received`). */
+  args: string | null;
+  /** Trace id (from `task-received`, when the message carried `traceparent`). */
+  traceId: string | null;
   /** Time of the latest event applied. */
   updatedAt: number;
 }
@@ -96,7 +100,7 @@ export class TaskTable {
     if (slot) this.#slots.delete(e.id);
     else {
       slot = {
-        row: { id: e.id, name: null, state, queue: null, worker: null, receivedAt: null, startedAt: null, finishedAt: null, runtimeMs: null, retries: 0, error: null, updatedAt: 0 },
+        row: { id: e.id, name: null, state, queue: null, worker: null, receivedAt: null, startedAt: null, finishedAt: null, runtimeMs: null, retries: 0, error: null, args: null, traceId: null, updatedAt: 0 },
         history: [],
       };
       if (this.#slots.size >= this.#capacity) {
@@ -114,6 +118,8 @@ export class TaskTable {
     if (typeof e.task === 'string') r.name = e.task;
     if (typeof e.queue === 'string') r.queue = e.queue;
     if (typeof e.retries === 'number') r.retries = Math.max(r.retries, e.retries);
+    if (typeof e.args === 'string') r.args = e.args;
+    if (typeof e.trace === 'string' && /^[0-9a-f]{32}$/.test(e.trace)) r.traceId = e.trace;
     if (e.at < r.updatedAt) return { ...r };
     r.updatedAt = e.at;
     r.state = state;
