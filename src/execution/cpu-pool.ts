@@ -12,6 +12,7 @@ import { Piscina } from 'piscina';
 import { ClosedError, InvalidArgumentError, WorkerLostError, deserializeError, serializeError } from '../errors.ts';
 import type { CpuPingReply, CpuPingRequest, CpuRunRequest, CpuThreadData, FromThreadMessage, ToThreadMessage } from './cpu-thread-impl.ts';
 import type { TaskContextData, TaskLogger, TaskOutcome } from './task-definition.ts';
+import { tracingActive } from '../telemetry/tracing.ts';
 
 /** Options of {@link CpuPool}. `moduleUrl` and `appName` are required. */
 export interface CpuPoolOptions {
@@ -117,6 +118,9 @@ export interface CpuPoolStats {
  */
 export type CpuPoolState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
+/** How long the threads' span export may take when the pool closes. */
+const FLUSH_MS = 2000;
+
 /** How long a warm-up ping waits for the other threads' pings before importing anyway. */
 const WARMUP_BARRIER_MS = 10_000;
 
@@ -215,11 +219,30 @@ export class CpuPool {
     while ((this.#inFlightBy.get(old) ?? 0) > 0 && this.#state === 'running') await new Promise((r) => setTimeout(r, 50));
     this.#retiring.add(old);
     try {
+      await this.#flushThreads(old);
       await old.destroy();
     } finally {
       this.#retiring.delete(old);
       this.#inFlightBy.delete(old);
     }
+  }
+
+  /**
+   * With tracing on, have every thread of `pool` export the spans its tracer provider holds (one
+   * flush ping per thread, held at a barrier so each thread gets one), within a bound.
+   */
+  async #flushThreads(pool: Piscina): Promise<void> {
+    if (!tracingActive()) return;
+    const parties = pool.threads.length;
+    if (parties === 0) return;
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const ping: CpuPingRequest = { kind: 'ping', barrier, parties, timeoutMs: FLUSH_MS, flush: true };
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(Array.from({ length: parties }, () => pool.run(ping).catch(() => undefined))),
+      new Promise((r) => (timer = setTimeout(r, 2 * FLUSH_MS))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** A Piscina of `threads` threads, each of which has imported the tasks module. */
@@ -229,6 +252,9 @@ export class CpuPool {
       filename: new URL('./cpu-thread.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
+      // Piscina parks an idle thread with Atomics.wait, which freezes its timers and sockets. With
+      // tracing on, a thread's span processor must keep exporting between tasks.
+      atomics: tracingActive() ? 'async' : 'sync',
       idleTimeout: idleTimeoutMs,
       workerData: { moduleUrl, appName } satisfies CpuThreadData,
       ...(resourceLimits ? { resourceLimits } : {}),
@@ -344,6 +370,7 @@ export class CpuPool {
     const pool = this.#pool;
     this.#state = 'stopping';
     await this.#resizing;
+    if (pool) await this.#flushThreads(pool);
     const all = new Set([...(pool ? [pool] : []), ...this.#inFlightBy.keys(), ...this.#retiring]);
     await Promise.all([...all].map((p) => p.destroy().catch(() => undefined)));
     this.#pool = undefined;

@@ -16,7 +16,7 @@ import { NotRegisteredError, deserializeError, serializeError } from '../errors.
 import type { SerializedError } from '../errors.ts';
 import { shouldAutoretry } from './retry-policy.ts';
 import { findTaskDefinition, retrySignal, taskDefinitionNames } from './task-definition.ts';
-import { extractContext, withSpanContext } from '../telemetry/tracing.ts';
+import { extractContext, flushTracerProvider, withSpanContext } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
 
 /** What the pool hands every thread as Piscina `workerData`. */
@@ -43,6 +43,8 @@ export interface CpuPingRequest {
   readonly barrier: Int32Array;
   readonly parties: number;
   readonly timeoutMs: number;
+  /** Before the pool terminates its threads: export the spans the thread's tracer provider holds. */
+  readonly flush?: boolean;
 }
 
 export type CpuThreadRequest = CpuRunRequest | CpuPingRequest;
@@ -87,6 +89,7 @@ async function ping(req: CpuPingRequest): Promise<CpuPingReply> {
   } catch (err) {
     return { ok: false, error: serializeError(err) };
   }
+  if (req.flush) await flushTracerProvider(req.timeoutMs);
   return { ok: true, threadId, tasks: countTasks(data?.appName ?? '') };
 }
 

@@ -38,6 +38,20 @@ export function tracingActive(): boolean {
   return !(p instanceof ProxyTracerProvider) || p.getDelegate() !== NOOP_PROVIDER;
 }
 
+/**
+ * Export what the registered tracer provider holds (its `forceFlush`, if it has one), waiting at most
+ * `timeoutMs`. A CPU thread runs it before the pool terminates it, so spans its tasks created are not
+ * lost in a batch.
+ */
+export async function flushTracerProvider(timeoutMs: number): Promise<void> {
+  const p = trace.getTracerProvider();
+  const d = (p instanceof ProxyTracerProvider ? p.getDelegate() : p) as { forceFlush?: () => Promise<void> };
+  if (typeof d.forceFlush !== 'function') return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([d.forceFlush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
+}
+
 // The API's proxy tracer follows a provider registered later, so one is enough.
 let cachedTracer: ReturnType<typeof trace.getTracer> | undefined;
 function tracer() {
