@@ -56,3 +56,52 @@ export const CANVAS_LINES = [
   /^progress\s+-> 21\/21 tasks, result 380$/,
   /^done$/,
 ];
+
+/** The lines examples/05-tracing prints before its span tree (the first names the broker). */
+export const TRACING_LINES = [
+  /^worker and API started on \S+$/,
+  /^POST \/orders\s+-> 202 [0-9a-f-]{36}$/,
+  /^GET \/orders\/:id\s+-> SUCCESS: order A-[0-9a-f]{8} for Ada confirmed: 17\.25 EUR, checksum [0-9a-f]{12}$/,
+];
+
+/**
+ * The span tree examples/05-tracing must print, one trace: [depth, name, kind, recorded in a CPU
+ * thread]. The route's SERVER span is the root; the client's `apply chain` span sits between it and
+ * the first publish; each worker publishes the next step inside its `process` span; the span the CPU
+ * task creates in its thread is a child of that task's `process` span.
+ */
+export const TRACING_TREE: ReadonlyArray<readonly [number, string, string, boolean]> = [
+  [0, 'POST /orders', 'SERVER', false],
+  [1, 'apply chain', 'INTERNAL', false],
+  [2, 'publish orders.receive', 'PRODUCER', false],
+  [3, 'process orders.receive', 'CONSUMER', false],
+  [4, 'publish orders.checksum', 'PRODUCER', false],
+  [5, 'process orders.checksum', 'CONSUMER', false],
+  [6, 'checksum order', 'INTERNAL', true],
+  [6, 'publish orders.notify', 'PRODUCER', false],
+  [7, 'process orders.notify', 'CONSUMER', false],
+];
+
+/**
+ * The span tree in examples/05-tracing's output: the `trace <id>` lines, and each span line as
+ * [depth, name, kind, recorded in a CPU thread]. A line of the tree that is not a plain span line
+ * (an orphan, a span in another trace than its parent) fails the match.
+ */
+export function printedTrace(lines: readonly string[]): { traces: string[]; spans: Array<[number, string, string, boolean]> } {
+  const start = lines.findIndex((l) => l.startsWith('trace '));
+  const end = lines.lastIndexOf('done');
+  const traces: string[] = [];
+  const spans: Array<[number, string, string, boolean]> = [];
+  if (start < 0) return { traces, spans };
+  for (const line of lines.slice(start, end < 0 ? undefined : end)) {
+    const t = /^trace ([0-9a-f]{32})$/.exec(line);
+    if (t) {
+      traces.push(t[1] as string);
+      continue;
+    }
+    const m = /^( *)(\S.*?) \[([A-Z]+)\] \d+\.\d ms(, in CPU thread \d+)?$/.exec(line);
+    if (!m) throw new Error(`not a span line of the tree: ${JSON.stringify(line)}`);
+    spans.push([(m[1] as string).length / 2, m[2] as string, m[3] as string, m[4] !== undefined]);
+  }
+  return { traces, spans };
+}

@@ -1,7 +1,7 @@
 /** `npm start` (examples/01-quickstart on memory://) runs to the end with the output it promises. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, runExample } from '../helpers/run-example.ts';
+import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
 
 test('the quickstart demo runs on the embedded transport and exits 0', async () => {
   const lines = (await runExample('examples/01-quickstart/main.ts')).trim().split('\n');
@@ -22,4 +22,14 @@ test('the canvas example runs on the embedded transport', async () => {
   const lines = (await runExample('examples/03-canvas/main.ts')).trim().split('\n');
   assert.equal(lines.length, CANVAS_LINES.length, lines.join('\n'));
   CANVAS_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+});
+
+test('the tracing example prints one trace from the HTTP route through the chain and the CPU thread', async () => {
+  const lines = (await runExample('examples/05-tracing/main.ts')).trim().split('\n');
+  assert.equal(lines[0], 'worker and API started on memory://');
+  TRACING_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+  const { traces, spans } = printedTrace(lines.slice(TRACING_LINES.length));
+  assert.equal(traces.length, 1, `one trace:\n${lines.join('\n')}`);
+  assert.deepEqual(spans, TRACING_TREE, lines.join('\n'));
+  assert.equal(lines.at(-1), 'done');
 });
