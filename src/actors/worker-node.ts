@@ -1,17 +1,13 @@
 import { ClosedError, type EscalationError, InvalidArgumentError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore, KeyValueStore } from '../transport/transport.ts';
+import type { DeadLetterStore } from '../transport/transport.ts';
 import type { Scheduler, SchedulerStats } from './scheduler.ts';
-import type { ResolvedSchedule } from './beat-schedule.ts';
 import { type Scheduling, createScheduling } from './scheduling.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
-import { type Continuation, type ExecutionMiddleware, Executor, type ExecutorStats } from '../execution/executor.ts';
-import type { TaskMessage } from '../protocol/envelope.ts';
-import type { ResultRecord } from '../results/states.ts';
+import { Executor, type ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
 import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
-import type { Transport } from '../transport/transport.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
 import { hostname, loadavg } from 'node:os';
@@ -27,47 +23,10 @@ import type { ActiveTask, ReservedTask } from '../execution/executor.ts';
 import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
+import { type WorkerApp, followEventsSwitch } from './worker-app.ts';
 
-/** Key of the run-time events switch in `<app>-control`: `{ "enabled": boolean }`. */
-export const EVENTS_SWITCH_KEY = 'events';
-
-/** What a worker node needs from its app. */
-export interface WorkerApp {
-  readonly name: string;
-  readonly options: {
-    readonly defaultQueue: string;
-    readonly trackStarted: boolean;
-    readonly ackWaitMs: number;
-    readonly broker: string;
-    readonly maxCrashes: number;
-  };
-  transport(): Transport;
-  onWarning(listener: (msg: string) => void): () => void;
-  resultBackend(): Promise<ResultBackend>;
-  attemptLedger(): Promise<AttemptLedger>;
-  leaseStore(): Promise<KeyValueStore>;
-  schedules(): ResolvedSchedule[];
-  beatStore(): Promise<KeyValueStore>;
-  fireSchedule(s: ResolvedSchedule, slotMs: number): Promise<void>;
-  revocations(): Promise<Revocations>;
-  deadLetterStore(): Promise<DeadLetterStore>;
-  taskNames(): string[];
-  taskKind(name: string): 'io' | 'cpu' | undefined;
-  readonly codec: { encode(value: unknown): Uint8Array };
-  /** What comes after a task of a workflow (chain step, callbacks, chord join). */
-  workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
-  /** The app's middleware. */
-  readonly middleware: WorkerMiddleware;
-  /** A key-value bucket of the app (`<app>-<name>`): the worker registry, the control settings. */
-  keyValue(name: string): Promise<KeyValueStore>;
-}
-
-/** What the node does with the app's middleware. */
-export interface WorkerMiddleware extends ExecutionMiddleware {
-  start(node: WorkerNode): Promise<void>;
-  stop(node: WorkerNode): Promise<void>;
-  notifyWorker(signal: 'workerReady' | 'workerShutdown', node: WorkerNode): void;
-}
+export { EVENTS_SWITCH_KEY } from './worker-app.ts';
+export type { WorkerApp, WorkerMiddleware } from './worker-app.ts';
 
 /**
  * Lifecycle of a worker node: `starting` → `running` → `draining` (warm shutdown: no intake,
@@ -551,17 +510,7 @@ export class WorkerNode implements ControlTarget {
         }),
       }),
     );
-    const applySwitch = (value: Uint8Array | null) => {
-      try {
-        const v = value && value.length ? (JSON.parse(new TextDecoder().decode(value)) as { enabled?: unknown }) : null;
-        if (v && typeof v.enabled === 'boolean') this.setEvents(v.enabled);
-      } catch {
-        /* a malformed switch is ignored */
-      }
-    };
-    this.#offControl = control.watchKey(EVENTS_SWITCH_KEY, (e) => applySwitch(e.operation === 'PUT' ? e.value : null));
-    const current = await control.get(EVENTS_SWITCH_KEY);
-    if (current && current.operation === 'PUT') applySwitch(current.value);
+    this.#offControl = await followEventsSwitch(control, (enabled) => this.setEvents(enabled));
     // Remote control: answers `<app>.control` requests addressed to this node.
     await this.#spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log }));
     const autoscale = this.options.autoscale;

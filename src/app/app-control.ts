@@ -1,4 +1,4 @@
-import { EVENTS_SWITCH_KEY } from '../actors/worker-node.ts';
+import { EVENTS_SWITCH_KEY } from '../actors/worker-app.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { validateTaskId, validateTaskName, validateToken } from '../protocol/names.ts';
 import type { ControlCommand, ControlReply } from '../protocol/control.ts';

@@ -158,3 +158,34 @@ test('time-limit overrides a task limit on the workers; shutdown stops a worker'
     await s.close();
   }
 });
+
+test('autoscale grows the async slots with the backlog, up to max', async () => {
+  const broker = `rc-${randomUUID()}`;
+  const app = createApp({ name: 'rcauto', broker: `memory://${broker}` });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const held = app.task('rc.held', async () => {
+    await gate;
+    return 1;
+  });
+  const w = app.worker({ name: 'auto', logger: silentLogger, autoscale: { max: 8, min: 2 }, scheduler: false });
+  try {
+    await w.start();
+    assert.equal((w.statsReport().pool as { io: { size: number } }).io.size, 2);
+    const rs = await Promise.all(Array.from({ length: 20 }, () => held.delay()));
+    let size = 2;
+    for (let i = 0; i < 100 && size < 8; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      size = (w.statsReport().pool as { io: { size: number } }).io.size;
+    }
+    assert.equal(size, 8, 'grown to max while 20 tasks wait');
+    assert.equal(w.activeTasks().length, 8, 'and 8 run at once');
+    release();
+    await Promise.all(rs.map((r) => r.get({ timeout: '10s' })));
+  } finally {
+    release();
+    await w.stop(1000);
+    await app.close();
+    resetMemoryBroker(broker);
+  }
+});

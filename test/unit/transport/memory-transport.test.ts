@@ -86,7 +86,9 @@ describe('MemoryTransport queues', () => {
     assert.equal(got.header('missing'), undefined);
     assert.deepEqual([...got.headerNames()].sort(), ['Nats-Msg-Id', 'id', 'task']);
     assert.equal(new TextDecoder().decode(got.body), 'hello');
-    assert.deepEqual(got.delivery, { stream: 'q', sequence: 1, deliveryCount: 1, redelivered: false });
+    const { storedAt, ...delivery } = got.delivery;
+    assert.deepEqual(delivery, { stream: 'q', sequence: 1, deliveryCount: 1, redelivered: false });
+    assert.ok(typeof storedAt === 'number' && Math.abs(storedAt - Date.now()) < 5000, 'storedAt: when it was published');
   });
 
   test('queues are separate', async () => {

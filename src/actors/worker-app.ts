@@ -1,0 +1,69 @@
+import type { Continuation, ExecutionMiddleware } from '../execution/executor.ts';
+import type { TaskMessage } from '../protocol/envelope.ts';
+import type { AttemptLedger } from '../results/attempt-ledger.ts';
+import type { ResultBackend } from '../results/result-backend.ts';
+import type { Revocations } from '../results/revocations.ts';
+import type { ResultRecord } from '../results/states.ts';
+import type { DeadLetterStore, KeyValueStore, Transport } from '../transport/transport.ts';
+import type { ResolvedSchedule } from './beat-schedule.ts';
+import type { WorkerNode } from './worker-node.ts';
+
+/** Key of the run-time events switch in `<app>-control`: `{ "enabled": boolean }`. */
+export const EVENTS_SWITCH_KEY = 'events';
+
+/** What a worker node needs from its app. */
+export interface WorkerApp {
+  readonly name: string;
+  readonly options: {
+    readonly defaultQueue: string;
+    readonly trackStarted: boolean;
+    readonly ackWaitMs: number;
+    readonly broker: string;
+    readonly maxCrashes: number;
+  };
+  transport(): Transport;
+  onWarning(listener: (msg: string) => void): () => void;
+  resultBackend(): Promise<ResultBackend>;
+  attemptLedger(): Promise<AttemptLedger>;
+  leaseStore(): Promise<KeyValueStore>;
+  schedules(): ResolvedSchedule[];
+  beatStore(): Promise<KeyValueStore>;
+  fireSchedule(s: ResolvedSchedule, slotMs: number): Promise<void>;
+  revocations(): Promise<Revocations>;
+  deadLetterStore(): Promise<DeadLetterStore>;
+  taskNames(): string[];
+  taskKind(name: string): 'io' | 'cpu' | undefined;
+  readonly codec: { encode(value: unknown): Uint8Array };
+  /** What comes after a task of a workflow (chain step, callbacks, chord join). */
+  workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
+  /** The app's middleware. */
+  readonly middleware: WorkerMiddleware;
+  /** A key-value bucket of the app (`<app>-<name>`): the worker registry, the control settings. */
+  keyValue(name: string): Promise<KeyValueStore>;
+}
+
+/** What the node does with the app's middleware. */
+export interface WorkerMiddleware extends ExecutionMiddleware {
+  start(node: WorkerNode): Promise<void>;
+  stop(node: WorkerNode): Promise<void>;
+  notifyWorker(signal: 'workerReady' | 'workerShutdown', node: WorkerNode): void;
+}
+
+/**
+ * Follow the run-time events switch (key `events` of `<app>-control`): `set` is called with the
+ * current value, then with every change; a malformed value is ignored. Resolves with a stop function.
+ */
+export async function followEventsSwitch(control: KeyValueStore, set: (enabled: boolean) => void): Promise<() => void> {
+  const apply = (value: Uint8Array | null) => {
+    try {
+      const v = value && value.length ? (JSON.parse(new TextDecoder().decode(value)) as { enabled?: unknown }) : null;
+      if (v && typeof v.enabled === 'boolean') set(v.enabled);
+    } catch {
+      /* a malformed switch is ignored */
+    }
+  };
+  const off = control.watchKey(EVENTS_SWITCH_KEY, (e) => apply(e.operation === 'PUT' ? e.value : null));
+  const current = await control.get(EVENTS_SWITCH_KEY);
+  if (current && current.operation === 'PUT') apply(current.value);
+  return off;
+}
