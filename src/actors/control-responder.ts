@@ -33,15 +33,18 @@ export interface ControlTarget {
   cancelConsumer(queue: string): Promise<string[]>;
 }
 
+/** Most tasks one `active`/`reserved` reply lists unless `limit` says otherwise (a reply must fit in a NATS message). */
+const MAX_LISTED = 1000;
+
 /** Run one command against the node. @throws InvalidArgumentError for bad arguments. */
 export async function runControlCommand(target: ControlTarget, command: ControlCommand, args: Record<string, unknown>): Promise<unknown> {
   switch (command) {
     case 'ping':
       return 'pong';
     case 'active':
-      return target.activeTasks();
+      return target.activeTasks().slice(0, args.limit === undefined ? MAX_LISTED : intArg(args, 'limit'));
     case 'reserved':
-      return target.reservedTasks();
+      return target.reservedTasks().slice(0, args.limit === undefined ? MAX_LISTED : intArg(args, 'limit'));
     case 'scheduled':
       return target.scheduled(args.limit === undefined ? 100 : intArg(args, 'limit'));
     case 'registered':
