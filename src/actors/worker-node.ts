@@ -158,7 +158,8 @@ export class WorkerNode implements ControlTarget {
       uptimeMs: this.#startedAt ? Date.now() - this.#startedAt : 0,
       queues: [...this.#queues],
       pool: {
-        io: { size: this.#slots.capacity, inUse: this.#slots.used },
+        // running: tasks holding a slot; held: slots taken, including those reserved by open fetches.
+        io: { size: this.#slots.capacity, running: this.#executor?.active ?? 0, held: this.#slots.used },
         cpu: cpu ? { size: cpu.threads, busy: cpu.busy, queued: cpu.queued } : null,
         autoscale: this.options.autoscale,
       },
@@ -188,7 +189,7 @@ export class WorkerNode implements ControlTarget {
     setTimeout(() => void this.stop().catch((err: unknown) => this.logger.error('shutdown failed', { error: err })), 50);
   }
 
-  /** Called once the node has stopped (by `stop()`, a remote `shutdown`, or a failure). */
+  /** Called once the node has stopped (by `stop()`, `kill()` or a remote `shutdown`; a failure is reported by `onFatal`). */
   onStopped(listener: () => void): () => void {
     this.#stoppedListeners.add(listener);
     return () => this.#stoppedListeners.delete(listener);
@@ -336,7 +337,8 @@ export class WorkerNode implements ControlTarget {
     const events = this.#events;
     this.#metrics = createWorkerMetrics({
       worker: this.options.name,
-      ioSlotsInUse: () => this.#slots.used,
+      // Tasks running (each holds a slot), not slots reserved by an open fetch (an idle node holds them all).
+      ioSlotsInUse: () => this.#executor?.active ?? 0,
       cpuThreadsBusy: () => this.#cpuPool?.stats().busy ?? 0,
       deadLetters: () => app.deadLetterStore().then((d) => d.count()),
       queues: async () => (await transport.queueStats()).filter((q) => this.#queues.some((mine) => q.queue === mine || q.queue.startsWith(`${mine}--`))),
@@ -520,9 +522,11 @@ export class WorkerNode implements ControlTarget {
         autoscalerActor({
           io: autoscale,
           cpu: { min: 1, max: this.options.cpuThreads },
+          keepaliveMs: autoscale.keepaliveMs,
           logger: log,
           target: {
-            io: () => ({ size: this.#slots.capacity, used: this.#slots.used }),
+            // Running tasks, not slots held by open fetches (which hold every free slot while idle).
+            io: () => ({ size: this.#slots.capacity, used: this.#executor?.active ?? 0 }),
             cpu: () => {
               const st = this.#cpuPool?.stats();
               return st ? { size: st.threads, busy: st.busy, queued: st.queued } : null;

@@ -41,10 +41,11 @@ export interface WorkerOptions {
   /**
    * Grow and shrink the async slots between `min` and `max` with the backlog of the node's queues,
    * and the CPU threads between 1 and `cpuThreads` with the CPU tasks waiting for a thread
-   * (`--autoscale max,min`). The node starts with `concurrency` slots (default: `min`).
+   * (`--autoscale max,min`). The node starts with `concurrency` slots (default: `min`). A pool
+   * shrinks only after its demand stayed lower for `keepalive` (default `'30s'`).
    * @defaultValue off
    */
-  autoscale?: { max: number; min?: number };
+  autoscale?: { max: number; min?: number; keepalive?: Duration };
   /** Supervisor restart intensity: more than this many restarts ... @defaultValue 10 */
   maxRestarts?: number;
   /** ... within this window stop the node. @defaultValue `'60s'` */
@@ -68,7 +69,7 @@ export interface ResolvedWorkerOptions {
   schedulerLeaseMs: number;
   events: boolean;
   heartbeatMs: number;
-  autoscale: { max: number; min: number } | null;
+  autoscale: { max: number; min: number; keepaliveMs: number } | null;
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -146,14 +147,14 @@ function resolveHeartbeat(v: Duration | undefined): number {
   return ms;
 }
 
-function resolveAutoscale(v: WorkerOptions['autoscale']): { max: number; min: number } | null {
+function resolveAutoscale(v: WorkerOptions['autoscale']): { max: number; min: number; keepaliveMs: number } | null {
   if (v === undefined) return null;
   if (typeof v !== 'object' || v === null) throw new InvalidArgumentError('worker options.autoscale must be { max, min? }');
   const { max } = v;
   const min = v.min ?? 1;
   if (!Number.isInteger(max) || max < 1 || max > 100_000) throw new InvalidArgumentError(`worker options.autoscale.max must be an integer 1-100000, got ${JSON.stringify(max)}`);
   if (!Number.isInteger(min) || min < 1 || min > max) throw new InvalidArgumentError(`worker options.autoscale.min must be an integer 1-${max} (at most max), got ${JSON.stringify(min)}`);
-  return { max, min };
+  return { max, min, keepaliveMs: parseDuration(v.keepalive ?? '30s', 'worker options.autoscale.keepalive') };
 }
 
 /**
@@ -163,5 +164,6 @@ function resolveAutoscale(v: WorkerOptions['autoscale']): { max: number; min: nu
 export function parseAutoscale(text: string): { max: number; min: number } {
   const m = /^\s*(\d+)\s*(?:,\s*(\d+)\s*)?$/.exec(text);
   if (!m) throw new InvalidArgumentError(`--autoscale must be "max,min" (e.g. 64,8), got ${JSON.stringify(text)}`);
-  return resolveAutoscale({ max: Number(m[1]), min: m[2] === undefined ? 1 : Number(m[2]) }) as { max: number; min: number };
+  const { max, min } = resolveAutoscale({ max: Number(m[1]), min: m[2] === undefined ? 1 : Number(m[2]) }) as { max: number; min: number };
+  return { max, min };
 }

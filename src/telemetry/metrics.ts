@@ -13,7 +13,7 @@ export const METRIC = {
   tasks: 'celeriac.tasks',
   /** Histogram (ms): execution time, by task name and state. */
   duration: 'celeriac.task.duration',
-  /** Gauge: worker slots in use, by `celeriac.slot.kind` (`io`: async slots in use; `cpu`: busy CPU threads). */
+  /** Gauge: worker slots in use, by `celeriac.slot.kind` (`io`: tasks running, each holding an async slot; `cpu`: busy CPU threads). */
   slots: 'celeriac.slots.in_use',
   /** Gauge: messages in the dead-letter stream (refreshed every 15 s). */
   deadLetters: 'celeriac.dead_letters',

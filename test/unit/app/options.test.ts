@@ -340,8 +340,8 @@ describe('resolveWorkerOptions', () => {
 
   test('autoscale: { max, min? }; concurrency starts at min and must lie within; --autoscale max,min parses', () => {
     const a = resolveWorkerOptions({ autoscale: { max: 32, min: 4 } }, 'main');
-    assert.deepEqual([a.autoscale, a.concurrency], [{ max: 32, min: 4 }, 4]);
-    assert.deepEqual(resolveWorkerOptions({ autoscale: { max: 8 } }, 'main').autoscale, { max: 8, min: 1 });
+    assert.deepEqual([a.autoscale, a.concurrency], [{ max: 32, min: 4, keepaliveMs: 30_000 }, 4]);
+    assert.deepEqual(resolveWorkerOptions({ autoscale: { max: 8, keepalive: '5s' } }, 'main').autoscale, { max: 8, min: 1, keepaliveMs: 5000 });
     assertInvalid(worker({ autoscale: { max: 0 } }), 'worker options.autoscale.max');
     assertInvalid(worker({ autoscale: { max: 4, min: 5 } }), 'worker options.autoscale.min');
     assertInvalid(worker({ autoscale: { max: 4, min: 2 }, concurrency: 8 }), /within autoscale min-max/);

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { createApp } from '../../../src/app/create-app.ts';
 import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
@@ -159,7 +160,7 @@ test('time-limit overrides a task limit on the workers; shutdown stops a worker'
   }
 });
 
-test('autoscale grows the async slots with the backlog, up to max', async () => {
+test('autoscale grows the async slots with the backlog, up to max, and shrinks them back to min after the keepalive', async () => {
   const broker = `rc-${randomUUID()}`;
   const app = createApp({ name: 'rcauto', broker: `memory://${broker}` });
   let release!: () => void;
@@ -168,7 +169,7 @@ test('autoscale grows the async slots with the backlog, up to max', async () => 
     await gate;
     return 1;
   });
-  const w = app.worker({ name: 'auto', logger: silentLogger, autoscale: { max: 8, min: 2 }, scheduler: false });
+  const w = app.worker({ name: 'auto', logger: silentLogger, autoscale: { max: 8, min: 2, keepalive: '300ms' }, scheduler: false });
   try {
     await w.start();
     assert.equal((w.statsReport().pool as { io: { size: number } }).io.size, 2);
@@ -182,10 +183,36 @@ test('autoscale grows the async slots with the backlog, up to max', async () => 
     assert.equal(w.activeTasks().length, 8, 'and 8 run at once');
     release();
     await Promise.all(rs.map((r) => r.get({ timeout: '10s' })));
+    for (let i = 0; i < 100 && size > 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      size = (w.statsReport().pool as { io: { size: number } }).io.size;
+    }
+    assert.equal(size, 2, 'back to min once idle for the keepalive (8 -> 4 -> 2)');
+    assert.equal(await (await held.delay()).get({ timeout: '5s' }), 1, 'still serving');
   } finally {
     release();
     await w.stop(1000);
     await app.close();
     resetMemoryBroker(broker);
+  }
+});
+
+test('the code example of docs/guide/operations.md runs as written', async () => {
+  const guide = await readFile(new URL('../../../docs/guide/operations.md', import.meta.url), 'utf8');
+  const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  assert.equal(blocks.length, 1);
+  const s = setup();
+  const alpha = s.app.worker({ name: 'alpha', logger: silentLogger, concurrency: 4, scheduler: false });
+  const lines: unknown[][] = [];
+  const console = { log: (...a: unknown[]) => lines.push(a), error: (...a: unknown[]) => lines.push(['error', ...a]) };
+  try {
+    await alpha.start();
+    const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...a: string[]) => (...v: unknown[]) => Promise<void>;
+    // The snippet is plain JavaScript as well as TypeScript.
+    await new AsyncFunction('app', 'console', blocks[0] as string)(s.app, console);
+    assert.deepEqual(lines, [['alpha', { io: { size: 4, running: 0, held: 4 }, cpu: null, autoscale: null }]]);
+  } finally {
+    await alpha.stop(1000);
+    await s.close();
   }
 });
