@@ -1,5 +1,5 @@
 /**
- * `npm run bench:canvas`: what a workflow costs against the same work done by hand. Against a
+ * `npm run bench -- canvas`: what a workflow costs against the same work done by hand. Against a
  * nats-server started here (fresh store), one worker process (concurrency 64) and one producer
  * process (see bench/roles/canvas-producer.ts):
  *

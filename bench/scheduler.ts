@@ -1,5 +1,5 @@
 /**
- * `npm run bench:scheduler`: delayed tasks at scale. A producer stores N delayed tasks (etas
+ * `npm run bench -- scheduler`: delayed tasks at scale. A producer stores N delayed tasks (etas
  * uniform over [now + FROM, now + TO]) in the `<app>-delayed` stream; then one standalone scheduler
  * process (a `Scheduler` on its lease, as `celeriac beat` runs it; no worker slots) indexes them and
  * moves each to its queue when due; one worker process (concurrency 256, `scheduler: false`) runs

@@ -4,7 +4,7 @@
  * 127.0.0.1:$BENCH_REDIS_PORT (BullMQ probes are skipped when it does not answer).
  *
  * Environment: BENCH_N (throughput size, default 50000), BENCH_RT_N (round trips, default N/5),
- * BENCH_REPEAT (default 1), BENCH_WORKER_CONCURRENCY (Celeriac worker slots, default 64),
+ * BENCH_REPEAT (default 5), BENCH_SWEEP (worker concurrencies of the e2e sweep, default 16,64,256), BENCH_WORKER_CONCURRENCY (Celeriac worker slots, default 64),
  * BENCH_E2E_WINDOW (producer publishes outstanding in e2e, default 64), BENCH_REDIS_PORT (6379),
  * BENCH_OUT (result file, default bench/results/latest.json). See docs/benchmarks.md.
  * @module
@@ -20,10 +20,11 @@ import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { num, sleep } from './lib/measure.ts';
 import { type ProbeInfo, type ProbeRun, computeChecks, formatReport, summarize } from './lib/report.ts';
+import { lineChart } from './lib/svg.ts';
 
 const N = num(process.env.BENCH_N, 50_000);
 const RT_N = num(process.env.BENCH_RT_N, Math.max(500, Math.round(N / 5)));
-const REPEAT = num(process.env.BENCH_REPEAT, 1);
+const REPEAT = num(process.env.BENCH_REPEAT, 5);
 const CONCURRENCY = num(process.env.BENCH_WORKER_CONCURRENCY, 64);
 const E2E_WINDOW = num(process.env.BENCH_E2E_WINDOW, 64);
 const REDIS_PORT = num(process.env.BENCH_REDIS_PORT, 6379);
@@ -39,16 +40,28 @@ const SIZES = {
   rawConsume: 2 * N,
   rawStockPublish: N,
   enqueue: 2 * N,
+  enqueueSingle: Math.max(1000, Math.round(N / 10)),
   e2e: N,
   roundTrip: RT_N,
 };
+/** Worker concurrencies of the e2e sweep (throughput vs concurrency chart); 64 is the main e2e probe. */
+const SWEEP = (process.env.BENCH_SWEEP ?? '16,64,256')
+  .split(',')
+  .map((x) => Number(x.trim()))
+  .filter((x) => Number.isInteger(x) && x > 0);
+const CHART = resolve(ROOT, process.env.BENCH_CHART ?? 'docs/bench/throughput-concurrency.svg');
 
 const PROBES: ProbeInfo[] = [
   { id: 'raw-lean-publish', label: `(a) raw lean pipelined JS publish, window 2000, ${SIZES.rawLeanPublish}`, unit: 'msgs/s' },
   { id: 'raw-consume-ack', label: `(b) raw consume({max_messages:1000}) + ack, ${SIZES.rawConsume}`, unit: 'msgs/s' },
   { id: 'raw-stock-publish', label: `(c) raw stock js.publish(), window 1000, ${SIZES.rawStockPublish}`, unit: 'msgs/s' },
-  { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay(), window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
-  { id: 'celeriac-e2e', label: `(e) Celeriac noop e2e, window ${E2E_WINDOW}, worker c=${CONCURRENCY}, ${SIZES.e2e}`, unit: 'tasks/s' },
+  { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay() pipelined, window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
+  { id: 'celeriac-enqueue-bulk', label: `(d') Celeriac noop.delayMany() bulk, chunks of 10000, ${SIZES.enqueue}`, unit: 'tasks/s' },
+  { id: 'celeriac-enqueue-single', label: `(d'') Celeriac await noop.delay() one at a time, ${SIZES.enqueueSingle}`, unit: 'tasks/s' },
+  { id: 'celeriac-e2e', label: `(e) Celeriac noop e2e (steady state), window ${E2E_WINDOW}, worker c=${CONCURRENCY}, ${SIZES.e2e}`, unit: 'tasks/s' },
+  ...SWEEP.filter((c) => c !== CONCURRENCY).map((c) => ({ id: `celeriac-e2e-c${c}`, label: `(e) the same, worker c=${c}`, unit: 'tasks/s' })),
+  { id: 'celeriac-e2e-results', label: `(e-r) the same with results stored in KV`, unit: 'tasks/s' },
+  { id: 'celeriac-drain', label: `(e-d) Celeriac drain: ${SIZES.e2e} enqueued first, then one worker c=${CONCURRENCY}`, unit: 'tasks/s' },
   { id: 'celeriac-e2e-trace100', label: `(e') the same with an OpenTelemetry SDK sampling 100 %`, unit: 'tasks/s' },
   { id: 'celeriac-e2e-trace1', label: `(e'') the same with an OpenTelemetry SDK, parent-based 1 % sampling`, unit: 'tasks/s' },
   { id: 'celeriac-rt', label: `(f) Celeriac round trip (KV result), ${LANES} lanes, worker c=${CONCURRENCY}, ${SIZES.roundTrip}`, unit: 'tasks/s' },
@@ -61,6 +74,8 @@ interface Ctx {
   url: string;
   nc: NatsConnection;
   repeat: number;
+  /** Env of every role: BENCH_NATS_PID, so the worker reads the server's CPU time. */
+  env: Record<string, string>;
 }
 type ProbeResult = Omit<ProbeRun, 'probe' | 'repeat' | 'ok'>;
 
@@ -94,23 +109,42 @@ async function workerAndProducer(
   }
 }
 
-/** Noop e2e: producer and worker processes, optionally with an OpenTelemetry SDK in both (BENCH_TRACING). */
-async function e2e(c: Ctx, tag: string, env: Record<string, string>): Promise<ProbeResult> {
+/**
+ * Noop e2e: producer and worker processes, optionally with an OpenTelemetry SDK in both
+ * (BENCH_TRACING), results stored (`results`), or another worker concurrency. CPU-µs per task is
+ * the producer's, the worker's and the nats-server's CPU time over the measured window.
+ */
+async function e2e(c: Ctx, tag: string, env: Record<string, string>, opts: { concurrency?: number; results?: boolean } = {}): Promise<ProbeResult> {
   const app = `bench-${tag}-${c.repeat}`;
   const { w, p } = await workerAndProducer(
-    ['celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, WARMUP, CONCURRENCY]],
-    ['celeriac-producer.ts', ['e2e', c.url, app, SIZES.e2e, E2E_WINDOW, WARMUP]],
-    env,
+    ['celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, WARMUP, opts.concurrency ?? CONCURRENCY]],
+    ['celeriac-producer.ts', [opts.results ? 'e2e-results' : 'e2e', c.url, app, SIZES.e2e, E2E_WINDOW, WARMUP]],
+    { ...c.env, ...env },
   );
   checkDelivery(w);
   const ms = rate(w, 't_last') - rate(p, 't_start');
-  return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms } };
+  return { value: Math.round((SIZES.e2e / ms) * 1000), cpuUs: cpuPerTask(SIZES.e2e, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, worker: w, e2e_ms: ms } };
+}
+
+/** µs of CPU per task from the processes' CPU ms (null when one could not be read). */
+function cpuPerTask(n: number, ms: unknown[]): number | undefined {
+  if (!ms.every((v): v is number => typeof v === 'number')) return undefined;
+  return Math.round((ms.reduce((a, b) => a + b, 0) * 10_000) / n) / 10;
 }
 
 function rate(r: Record<string, unknown>, key: string): number {
   const v = r[key];
   if (typeof v !== 'number') throw new Error(`probe result has no numeric ${key}: ${JSON.stringify(r)}`);
   return v;
+}
+
+/** Enqueue only, one of three ways; the stream must hold exactly what was sent. */
+async function enqueue(c: Ctx, mode: 'pipelined' | 'bulk' | 'single', n: number): Promise<ProbeResult> {
+  const app = `bench-enq-${mode}-${c.repeat}`;
+  const r = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, n, 1000, WARMUP, mode], ROLE_TIMEOUT_MS, c.env);
+  const stored = await streamMessages(c.nc, `${app}-tasks`);
+  if (stored !== r.expected_msgs) throw new Error(`stream ${app}-tasks holds ${stored} tasks, expected ${String(r.expected_msgs)}`);
+  return { value: rate(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
 }
 
 function checkDelivery(r: Record<string, unknown>): void {
@@ -131,14 +165,19 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
     const r = await runRoleProcess('raw-nats.ts', ['stock-pub', c.url, SIZES.rawStockPublish, 1000, WARMUP], ROLE_TIMEOUT_MS);
     return { value: rate(r, 'msgs_s'), detail: r };
   },
-  async 'celeriac-enqueue'(c) {
-    const app = `bench-enq-${c.repeat}`;
-    const r = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, SIZES.enqueue, 1000, WARMUP], ROLE_TIMEOUT_MS);
-    const stored = await streamMessages(c.nc, `${app}-tasks`);
-    if (stored !== r.expected_msgs) throw new Error(`stream ${app}-tasks holds ${stored} tasks, expected ${String(r.expected_msgs)}`);
-    return { value: rate(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
-  },
+  'celeriac-enqueue': (c) => enqueue(c, 'pipelined', SIZES.enqueue),
+  'celeriac-enqueue-bulk': (c) => enqueue(c, 'bulk', SIZES.enqueue),
+  'celeriac-enqueue-single': (c) => enqueue(c, 'single', SIZES.enqueueSingle),
   'celeriac-e2e': (c) => e2e(c, 'e2e', {}),
+  ...Object.fromEntries(SWEEP.filter((k) => k !== CONCURRENCY).map((k) => [`celeriac-e2e-c${k}`, (c: Ctx) => e2e(c, `e2e-c${k}`, {}, { concurrency: k })])),
+  'celeriac-e2e-results': (c) => e2e(c, 'e2e-res', {}, { results: true }),
+  async 'celeriac-drain'(c) {
+    const app = `bench-drain-${c.repeat}`;
+    const enq = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, SIZES.e2e, 1000, 0, 'pipelined'], ROLE_TIMEOUT_MS, c.env);
+    const w = await runRoleProcess('celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, 0, CONCURRENCY], ROLE_TIMEOUT_MS, c.env);
+    checkDelivery(w);
+    return { value: rate(w, 'drain_tasks_s'), cpuUs: cpuPerTask(SIZES.e2e, [w.cpu_ms, w.nats_cpu_ms]), detail: { enqueue: enq, worker: w } };
+  },
   'celeriac-e2e-trace100': (c) => e2e(c, 'e2e-t100', { BENCH_TRACING: 'sdk-100' }),
   'celeriac-e2e-trace1': (c) => e2e(c, 'e2e-t1', { BENCH_TRACING: 'sdk-1' }),
   async 'celeriac-rt'(c) {
@@ -213,9 +252,9 @@ async function main(): Promise<number> {
         const t0 = Date.now();
         process.stdout.write(`[${repeat}/${REPEAT}] ${probe.label} ... `);
         try {
-          const r = await runner({ url: server.url, nc, repeat });
+          const r = await runner({ url: server.url, nc, repeat, env: server.pid === undefined ? {} : { BENCH_NATS_PID: String(server.pid) } });
           runs.push({ probe: probe.id, repeat, ok: true, ...r });
-          const lat = r.p50 === undefined ? '' : ` (p50 ${r.p50} ms, p99 ${r.p99} ms)`;
+          const lat = (r.p50 === undefined ? '' : ` (p50 ${r.p50} ms, p99 ${r.p99} ms)`) + (r.cpuUs === undefined ? '' : ` ${r.cpuUs} CPU-µs/task`);
           console.log(`${(r.value ?? 0).toLocaleString('en-US')} ${probe.unit}${lat} [${((Date.now() - t0) / 1000).toFixed(1)} s]`);
         } catch (err) {
           const message = (err as Error).message ?? String(err);
@@ -240,7 +279,7 @@ async function main(): Promise<number> {
     startedAt,
     finishedAt: new Date().toISOString(),
     bullmqSkipped: bullmqSkip,
-    config: { N, RT_N, REPEAT, WARMUP, RT_WARMUP, LANES, CONCURRENCY, E2E_WINDOW, sizes: SIZES },
+    config: { N, RT_N, REPEAT, WARMUP, RT_WARMUP, LANES, CONCURRENCY, E2E_WINDOW, SWEEP, sizes: SIZES },
     machine: { ...machine, loadavgEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     summary,
     checks,
@@ -249,6 +288,24 @@ async function main(): Promise<number> {
   await mkdir(dirname(OUT), { recursive: true });
   await writeFile(OUT, `${JSON.stringify(out, null, 2)}\n`);
   console.log(`\nwrote ${relative(ROOT, OUT)}`);
+  // Throughput vs worker concurrency, against raw consume+ack and BullMQ of the same run.
+  const med = (id: string) => summary.find((x) => x.id === id)?.median ?? null;
+  const sweep = SWEEP.map((k) => [k, med(k === CONCURRENCY ? 'celeriac-e2e' : `celeriac-e2e-c${k}`)] as const).filter((x): x is readonly [number, number] => x[1] !== null);
+  if (sweep.length > 1) {
+    const flat = (id: string, name: string) => (med(id) === null ? [] : [{ name, points: SWEEP.map((k) => [k, med(id) as number] as const) }]);
+    await mkdir(dirname(CHART), { recursive: true });
+    await writeFile(
+      CHART,
+      lineChart({
+        title: `Noop e2e throughput vs worker concurrency (median of ${REPEAT})`,
+        xLabel: 'worker concurrency (async slots)',
+        yLabel: 'tasks/s',
+        logX: true,
+        series: [{ name: 'Celeriac e2e', points: sweep }, ...flat('raw-consume-ack', 'raw consume+ack'), ...flat('bullmq-e2e', 'BullMQ e2e (c=64)')],
+      }),
+    );
+    console.log(`wrote ${relative(ROOT, CHART)}`);
+  }
   return runs.some((r) => !r.ok) ? 1 : 0;
 }
 

@@ -9,6 +9,8 @@ import { type App, type Task, createApp } from '../../src/index.ts';
 export interface BenchApp {
   app: App;
   noop: Task<[number], void>;
+  /** Like `noop`, but its result (null) is stored in KV: e2e with results. */
+  stored: Task<[number], null>;
   add: Task<[number, number], number>;
 }
 
@@ -21,6 +23,10 @@ export function benchApp(name: string, broker: string, onNoop?: (i: number) => v
     },
     { ignoreResult: true },
   );
+  const stored = app.task('stored', async (_ctx, i: number) => {
+    onNoop?.(i);
+    return null;
+  });
   const add = app.task('add', async (_ctx, a: number, b: number) => a + b);
-  return { app, noop, add };
+  return { app, noop, stored, add };
 }

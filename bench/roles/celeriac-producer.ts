@@ -21,23 +21,27 @@ const deadlineMs = num(process.env.BENCH_ROLE_DEADLINE_MS, 150_000);
 const GET_TIMEOUT_MS = 30_000;
 
 async function e2e(): Promise<Record<string, unknown>> {
-  const { app, noop } = benchApp(appName, url);
+  const { app, noop, stored } = benchApp(appName, url);
+  // e2e-results: the task's result is stored in KV (the worker writes it); e2e: ignoreResult.
+  const task = mode === 'e2e-results' ? stored : noop;
   const publish = async (from: number, count: number) => {
     const w = createWindow(window);
     for (let i = from; i < from + count; i++) {
       await w.room();
-      w.add(noop.delay(i));
+      w.add(task.delay(i));
     }
     await w.drain();
   };
   // Warm-up (connects, provisions, warms the JIT on both sides): negative ids the worker ignores.
   await publish(-warmup, warmup);
   await sleep(300);
+  const cpu0 = process.cpuUsage();
   const tStart = epochMs();
   await publish(0, n);
   const tPublished = epochMs();
+  const cpu = process.cpuUsage(cpu0);
   await app.close();
-  return { probe: 'celeriac-e2e-producer', n, window, t_start: tStart, publish_tasks_s: perSecond(n, tPublished - tStart) };
+  return { probe: 'celeriac-e2e-producer', n, window, t_start: tStart, publish_tasks_s: perSecond(n, tPublished - tStart), cpu_ms: Math.round((cpu.user + cpu.system) / 1000) };
 }
 
 async function rt(): Promise<Record<string, unknown>> {
@@ -47,8 +51,8 @@ async function rt(): Promise<Record<string, unknown>> {
   return report;
 }
 
-if (mode !== 'e2e' && mode !== 'rt') {
-  console.error(`unknown mode ${JSON.stringify(mode)}; e2e or rt`);
+if (mode !== 'e2e' && mode !== 'e2e-results' && mode !== 'rt') {
+  console.error(`unknown mode ${JSON.stringify(mode)}; e2e, e2e-results or rt`);
   process.exit(2);
 }
-runRole(`celeriac-producer:${mode}`, deadlineMs, mode === 'e2e' ? e2e : rt);
+runRole(`celeriac-producer:${mode}`, deadlineMs, mode === 'rt' ? rt : e2e);

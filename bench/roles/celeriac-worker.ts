@@ -14,6 +14,7 @@ import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurre
 import { silentLogger } from '../../src/testing.ts';
 import { DeliveryLedger, emit, epochMs, num, perSecond, runRole, sleep } from '../lib/measure.ts';
 import { startProfiling } from '../lib/profile.ts';
+import { cpuTimeMs } from '../lib/cpu.ts';
 import { benchApp } from './bench-app.ts';
 
 const [mode, url = '', appName = 'bench', nArg, warmArg, concArg] = process.argv.slice(2);
@@ -37,6 +38,14 @@ let stopRequested: () => void = () => undefined;
 const stopSignal = new Promise<void>((r) => (stopRequested = r));
 process.once('SIGTERM', () => stopRequested());
 
+// CPU time over the measured window (first to last measured task): this process, and the
+// nats-server (BENCH_NATS_PID) read from /proc at the same two instants.
+const natsPid = process.env.BENCH_NATS_PID ? Number(process.env.BENCH_NATS_PID) : undefined;
+let cpu0: NodeJS.CpuUsage | undefined;
+let cpuWorker: NodeJS.CpuUsage | undefined;
+let nats0: number | null = null;
+let natsMs: number | null = null;
+
 const { app } = benchApp(appName, url, (i) => {
   if (i < 0) {
     warmSeen++;
@@ -44,9 +53,16 @@ const { app } = benchApp(appName, url, (i) => {
   }
   if (ledger.mark(i)) {
     const t = epochMs();
-    if (ledger.unique === 1) tFirst = t;
+    if (ledger.unique === 1) {
+      tFirst = t;
+      cpu0 = process.cpuUsage();
+      nats0 = natsPid === undefined ? null : cpuTimeMs(natsPid);
+    }
     if (ledger.unique === n) {
       tLast = t;
+      cpuWorker = process.cpuUsage(cpu0);
+      const nats1 = natsPid === undefined ? null : cpuTimeMs(natsPid);
+      natsMs = nats0 !== null && nats1 !== null ? nats1 - nats0 : null;
       allSeen();
     }
   }
@@ -102,6 +118,8 @@ runRole(`celeriac-worker:${mode}`, deadlineMs, async () => {
         t_last: tLast,
         t_acked: tAcked,
         drain_tasks_s: perSecond(n - 1, tLast - tFirst),
+        cpu_ms: cpuWorker ? Math.round((cpuWorker.user + cpuWorker.system) / 1000) : null,
+        nats_cpu_ms: natsMs === null ? null : Math.round(natsMs),
         unique: ledger.unique,
         duplicates: ledger.duplicates,
         missing: ledger.missing,

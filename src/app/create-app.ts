@@ -276,6 +276,11 @@ export class App implements TaskPublisher {
     return this.#publisher.publishTask(name, args, taskOptions, options, extra);
   }
 
+  /** @internal publish one task per argument list (`task.delayMany`). */
+  publishMany(name: string, argsList: ReadonlyArray<readonly unknown[]>, taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, window: number): Promise<Array<AsyncResult<unknown>>> {
+    return this.#publisher.publishMany(name, argsList, taskOptions, options, window);
+  }
+
   /**
    * @internal publish many tasks (a workflow's first tasks, a worker's continuation): every message
    * is encoded and checked before the first is sent, so bad input publishes nothing; at most 256

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, PublishError } from '../errors.ts';
 import type { Codec } from '../protocol/codec.ts';
 import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
 import type { AsyncResult } from '../results/async-result.ts';
@@ -82,6 +82,58 @@ export class Publisher {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Publish one task per argument list (`task.delayMany`): all are encoded and checked before the
+   * first is sent (bad input publishes nothing), then sent with at most `window` publishes awaiting
+   * their acknowledgement. Resolves with one AsyncResult per argument list, in order.
+   * @throws PublishError naming how many were published when sending fails part-way.
+   */
+  async publishMany(name: string, argsList: ReadonlyArray<readonly unknown[]>, taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, window: number): Promise<Array<AsyncResult<unknown>>> {
+    if (!Array.isArray(argsList)) throw new InvalidArgumentError(`${name}.delayMany(argsList): argsList must be an array of argument arrays`);
+    if (options?.taskId !== undefined) throw new InvalidArgumentError(`${name}.delayMany: options.taskId cannot be given (every task gets its own id)`);
+    if (this.#h.middleware.publishChain(name)) {
+      // Publish middleware sees each task: one at a time through its chain, `window` at once.
+      const out = new Array<AsyncResult<unknown>>(argsList.length);
+      let i = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(window, argsList.length) }, async () => {
+          while (i < argsList.length) {
+            const k = i++;
+            out[k] = await this.publishTask(name, argsList[k] as readonly unknown[], taskOptions, options);
+          }
+        }),
+      );
+      return out;
+    }
+    const router = this.#routerFor(taskOptions, options, undefined);
+    if (router && !router.started) {
+      await this.#h.transport().connect();
+      router.start();
+    }
+    const ready: PreparedTask[] = [];
+    try {
+      for (const args of argsList) ready.push(this.#prepare(name, args, taskOptions, options, undefined, router));
+    } catch (err) {
+      for (const p of ready) endSpan(p.span, err); // nothing was sent
+      throw err;
+    }
+    let next = 0;
+    let sent = 0;
+    try {
+      await Promise.all(
+        Array.from({ length: Math.min(window, ready.length) }, async () => {
+          while (next < ready.length) {
+            await this.#send(ready[next++] as PreparedTask);
+            sent++;
+          }
+        }),
+      );
+    } catch (err) {
+      throw new PublishError(`${name}.delayMany: ${sent} of ${ready.length} tasks were published before a publish failed: ${(err as Error).message}`, { cause: err });
+    }
+    return ready.map((p) => this.#h.asyncResult(p.encoded.id));
   }
 
   /**

@@ -8,7 +8,11 @@ import type { ApplyOptions, ResolvedTaskOptions } from './task-options.ts';
 /** What a task handle needs from its app. */
 export interface TaskPublisher extends WorkflowApplier {
   publishTask(name: string, args: readonly unknown[], taskOptions: ResolvedTaskOptions, options?: ApplyOptions): Promise<AsyncResult<unknown>>;
+  publishMany(name: string, argsList: ReadonlyArray<readonly unknown[]>, taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, window: number): Promise<Array<AsyncResult<unknown>>>;
 }
+
+/** Publishes `delayMany` keeps awaiting their acknowledgement at once. */
+const BULK_WINDOW = 1000;
 
 /**
  * The argument lists a partial signature may hold: all of `A`, or any tail of it (a chain
@@ -51,6 +55,19 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
    */
   applyAsync(args: A, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>> {
     return this.#app.publishTask(this.name, args, this.options, options) as Promise<AsyncResult<Awaited<R>>>;
+  }
+
+  /**
+   * Send the task once per argument list (bulk enqueue, like BullMQ's `addBulk`): every message is
+   * encoded and checked first, so bad input sends nothing; then they are pipelined (up to 1,000
+   * awaiting the broker's acknowledgement). Resolves with one result per list, in order, once all
+   * are stored. `options` apply to every task (no `taskId`).
+   * @example const results = await add.delayMany([[1, 2], [3, 4], [5, 6]]);
+   * @throws InvalidArgumentError for bad input (nothing sent); PublishError naming how many were
+   *   sent when the broker fails part-way.
+   */
+  delayMany(argsList: ReadonlyArray<A>, options?: ApplyOptions): Promise<Array<AsyncResult<Awaited<R>>>> {
+    return this.#app.publishMany(this.name, argsList, this.options, options, BULK_WINDOW) as Promise<Array<AsyncResult<Awaited<R>>>>;
   }
 
   /**

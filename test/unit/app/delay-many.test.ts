@@ -1,0 +1,42 @@
+/** `task.delayMany`: bulk enqueue, all-or-nothing on bad input, results in order. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { createApp, isInvalidArgumentError } from '../../../src/index.ts';
+import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
+
+test('delayMany sends one task per argument list and resolves with their results in order', async () => {
+  const broker = `dm-${randomUUID()}`;
+  const app = createApp({ name: 'dm', broker: `memory://${broker}` });
+  const add = app.task('dm.add', async (_c, a: number, b: number) => a + b);
+  const w = app.worker({ logger: silentLogger, concurrency: 16, scheduler: false });
+  await w.start();
+  try {
+    const argsList = Array.from({ length: 2500 }, (_, i): [number, number] => [i, 1]);
+    const results = await add.delayMany(argsList);
+    assert.equal(results.length, 2500);
+    assert.equal(new Set(results.map((r) => r.id)).size, 2500, 'every task has its own id');
+    const values = await Promise.all(results.map((r) => r.get({ timeout: '10s' })));
+    assert.deepEqual(values, argsList.map(([a]) => a + 1));
+    assert.deepEqual(await add.delayMany([]), []);
+  } finally {
+    await w.stop();
+    await app.close();
+    resetMemoryBroker(broker);
+  }
+});
+
+test('delayMany refuses bad input before sending anything', async () => {
+  const broker = `dm-${randomUUID()}`;
+  const app = createApp({ name: 'dm2', broker: `memory://${broker}` });
+  const add = app.task('dm.add', async (_c, a: number, b: number) => a + b);
+  try {
+    await assert.rejects(add.delayMany([[1, 2], 'oops' as unknown as [number, number]]), (err: unknown) => isInvalidArgumentError(err) && /args must be an array/.test((err as Error).message));
+    await assert.rejects(add.delayMany([[1, 2]], { taskId: 'x' }), /taskId cannot be given/);
+    await assert.rejects(add.delayMany('nope' as unknown as Array<[number, number]>), /argsList must be an array/);
+    assert.deepEqual(await app.queueStats('default'), [{ queue: 'default', depth: 0, inFlight: 0, redelivered: 0, waitingPulls: 0, hasConsumer: false }], 'nothing was sent');
+  } finally {
+    await app.close();
+    resetMemoryBroker(broker);
+  }
+});
