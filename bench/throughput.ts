@@ -54,6 +54,7 @@ const CHART = resolve(ROOT, process.env.BENCH_CHART ?? 'docs/bench/throughput-co
 const PROBES: ProbeInfo[] = [
   { id: 'raw-lean-publish', label: `(a) raw lean pipelined JS publish, window 2000, ${SIZES.rawLeanPublish}`, unit: 'msgs/s' },
   { id: 'raw-consume-ack', label: `(b) raw consume({max_messages:1000}) + ack, ${SIZES.rawConsume}`, unit: 'msgs/s' },
+  { id: 'raw-e2e', label: `(b') raw e2e: lean publish (window ${E2E_WINDOW}) and consume+ack in two processes at once, ${N}`, unit: 'msgs/s' },
   { id: 'raw-stock-publish', label: `(c) raw stock js.publish(), window 1000, ${SIZES.rawStockPublish}`, unit: 'msgs/s' },
   { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay() pipelined, window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
   { id: 'celeriac-enqueue-bulk', label: `(d') Celeriac noop.delayMany() bulk, chunks of 10000, ${SIZES.enqueue}`, unit: 'tasks/s' },
@@ -160,6 +161,11 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
   async 'raw-consume-ack'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['consume', c.url, SIZES.rawConsume, 1000, WARMUP], ROLE_TIMEOUT_MS);
     return { value: rate(r, 'msgs_s'), detail: r };
+  },
+  async 'raw-e2e'(c) {
+    const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub', c.url, N, E2E_WINDOW, WARMUP]]);
+    const ms = rate(w, 't_last') - rate(p, 't_start');
+    return { value: Math.round((N / ms) * 1000), detail: { producer: p, consumer: w, e2e_ms: ms } };
   },
   async 'raw-stock-publish'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['stock-pub', c.url, SIZES.rawStockPublish, 1000, WARMUP], ROLE_TIMEOUT_MS);

@@ -83,6 +83,8 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
   const bestBullRt = bullRt.length ? Math.max(...bullRt) : null;
   const e2eRaw = ratio(med('celeriac-e2e'), med('raw-consume-ack'));
   const e2eBull = ratio(med('celeriac-e2e'), med('bullmq-e2e'));
+  const e2eRawE2e = ratio(med('celeriac-e2e'), med('raw-e2e'));
+  const drainRaw = ratio(med('celeriac-drain'), med('raw-consume-ack'));
   const rtBull = ratio(med('celeriac-rt'), bestBullRt);
   const enqRaw = ratio(med('celeriac-enqueue-bulk'), med('raw-lean-publish'));
   const cpuUs = m('celeriac-e2e')?.cpuUs ?? null;
@@ -98,6 +100,22 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
       format: 'percent',
       goal: '≥ 0.40 (issue floor), ≥ 0.75 (PRODUCT target)',
       verdicts: [verdict(e2eRaw, 'floor', 0.4), verdict(e2eRaw, 'target', 0.75)],
+    },
+    {
+      id: 'e2e_vs_raw_e2e',
+      label: 'Celeriac e2e / raw e2e (publish and consume at once, same window)',
+      value: e2eRawE2e,
+      format: 'percent',
+      goal: 'recorded (the like-for-like ceiling on this box)',
+      verdicts: [],
+    },
+    {
+      id: 'drain_vs_raw_consume_ack',
+      label: 'Celeriac drain / raw consume+ack (both from a filled stream)',
+      value: drainRaw,
+      format: 'percent',
+      goal: 'recorded',
+      verdicts: [],
     },
     {
       id: 'e2e_vs_bullmq_e2e',

@@ -5,11 +5,17 @@
  *   node --import tsx bench/roles/raw-nats.ts lean-pub  <url> <n> <window> <warmup>
  *   node --import tsx bench/roles/raw-nats.ts stock-pub <url> <n> <window> <warmup>
  *   node --import tsx bench/roles/raw-nats.ts consume   <url> <n> <maxMessages> <warmup>
+ *   node --import tsx bench/roles/raw-nats.ts e2e-consume <url> <n> <maxMessages> <warmup>
+ *   node --import tsx bench/roles/raw-nats.ts e2e-pub     <url> <n> <window> <warmup>
+ *
+ * e2e-consume / e2e-pub: the raw analogue of Celeriac's steady-state e2e, in two processes: the
+ * consumer (WorkQueue stream, explicit acks) is ready first, then the publisher sends n messages
+ * (after `warmup`) with `window` un-acknowledged; the consumer reports its last-message time.
  * @module
  */
 import { AckPolicy, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { createWindow, epochMs, num, perSecond, runRole } from '../lib/measure.ts';
+import { createWindow, emit, epochMs, num, perSecond, runRole } from '../lib/measure.ts';
 
 const PAYLOAD = new Uint8Array(256).fill(120);
 const [mode, url = '', nArg, windowArg, warmArg] = process.argv.slice(2);
@@ -140,7 +146,46 @@ async function consume(): Promise<Record<string, unknown>> {
   };
 }
 
-const mains: Record<string, () => Promise<Record<string, unknown>>> = { 'lean-pub': leanPub, 'stock-pub': stockPub, consume };
+async function e2eConsume(): Promise<Record<string, unknown>> {
+  const nc = await connect({ servers: url });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  await freshStream(jsm, 'BENCH_E2E', 'bench.e2e', RetentionPolicy.Workqueue);
+  await jsm.consumers.add('BENCH_E2E', { durable_name: 'w', ack_policy: AckPolicy.Explicit, max_ack_pending: 20_000, ack_wait: 30_000_000_000 });
+  const c = await js.consumers.get('BENCH_E2E', 'w');
+  const msgs = await c.consume({ max_messages: window });
+  emit('ready', { role: 'raw-nats:e2e-consume' });
+  const total = n + warmup;
+  let got = 0;
+  let tLast = 0;
+  for await (const m of msgs) {
+    m.ack();
+    got++;
+    if (got === total) {
+      tLast = epochMs();
+      break;
+    }
+  }
+  await nc.flush();
+  await jsm.streams.delete('BENCH_E2E');
+  await nc.close();
+  return { probe: 'raw-e2e-consumer', n, got, t_last: tLast };
+}
+
+async function e2ePub(): Promise<Record<string, unknown>> {
+  const nc = await connect({ servers: url });
+  const publish = leanPipeline(nc, 'bench.e2e', window);
+  await nc.flush();
+  await publish(warmup);
+  const t0 = epochMs();
+  const errors = await publish(n);
+  const ms = epochMs() - t0;
+  await nc.close();
+  if (errors > 0) throw new Error(`${errors} publishes were refused`);
+  return { probe: 'raw-e2e-publisher', n, window, t_start: t0, publish_msgs_s: perSecond(n, ms) };
+}
+
+const mains: Record<string, () => Promise<Record<string, unknown>>> = { 'lean-pub': leanPub, 'stock-pub': stockPub, consume, 'e2e-consume': e2eConsume, 'e2e-pub': e2ePub };
 const main = mains[mode ?? ''];
 if (!main) {
   console.error(`unknown mode ${JSON.stringify(mode)}; one of ${Object.keys(mains).join(', ')}`);
