@@ -158,6 +158,13 @@ export class EscalationError extends CeleriacError {
 }
 export const isEscalationError = branded('EscalationError') as (e: unknown) => e is EscalationError;
 
+/**
+ * Codes of the control-flow signals a task throws (`Retry`, `Defer`, `Ignore`): their stack only
+ * shows where the signal was thrown, and formatting it (source maps under tsx) costs more than the
+ * rest of a retry, so it is left out. A `Retry`'s cause keeps its stack.
+ */
+const SIGNAL_CODES: ReadonlySet<unknown> = new Set(['E_RETRY', 'E_DEFER', 'E_IGNORE']);
+
 /** Serialise any thrown value to {@link SerializedError} (depth-limited cause chain). */
 export function serializeError(err: unknown, depth = 0): SerializedError {
   if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
@@ -167,7 +174,7 @@ export function serializeError(err: unknown, depth = 0): SerializedError {
       message: String(e.message),
     };
     if (typeof e.code === 'string' || typeof e.code === 'number') out.code = String(e.code);
-    if (typeof e.stack === 'string') out.stack = e.stack;
+    if (!SIGNAL_CODES.has(e.code) && typeof e.stack === 'string') out.stack = e.stack;
     if (e.data !== undefined) out.data = e.data;
     if (e.cause !== undefined && depth < 4) out.cause = serializeError(e.cause, depth + 1);
     return out;

@@ -366,8 +366,10 @@ export class Executor {
     const useResults = !task.ignoreResult;
     let known = 0;
     let quarantine = false;
-    if (d > 1 || task.idempotencyKey !== null) {
-      // A redelivery (or a keyed task): finished already? Then only settle it.
+    // A retried or delayed task's key already holds its RETRY / SCHEDULED record: reading it first
+    // (one get) spares the result write a failed compare-and-set, a get and a second put.
+    if (d > 1 || task.idempotencyKey !== null || (useResults && (task.retries > 0 || task.eta !== null))) {
+      // A redelivery (or a keyed, retried or delayed task): finished already? Then only settle it.
       const stored = useResults ? await this.#o.backend.getEntry(task.id) : null;
       if (stored && (stored.record.status === 'SUCCESS' || stored.record.status === 'FAILURE' || stored.record.status === 'REVOKED')) {
         await this.#settler.alreadyDone(task, msg, def, stored.record);

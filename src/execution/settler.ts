@@ -165,7 +165,10 @@ export class Settler {
     }
     const headers = this.#copyHeaders(msg);
     headers[H.retries] = String(next);
-    headers[H.eta] = new Date(eta).toISOString();
+    // An immediate retry carries no eta: a worker whose clock is a few ms behind would otherwise
+    // take it for "not yet" and send it round once more.
+    if (countdownMs > 0) headers[H.eta] = new Date(eta).toISOString();
+    else delete headers[H.eta];
     headers[H.msgId] = `${task.id}:retry:${next}`;
     // The next attempt is a child of this one, linked to the original publish.
     const origin = msg.header(H.traceparent);
