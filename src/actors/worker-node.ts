@@ -381,6 +381,14 @@ export class WorkerNode implements ControlTarget {
       receive() {},
     }));
 
+    const mostSlots = this.options.autoscale?.max ?? this.options.concurrency;
+    if (transport.kind === 'nats' && mostSlots > app.options.maxAckPending) {
+      log.warn(
+        `only ${app.options.maxAckPending} of the ${mostSlots} slots can be filled from one queue: the broker delivers at most maxAckPending ` +
+          'unacknowledged messages per queue (across all workers); raise createApp({ maxAckPending }) to use them',
+        { concurrency: mostSlots, maxAckPending: app.options.maxAckPending },
+      );
+    }
     const cpuTasks = app.taskNames().filter((n) => app.taskKind(n) === 'cpu');
     if (cpuTasks.length > 0 && !this.options.tasksModule) {
       log.warn('CPU tasks will run on the event loop: no tasksModule given for the thread pool', { tasks: cpuTasks.join(',') });

@@ -9,6 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { createApp, isConfigMismatchError, isPayloadTooLargeError, isQueueFullError, isTaskError, type App } from '../../src/index.ts';
 import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
+import { createLogger } from '../../src/util/logger.ts';
 
 let server: NatsServerHandle;
 
@@ -279,5 +280,20 @@ test('results come back to the publishing client (reply_to); a task longer than 
     await w.stop();
   } finally {
     await app.close();
+  }
+});
+
+test('a worker with more slots than the queue consumer delivers (maxAckPending) says so at start', async () => {
+  const app2 = createApp({ name: 'ackcap', broker: server.url, maxAckPending: 10 });
+  app2.task('t', async () => 1);
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'warn', write: (l) => lines.push(l) });
+  const worker = app2.worker({ logger, concurrency: 20, scheduler: false });
+  try {
+    await worker.start();
+    assert.ok(lines.some((l) => /only 10 of the 20 slots can be filled/.test(l) && /maxAckPending/.test(l)), lines.join('\n'));
+  } finally {
+    await worker.stop();
+    await app2.close();
   }
 });

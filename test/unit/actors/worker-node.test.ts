@@ -50,3 +50,4 @@ test('a crashed consumer is restarted and keeps serving', async () => {
     resetMemoryBroker(broker);
   }
 });
+
