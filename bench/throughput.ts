@@ -307,7 +307,7 @@ async function main(): Promise<number> {
         xLabel: 'worker concurrency (async slots)',
         yLabel: 'tasks/s',
         logX: true,
-        series: [{ name: 'Celeriac e2e', points: sweep }, ...flat('raw-consume-ack', 'raw consume+ack'), ...flat('bullmq-e2e', 'BullMQ e2e (c=64)')],
+        series: [{ name: 'Celeriac e2e', points: sweep }, ...flat('raw-e2e', 'raw e2e (window 64)'), ...flat('raw-consume-ack', 'raw consume+ack'), ...flat('bullmq-e2e', 'BullMQ e2e (c=64)')],
       }),
     );
     console.log(`wrote ${relative(ROOT, CHART)}`);

@@ -168,7 +168,8 @@ export class Scheduler {
         // Checked on every fire, not only for entries re-read after a reset: a fire whose delete
         // failed during a broker outage is retried from the heap, and after the broker's restart
         // its first copy may already have run (tried; the restart test caught the doubles).
-        const done = taskId !== '' && this.#s.isDone ? await this.#s.isDone(taskId) : false;
+        // A task that stores no result (`ignore_result`) has nothing to look up: skip the KV get.
+        const done = taskId !== '' && this.#s.isDone && m.headers[H.ignoreResult] !== 'true' ? await this.#s.isDone(taskId) : false;
         if (!done) await this.#s.transport.publish(m.queue, { id: taskId, headers: m.headers, body: m.body });
         await store.remove(seq);
         if (!done) this.#fired++;
