@@ -27,7 +27,7 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { startNatsServer } from '../src/testing.ts';
+import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { median, num, round } from './lib/measure.ts';
@@ -136,15 +136,9 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   console.log(`celeriac W4 I/O bench: sleep(${SLEEP_MS} ms) tasks, slots ${SLOTS.join(', ')}, ${ROUNDS} × slots tasks per run, repeat ${REPEAT}, baseline ${CEILING_N ? `${CEILING_N} no-wait tasks at ${CEILING_SLOTS} slots` : 'off'}`);
   console.log(`machine: ${machine.cores} x ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, ${machine.natsServer}, load ${machine.loadavgStart.join(' ')}`);
-  const server = await startNatsServer();
+  const server = await startBenchServer();
   const natsPid = server.pid ?? 0;
   let nc: NatsConnection | undefined;
-  const onSignal = () => {
-    killAllRoles();
-    void server.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const runs: Run[] = [];
   try {
     nc = await connect({ servers: server.url });
@@ -263,11 +257,4 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    killAllRoles();
-    process.exit(1);
-  },
-);
+runScenario(main);

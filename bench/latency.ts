@@ -36,7 +36,8 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { type NatsServerHandle, startNatsServer } from '../src/testing.ts';
+import { type NatsServerHandle } from '../src/testing.ts';
+import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, type RoleProcess, killAllRoles, startRole } from './lib/child.ts';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -352,14 +353,8 @@ async function main(): Promise<number> {
   );
   console.log(`machine: ${machine.cores} x ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, ${machine.natsServer}, load ${machine.loadavgStart.join(' ')}`);
 
-  const server = await startNatsServer();
+  const server = await startBenchServer();
   let nc: NatsConnection | undefined;
-  const onSignal = () => {
-    killAllRoles();
-    void server.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
 
   const maxRuns: Array<{ ok: boolean; rate?: number; error?: string; detail?: Record<string, unknown> }> = [];
   const runs: LevelRun[] = [];
@@ -447,11 +442,4 @@ async function main(): Promise<number> {
   return out.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    killAllRoles();
-    process.exit(1);
-  },
-);
+runScenario(main);

@@ -35,7 +35,8 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { type NatsServerHandle, startNatsServer } from '../src/testing.ts';
+import { type NatsServerHandle } from '../src/testing.ts';
+import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, type RoleProcess, killAllRoles, startRole } from './lib/child.ts';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -444,14 +445,8 @@ async function main(): Promise<number> {
   );
   console.log(`machine: ${machine.cores} x ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, ${machine.natsServer}, load ${machine.loadavgStart.join(' ')}`);
 
-  const server = await startNatsServer();
+  const server = await startBenchServer();
   let nc: NatsConnection | undefined;
-  const onSignal = () => {
-    killAllRoles();
-    void server.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const runs: Run[] = [];
   let natsHwmMb: number | null = null;
   try {
@@ -528,11 +523,4 @@ async function main(): Promise<number> {
   return failed.length > 0 ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    killAllRoles();
-    process.exit(1);
-  },
-);
+runScenario(main);

@@ -23,7 +23,7 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { startNatsServer } from '../src/testing.ts';
+import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, type RoleProcess, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import type { LatencySummary } from './lib/latency.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -108,14 +108,8 @@ async function main(): Promise<number> {
   console.log(`celeriac scheduler bench: N=${N} etas now+[${FROM_MS / 1000}, ${TO_MS / 1000}] s, batch ${BATCH}, worker c=${CONCURRENCY}, seed ${SEED}${SCHED_NODE_OPTIONS ? `, scheduler NODE_OPTIONS ${SCHED_NODE_OPTIONS}` : ''}`);
   console.log(`machine: ${machine.cores} x ${machine.cpu}, ${machine.memGiB} GiB, node ${machine.node}, ${machine.natsServer}, load ${machine.loadavgStart.join(' ')}`);
 
-  const server = await startNatsServer();
+  const server = await startBenchServer();
   let nc: NatsConnection | undefined;
-  const onSignal = () => {
-    killAllRoles();
-    void server.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
 
   // Every role's hard limit covers the whole scenario: start-up, publishing, the eta window, grace.
   const roleTimeout = TO_MS + GRACE_MS + 90_000;
@@ -251,11 +245,4 @@ async function main(): Promise<number> {
   return out.ok ? 0 : 1;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    killAllRoles();
-    process.exit(1);
-  },
-);
+runScenario(main);

@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { startNatsServer } from '../src/testing.ts';
+import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { num, sleep } from './lib/measure.ts';
@@ -240,14 +240,8 @@ async function main(): Promise<number> {
   const probes = (bullmqSkip ? PROBES.filter((p) => !p.id.startsWith('bullmq')) : PROBES).filter((p) => !only || only.includes(p.id));
   if (bullmqSkip) console.log(`note: BullMQ probes skipped: ${bullmqSkip}`);
 
-  const server = await startNatsServer();
+  const server = await startBenchServer();
   let nc: NatsConnection | undefined;
-  const onSignal = () => {
-    killAllRoles();
-    void server.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const runs: ProbeRun[] = [];
   try {
     nc = await connect({ servers: server.url });
@@ -315,11 +309,4 @@ async function main(): Promise<number> {
   return runs.some((r) => !r.ok) ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    console.error(err);
-    killAllRoles();
-    process.exit(1);
-  },
-);
+runScenario(main);
