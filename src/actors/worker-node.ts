@@ -211,10 +211,8 @@ export class WorkerNode implements ControlTarget {
     }
     const cpu = this.#cpuPool;
     if (!cpu) throw new InvalidArgumentError('this worker has no CPU pool (no kind "cpu" tasks, or no tasksModule)');
-    const size = cpu.threads + delta;
-    if (size < 1) throw new InvalidArgumentError(`cannot shrink the CPU threads below 1 (they are ${cpu.threads})`);
-    await cpu.resize(size);
-    return size;
+    // Relative to the size when this resize's turn comes: concurrent requests (autoscale, control) add up.
+    return cpu.resizeBy(delta);
   }
 
   /**

@@ -188,17 +188,36 @@ export class CpuPool {
    * Change the number of threads (`celeriac control pool-grow|pool-shrink --pool cpu`, autoscale):
    * a new set of threads is started and warmed, new runs go to it, and the old threads are
    * terminated once the runs they hold have finished (nothing running is interrupted). Resizes are
-   * serialised; the last one wins.
+   * serialised; the last one wins. Resolves with the new size.
    * @throws InvalidArgumentError unless `threads` is an integer 1-1024.
    * @throws ClosedError unless the pool is running.
    */
-  resize(threads: number): Promise<void> {
+  resize(threads: number): Promise<number> {
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
       throw new InvalidArgumentError(`CPU threads must be an integer 1-1024, got ${String(threads)}`);
     }
+    return this.#serialised(() => threads);
+  }
+
+  /**
+   * Add `delta` threads (remove them when negative), relative to the size when this resize's turn
+   * comes (so two concurrent requests both count); resolves with the new size.
+   * @throws InvalidArgumentError (from the promise) when the size would leave 1-1024 threads.
+   */
+  resizeBy(delta: number): Promise<number> {
+    if (!Number.isInteger(delta)) throw new InvalidArgumentError(`CPU thread delta must be an integer, got ${String(delta)}`);
+    return this.#serialised(() => {
+      const threads = this.#threads + delta;
+      if (threads < 1 || threads > 1024) throw new InvalidArgumentError(`cannot resize the CPU threads from ${this.#threads} to ${threads}: they must stay 1-1024`);
+      return threads;
+    });
+  }
+
+  #serialised(target: () => number): Promise<number> {
     const run = async () => {
       if (this.#state !== 'running') throw new ClosedError(`CpuPool is ${this.#state}, cannot resize`);
-      if (threads === this.#threads) return;
+      const threads = target();
+      if (threads === this.#threads) return threads;
       const next = await this.#launch(threads);
       if (this.#state !== 'running') {
         await next.destroy();
@@ -208,9 +227,13 @@ export class CpuPool {
       this.#pool = next;
       this.#threads = threads;
       if (old) void this.#retire(old);
+      return threads;
     };
     const p = this.#resizing.then(run, run);
-    this.#resizing = p.catch(() => undefined);
+    this.#resizing = p.then(
+      () => undefined,
+      () => undefined,
+    );
     return p;
   }
 

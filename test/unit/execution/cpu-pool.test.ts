@@ -229,6 +229,11 @@ describe('CpuPool resize', () => {
       assert.equal(pool.threads, 1);
       assert.deepEqual(await pool.run('fib', [10, null], ctxData('t4', 'fib')), { ok: true, value: { fib: 55, echo: null, taskId: 't4' } });
       assert.throws(() => pool.resize(0), isInvalidArgumentError);
+      // Relative resizes asked at once add up (each applies to the size when its turn comes).
+      assert.deepEqual(await Promise.all([pool.resizeBy(1), pool.resizeBy(1)]), [2, 3]);
+      assert.equal(pool.threads, 3);
+      await assert.rejects(pool.resizeBy(-3), (err: unknown) => isInvalidArgumentError(err) && /must stay 1-1024/.test((err as Error).message));
+      assert.equal(pool.threads, 3, 'a refused resize changes nothing');
     } finally {
       await pool.close();
     }
