@@ -33,6 +33,11 @@ export interface ControlTarget {
   cancelConsumer(queue: string): Promise<string[]>;
 }
 
+/** Commands that only read: answered at once, not queued behind changes. */
+const READ_ONLY: ReadonlySet<ControlCommand> = new Set(['ping', 'active', 'reserved', 'scheduled', 'registered', 'stats', 'active-queues']);
+/** Read-only requests answered at once per node. */
+const MAX_READS = 16;
+
 /** Most tasks one `active`/`reserved` reply lists unless `limit` says otherwise (a reply must fit in a NATS message). */
 const MAX_LISTED = 1000;
 
@@ -101,15 +106,27 @@ export interface ControlResponderSettings {
 
 /**
  * The node's control responder, as an actor: it listens on `<app>.control` and answers each request
- * addressed to it (all, or `destination` naming it) on the request's reply subject, one command at
- * a time. A full mailbox answers `E_BUSY` instead of queueing without bound.
+ * addressed to it (all, or `destination` naming it) on the request's reply subject. Questions
+ * (`ping`, `active`, `stats`, ...) are answered at once, at most 16 at a time; changes run one at a
+ * time through the mailbox. Beyond either bound the answer is `E_BUSY`, not an unbounded queue.
  */
 export function controlResponderActor(s: ControlResponderSettings): () => ActorBehavior<Pending> {
   const enc = new TextEncoder();
   const reply = (replyTo: string, r: ControlReply) => s.transport.notify(replyTo, {}, enc.encode(JSON.stringify(r)));
   const fail = (replyTo: string, code: string, message: string) => reply(replyTo, { worker: s.target.name, ok: false, error: { code, message } });
+  const answer = async ({ request, replyTo }: Pending, change: boolean): Promise<void> => {
+    try {
+      const result = await runControlCommand(s.target, request.command, request.arguments);
+      reply(replyTo, { worker: s.target.name, ok: true, result: result ?? null });
+      if (change) s.logger.info('control command', { command: request.command });
+    } catch (err) {
+      const code = isInvalidArgumentError(err) ? 'E_INVALID_ARGUMENT' : ((err as { code?: string }).code ?? 'E_CONTROL_FAILED');
+      fail(replyTo, code, (err as Error).message);
+    }
+  };
   return () => {
     let off: (() => void) | undefined;
+    let reading = 0;
     return {
       start(ctx: ActorContext<Pending>) {
         off = s.transport.listen(controlSubject(s.app), (_h, body, replyTo) => {
@@ -126,19 +143,20 @@ export function controlResponderActor(s: ControlResponderSettings): () => ActorB
             fail(replyTo, 'E_UNKNOWN_COMMAND', `unknown control command "${request.command}"; this worker knows ${CONTROL_COMMANDS.join(', ')}`);
             return;
           }
-          if (!ctx.self.tryTell({ request, replyTo })) fail(replyTo, 'E_BUSY', 'the worker has too many control requests queued; try again');
+          if (READ_ONLY.has(request.command)) {
+            // Questions are answered at once (a bounded number at a time), not behind a slow change
+            // such as a CPU pool-grow warming its threads.
+            if (reading >= MAX_READS) {
+              fail(replyTo, 'E_BUSY', 'the worker has too many control requests in progress; try again');
+              return;
+            }
+            reading++;
+            void answer({ request, replyTo }, false).finally(() => reading--);
+          } else if (!ctx.self.tryTell({ request, replyTo })) fail(replyTo, 'E_BUSY', 'the worker has too many control requests queued; try again');
         });
       },
-      async receive({ request, replyTo }) {
-        try {
-          const result = await runControlCommand(s.target, request.command, request.arguments);
-          reply(replyTo, { worker: s.target.name, ok: true, result: result ?? null });
-          s.logger.info('control command', { command: request.command });
-        } catch (err) {
-          const code = isInvalidArgumentError(err) ? 'E_INVALID_ARGUMENT' : ((err as { code?: string }).code ?? 'E_CONTROL_FAILED');
-          fail(replyTo, code, (err as Error).message);
-        }
-      },
+      // Changes run one at a time, in order.
+      receive: (p) => answer(p, true),
       stop() {
         off?.();
       },

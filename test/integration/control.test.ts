@@ -128,6 +128,18 @@ test('pool-grow grows the async slots of one node and the CPU threads of the oth
   assert.match(shrink[0]?.error?.message ?? '', /below 1/);
 });
 
+test('a question is answered while a slow change (CPU threads warming up) is still running', async () => {
+  const t0 = Date.now();
+  const grow = app.control.poolGrow(1, { pool: 'cpu', destination: ['beta'], timeout: '30s' }).then((r) => ({ r, ms: Date.now() - t0 }));
+  await new Promise((r) => setTimeout(r, 20)); // the change is being applied
+  const pong = await app.control.inspect({ destination: ['beta'], timeout: '10s' }).ping();
+  const pingMs = Date.now() - t0;
+  const grown = await grow;
+  assert.deepEqual(pong.map((p) => p.ok && p.result), ['pong']);
+  assert.deepEqual(grown.r, [{ worker: 'beta', ok: true, result: { pool: 'cpu', size: 3 } }]);
+  assert.ok(pingMs < grown.ms, `ping answered after ${pingMs} ms, the resize after ${grown.ms} ms`);
+});
+
 test('add-consumer makes one node take another queue; status shows queues and nodes; purge asks, then empties', async () => {
   const before = await app.signature('test.sleep', [1, 'extra']).set({ queue: 'extra' }).applyAsync();
   const added = await json(['control', 'add-consumer', 'extra', '-d', 'beta']);
