@@ -21,6 +21,7 @@ import { machineInfo } from './lib/machine.ts';
 import { num, sleep } from './lib/measure.ts';
 import { type ProbeInfo, type ProbeRun, computeChecks, formatReport, summarize } from './lib/report.ts';
 import { lineChart } from './lib/svg.ts';
+import { celeryE2e, celeryRoundTrip, celeryUnavailable } from './lib/celery.ts';
 
 const N = num(process.env.BENCH_N, 50_000);
 const RT_N = num(process.env.BENCH_RT_N, Math.max(500, Math.round(N / 5)));
@@ -68,6 +69,8 @@ const PROBES: ProbeInfo[] = [
   { id: 'celeriac-rt', label: `(f) Celeriac round trip (KV result), ${LANES} lanes, worker c=${CONCURRENCY}, ${SIZES.roundTrip}`, unit: 'tasks/s' },
   { id: 'bullmq-e2e', label: `BullMQ e2e, add x64 + Worker c=64, ${SIZES.e2e}`, unit: 'jobs/s' },
   { id: 'bullmq-rt-c64', label: `BullMQ round trip, ${LANES} lanes, Worker c=64, ${SIZES.roundTrip}`, unit: 'jobs/s' },
+  { id: 'celery-e2e', label: `Celery 5 + Redis e2e, prefork worker c=2, ${Math.min(N, 10_000)}`, unit: 'tasks/s' },
+  { id: 'celery-rt', label: `Celery 5 + Redis round trip, ${LANES} threads, prefork c=2, ${Math.min(RT_N, 2_000)}`, unit: 'tasks/s' },
   { id: 'bullmq-rt-c256', label: `BullMQ round trip, ${LANES} lanes, Worker c=256, ${SIZES.roundTrip}`, unit: 'jobs/s' },
 ];
 
@@ -206,6 +209,8 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
       await runRoleProcess('bullmq.ts', ['cleanup', queue], 30_000).catch(() => undefined);
     }
   },
+  'celery-e2e': () => celeryE2e(REDIS_PORT, Math.min(N, 10_000), 100, 2, ROLE_TIMEOUT_MS),
+  'celery-rt': () => celeryRoundTrip(REDIS_PORT, Math.min(RT_N, 2_000), LANES, 64, 2, ROLE_TIMEOUT_MS),
   'bullmq-rt-c64': () => bullRoundTrip(64),
   'bullmq-rt-c256': () => bullRoundTrip(256),
 };
@@ -237,8 +242,11 @@ async function main(): Promise<number> {
         : null;
   // BENCH_ONLY=raw-consume-ack,celeriac-e2e runs a subset (for iterating on one path).
   const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim()).filter(Boolean);
-  const probes = (bullmqSkip ? PROBES.filter((p) => !p.id.startsWith('bullmq')) : PROBES).filter((p) => !only || only.includes(p.id));
+  // The Celery peer runs where Debian's python3-celery and python3-redis are installed (and Redis answers).
+  const celerySkip = bullmqSkip ? `no Redis for Celery either (${bullmqSkip})` : celeryUnavailable();
+  const probes = PROBES.filter((p) => !(bullmqSkip && p.id.startsWith('bullmq')) && !(celerySkip && p.id.startsWith('celery-')) && (!only || only.includes(p.id)));
   if (bullmqSkip) console.log(`note: BullMQ probes skipped: ${bullmqSkip}`);
+  if (celerySkip) console.log(`note: Celery probes skipped: ${celerySkip}`);
 
   const server = await startBenchServer();
   let nc: NatsConnection | undefined;

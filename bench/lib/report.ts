@@ -85,6 +85,8 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
   const e2eBull = ratio(med('celeriac-e2e'), med('bullmq-e2e'));
   const e2eRawE2e = ratio(med('celeriac-e2e'), med('raw-e2e'));
   const drainRaw = ratio(med('celeriac-drain'), med('raw-consume-ack'));
+  const e2eCelery = ratio(med('celeriac-e2e'), med('celery-e2e'));
+  const rtCelery = ratio(med('celeriac-rt'), med('celery-rt'));
   const rtBull = ratio(med('celeriac-rt'), bestBullRt);
   const enqRaw = ratio(med('celeriac-enqueue-bulk'), med('raw-lean-publish'));
   const cpuUs = m('celeriac-e2e')?.cpuUs ?? null;
@@ -125,6 +127,8 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
       goal: '≥ 5×',
       verdicts: [verdict(e2eBull, 'target', 5)],
     },
+    { id: 'e2e_vs_celery_e2e', label: 'Celeriac e2e / Celery e2e', value: e2eCelery, format: 'times', goal: 'recorded', verdicts: [] },
+    { id: 'rt_vs_celery_rt', label: 'Celeriac round trip / Celery round trip', value: rtCelery, format: 'times', goal: 'recorded', verdicts: [] },
     {
       id: 'rt_vs_bullmq_rt',
       label: 'Celeriac round trip / best BullMQ round trip',
