@@ -24,10 +24,11 @@ import { availableParallelism, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { int, pct, range, stat } from './lib/stat.ts';
 import { startBenchServer, runScenario } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
-import { median, num, round } from './lib/measure.ts';
+import { num, round } from './lib/measure.ts';
 import { table } from './lib/report.ts';
 import { lineChart } from './lib/svg.ts';
 
@@ -142,20 +143,6 @@ async function oneRun(nc: NatsConnection, url: string, natsPid: number, repeat: 
     producer,
   };
 }
-
-interface Stat {
-  median: number | null;
-  min: number | null;
-  max: number | null;
-}
-function stat(xs: Array<number | null | undefined>): Stat {
-  const v = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v) } : { median: null, min: null, max: null };
-}
-
-const int = (v: number | null | undefined) => (typeof v === 'number' ? Math.round(v).toLocaleString('en-US') : '—');
-const pct = (v: number | null | undefined) => (typeof v === 'number' ? `${(v * 100).toFixed(1)} %` : '—');
-const range = (s: Stat, f: (v: number | null) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
 async function main(): Promise<number> {
   const machine = await machineInfo(num(process.env.BENCH_REDIS_PORT, 6379));
