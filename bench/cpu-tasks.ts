@@ -25,7 +25,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { int, pct, range, stat } from './lib/stat.ts';
-import { startBenchServer, runScenario } from './lib/scenario.ts';
+import { numberOf, runScenario, startBenchServer, wipeStreams } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { num, round } from './lib/measure.ts';
@@ -79,19 +79,6 @@ interface Run {
   worker?: Record<string, unknown>;
   producer?: Record<string, unknown>;
 }
-
-async function wipeStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) names.push(name);
-  for (const name of names) await jsm.streams.delete(name);
-}
-
-const numberOf = (r: Record<string, unknown>, k: string): number => {
-  const v = r[k];
-  if (typeof v !== 'number') throw new Error(`role result has no numeric ${k}: ${JSON.stringify(r).slice(0, 500)}`);
-  return v;
-};
 
 async function oneRun(nc: NatsConnection, url: string, natsPid: number, repeat: number, workMs: number, threads: number, iters: number, msPerTask: number): Promise<Run> {
   const effective = Math.min(threads, CORES);

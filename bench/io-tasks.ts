@@ -28,7 +28,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { int, pct, range, stat } from './lib/stat.ts';
-import { startBenchServer, runScenario } from './lib/scenario.ts';
+import { runScenario, startBenchServer, wipeStreams } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { num, round } from './lib/measure.ts';
@@ -74,13 +74,6 @@ interface Run {
   inFlightMedian?: number | null;
   worker?: Record<string, unknown>;
   producer?: Record<string, unknown>;
-}
-
-async function wipeStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) names.push(name);
-  for (const name of names) await jsm.streams.delete(name);
 }
 
 async function oneRun(nc: NatsConnection, url: string, natsPid: number, repeat: number, slots: number, n: number, sleepMs: number, ceiling: boolean): Promise<Run> {

@@ -34,10 +34,9 @@ import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { type NatsServerHandle } from '../src/testing.ts';
-import { startBenchServer, runScenario } from './lib/scenario.ts';
+import { numberOf, runScenario, startBenchServer, wipeStreams } from './lib/scenario.ts';
 import { ROOT, type RoleProcess, killAllRoles, startRole } from './lib/child.ts';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -129,20 +128,6 @@ async function waitForQuiet(): Promise<number> {
     if (!a || !b || b.total <= a.total) return 0;
     if (((b.busy - a.busy) / (b.total - a.total)) * 100 < NOISY_PCT || Date.now() - t0 >= QUIET_WAIT_MS) return Date.now() - t0;
   }
-}
-
-/** Delete every stream (task queues, KV buckets, events) so each run starts from an empty store. */
-async function wipeStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) names.push(name);
-  for (const name of names) await jsm.streams.delete(name);
-}
-
-function numberOf(r: Record<string, unknown>, key: string): number {
-  const v = r[key];
-  if (typeof v !== 'number') throw new Error(`role result has no numeric ${key}: ${JSON.stringify(r).slice(0, 500)}`);
-  return v;
 }
 
 function problemOf(w: Record<string, unknown>, p: Record<string, unknown>): string | null {

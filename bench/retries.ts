@@ -33,10 +33,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { type NatsServerHandle } from '../src/testing.ts';
-import { startBenchServer, runScenario } from './lib/scenario.ts';
+import { runScenario, startBenchServer, wipeStreams } from './lib/scenario.ts';
 import { ROOT, type RoleProcess, killAllRoles, startRole } from './lib/child.ts';
 import { cpuBetween, cpuSnapshot } from './lib/cpu.ts';
 import { machineInfo } from './lib/machine.ts';
@@ -113,14 +112,6 @@ interface Run {
   /** start − eta (delayed) or start − publish (paced), ms. */
   lateness_ms?: LatencyMs | null;
   detail?: Record<string, unknown>;
-}
-
-/** Delete every stream (and so every KV bucket) on the bench server. */
-async function wipeStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) names.push(name);
-  for (const name of names) await jsm.streams.delete(name);
 }
 
 /**

@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
-import { startBenchServer, runScenario } from './lib/scenario.ts';
+import { numberOf, runScenario, startBenchServer, wipeStreams } from './lib/scenario.ts';
 import { ROOT, killAllRoles, runRoleProcess, startRole } from './lib/child.ts';
 import { machineInfo } from './lib/machine.ts';
 import { num, sleep } from './lib/measure.ts';
@@ -83,14 +83,6 @@ interface Ctx {
 }
 type ProbeResult = Omit<ProbeRun, 'probe' | 'repeat' | 'ok'>;
 
-/** Delete every stream on the bench server, so each probe starts from an empty store. */
-async function wipeStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) names.push(name);
-  for (const name of names) await jsm.streams.delete(name);
-}
-
 async function streamMessages(nc: NatsConnection, stream: string): Promise<number> {
   const jsm = await jetstreamManager(nc);
   return (await jsm.streams.info(stream)).state.messages;
@@ -126,7 +118,7 @@ async function e2e(c: Ctx, tag: string, env: Record<string, string>, opts: { con
     { ...c.env, ...env },
   );
   checkDelivery(w);
-  const ms = rate(w, 't_last') - rate(p, 't_start');
+  const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
   return { value: Math.round((SIZES.e2e / ms) * 1000), cpuUs: cpuPerTask(SIZES.e2e, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, worker: w, e2e_ms: ms } };
 }
 
@@ -136,19 +128,13 @@ function cpuPerTask(n: number, ms: unknown[]): number | undefined {
   return Math.round((ms.reduce((a, b) => a + b, 0) * 10_000) / n) / 10;
 }
 
-function rate(r: Record<string, unknown>, key: string): number {
-  const v = r[key];
-  if (typeof v !== 'number') throw new Error(`probe result has no numeric ${key}: ${JSON.stringify(r)}`);
-  return v;
-}
-
 /** Enqueue only, one of three ways; the stream must hold exactly what was sent. */
 async function enqueue(c: Ctx, mode: 'pipelined' | 'bulk' | 'single', n: number): Promise<ProbeResult> {
   const app = `bench-enq-${mode}-${c.repeat}`;
   const r = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, n, 1000, WARMUP, mode], ROLE_TIMEOUT_MS, c.env);
   const stored = await streamMessages(c.nc, `${app}-tasks`);
   if (stored !== r.expected_msgs) throw new Error(`stream ${app}-tasks holds ${stored} tasks, expected ${String(r.expected_msgs)}`);
-  return { value: rate(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
+  return { value: numberOf(r, 'tasks_s'), detail: { ...r, stream_msgs: stored } };
 }
 
 function checkDelivery(r: Record<string, unknown>): void {
@@ -159,20 +145,20 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
   async 'raw-lean-publish'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['lean-pub', c.url, SIZES.rawLeanPublish, 2000, WARMUP], ROLE_TIMEOUT_MS);
     if (r.stream_msgs !== r.expected_msgs || r.errors !== 0) throw new Error(`stored ${String(r.stream_msgs)} of ${String(r.expected_msgs)}, ${String(r.errors)} errors`);
-    return { value: rate(r, 'msgs_s'), detail: r };
+    return { value: numberOf(r, 'msgs_s'), detail: r };
   },
   async 'raw-consume-ack'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['consume', c.url, SIZES.rawConsume, 1000, WARMUP], ROLE_TIMEOUT_MS);
-    return { value: rate(r, 'msgs_s'), detail: r };
+    return { value: numberOf(r, 'msgs_s'), detail: r };
   },
   async 'raw-e2e'(c) {
     const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub', c.url, N, E2E_WINDOW, WARMUP]]);
-    const ms = rate(w, 't_last') - rate(p, 't_start');
+    const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
     return { value: Math.round((N / ms) * 1000), detail: { producer: p, consumer: w, e2e_ms: ms } };
   },
   async 'raw-stock-publish'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['stock-pub', c.url, SIZES.rawStockPublish, 1000, WARMUP], ROLE_TIMEOUT_MS);
-    return { value: rate(r, 'msgs_s'), detail: r };
+    return { value: numberOf(r, 'msgs_s'), detail: r };
   },
   'celeriac-enqueue': (c) => enqueue(c, 'pipelined', SIZES.enqueue),
   'celeriac-enqueue-bulk': (c) => enqueue(c, 'bulk', SIZES.enqueue),
@@ -185,7 +171,7 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
     const enq = await runRoleProcess('celeriac-enqueue.ts', [c.url, app, SIZES.e2e, 1000, 0, 'pipelined'], ROLE_TIMEOUT_MS, c.env);
     const w = await runRoleProcess('celeriac-worker.ts', ['e2e', c.url, app, SIZES.e2e, 0, CONCURRENCY], ROLE_TIMEOUT_MS, c.env);
     checkDelivery(w);
-    return { value: rate(w, 'drain_tasks_s'), cpuUs: cpuPerTask(SIZES.e2e, [w.cpu_ms, w.nats_cpu_ms]), detail: { enqueue: enq, worker: w } };
+    return { value: numberOf(w, 'drain_tasks_s'), cpuUs: cpuPerTask(SIZES.e2e, [w.cpu_ms, w.nats_cpu_ms]), detail: { enqueue: enq, worker: w } };
   },
   'celeriac-e2e-trace100': (c) => e2e(c, 'e2e-t100', { BENCH_TRACING: 'sdk-100' }),
   'celeriac-e2e-trace1': (c) => e2e(c, 'e2e-t1', { BENCH_TRACING: 'sdk-1' }),
@@ -196,14 +182,14 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
       ['celeriac-producer.ts', ['rt', c.url, app, SIZES.roundTrip, LANES, RT_WARMUP]],
     );
     if (p.wrong_results !== 0) throw new Error(`${String(p.wrong_results)} wrong results`);
-    return { value: rate(p, 'tasks_s'), p50: rate(p, 'p50_ms'), p99: rate(p, 'p99_ms'), detail: { producer: p, worker: w } };
+    return { value: numberOf(p, 'tasks_s'), p50: numberOf(p, 'p50_ms'), p99: numberOf(p, 'p99_ms'), detail: { producer: p, worker: w } };
   },
   async 'bullmq-e2e'() {
     const queue = `celeriac-bench-${randomUUID().slice(0, 8)}-e2e`;
     try {
       const { w, p } = await workerAndProducer(['bullmq.ts', ['e2e-worker', queue, SIZES.e2e, 64]], ['bullmq.ts', ['e2e-producer', queue, SIZES.e2e, 64, WARMUP]]);
       checkDelivery(w);
-      const ms = rate(w, 't_last') - rate(p, 't_start');
+      const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
       return { value: Math.round((SIZES.e2e / ms) * 1000), detail: { producer: p, worker: w, e2e_ms: ms, queue } };
     } finally {
       await runRoleProcess('bullmq.ts', ['cleanup', queue], 30_000).catch(() => undefined);
@@ -223,7 +209,7 @@ async function bullRoundTrip(concurrency: number): Promise<ProbeResult> {
       ['bullmq.ts', ['rt-producer', queue, SIZES.roundTrip, LANES, RT_WARMUP]],
     );
     if (p.wrong_results !== 0) throw new Error(`${String(p.wrong_results)} wrong results`);
-    return { value: rate(p, 'tasks_s'), p50: rate(p, 'p50_ms'), p99: rate(p, 'p99_ms'), detail: { producer: p, worker: w, queue } };
+    return { value: numberOf(p, 'tasks_s'), p50: numberOf(p, 'p50_ms'), p99: numberOf(p, 'p99_ms'), detail: { producer: p, worker: w, queue } };
   } finally {
     await runRoleProcess('bullmq.ts', ['cleanup', queue], 30_000).catch(() => undefined);
   }

@@ -4,6 +4,8 @@
  * and run `main` to an exit code (1 on an error, after killing the roles).
  * @module
  */
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { killAllRoles } from './child.ts';
 
@@ -29,4 +31,19 @@ export function runScenario(main: () => Promise<number>): void {
       process.exit(1);
     },
   );
+}
+
+/** Delete every stream on the bench server, so each probe starts from an empty store. */
+export async function wipeStreams(nc: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const names: string[] = [];
+  for await (const name of jsm.streams.names()) names.push(name);
+  for (const name of names) await jsm.streams.delete(name);
+}
+
+/** A numeric field of a role's result. @throws naming the field and the result when it is missing. */
+export function numberOf(r: Record<string, unknown>, key: string): number {
+  const v = r[key];
+  if (typeof v !== 'number') throw new Error(`role result has no numeric ${key}: ${JSON.stringify(r).slice(0, 500)}`);
+  return v;
 }
