@@ -40,6 +40,7 @@ import { ROOT, type RoleProcess, killAllRoles, startRole } from './lib/child.ts'
 import { cpuBetween, cpuSnapshot } from './lib/cpu.ts';
 import { machineInfo } from './lib/machine.ts';
 import { median, num, round, sleep } from './lib/measure.ts';
+import type { LatencySummary } from './lib/latency.ts';
 import { procMemory } from './lib/proc.ts';
 import { lineChart } from './lib/svg.ts';
 
@@ -84,15 +85,8 @@ const PROBES: Probe[] = [
   { id: 'delayed', label: `countdown U[${FROM_MS / 1000}, ${TO_MS / 1000}) s, paced ${RATE}/s`, task: 'timed', fails: 0, paced: true, countdown: true, baseline: 'paced' },
 ];
 
-interface LatencyMs {
-  count: number;
-  p50: number;
-  p90: number;
-  p99: number;
-  p999: number;
-  max: number;
-  mean: number;
-}
+/** A lateness summary as the worker reports it (bench/lib/latency.ts, without `min`). */
+type LatencyMs = Omit<LatencySummary, 'min'>;
 
 interface Run {
   probe: string;

@@ -203,3 +203,15 @@ export async function roundTrip(
     wrong_results: wrong,
   };
 }
+
+/** mulberry32: a small deterministic PRNG, uniform on [0, 1) (seeded workloads print their seed). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

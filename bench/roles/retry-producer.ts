@@ -16,7 +16,8 @@
  * @module
  */
 import { createWindow, epochMs, num, perSecond, runRole, sleep } from '../lib/measure.ts';
-import { parentSignals, prng, retryApp, step } from './retry-app.ts';
+import { prng } from '../lib/measure.ts';
+import { parentSignals, retryApp, step } from './retry-app.ts';
 
 interface ProducerConfig {
   url: string;

@@ -7,7 +7,7 @@
  *   node --import tsx bench/roles/sched-producer.ts <url> <app> <n> <base> <fromMs> <toMs> <batch> <seed>
  * @module
  */
-import { epochMs, num, perSecond, runRole } from '../lib/measure.ts';
+import { epochMs, num, perSecond, prng, runRole } from '../lib/measure.ts';
 import { schedApp } from './sched-app.ts';
 
 const [url = '', appName = 'bench-sched', nArg, baseArg, fromArg, toArg, batchArg, seedArg] = process.argv.slice(2);
@@ -18,17 +18,6 @@ const toMs = num(toArg, 50_000);
 const batch = num(batchArg, 1000);
 const seed = num(seedArg, 1);
 
-/** mulberry32: a small deterministic PRNG, uniform on [0, 1). */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 runRole('sched-producer', num(process.env.BENCH_ROLE_DEADLINE_MS, 120_000), async () => {
   const { app, noop } = schedApp(appName, url);
