@@ -164,8 +164,8 @@ export interface ExecutorStats {
 export class Executor {
   readonly #o: ExecutorOptions;
   readonly #running = new Set<TaskRun>();
-  /** Decoded and not yet settled; `started` once it runs. */
-  readonly #received = new Map<IncomingMessage, { task: TaskMessage; queue: string; delivery: number; at: number; started: boolean }>();
+  /** Decoded and not yet settled, with when it was received; `started` once it runs (it may be settling). */
+  readonly #received = new Map<IncomingMessage, { task: TaskMessage; at: number; started: boolean }>();
   readonly #limits = new Map<string, { softMs: number | null; hardMs: number | null }>();
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #beatEveryMs: number;
@@ -219,8 +219,8 @@ export class Executor {
   reservedTasks(): ReservedTask[] {
     const now = Date.now();
     const out: ReservedTask[] = [];
-    for (const r of this.#received.values()) {
-      if (!r.started) out.push({ id: r.task.id, name: r.task.task, queue: r.queue, delivery: r.delivery, waitingMs: now - r.at, args: preview(r.task.args) });
+    for (const [msg, r] of this.#received) {
+      if (!r.started) out.push({ id: r.task.id, name: r.task.task, queue: msg.queue, delivery: msg.delivery.deliveryCount, waitingMs: now - r.at, args: preview(r.task.args) });
     }
     return out;
   }
@@ -319,7 +319,7 @@ export class Executor {
       await this.#settler.undecodable(msg, err);
       return;
     }
-    this.#received.set(msg, { task, queue: msg.queue, delivery: msg.delivery.deliveryCount, at: Date.now(), started: false });
+    this.#received.set(msg, { task, at: Date.now(), started: false });
     try {
       return await this.#handleDecoded(task, msg);
     } finally {
@@ -461,10 +461,10 @@ export class Executor {
     }
     this.#running.add(run);
     this.stats.active = this.#running.size;
-    const metrics = this.#o.metrics;
-    if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
     const received = this.#received.get(msg);
     if (received) received.started = true;
+    const metrics = this.#o.metrics;
+    if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
     const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
     const [callSoft, callHard] = task.timelimit;
     const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;

@@ -216,3 +216,35 @@ test('the code example of docs/guide/operations.md runs as written', async () =>
     await s.close();
   }
 });
+
+test('inspect reserved lists a task received and not started yet; active lists it once it runs', async () => {
+  const s = setup();
+  try {
+    await s.w1.start();
+    // A keyed task is checked against the result store before it runs: hold that lookup.
+    const backend = await s.app.resultBackend();
+    const lookup = backend.getEntry.bind(backend);
+    let releaseLookup!: () => void;
+    const held = new Promise<void>((r) => (releaseLookup = r));
+    backend.getEntry = async (id) => {
+      await held;
+      return lookup(id);
+    };
+    const r = await s.quick.applyAsync([4], { idempotencyKey: 'rc-keyed-1' });
+    let reserved: Array<{ id: string; name: string; args: string }> = [];
+    for (let i = 0; i < 100 && reserved.length === 0; i++) {
+      const replies = await s.app.control.inspect({ destination: ['w1'] }).reserved();
+      reserved = replies[0]?.ok ? replies[0].result : [];
+      if (reserved.length === 0) await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.deepEqual(reserved.map((t) => [t.id, t.name, t.args]), [['rc-keyed-1', 'rc.quick', '[4]']]);
+    const active = await s.app.control.inspect({ destination: ['w1'] }).active();
+    assert.deepEqual(active[0]?.ok && active[0].result, [], 'not running yet');
+    releaseLookup();
+    assert.equal(await r.get({ timeout: '5s' }), 8);
+    const after = await s.app.control.inspect({ destination: ['w1'] }).reserved();
+    assert.deepEqual(after[0]?.ok && after[0].result, [], 'once it ran it is not reserved again, even while it settles');
+  } finally {
+    await s.close();
+  }
+});
