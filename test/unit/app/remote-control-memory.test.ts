@@ -248,3 +248,26 @@ test('inspect reserved lists a task received and not started yet; active lists i
     await s.close();
   }
 });
+
+test('inspect scheduled: the scheduler leader lists the delayed tasks, a node without scheduler none', async () => {
+  const s = setup();
+  const leader = s.app.worker({ name: 'leader', logger: silentLogger, concurrency: 2 });
+  try {
+    await s.w1.start();
+    await leader.start();
+    const r = await s.quick.applyAsync([1], { countdown: '60s' });
+    let entries: Array<{ id: string; queue: string }> = [];
+    for (let i = 0; i < 100 && entries.length === 0; i++) {
+      const replies = await s.app.control.inspect().scheduled();
+      const mine = replies.find((x) => x.worker === 'leader');
+      entries = mine?.ok && mine.result.leading ? mine.result.entries : [];
+      if (entries.length === 0) await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.deepEqual(entries.map((e) => [e.id, e.queue]), [[r.id, 'default']]);
+    const w1 = (await s.app.control.inspect({ destination: ['w1'] }).scheduled())[0];
+    assert.deepEqual(w1?.ok && w1.result, { leading: false, pending: 0, entries: [] });
+  } finally {
+    await leader.stop(1000);
+    await s.close();
+  }
+});
