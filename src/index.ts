@@ -59,7 +59,8 @@ export { METRIC as METRIC_NAMES, recordCircuitState } from './telemetry/metrics.
 export type { RateString } from './util/rate.ts';
 export type { KeyValueStore, KvEntry, KvPutOptions } from './transport/transport.ts';
 export { RATE_LIMIT_KEY_PREFIX } from './app/create-app.ts';
-export type { Control, Inspect, ScheduledReport, ActiveQueue } from './app/app-control.ts';
+export type { Control, Inspect } from './app/app-control.ts';
+export type { ActiveQueue, ScheduledReport } from './actors/worker-reports.ts';
 export type { BroadcastOptions } from './app/remote-control.ts';
 export { CONTROL_COMMANDS } from './protocol/control.ts';
 export type { ControlCommand, ControlReply } from './protocol/control.ts';

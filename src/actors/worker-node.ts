@@ -24,6 +24,7 @@ import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts
 import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
 import { type WorkerApp, followEventsSwitch } from './worker-app.ts';
+import { type ActiveQueue, type ScheduledReport, activeQueuesReport, scheduledReport } from './worker-reports.ts';
 
 export { EVENTS_SWITCH_KEY } from './worker-app.ts';
 export type { WorkerApp, WorkerMiddleware } from './worker-app.ts';
@@ -109,15 +110,8 @@ export class WorkerNode implements ControlTarget {
    * Delayed tasks as this node's scheduler sees them (`celeriac inspect scheduled` over control):
    * the leader lists the soonest `limit`; a standby (or a node without scheduler) lists none.
    */
-  async scheduled(limit: number): Promise<{ leading: boolean; pending: number; entries: Array<{ id: string; queue: string; eta: string }> }> {
-    const stats = this.#scheduler?.stats();
-    if (!stats?.leading) return { leading: false, pending: 0, entries: [] };
-    const entries = await (await this.#app.transport().delayed()).list(limit);
-    return {
-      leading: true,
-      pending: stats.pending,
-      entries: entries.map((e) => ({ id: e.taskId, queue: e.queue, eta: new Date(e.eta).toISOString() })),
-    };
+  scheduled(limit: number): Promise<ScheduledReport> {
+    return scheduledReport(this.#scheduler?.stats(), this.#app.transport(), limit);
   }
 
   /** Tasks this node can run, with their kind (`celeriac inspect registered`). */
@@ -131,19 +125,8 @@ export class WorkerNode implements ControlTarget {
   }
 
   /** Queues consumed, with their delivery settings (`celeriac inspect active-queues`). */
-  activeQueues(): Array<{ queue: string; bands: string[] | null; ackWaitMs: number; maxDeliver: number; paused: boolean }> {
-    const transport = this.#app.transport();
-    const now = Date.now();
-    return this.#queues.map((queue) => {
-      const st = transport.queueSettings(queue);
-      return {
-        queue,
-        bands: st.priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : null,
-        ackWaitMs: st.ackWaitMs,
-        maxDeliver: st.maxDeliver,
-        paused: (this.#paused.get(queue) ?? 0) > now,
-      };
-    });
+  activeQueues(): ActiveQueue[] {
+    return activeQueuesReport(this.#queues, this.#app.transport(), (q) => this.#paused.get(q) ?? 0);
   }
 
   /** The node at a glance (`celeriac inspect stats`). */

@@ -1,4 +1,5 @@
 import { EVENTS_SWITCH_KEY } from '../actors/worker-app.ts';
+import type { ActiveQueue, ScheduledReport } from '../actors/worker-reports.ts';
 import { InvalidArgumentError } from '../errors.ts';
 import { validateTaskId, validateTaskName, validateToken } from '../protocol/names.ts';
 import type { ControlCommand, ControlReply } from '../protocol/control.ts';
@@ -31,21 +32,6 @@ export interface Inspect {
   activeQueues(): Promise<Array<ControlReply<ActiveQueue[]>>>;
 }
 
-/** What `inspect scheduled` reports. */
-export interface ScheduledReport {
-  leading: boolean;
-  pending: number;
-  entries: Array<{ id: string; queue: string; eta: string }>;
-}
-
-/** A consumed queue as `inspect active-queues` reports it. */
-export interface ActiveQueue {
-  queue: string;
-  bands: string[] | null;
-  ackWaitMs: number;
-  maxDeliver: number;
-  paused: boolean;
-}
 
 /** Remote control of an app's workers (`app.control`). */
 export interface Control {
