@@ -14,6 +14,22 @@ import type { MiddlewareStack } from './middleware.ts';
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
+/** Publishes of a batch (a workflow's first tasks, a continuation) in flight at once. */
+const BATCH_WINDOW = 256;
+
+/** Run `fn` over `items`, at most `limit` at a time, in order of start; rejects with the first error. */
+async function eachBounded<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const k = next++;
+        await fn(items[k] as T, k);
+      }
+    }),
+  );
+}
+
 /** What the publisher needs from its app. */
 export interface PublisherHost {
   readonly name: string;
@@ -96,15 +112,9 @@ export class Publisher {
     if (this.#h.middleware.publishChain(name)) {
       // Publish middleware sees each task: one at a time through its chain, `window` at once.
       const out = new Array<AsyncResult<unknown>>(argsList.length);
-      let i = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(window, argsList.length) }, async () => {
-          while (i < argsList.length) {
-            const k = i++;
-            out[k] = await this.publishTask(name, argsList[k] as readonly unknown[], taskOptions, options);
-          }
-        }),
-      );
+      await eachBounded(argsList, window, async (args, k) => {
+        out[k] = await this.publishTask(name, args, taskOptions, options);
+      });
       return out;
     }
     const router = this.#routerFor(taskOptions, options, undefined);
@@ -112,24 +122,13 @@ export class Publisher {
       await this.#h.transport().connect();
       router.start();
     }
-    const ready: PreparedTask[] = [];
-    try {
-      for (const args of argsList) ready.push(this.#prepare(name, args, taskOptions, options, undefined, router));
-    } catch (err) {
-      for (const p of ready) endSpan(p.span, err); // nothing was sent
-      throw err;
-    }
-    let next = 0;
+    const ready = this.#prepareAll(argsList.map((args) => () => this.#prepare(name, args, taskOptions, options, undefined, router)));
     let sent = 0;
     try {
-      await Promise.all(
-        Array.from({ length: Math.min(window, ready.length) }, async () => {
-          while (next < ready.length) {
-            await this.#send(ready[next++] as PreparedTask);
-            sent++;
-          }
-        }),
-      );
+      await eachBounded(ready, window, async (p) => {
+        await this.#send(p);
+        sent++;
+      });
     } catch (err) {
       throw new PublishError(`${name}.delayMany: ${sent} of ${ready.length} tasks were published before a publish failed: ${(err as Error).message}`, { cause: err });
     }
@@ -144,15 +143,9 @@ export class Publisher {
   async publishBatch(items: readonly PublishRequest[]): Promise<void> {
     if (items.some((it) => this.#h.middleware.publishChain(it.name))) {
       // Publish middleware sees each task: one publish at a time through its chain (still bounded).
-      let i = 0;
-      await Promise.all(
-        Array.from({ length: Math.min(256, items.length) }, async () => {
-          while (i < items.length) {
-            const it = items[i++] as PublishRequest;
-            await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
-          }
-        }),
-      );
+      await eachBounded(items, BATCH_WINDOW, async (it) => {
+        await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
+      });
       return;
     }
     const routers = new Set<ResultRouter>();
@@ -166,19 +159,20 @@ export class Publisher {
       await this.#h.transport().connect();
       for (const r of routers) r.start();
     }
+    const ready = this.#prepareAll(prepared.map(({ it, taskOptions, router }) => () => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router)));
+    await eachBounded(ready, BATCH_WINDOW, (p) => this.#send(p));
+  }
+
+  /** Encode and check every task before any is sent: on the first bad one, end the spans begun and throw. */
+  #prepareAll(steps: ReadonlyArray<() => PreparedTask>): PreparedTask[] {
     const ready: PreparedTask[] = [];
     try {
-      for (const { it, taskOptions, router } of prepared) ready.push(this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+      for (const step of steps) ready.push(step());
     } catch (err) {
       for (const p of ready) endSpan(p.span, err); // nothing was sent
       throw err;
     }
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(256, ready.length) }, async () => {
-        while (next < ready.length) await this.#send(ready[next++] as PreparedTask);
-      }),
-    );
+    return ready;
   }
 
   #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
