@@ -143,7 +143,16 @@ export class WorkerNode implements ControlTarget {
       pool: {
         // running: tasks holding a slot; held: slots taken, including those reserved by open fetches.
         io: { size: this.#slots.capacity, running: this.#executor?.active ?? 0, held: this.#slots.used },
-        cpu: cpu ? { size: cpu.threads, busy: cpu.busy, queued: cpu.queued } : null,
+        cpu: cpu
+          ? {
+              size: cpu.threads,
+              busy: cpu.busy,
+              queued: cpu.queued,
+              recycled: cpu.recycled,
+              maxTasksPerThread: this.options.maxTasksPerThread || null,
+              maxMemoryPerThreadMb: this.options.maxMemoryPerThreadMb || null,
+            }
+          : null,
         autoscale: this.options.autoscale,
       },
       prefetchBound: this.#slots.capacity,
@@ -375,7 +384,15 @@ export class WorkerNode implements ControlTarget {
       log.warn('CPU tasks will run on the event loop: no tasksModule given for the thread pool', { tasks: cpuTasks.join(',') });
     }
     if (cpuTasks.length > 0 && this.options.tasksModule) {
-      const poolOptions = { threads: this.options.cpuThreads, moduleUrl: this.options.tasksModule, appName: app.name, logger: log };
+      const { maxTasksPerThread, maxMemoryPerThreadMb } = this.options;
+      const poolOptions = {
+        threads: this.options.cpuThreads,
+        moduleUrl: this.options.tasksModule,
+        appName: app.name,
+        logger: log,
+        ...(maxTasksPerThread > 0 ? { maxTasksPerThread } : {}),
+        ...(maxMemoryPerThreadMb > 0 ? { maxMemoryPerThreadMb } : {}),
+      };
       await this.#spawn('cpu-pool', () => {
         let pool: CpuPool | undefined;
         return {

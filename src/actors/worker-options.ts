@@ -12,6 +12,18 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Threads of the CPU pool for `kind: 'cpu'` tasks. @defaultValue the number of cores */
   cpuThreads?: number;
+  /**
+   * Recycle a CPU thread after it ran this many tasks (Celery's `max_tasks_per_child`,
+   * `--max-tasks-per-thread`): it ends after its last run's result is handed over and a fresh thread
+   * replaces it; no task fails (ADR 0012). @defaultValue none (never)
+   */
+  maxTasksPerThread?: number;
+  /**
+   * Recycle a CPU thread once, after a run, its own V8 heap plus external memory exceeds this many
+   * MiB (Celery's `max_memory_per_child`, `--max-memory-per-thread`); no task fails (ADR 0012).
+   * @defaultValue none (never)
+   */
+  maxMemoryPerThreadMb?: number;
   /** Worker name. `%h` is replaced by the host name. @defaultValue `'celeriac@%h'` */
   name?: string;
   /**
@@ -57,6 +69,10 @@ export interface ResolvedWorkerOptions {
   queues: string[];
   concurrency: number;
   cpuThreads: number;
+  /** 0 = never. */
+  maxTasksPerThread: number;
+  /** 0 = never. */
+  maxMemoryPerThreadMb: number;
   name: string;
   tasksModule: string | undefined;
   graceMs: number;
@@ -99,6 +115,14 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > 1024) {
     throw new InvalidArgumentError(`worker options.cpuThreads must be an integer 1-1024, got ${JSON.stringify(cpuThreads)}`);
   }
+  const maxTasksPerThread = o.maxTasksPerThread ?? 0;
+  if (o.maxTasksPerThread !== undefined && (!Number.isInteger(maxTasksPerThread) || maxTasksPerThread < 1)) {
+    throw new InvalidArgumentError(`worker options.maxTasksPerThread must be a positive integer, got ${JSON.stringify(o.maxTasksPerThread)}`);
+  }
+  const maxMemoryPerThreadMb = o.maxMemoryPerThreadMb ?? 0;
+  if (o.maxMemoryPerThreadMb !== undefined && (typeof maxMemoryPerThreadMb !== 'number' || !Number.isFinite(maxMemoryPerThreadMb) || maxMemoryPerThreadMb <= 0)) {
+    throw new InvalidArgumentError(`worker options.maxMemoryPerThreadMb must be a number of MiB > 0, got ${JSON.stringify(o.maxMemoryPerThreadMb)}`);
+  }
   const rawName: unknown = o.name ?? DEFAULT_WORKER_OPTIONS.name;
   if (typeof rawName !== 'string') throw new InvalidArgumentError(`worker options.name must be a string, got ${JSON.stringify(rawName)}`);
   const name = rawName.replace(/%h/g, hostname());
@@ -127,6 +151,8 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
     queues,
     concurrency,
     cpuThreads,
+    maxTasksPerThread,
+    maxMemoryPerThreadMb,
     name,
     tasksModule: o.tasksModule,
     graceMs: parseDuration(o.grace ?? DEFAULT_WORKER_OPTIONS.grace, 'worker options.grace'),

@@ -29,6 +29,8 @@ export function buildCli(): Command {
     .option('--heartbeat <duration>', "heartbeat of the worker registry (default '2s'; offline after 3 missed)")
     .option('--without-events', 'publish no task and worker events (switch on later with celeriac control enable-events)')
     .option('--autoscale <max,min>', 'grow and shrink async slots between min and max with the backlog (CPU threads between 1 and --cpu-threads)')
+    .option('--max-tasks-per-thread <n>', 'recycle a CPU thread after it ran n tasks (no task fails)')
+    .option('--max-memory-per-thread <mb>', "recycle a CPU thread once its heap passes this many MiB after a task (no task fails)")
     .action(async (flags) => {
       process.exitCode = await runWorker(flags);
     });

@@ -23,6 +23,8 @@ export interface WorkerFlags {
   timeLimit?: string;
   softTimeLimit?: string;
   autoscale?: string;
+  maxTasksPerThread?: string;
+  maxMemoryPerThread?: string;
 }
 
 function int(v: string | undefined, flag: string): number | undefined {
@@ -72,6 +74,8 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
     concurrency: int(flags.concurrency, '-c/--concurrency'),
     cpuThreads: int(flags.cpuThreads, '--cpu-threads'),
+    maxTasksPerThread: int(flags.maxTasksPerThread, '--max-tasks-per-thread'),
+    maxMemoryPerThreadMb: int(flags.maxMemoryPerThread, '--max-memory-per-thread'),
     name: flags.hostname,
     tasksModule: moduleUrl,
     grace: graceS === undefined ? undefined : graceS * 1000,

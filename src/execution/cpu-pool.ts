@@ -10,7 +10,7 @@ import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ClosedError, InvalidArgumentError, WorkerLostError, deserializeError, serializeError } from '../errors.ts';
-import type { CpuPingReply, CpuPingRequest, CpuRunRequest, CpuThreadData, FromThreadMessage, ToThreadMessage } from './cpu-thread-impl.ts';
+import type { CpuPingReply, CpuPingRequest, CpuRecycle, CpuRunRequest, CpuThreadData, FromThreadMessage, ToThreadMessage } from './cpu-thread-impl.ts';
 import type { TaskContextData, TaskLogger, TaskOutcome } from './task-definition.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
 
@@ -35,6 +35,18 @@ export interface CpuPoolOptions {
   resourceLimits?: ResourceLimits;
   /** Receives task log lines (tagged with `taskId` and `task`) and pool errors. @defaultValue console */
   logger?: TaskLogger;
+  /**
+   * Recycle a thread after it has run this many tasks (Celery's `max_tasks_per_child`): it ends
+   * itself after posting the outcome of its last run and a fresh thread replaces it. No run fails.
+   * @defaultValue undefined (never)
+   */
+  maxTasksPerThread?: number;
+  /**
+   * Recycle a thread once, after a run, its own V8 heap plus external memory exceeds this many MiB
+   * (Celery's `max_memory_per_child`; a thread's share, not the process RSS). No run fails.
+   * @defaultValue undefined (never)
+   */
+  maxMemoryPerThreadMb?: number;
 }
 
 /** {@link CpuPoolOptions} after defaults and validation. */
@@ -45,6 +57,10 @@ export interface ResolvedCpuPoolOptions {
   readonly idleTimeoutMs: number;
   readonly resourceLimits: ResourceLimits | undefined;
   readonly logger: TaskLogger;
+  /** 0 = never. */
+  readonly maxTasksPerThread: number;
+  /** 0 = never. */
+  readonly maxMemoryPerThreadMb: number;
 }
 
 /** Defaults of {@link CpuPoolOptions}; `threads` is read from the machine when options are resolved. */
@@ -86,7 +102,15 @@ export function resolveCpuPoolOptions(options: CpuPoolOptions): ResolvedCpuPoolO
   if ((['debug', 'info', 'warn', 'error'] as const).some((level) => typeof logger[level] !== 'function')) {
     throw new InvalidArgumentError('options.logger must have debug, info, warn and error methods');
   }
-  return { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits: options.resourceLimits, logger };
+  const maxTasksPerThread = options.maxTasksPerThread ?? 0;
+  if (options.maxTasksPerThread !== undefined && (!Number.isInteger(maxTasksPerThread) || maxTasksPerThread < 1)) {
+    throw new InvalidArgumentError(`options.maxTasksPerThread must be a positive integer, got ${String(options.maxTasksPerThread)}`);
+  }
+  const maxMemoryPerThreadMb = options.maxMemoryPerThreadMb ?? 0;
+  if (options.maxMemoryPerThreadMb !== undefined && (typeof maxMemoryPerThreadMb !== 'number' || !Number.isFinite(maxMemoryPerThreadMb) || maxMemoryPerThreadMb <= 0)) {
+    throw new InvalidArgumentError(`options.maxMemoryPerThreadMb must be a number > 0 (MiB), got ${String(options.maxMemoryPerThreadMb)}`);
+  }
+  return { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits: options.resourceLimits, logger, maxTasksPerThread, maxMemoryPerThreadMb };
 }
 
 /** Callbacks of one {@link CpuPool.run}. */
@@ -110,6 +134,8 @@ export interface CpuPoolStats {
   readonly busy: number;
   /** Tasks waiting for a free thread. */
   readonly queued: number;
+  /** Threads ended by `maxTasksPerThread` / `maxMemoryPerThreadMb` and replaced, since start. */
+  readonly recycled: number;
 }
 
 /**
@@ -143,6 +169,7 @@ export class CpuPool {
   readonly #inFlightBy = new Map<Piscina, number>();
   readonly #retiring = new Set<Piscina>();
   #threads = 0;
+  #recycled = 0;
   #resizing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
 
@@ -270,7 +297,7 @@ export class CpuPool {
 
   /** A Piscina of `threads` threads, each of which has imported the tasks module. */
   async #launch(threads: number): Promise<Piscina> {
-    const { moduleUrl, appName, idleTimeoutMs, resourceLimits, logger } = this.options;
+    const { moduleUrl, appName, idleTimeoutMs, resourceLimits, logger, maxTasksPerThread, maxMemoryPerThreadMb } = this.options;
     const pool = new Piscina({
       filename: new URL('./cpu-thread.js', import.meta.url).href,
       minThreads: threads,
@@ -279,7 +306,7 @@ export class CpuPool {
       // tracing on, a thread's span processor must keep exporting between tasks.
       atomics: tracingActive() ? 'async' : 'sync',
       idleTimeout: idleTimeoutMs,
-      workerData: { moduleUrl, appName } satisfies CpuThreadData,
+      workerData: { moduleUrl, appName, maxTasks: maxTasksPerThread, maxMemoryBytes: Math.round(maxMemoryPerThreadMb * 1048576) } satisfies CpuThreadData,
       ...(resourceLimits ? { resourceLimits } : {}),
     });
     // A thread that fails with no task on it is reported here; without a listener it would crash the process.
@@ -331,7 +358,10 @@ export class CpuPool {
     const { port1, port2 } = new MessageChannel();
     let outcome: TaskOutcome | undefined;
     const onMessage = (m: FromThreadMessage): void => {
-      if (m.t === 'done') outcome = m.outcome;
+      if (m.t === 'done') {
+        outcome = m.outcome;
+        if (m.recycle) this.#onRecycle(m.recycle);
+      }
       else if (m.t === 'progress') this.#callHook(taskName, () => hooks.onProgress?.(m.meta));
       else this.#callHook(taskName, () => this.options.logger[m.level](m.msg, { ...m.fields, taskId: ctx.id, task: taskName }));
     };
@@ -375,9 +405,16 @@ export class CpuPool {
   /** Current counters; all zero before `start()`. */
   stats(): CpuPoolStats {
     const pool = this.#pool;
-    if (!pool) return { threads: 0, busy: 0, queued: 0 };
+    if (!pool) return { threads: 0, busy: 0, queued: 0, recycled: this.#recycled };
     const queued = pool.queueSize;
-    return { threads: this.#threads, busy: Math.max(this.#inFlight - queued, 0), queued };
+    return { threads: this.#threads, busy: Math.max(this.#inFlight - queued, 0), queued, recycled: this.#recycled };
+  }
+
+  /** A thread passed its limit and ends itself after this run; Piscina starts its replacement. */
+  #onRecycle(r: CpuRecycle): void {
+    this.#recycled++;
+    const limit = r.reason === 'max-tasks' ? `maxTasksPerThread ${this.options.maxTasksPerThread}` : `maxMemoryPerThreadMb ${this.options.maxMemoryPerThreadMb}`;
+    this.options.logger.info('CPU thread recycled', { threadId: r.threadId, reason: r.reason, limit, tasks: r.tasks, memoryMb: r.memoryMb });
   }
 
   /**

@@ -23,6 +23,20 @@ import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } fr
 export interface CpuThreadData {
   readonly moduleUrl: string;
   readonly appName: string;
+  /** Recycle the thread after this many runs (0 = never). */
+  readonly maxTasks?: number;
+  /** Recycle the thread once its heap + external memory passes this many bytes after a run (0 = never). */
+  readonly maxMemoryBytes?: number;
+}
+
+/** Why a thread ended itself after a run (ADR 0012), sent with that run's outcome. */
+export interface CpuRecycle {
+  readonly reason: 'max-tasks' | 'max-memory';
+  /** Runs this thread completed. */
+  readonly tasks: number;
+  /** The thread's V8 heap used + external memory after the run, in MiB. */
+  readonly memoryMb: number;
+  readonly threadId: number;
 }
 
 /** Run one task; the outcome comes back on `port` as a `done` message. */
@@ -59,7 +73,7 @@ export type ToThreadMessage = { readonly t: 'abort'; readonly reason: Serialized
 export type FromThreadMessage =
   | { readonly t: 'progress'; readonly meta: Record<string, unknown> }
   | { readonly t: 'log'; readonly level: keyof TaskLogger; readonly msg: string; readonly fields?: Record<string, unknown> }
-  | { readonly t: 'done'; readonly outcome: TaskOutcome };
+  | { readonly t: 'done'; readonly outcome: TaskOutcome; readonly recycle?: CpuRecycle };
 
 const data = workerData as CpuThreadData | undefined;
 
@@ -136,13 +150,42 @@ async function runTask(req: CpuRunRequest): Promise<void> {
   } catch (err) {
     outcome = { ok: false, error: serializeError(err) };
   }
-  postOutcome(port, taskName, outcome);
+  const recycle = recycleCheck();
+  postOutcome(port, taskName, outcome, recycle);
   port.close();
+  if (recycle) await endThread();
 }
 
-function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome): void {
+let tasksRun = 0;
+
+/** Count the run; say whether this thread passed its task or memory limit (ADR 0012). */
+function recycleCheck(): CpuRecycle | undefined {
+  tasksRun++;
+  const maxTasks = data?.maxTasks ?? 0;
+  const maxBytes = data?.maxMemoryBytes ?? 0;
+  if (maxTasks === 0 && maxBytes === 0) return undefined;
+  // heapUsed and external are this thread's own isolate; rss is the whole process (all threads).
+  const m = process.memoryUsage();
+  const bytes = m.heapUsed + m.external;
+  const memoryMb = Math.round(bytes / 1048576);
+  if (maxTasks > 0 && tasksRun >= maxTasks) return { reason: 'max-tasks', tasks: tasksRun, memoryMb, threadId };
+  if (maxBytes > 0 && bytes > maxBytes) return { reason: 'max-memory', tasks: tasksRun, memoryMb, threadId };
+  return undefined;
+}
+
+/**
+ * End this thread after its outcome is posted: Piscina sees the thread exit while the run is still
+ * its own (so no other task was handed to it), rejects that run (the pool takes the outcome from the
+ * port instead) and starts a replacement thread, which imports the tasks module afresh.
+ */
+async function endThread(): Promise<never> {
+  await flushTracerProvider(2000);
+  process.exit(0);
+}
+
+function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome, recycle?: CpuRecycle): void {
   try {
-    port.postMessage({ t: 'done', outcome } satisfies FromThreadMessage);
+    port.postMessage((recycle ? { t: 'done', outcome, recycle } : { t: 'done', outcome }) satisfies FromThreadMessage);
     return;
   } catch (err) {
     const fallback: TaskOutcome = outcome.ok
@@ -155,7 +198,7 @@ function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome):
           },
         }
       : { ok: false, error: withoutData(outcome.error), autoretry: outcome.autoretry };
-    port.postMessage({ t: 'done', outcome: fallback } satisfies FromThreadMessage);
+    port.postMessage((recycle ? { t: 'done', outcome: fallback, recycle } : { t: 'done', outcome: fallback }) satisfies FromThreadMessage);
   }
 }
 

@@ -282,6 +282,8 @@ describe('resolveWorkerOptions', () => {
       queues: ['main'],
       concurrency: 64,
       cpuThreads: availableParallelism(),
+      maxTasksPerThread: 0,
+      maxMemoryPerThreadMb: 0,
       name: `celeriac@${hostname()}`,
       tasksModule: undefined,
       graceMs: 30_000,
@@ -317,6 +319,8 @@ describe('resolveWorkerOptions', () => {
       queues: ['a', 'b'],
       concurrency: 100_000,
       cpuThreads: 1,
+      maxTasksPerThread: 0,
+      maxMemoryPerThreadMb: 0,
       name: `w-${hostname()}-${hostname()}`,
       tasksModule: 'file:///app/tasks.js',
       graceMs: 5_000,
@@ -367,6 +371,16 @@ describe('resolveWorkerOptions', () => {
   test('cpuThreads must be an integer 1-1024', () => {
     assertInvalid(worker({ cpuThreads: 0 }), 'worker options.cpuThreads');
     assertInvalid(worker({ cpuThreads: 1025 }), 'worker options.cpuThreads');
+  });
+  test('maxTasksPerThread must be a positive integer', () => {
+    assertInvalid(worker({ maxTasksPerThread: 0 }), 'worker options.maxTasksPerThread');
+    assertInvalid(worker({ maxTasksPerThread: 1.5 }), 'worker options.maxTasksPerThread');
+    assert.equal(resolveWorkerOptions({ maxTasksPerThread: 100 }, 'main').maxTasksPerThread, 100);
+  });
+  test('maxMemoryPerThreadMb must be a number of MiB > 0', () => {
+    assertInvalid(worker({ maxMemoryPerThreadMb: 0 }), 'worker options.maxMemoryPerThreadMb');
+    assertInvalid(worker({ maxMemoryPerThreadMb: '200' }), 'worker options.maxMemoryPerThreadMb');
+    assert.equal(resolveWorkerOptions({ maxMemoryPerThreadMb: 256 }, 'main').maxMemoryPerThreadMb, 256);
   });
   test('name must be 1-200 characters', () => {
     assertInvalid(worker({ name: '' }), 'worker options.name');
