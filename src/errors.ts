@@ -134,6 +134,28 @@ export class ConfigMismatchError extends CeleriacError {
 }
 export const isConfigMismatchError = branded('ConfigMismatchError') as (e: unknown) => e is ConfigMismatchError;
 
+/**
+ * The NATS server refused the connection: credentials (token, user/password, NKey, creds file) or
+ * TLS. The message says what to check; it never holds a secret. Code `E_BROKER_AUTH`.
+ */
+export class BrokerAuthError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_BROKER_AUTH', message, options);
+  }
+}
+export const isBrokerAuthError = branded('BrokerAuthError') as (e: unknown) => e is BrokerAuthError;
+
+/**
+ * The NATS user lacks a permission an operation needs (a subject it may not publish or subscribe
+ * to; docs/guide/security.md lists each role's). Code `E_BROKER_PERMISSION`.
+ */
+export class BrokerPermissionError extends CeleriacError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('E_BROKER_PERMISSION', message, options);
+  }
+}
+export const isBrokerPermissionError = branded('BrokerPermissionError') as (e: unknown) => e is BrokerPermissionError;
+
 /** A bounded mailbox is full; the sender must wait or drop. */
 export class MailboxFullError extends CeleriacError {
   constructor(readonly actor: string, readonly capacity: number) {

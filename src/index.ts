@@ -33,6 +33,9 @@ export type { ExecuteInput } from './execution/task-definition.ts';
 export type { WorkflowProgress } from './results/group-result.ts';
 export type { ApplyOptions, TaskOptions } from './app/task-options.ts';
 export type { QueueOptions } from './app/app-options.ts';
+export type { NatsSecurityOptions, NatsTlsOptions } from './transport/nats/nats-auth.ts';
+export { provisionApp } from './app/provision-app.ts';
+export type { ProvisionReport } from './app/provision-app.ts';
 export type { CatchUpPolicy, ResolvedSchedule, ScheduleOptions } from './actors/beat-schedule.ts';
 export { DeadLetterQueue } from './app/dead-letter-queue.ts';
 export type { DeadLetterInfo, ReplayOptions } from './app/dead-letter-queue.ts';
@@ -73,6 +76,10 @@ export type { Logger, LogLevel } from './util/logger.ts';
 export { createLogger } from './util/logger.ts';
 export {
   CeleriacError,
+  BrokerAuthError,
+  isBrokerAuthError,
+  BrokerPermissionError,
+  isBrokerPermissionError,
   ClosedError,
   ConfigMismatchError,
   DecodeError,

@@ -4,6 +4,7 @@ import type { SerializerName } from '../protocol/codec.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../protocol/envelope.ts';
 import { validateToken } from '../protocol/names.ts';
 import type { QueueSettings } from '../transport/transport.ts';
+import { type NatsSecurityOptions, type ResolvedNatsSecurityOptions, resolveNatsSecurityOptions } from '../transport/nats/nats-auth.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 
 /** Options of {@link createApp}. Every field is optional. */
@@ -71,6 +72,17 @@ export interface AppOptions {
    * them. @defaultValue true
    */
   updateBrokerConfig?: boolean;
+  /**
+   * Credentials and TLS of the NATS connection: token, user/password, NKey, credentials file, TLS
+   * and mutual TLS, inbox prefix (docs/guide/security.md). The CLI fills it from `CELERIAC_NATS_*`.
+   * @defaultValue none (or user and password from the broker URL)
+   */
+  nats?: NatsSecurityOptions;
+  /**
+   * Replicas (`num_replicas`) of every stream and KV bucket Celeriac creates: 3 on a 3-node NATS
+   * cluster survives the loss of one node (docs/guide/deployment.md). At most 5. @defaultValue 1
+   */
+  streamReplicas?: number;
 }
 
 /** Per-queue delivery settings (`createApp({ queues: { name: {...} } })`). */
@@ -111,6 +123,8 @@ export interface ResolvedAppOptions {
   maxDeadLetters: number;
   updateBrokerConfig: boolean;
   sendSentEvents: boolean;
+  nats: ResolvedNatsSecurityOptions;
+  streamReplicas: number;
 }
 
 /** Delivery settings of `queue` under these options (its override, or the app-wide values). */
@@ -155,13 +169,20 @@ export const DEFAULT_APP_OPTIONS = {
   maxDeadLetters: 1_000_000,
   updateBrokerConfig: true,
   sendSentEvents: false,
-} as const satisfies Required<Omit<AppOptions, 'middleware'>>;
+  streamReplicas: 1,
+} as const satisfies Required<Omit<AppOptions, 'middleware' | 'nats'>>;
 
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
     throw new InvalidArgumentError(`${what} must be a positive integer, got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+function replicas(v: unknown): number {
+  const n = positiveInt(v, 'options.streamReplicas');
+  if (n > 5) throw new InvalidArgumentError(`options.streamReplicas must be at most 5 (the JetStream limit), got ${n}`);
+  return n;
 }
 
 function bool(v: unknown, what: string): boolean {
@@ -231,6 +252,8 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     maxDeadLetters: positiveInt(o.maxDeadLetters ?? d.maxDeadLetters, 'options.maxDeadLetters'),
     updateBrokerConfig: bool(o.updateBrokerConfig ?? d.updateBrokerConfig, 'options.updateBrokerConfig'),
     sendSentEvents: bool(o.sendSentEvents ?? d.sendSentEvents, 'options.sendSentEvents'),
+    nats: resolveNatsSecurityOptions(o.nats),
+    streamReplicas: replicas(o.streamReplicas ?? d.streamReplicas),
     name: validateToken(o.name ?? d.name, 'options.name'),
     broker,
     resultBackend,

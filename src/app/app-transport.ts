@@ -29,5 +29,7 @@ export function createTransport(o: Readonly<ResolvedAppOptions>, origin: string,
     maxAckPending: o.maxAckPending,
     publishTimeoutMs: o.publishTimeoutMs,
     pullExpiresMs: 10_000,
+    security: o.nats,
+    replicas: o.streamReplicas,
   });
 }

@@ -1,4 +1,5 @@
 import type { AppOptions } from '../app/app-options.ts';
+import type { NatsSecurityOptions, NatsTlsOptions } from '../transport/nats/nats-auth.ts';
 
 /**
  * App options from the environment — the one place Celeriac reads it (besides OTEL_* read by the
@@ -11,6 +12,17 @@ import type { AppOptions } from '../app/app-options.ts';
  * | `CELERIAC_RESULT_EXPIRES` | `resultExpires` (`'1d'`, ms) |
  * | `CELERIAC_ACK_WAIT` | `ackWait` |
  * | `CELERIAC_DEFAULT_QUEUE` | `defaultQueue` |
+ * | `CELERIAC_STREAM_REPLICAS` | `streamReplicas` |
+ * | `CELERIAC_NATS_TOKEN` | `nats.token` |
+ * | `CELERIAC_NATS_USER`, `CELERIAC_NATS_PASSWORD` | `nats.user`, `nats.pass` |
+ * | `CELERIAC_NATS_NKEY_SEED_FILE` | `nats.nkeySeedFile` |
+ * | `CELERIAC_NATS_CREDS` | `nats.credsFile` |
+ * | `CELERIAC_NATS_TLS` (`1`/`true`) | `nats.tls: true` |
+ * | `CELERIAC_NATS_TLS_CA`, `_CERT`, `_KEY` | `nats.tls.caFile`, `certFile`, `keyFile` |
+ * | `CELERIAC_NATS_TLS_FIRST` (`1`/`true`) | `nats.tls.handshakeFirst` |
+ * | `CELERIAC_NATS_INBOX_PREFIX` | `nats.inboxPrefix` |
+ *
+ * When any `CELERIAC_NATS_*` variable is set, they replace the app's `nats` option as a whole.
  */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions {
   const o: AppOptions = {};
@@ -19,7 +31,30 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions {
   if (env.CELERIAC_RESULT_EXPIRES) o.resultExpires = asDuration(env.CELERIAC_RESULT_EXPIRES);
   if (env.CELERIAC_ACK_WAIT) o.ackWait = asDuration(env.CELERIAC_ACK_WAIT);
   if (env.CELERIAC_DEFAULT_QUEUE) o.defaultQueue = env.CELERIAC_DEFAULT_QUEUE;
+  if (env.CELERIAC_STREAM_REPLICAS) o.streamReplicas = Number(env.CELERIAC_STREAM_REPLICAS);
+  const nats = natsFromEnv(env);
+  if (nats) o.nats = nats;
   return o;
+}
+
+const yes = (v: string | undefined): boolean => v === '1' || v?.toLowerCase() === 'true';
+
+function natsFromEnv(env: NodeJS.ProcessEnv): NatsSecurityOptions | undefined {
+  const n: NatsSecurityOptions = {};
+  if (env.CELERIAC_NATS_TOKEN) n.token = env.CELERIAC_NATS_TOKEN;
+  if (env.CELERIAC_NATS_USER) n.user = env.CELERIAC_NATS_USER;
+  if (env.CELERIAC_NATS_PASSWORD) n.pass = env.CELERIAC_NATS_PASSWORD;
+  if (env.CELERIAC_NATS_NKEY_SEED_FILE) n.nkeySeedFile = env.CELERIAC_NATS_NKEY_SEED_FILE;
+  if (env.CELERIAC_NATS_CREDS) n.credsFile = env.CELERIAC_NATS_CREDS;
+  if (env.CELERIAC_NATS_INBOX_PREFIX) n.inboxPrefix = env.CELERIAC_NATS_INBOX_PREFIX;
+  const tls: NatsTlsOptions = {};
+  if (env.CELERIAC_NATS_TLS_CA) tls.caFile = env.CELERIAC_NATS_TLS_CA;
+  if (env.CELERIAC_NATS_TLS_CERT) tls.certFile = env.CELERIAC_NATS_TLS_CERT;
+  if (env.CELERIAC_NATS_TLS_KEY) tls.keyFile = env.CELERIAC_NATS_TLS_KEY;
+  if (yes(env.CELERIAC_NATS_TLS_FIRST)) tls.handshakeFirst = true;
+  if (Object.keys(tls).length > 0) n.tls = tls;
+  else if (yes(env.CELERIAC_NATS_TLS)) n.tls = true;
+  return Object.keys(n).length > 0 ? n : undefined;
 }
 
 function asDuration(v: string): string | number {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { isInvalidArgumentError } from '../errors.ts';
+import { isBrokerAuthError, isBrokerPermissionError, isInvalidArgumentError } from '../errors.ts';
+import { runProvision } from './provision-command.ts';
 import { runCall, runResult } from './call-command.ts';
 import { runBeat, runInspectScheduled } from './beat-command.ts';
 import { runDlq, runRateLimit, runRevoke } from './dlq-command.ts';
@@ -153,6 +154,12 @@ export function buildCli(): Command {
     .action(async (flags) => {
       process.exitCode = await runStatus(flags);
     });
+  clientOptions(program.command('provision').description('create or update the streams, buckets and queue consumers of the app (run once as the NATS admin)'))
+    .option('-Q, --queues <list>', 'comma-separated queues whose consumers to create (default: the app default queue)')
+    .option('--json', 'JSON output')
+    .action(async (flags) => {
+      process.exitCode = await runProvision(flags);
+    });
   clientOptions(program.command('purge').description('delete every message of queues (asks first unless --force)'))
     .requiredOption('-Q, --queues <list>', 'comma-separated queues to empty')
     .option('-f, --force', 'do not ask for confirmation')
@@ -193,6 +200,11 @@ export async function main(argv = process.argv): Promise<void> {
     if (isInvalidArgumentError(err)) {
       process.stderr.write(`celeriac: ${err.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (isBrokerAuthError(err) || isBrokerPermissionError(err)) {
+      process.stderr.write(`celeriac: ${err.code}: ${err.message}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(`celeriac: ${(err as Error).stack ?? String(err)}\n`);

@@ -16,6 +16,8 @@ export interface DelayedFollowerOptions {
   /** Idle heartbeat of the consumer; three missed ones mean it is lost. @defaultValue 5_000 */
   heartbeatMs?: number;
   onWarning?: ((msg: string) => void) | undefined;
+  /** Deliver subject `<inboxPrefix>.dly.<id>` instead of `_CEL_DLY.<id>`. @defaultValue none */
+  inboxPrefix?: string | undefined;
 }
 
 /** One try at following: its own inbox and consumer, so nothing of an abandoned try is mistaken for the current one. */
@@ -122,7 +124,7 @@ export class DelayedFollower {
 
   async #open(gen: number): Promise<void> {
     const id = `${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-    const deliverSubject = `_CEL_DLY.${id}`;
+    const deliverSubject = `${this.#o.inboxPrefix ? `${this.#o.inboxPrefix}.dly` : '_CEL_DLY'}.${id}`;
     // Subscribe first: the SUB reaches the server before the request that creates the consumer.
     const a: Attempt = {
       name: `cel_delayed_${id}`,

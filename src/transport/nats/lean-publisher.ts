@@ -9,6 +9,8 @@ export interface LeanPublisherOptions {
   timeoutMs?: number;
   /** Maximum PubAcks outstanding; `publish()` waits for room beyond it (backpressure). @defaultValue 4096 */
   window?: number;
+  /** PubAcks arrive on `<inboxPrefix>.pa.<id>.<n>` instead of `_CEL_PA.<id>.<n>`. @defaultValue none */
+  inboxPrefix?: string | undefined;
 }
 
 /** A JetStream PubAck. */
@@ -57,7 +59,7 @@ export class LeanPublisher {
     this.#resendAfterMs = options.resendAfterMs ?? 2_000;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#window = options.window ?? 4096;
-    this.#inbox = `_CEL_PA.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    this.#inbox = `${options.inboxPrefix ? `${options.inboxPrefix}.pa` : '_CEL_PA'}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     nc.subscribe(`${this.#inbox}.*`, {
       callback: (_err, m) => {
         const id = Number(m.subject.slice(this.#inbox.length + 1));

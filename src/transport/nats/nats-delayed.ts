@@ -17,6 +17,8 @@ export interface NatsDelayedStoreOptions {
   /** Idle heartbeat of a follower's consumer. @defaultValue 5_000 */
   heartbeatMs?: number;
   onWarning?: ((msg: string) => void) | undefined;
+  /** Prefix of the follower's deliver subject (see {@link DelayedFollowerOptions}). @defaultValue none */
+  inboxPrefix?: string | undefined;
 }
 
 /** `JSStreamMsgDeleteFailedF` / no message found: the sequence is not (or no longer) in the stream. */
@@ -60,7 +62,7 @@ export class NatsDelayedStore implements DelayedStore {
     const f = new DelayedFollower(
       this.nc,
       this.jsm,
-      { stream: this.#stream, filter: `${this.#prefix}>`, heartbeatMs: this.o.heartbeatMs, onWarning: this.o.onWarning },
+      { stream: this.#stream, filter: `${this.#prefix}>`, heartbeatMs: this.o.heartbeatMs, onWarning: this.o.onWarning, inboxPrefix: this.o.inboxPrefix },
       onEntry,
       onReset,
     );

@@ -1,5 +1,6 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect, createInbox } from '@nats-io/transport-node';
+import { type ResolvedNatsSecurityOptions, connectError, connectSecurity, permissionError } from './nats-auth.ts';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject, validateToken } from '../../protocol/names.ts';
@@ -62,6 +63,10 @@ export interface NatsTransportOptions {
   updateExisting?: boolean;
   /** How often the max-deliveries backstop sweeps idle queues for exhausted messages. @defaultValue 10_000 */
   maxDeliveriesSweepMs?: number;
+  /** Credentials, TLS and inbox prefix of the connection. @defaultValue none */
+  security?: ResolvedNatsSecurityOptions;
+  /** `num_replicas` of every stream and bucket this transport creates. @defaultValue 1 */
+  replicas?: number;
 }
 
 const HEADER_SLACK = 8 * 1024;
@@ -116,21 +121,28 @@ export class NatsTransport implements Transport {
   }
 
   async #connect(): Promise<void> {
-    const nc = await connect({
-      servers: this.#servers,
-      name: this.#o.name,
-      noAsyncTraces: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      waitOnFirstConnect: false,
-    });
+    const security = this.#o.security ?? { auth: 'none' };
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: this.#servers,
+        name: this.#o.name,
+        noAsyncTraces: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        waitOnFirstConnect: false,
+        ...connectSecurity(security),
+      });
+    } catch (err) {
+      throw connectError(err, security, this.url);
+    }
     this.#nc = nc;
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     this.#jsm = jsm;
     this.#js = jetstream(nc, { timeout: 10_000 });
-    const pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs });
+    const pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs, inboxPrefix: this.#o.security?.inboxPrefix });
     void this.#watchStatus(nc);
-    await ensureStream(jsm, taskStreamConfig(taskStreamName(this.#o.app), this.#o.app, this.#limits()), this.#o.updateExisting !== false);
+    await this.#ensureStream(jsm, taskStreamConfig(taskStreamName(this.#o.app), this.#o.app, this.#limits()));
     // Publishing becomes possible only once the stream is known to exist.
     this.#pub = pub;
   }
@@ -145,6 +157,10 @@ export class NatsTransport implements Transport {
         // Pull requests do not survive a reconnect: forget them so the intake re-asks.
         for (const sub of this.#subs) sub.resetRequests();
       } else if (s.type === 'close') mapped = 'closed';
+      else if (s.type === 'error') {
+        const pe = permissionError(s.error, 'NATS refused an operation');
+        if (pe) this.#o.onWarning?.(pe.message);
+      }
       if (mapped) for (const l of this.#listeners) l(mapped, 'server' in s ? String(s.server) : undefined);
     }
   }
@@ -152,6 +168,11 @@ export class NatsTransport implements Transport {
   #require(): { nc: NatsConnection; jsm: JetStreamManager; js: JetStreamClient; pub: LeanPublisher } {
     if (!this.#nc || !this.#jsm || !this.#js || !this.#pub) throw new Error('NatsTransport used before connect()');
     return { nc: this.#nc, jsm: this.#jsm, js: this.#js, pub: this.#pub };
+  }
+
+  /** {@link ensureStream} with this transport's replicas, update policy and warnings. */
+  #ensureStream(jsm: JetStreamManager, cfg: Parameters<typeof ensureStream>[1]): Promise<void> {
+    return ensureStream(jsm, { ...cfg, num_replicas: this.#o.replicas ?? 1 }, this.#o.updateExisting !== false, this.#o.onWarning);
   }
 
   #limits(): TaskStreamLimits {
@@ -199,9 +220,9 @@ export class NatsTransport implements Transport {
     this.#delayed ??= (async () => {
       await this.connect();
       const { nc, js, jsm, pub } = this.#require();
-      await ensureStream(jsm, delayedStreamConfig(this.#o.app, this.#limits()), this.#o.updateExisting !== false);
+      await this.#ensureStream(jsm, delayedStreamConfig(this.#o.app, this.#limits()));
       const onReconnect = (cb: () => void) => this.onStatus((st) => st === 'connected' && cb());
-      this.#delayedStore = new NatsDelayedStore(nc, js, jsm, pub, { app: this.#o.app, onReconnect, onWarning: this.#o.onWarning });
+      this.#delayedStore = new NatsDelayedStore(nc, js, jsm, pub, { app: this.#o.app, onReconnect, onWarning: this.#o.onWarning, inboxPrefix: this.#o.security?.inboxPrefix });
       return this.#delayedStore;
     })().catch((err) => {
       this.#delayed = undefined;
@@ -215,11 +236,14 @@ export class NatsTransport implements Transport {
     if (!p) {
       const { jsm } = this.#require();
       const { ackWaitMs, maxDeliver } = this.queueSettings(queue);
-      p = ensureQueueConsumer(jsm, taskStreamName(this.#o.app), queue, taskSubject(this.#o.app, queue), {
-        ackWaitMs,
-        maxDeliver,
-        maxAckPending: this.#o.maxAckPending,
-      }).catch((err) => {
+      p = ensureQueueConsumer(
+        jsm,
+        taskStreamName(this.#o.app),
+        queue,
+        taskSubject(this.#o.app, queue),
+        { ackWaitMs, maxDeliver, maxAckPending: this.#o.maxAckPending },
+        this.#o.onWarning,
+      ).catch((err) => {
         this.#ensuredQueues.delete(queue);
         throw err;
       });
@@ -239,6 +263,7 @@ export class NatsTransport implements Transport {
         consumer: queue,
         queue,
         expiresMs: this.#o.pullExpiresMs,
+        inboxPrefix: this.#o.security?.inboxPrefix,
         onConsumerGone: () => {
           this.#ensuredQueues.delete(queue);
           this.#ensureQueue(queue).catch((err) => this.#o.onWarning?.(`re-creating consumer ${queue} failed: ${(err as Error).message}`));
@@ -264,7 +289,7 @@ export class NatsTransport implements Transport {
     this.#dlq ??= (async () => {
       await this.connect();
       const { js, jsm, pub } = this.#require();
-      await ensureStream(jsm, deadLetterStreamConfig(this.#o.app, this.#o.maxDeadLetters, this.#o.duplicateWindowMs), this.#o.updateExisting !== false);
+      await this.#ensureStream(jsm, deadLetterStreamConfig(this.#o.app, this.#o.maxDeadLetters, this.#o.duplicateWindowMs));
       return new NatsDeadLetterStore(js, jsm, pub, { app: this.#o.app, maxDeadLetters: this.#o.maxDeadLetters, onWarning: this.#o.onWarning });
     })().catch((err) => {
       this.#dlq = undefined;
@@ -310,7 +335,7 @@ export class NatsTransport implements Transport {
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {
     await this.connect();
     const { nc, jsm, pub } = this.#require();
-    await ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs), this.#o.updateExisting !== false);
+    await this.#ensureStream(jsm, kvStreamConfig(bucket, options.ttlMs));
     const onReconnect = (cb: () => void) => {
       this.onStatus((st) => {
         if (st === 'connected') cb();
@@ -342,7 +367,17 @@ export class NatsTransport implements Transport {
   }
 
   inbox(): string {
-    return createInbox();
+    return createInbox(this.#o.security?.inboxPrefix);
+  }
+
+  /**
+   * Create (or bring in line) the durable consumer of `queue` without consuming: what `celeriac
+   * provision -Q` does, so workers without the right to create consumers find them.
+   */
+  async ensureQueue(queue: string): Promise<void> {
+    validateToken(queue, 'queue');
+    await this.connect();
+    await this.#ensureQueue(queue);
   }
 
   /**
@@ -382,8 +417,12 @@ export class NatsTransport implements Transport {
     validateToken(queue, 'queue');
     await this.connect();
     const { jsm } = this.#require();
-    const r = await jsm.streams.purge(taskStreamName(this.#o.app), { filter: taskSubject(this.#o.app, queue) });
-    return r.purged;
+    try {
+      const r = await jsm.streams.purge(taskStreamName(this.#o.app), { filter: taskSubject(this.#o.app, queue) });
+      return r.purged;
+    } catch (err) {
+      throw permissionError(err, `purging queue ${queue}`) ?? err;
+    }
   }
 
   onStatus(listener: (s: TransportStatus, detail?: string) => void): () => void {

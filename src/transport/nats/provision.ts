@@ -9,6 +9,7 @@ import {
   type ConsumerConfig,
 } from '@nats-io/jetstream';
 import { ConfigMismatchError, InvalidArgumentError } from '../../errors.ts';
+import { permissionError } from './nats-auth.ts';
 
 const NS = 1_000_000;
 
@@ -30,12 +31,26 @@ const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
 
 /**
+ * Stream fields Celeriac's code depends on: when a user may not update a stream, these must already
+ * be right; the others (limits, replicas) are only warned about.
+ */
+const ESSENTIAL_STREAM_FIELDS = new Set(['name', 'subjects', 'retention', 'republish', 'allow_direct', 'allow_rollup_hdrs', 'max_msgs_per_subject']);
+
+/**
  * Create the stream if absent, or bring updatable limits in line; then compare the config the server
  * returns with what was asked for, so a field the server dropped (an older server ignoring an unknown
- * option) is an error and not a silent success.
+ * option) is an error and not a silent success. A user without the right to update a stream that
+ * exists uses it as it is when its essential fields match (a warning names the others); a user
+ * without the right to create a missing one gets a {@link BrokerPermissionError}.
  * @throws ConfigMismatchError naming the field, the wanted and the actual value.
+ * @throws BrokerPermissionError when the stream is missing and may not be created, or may not be read.
  */
-export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, update = true): Promise<void> {
+export async function ensureStream(
+  jsm: JetStreamManager,
+  want: Partial<StreamConfig> & { name: string },
+  update = true,
+  onWarning?: (msg: string) => void,
+): Promise<void> {
   let got: StreamConfig;
   try {
     const info = await jsm.streams.info(want.name);
@@ -47,15 +62,30 @@ export async function ensureStream(jsm: JetStreamManager, want: Partial<StreamCo
     }
     // A client that does not know the app's settings (a CLI without -A) uses what exists as is.
     if (!update) return;
-    if (needsUpdate(want, got)) got = (await jsm.streams.update(want.name, { ...got, ...want })).config;
+    if (needsUpdate(want, got)) {
+      try {
+        got = (await jsm.streams.update(want.name, { ...got, ...want })).config;
+      } catch (err) {
+        if (!permissionError(err, '')) throw err;
+        const essential = Object.fromEntries(Object.entries(want).filter(([k]) => ESSENTIAL_STREAM_FIELDS.has(k)));
+        checkEcho(`stream ${want.name} (this user may not update it)`, essential, got as unknown as Record<string, unknown>);
+        const differ = Object.keys(want).filter((k) => !ESSENTIAL_STREAM_FIELDS.has(k) && needsUpdate({ [k]: (want as Record<string, unknown>)[k] }, got));
+        onWarning?.(`stream ${want.name} differs from the app's options in ${differ.join(', ')} and this NATS user may not update it; using it as it is (an admin can run \`celeriac provision\`)`);
+        return;
+      }
+    }
   } catch (err) {
-    if (apiCode(err) !== STREAM_NOT_FOUND) throw err;
-    got = (await jsm.streams.add(want)).config;
+    if (apiCode(err) !== STREAM_NOT_FOUND) throw permissionError(err, `reading stream ${want.name}`) ?? err;
+    try {
+      got = (await jsm.streams.add(want)).config;
+    } catch (addErr) {
+      throw permissionError(addErr, `stream ${want.name} does not exist and this NATS user may not create it; run \`celeriac provision\` as an admin first`) ?? addErr;
+    }
   }
   checkEcho(`stream ${want.name}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
 }
 
-function needsUpdate(want: Partial<StreamConfig>, got: StreamConfig): boolean {
+function needsUpdate(want: Partial<StreamConfig>, got: StreamConfig | Partial<StreamConfig>): boolean {
   for (const [k, v] of Object.entries(want)) {
     const g = (got as unknown as Record<string, unknown>)[k];
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
@@ -213,6 +243,7 @@ export async function ensureQueueConsumer(
   durable: string,
   filterSubject: string,
   s: QueueConsumerSettings,
+  onWarning?: (msg: string) => void,
 ): Promise<void> {
   for (const k of ['ackWaitMs', 'maxDeliver', 'maxAckPending'] as const) {
     if (!Number.isSafeInteger(s[k]) || s[k] <= 0) {
@@ -238,11 +269,22 @@ export async function ensureQueueConsumer(
     }
     if (got.ack_wait !== want.ack_wait || got.max_deliver !== want.max_deliver || got.max_ack_pending !== want.max_ack_pending) {
       const change: Partial<ConsumerConfig> = { ack_wait: want.ack_wait, max_deliver: want.max_deliver, max_ack_pending: want.max_ack_pending };
-      got = (await jsm.consumers.update(stream, durable, change)).config;
+      try {
+        got = (await jsm.consumers.update(stream, durable, change)).config;
+      } catch (err) {
+        if (!permissionError(err, '')) throw err;
+        // A user that may not change the consumer uses it as it is (its filter was checked above).
+        onWarning?.(`consumer ${stream}/${durable} differs from the app's ack wait / max deliveries / max ack pending and this NATS user may not update it; using it as it is`);
+        return;
+      }
     }
   } catch (err) {
-    if (apiCode(err) !== CONSUMER_NOT_FOUND) throw err;
-    got = (await jsm.consumers.add(stream, want)).config;
+    if (apiCode(err) !== CONSUMER_NOT_FOUND) throw permissionError(err, `reading consumer ${stream}/${durable}`) ?? err;
+    try {
+      got = (await jsm.consumers.add(stream, want)).config;
+    } catch (addErr) {
+      throw permissionError(addErr, `consumer ${stream}/${durable} does not exist and this NATS user may not create it; run \`celeriac provision -Q ${durable}\` as an admin first`) ?? addErr;
+    }
   }
   checkEcho(`consumer ${stream}/${durable}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
 }

@@ -9,6 +9,8 @@ export interface PullSubscriptionOptions {
   queue: string;
   /** How long the server holds an unfilled pull request. @defaultValue 10_000 */
   expiresMs?: number;
+  /** Messages arrive on `<inboxPrefix>.pull.<id>.<n>` instead of `_CEL_PULL.<id>.<n>`. @defaultValue none */
+  inboxPrefix?: string | undefined;
   /** Called when the consumer disappeared on the server (409 Consumer Deleted). */
   onConsumerGone?: () => void;
   onWarning?: (msg: string) => void;
@@ -38,7 +40,7 @@ const WPI = enc.encode('+WPI');
  */
 export class PullSubscription implements QueueSubscription {
   readonly #nc: NatsConnection;
-  readonly #o: Required<Omit<PullSubscriptionOptions, 'onConsumerGone' | 'onWarning'>> & PullSubscriptionOptions;
+  readonly #o: Required<Omit<PullSubscriptionOptions, 'onConsumerGone' | 'onWarning' | 'inboxPrefix'>> & PullSubscriptionOptions;
   readonly #inbox: string;
   readonly #sub: Subscription;
   readonly #requests = new Map<number, PullRequest>();
@@ -50,7 +52,7 @@ export class PullSubscription implements QueueSubscription {
   constructor(nc: NatsConnection, options: PullSubscriptionOptions, private readonly onMessage: (m: IncomingMessage) => void) {
     this.#nc = nc;
     this.#o = { expiresMs: 10_000, ...options };
-    this.#inbox = `_CEL_PULL.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    this.#inbox = `${options.inboxPrefix ? `${options.inboxPrefix}.pull` : '_CEL_PULL'}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     this.#nextSubject = `$JS.API.CONSUMER.MSG.NEXT.${options.stream}.${options.consumer}`;
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (_e, m) => this.#onMsg(m) });
     this.#sweep = setInterval(() => this.#onSweep(), 1000);

@@ -1,0 +1,57 @@
+import type { App } from './create-app.ts';
+import { queueSettingsOf } from './app-options.ts';
+import { NatsTransport } from '../transport/nats/nats-transport.ts';
+import { validateToken } from '../protocol/names.ts';
+
+/** What {@link provisionApp} created or brought in line. */
+export interface ProvisionReport {
+  /** Streams and KV buckets (by name). */
+  streams: string[];
+  /** Durable consumers of the task stream (one per queue and priority band). */
+  consumers: string[];
+}
+
+/**
+ * Create every stream, KV bucket and queue consumer the app uses, with the app's options (limits,
+ * TTLs, `streamReplicas`), or bring existing ones in line: what `celeriac provision` runs. Run it
+ * once as a NATS user with the admin role, so workers and producers can start without the right to
+ * create or change streams (docs/guide/security.md).
+ * @param queues - queues whose consumers to create; priority bands of a queue with `priorities` too.
+ * @throws BrokerPermissionError when this user may not create something; ConfigMismatchError.
+ */
+export async function provisionApp(app: App, queues: readonly string[]): Promise<ProvisionReport> {
+  for (const q of queues) validateToken(q, 'queue');
+  const t = app.transport();
+  await t.connect();
+  const name = app.name;
+  const streams = [`${name}-tasks`];
+  await app.deadLetterStore();
+  streams.push(`${name}-dlq`);
+  await t.delayed();
+  streams.push(`${name}-delayed`);
+  const buckets: Array<[string, () => Promise<unknown>]> = [
+    ['results', () => app.resultBackend()],
+    ['attempts', () => app.attemptLedger()],
+    ['revoked', () => app.revocations()],
+    ['leases', () => app.leaseStore()],
+    ['beat', () => app.beatStore()],
+    ['chords', () => app.chordJoins()],
+    ['control', () => app.keyValue('control')],
+    ['workers', () => app.keyValue('workers')],
+  ];
+  for (const [bucket, open] of buckets) {
+    await open();
+    streams.push(`KV_${name}-${bucket}`);
+  }
+  const consumers: string[] = [];
+  if (t instanceof NatsTransport) {
+    for (const q of queues) {
+      const bands = queueSettingsOf(app.options, q).priorities ? [`${q}--hi`, q, `${q}--lo`] : [q];
+      for (const b of bands) {
+        await t.ensureQueue(b);
+        consumers.push(b);
+      }
+    }
+  }
+  return { streams, consumers };
+}
