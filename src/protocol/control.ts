@@ -4,7 +4,10 @@
  * answers on the reply subject. Pure types and validation, no I/O.
  * @module
  */
-import { InvalidArgumentError } from '../errors.ts';
+import { DecodeError, InvalidArgumentError } from '../errors.ts';
+import { codecByName } from './codec.ts';
+
+const json = codecByName('json');
 
 /** Commands a worker answers. */
 export const CONTROL_COMMANDS = [
@@ -49,40 +52,45 @@ export type ControlReply<T = unknown> =
   | { worker: string; ok: false; error: { code: string; message: string } };
 
 /**
- * Parse a request body.
- * @throws InvalidArgumentError naming what is wrong.
+ * Parse a request body (untrusted bytes: size-checked, then decoded by the JSON codec, which bounds
+ * nesting and renames `__proto__` keys).
+ * @throws DecodeError naming what is wrong, and nothing else whatever the bytes (test/fuzz).
  */
 export function decodeControlRequest(body: Uint8Array): ControlRequest {
-  if (body.length > MAX_CONTROL_REQUEST_BYTES) throw new InvalidArgumentError(`control request of ${body.length} bytes exceeds ${MAX_CONTROL_REQUEST_BYTES}`);
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(body));
-  } catch {
-    throw new InvalidArgumentError('control request is not JSON');
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidArgumentError('control request must be a JSON object');
+  if (body.length > MAX_CONTROL_REQUEST_BYTES) throw new DecodeError(`control request of ${body.length} bytes exceeds ${MAX_CONTROL_REQUEST_BYTES}`);
+  const v = json.decode(body);
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DecodeError('control request must be a JSON object');
   const o = v as Record<string, unknown>;
-  if (typeof o.command !== 'string') throw new InvalidArgumentError('control request needs a "command" string');
+  if (typeof o.command !== 'string') throw new DecodeError('control request needs a "command" string');
   const args = o.arguments ?? {};
-  if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new InvalidArgumentError('control request "arguments" must be an object');
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new DecodeError('control request "arguments" must be an object');
   const dest = o.destination;
   if (dest !== undefined && (!Array.isArray(dest) || !dest.every((d) => typeof d === 'string'))) {
-    throw new InvalidArgumentError('control request "destination" must be an array of worker names');
+    throw new DecodeError('control request "destination" must be an array of worker names');
   }
   return { command: o.command as ControlCommand, arguments: args as Record<string, unknown>, ...(dest ? { destination: dest as string[] } : {}) };
 }
 
-/** Parse a reply body; null when it is not a reply. */
+/** Parse a reply body; null when it is not a reply (or does not decode). Never throws. */
 export function decodeControlReply(body: Uint8Array): ControlReply | null {
+  let v: unknown;
   try {
-    const v = JSON.parse(new TextDecoder().decode(body)) as Record<string, unknown>;
-    if (typeof v.worker !== 'string' || typeof v.ok !== 'boolean') return null;
-    if (v.ok) return { worker: v.worker, ok: true, result: v.result };
-    const e = v.error as { code?: unknown; message?: unknown } | undefined;
-    return { worker: v.worker, ok: false, error: { code: String(e?.code ?? 'E_UNKNOWN'), message: String(e?.message ?? '') } };
+    v = json.decode(body);
   } catch {
     return null;
   }
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Record<string, unknown>;
+  if (typeof r.worker !== 'string' || typeof r.ok !== 'boolean') return null;
+  if (r.ok) return { worker: r.worker, ok: true, result: r.result };
+  const e = typeof r.error === 'object' && r.error !== null ? (r.error as { code?: unknown; message?: unknown }) : undefined;
+  return { worker: r.worker, ok: false, error: { code: text(e?.code, 'E_UNKNOWN'), message: text(e?.message, '') } };
+}
+
+/** A string field of a reply; anything else (an object whose `toString` throws, say) is shown as JSON. */
+function text(v: unknown, fallback: string): string {
+  if (v === undefined || v === null) return fallback;
+  return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
 /** A positive integer argument. @throws InvalidArgumentError */

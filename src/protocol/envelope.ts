@@ -193,11 +193,56 @@ function idempotencyKey(v: string | undefined, id: string): string | null {
   return v;
 }
 
+/** Bounds a consumed task message is checked against before anything in it is decoded. */
+export interface DecodeLimits {
+  /**
+   * Largest body accepted, in bytes: pass the app's `maxPayloadBytes` (`encodeTask` never writes a
+   * larger body).
+   * @defaultValue {@link DEFAULT_MAX_PAYLOAD_BYTES} (1 MiB)
+   */
+  maxBodyBytes?: number;
+  /**
+   * Largest total of the headers, counted as `name: value\r\n` each (header names and values in
+   * UTF-16 code units, plus 4).
+   * @defaultValue {@link MAX_DECODED_HEADER_BYTES} (16 KiB)
+   */
+  maxHeaderBytes?: number;
+}
+
 /**
- * Decode and validate a task message (docs/protocol.md).
- * @throws DecodeError with a message that names what is wrong.
+ * Default header bound on the consuming side: twice the 8 KiB a publisher may write, so that headers
+ * a signer or a transport adds on the way never make a valid message undecodable.
  */
-export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array): TaskMessage {
+export const MAX_DECODED_HEADER_BYTES = 16 * 1024;
+
+/**
+ * Check the size of a consumed message before decoding it: the body against `maxBodyBytes`, the
+ * headers against `maxHeaderBytes`. Cheap (no copy); {@link decodeTask} calls it first.
+ * @throws DecodeError naming the size and the limit.
+ */
+export function checkMessageSize(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array, limits: DecodeLimits = {}): void {
+  const maxBody = limits.maxBodyBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (body.length > maxBody) throw new DecodeError(`body of ${body.length} bytes exceeds maxPayloadBytes (${maxBody})`);
+  const maxHeaders = limits.maxHeaderBytes ?? MAX_DECODED_HEADER_BYTES;
+  let size = 0;
+  for (const k of headerNames) {
+    size += k.length + (get(k)?.length ?? 0) + 4;
+    if (size > maxHeaders) throw new DecodeError(`headers exceed ${maxHeaders} bytes`);
+  }
+}
+
+/**
+ * Decode and validate a task message (docs/protocol.md). The sizes are checked first
+ * ({@link checkMessageSize}), then the headers, then the body is decoded by the codec its
+ * content-type names (structure checked before decoding; see {@link Codec.decode}).
+ * @param limits - pass `{ maxBodyBytes: app.options.maxPayloadBytes }` on a worker.
+ * @throws DecodeError with a message that names what is wrong; never any other error, whatever the
+ * bytes (test/fuzz).
+ */
+export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array, limits?: DecodeLimits): TaskMessage {
+  // Read twice below: a one-shot iterator (Map#keys) is listed once.
+  const names = Array.isArray(headerNames) ? (headerNames as string[]) : [...headerNames];
+  checkMessageSize(get, names, body, limits);
   const rawId = get(H.id);
   const rawTask = get(H.task);
   if (rawTask === undefined) throw new DecodeError(`missing required header "${H.task}"`);
@@ -230,7 +275,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   const tl = get(H.timelimit);
   const [soft, hard] = tl === undefined ? [undefined, undefined] : tl.split(',');
   const headers: Record<string, string> = {};
-  for (const k of headerNames) {
+  for (const k of names) {
     if (!PROTOCOL_HEADERS.has(k.toLowerCase())) {
       const v = get(k);
       if (v !== undefined) headers[k] = v;
