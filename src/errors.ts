@@ -369,3 +369,62 @@ export class Defer extends CeleriacError {
   }
 }
 export const isDefer = branded('Defer') as (e: unknown) => e is Defer;
+
+/**
+ * A task returned a value whose encoded size is over `maxResultBytes` (ADR 0012): the task fails
+ * with this error instead of storing it. Return a reference (a URL, an object-store key) instead,
+ * or raise `maxResultBytes`. Code `E_RESULT_TOO_LARGE`.
+ */
+export class ResultTooLargeError extends CeleriacError {
+  constructor(
+    readonly taskName: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      'E_RESULT_TOO_LARGE',
+      `task "${taskName}" returned ${size} bytes (encoded), over the ${limit}-byte limit (maxResultBytes); return a reference to the data (a URL, an object-store key) or raise maxResultBytes`,
+    );
+  }
+  /** Travels with the stored failure. */
+  get data(): { task: string; size: number; limit: number } {
+    return { task: this.taskName, size: this.size, limit: this.limit };
+  }
+}
+export const isResultTooLargeError = branded('ResultTooLargeError') as (e: unknown) => e is ResultTooLargeError;
+
+/**
+ * A task's arguments nest deeper than the limit (32 arrays/objects), or contain a cycle. Nothing was
+ * sent. Flatten them, or pass the structure by reference. Code `E_NESTING_TOO_DEEP`.
+ */
+export class NestingTooDeepError extends CeleriacError {
+  constructor(
+    readonly taskName: string,
+    readonly path: string,
+    readonly limit: number,
+  ) {
+    super(
+      'E_NESTING_TOO_DEEP',
+      `task "${taskName}": arguments nest deeper than ${limit} levels at ${path} (or contain a cycle); flatten them or pass the structure by reference`,
+    );
+  }
+}
+export const isNestingTooDeepError = branded('NestingTooDeepError') as (e: unknown) => e is NestingTooDeepError;
+
+/**
+ * The headers of a task message (protocol headers, user headers and trace context) are over the
+ * limit. Nothing was sent. Send fewer or shorter user headers. Code `E_HEADERS_TOO_LARGE`.
+ */
+export class HeadersTooLargeError extends CeleriacError {
+  constructor(
+    readonly taskName: string,
+    readonly size: number,
+    readonly limit: number,
+  ) {
+    super(
+      'E_HEADERS_TOO_LARGE',
+      `task "${taskName}": message headers are ${size} bytes, over the ${limit}-byte limit; send fewer or shorter headers (user headers alone may take ${4096} bytes)`,
+    );
+  }
+}
+export const isHeadersTooLargeError = branded('HeadersTooLargeError') as (e: unknown) => e is HeadersTooLargeError;

@@ -31,6 +31,13 @@ export interface AppOptions {
   resultExpires?: Duration;
   /** Largest encoded task body accepted at publish. @defaultValue 1 MiB */
   maxPayloadBytes?: number;
+  /**
+   * Largest encoded value a task may return. A value over `maxPayloadBytes` (less 16 KiB for the
+   * rest of the result record) is stored in the `<app>-blobs` object store by reference and read
+   * back transparently; over `maxResultBytes` the task fails with `ResultTooLargeError` (ADR 0012).
+   * @defaultValue 64 MiB
+   */
+  maxResultBytes?: number;
   /** Stream limit on queued tasks (all queues); a full stream refuses publishes. @defaultValue 1_000_000 */
   maxQueuedTasks?: number;
   /** Stream limit in bytes. @defaultValue 1 GiB */
@@ -108,6 +115,7 @@ export interface ResolvedAppOptions {
   defaultQueue: string;
   resultExpiresMs: number;
   maxPayloadBytes: number;
+  maxResultBytes: number;
   maxQueuedTasks: number;
   maxQueuedBytes: number;
   ackWaitMs: number;
@@ -155,6 +163,7 @@ export const DEFAULT_APP_OPTIONS = {
   defaultQueue: 'default',
   resultExpires: '1d',
   maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
+  maxResultBytes: 64 * 1024 * 1024,
   maxQueuedTasks: 1_000_000,
   maxQueuedBytes: 1024 ** 3,
   ackWait: '30s',
@@ -211,6 +220,8 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
   if (ackWaitMs < 1000) throw new InvalidArgumentError(`options.ackWait must be at least 1s, got ${ackWaitMs} ms`);
   const maxPayloadBytes = positiveInt(o.maxPayloadBytes ?? d.maxPayloadBytes, 'options.maxPayloadBytes');
   if (maxPayloadBytes > 64 * 1024 * 1024) throw new InvalidArgumentError('options.maxPayloadBytes must be at most 64 MiB');
+  const maxResultBytes = positiveInt(o.maxResultBytes ?? d.maxResultBytes, 'options.maxResultBytes');
+  if (maxResultBytes > 1024 ** 3) throw new InvalidArgumentError('options.maxResultBytes must be at most 1 GiB');
   if (o.trackStarted !== undefined && typeof o.trackStarted !== 'boolean') {
     throw new InvalidArgumentError('options.trackStarted must be a boolean');
   }
@@ -261,6 +272,7 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     defaultQueue: validateToken(o.defaultQueue ?? d.defaultQueue, 'options.defaultQueue'),
     resultExpiresMs: parseDuration(o.resultExpires ?? d.resultExpires, 'options.resultExpires'),
     maxPayloadBytes,
+    maxResultBytes,
     maxQueuedTasks: positiveInt(o.maxQueuedTasks ?? d.maxQueuedTasks, 'options.maxQueuedTasks'),
     maxQueuedBytes: positiveInt(o.maxQueuedBytes ?? d.maxQueuedBytes, 'options.maxQueuedBytes'),
     ackWaitMs,

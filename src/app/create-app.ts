@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
 import { H } from '../protocol/headers.ts';
-import { attemptsBucketName, resultsBucketName, revokedBucketName, validateTaskName, validateToken } from '../protocol/names.ts';
+import { attemptsBucketName, blobsBucketName, resultsBucketName, revokedBucketName, validateTaskName, validateToken } from '../protocol/names.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
@@ -35,6 +35,7 @@ import type { Continuation } from '../execution/executor.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import type { WorkflowJSON } from '../protocol/workflow-json.ts';
 import { ChordJoins } from '../results/chord-join.ts';
+import { RECORD_ROOM_BYTES } from '../results/result-ref.ts';
 import type { GroupResult } from '../results/group-result.ts';
 import type { ResultRecord } from '../results/states.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveTaskOptions } from './task-options.ts';
@@ -544,7 +545,14 @@ export class App implements TaskPublisher {
   resultBackend(): Promise<ResultBackend> {
     this.#backend ??= (async () => {
       const kv = await this.#kv(resultsBucketName(this.name), this.options.resultExpiresMs);
-      return new KvResultBackend(kv, this.#codec);
+      const { maxPayloadBytes, maxResultBytes, resultExpiresMs } = this.options;
+      const t = this.options.resultBackend === 'memory' ? this.#memoryResults() : this.transport();
+      return new KvResultBackend(kv, this.#codec, {
+        blobs: () => t.openBlobs(blobsBucketName(this.name), { ttlMs: resultExpiresMs }),
+        // What a record may hold inline: the payload limit (and the server's), less room for its other fields.
+        inlineBytes: Math.max(1024, Math.min(maxPayloadBytes, t.maxBodyBytes(1024)) - RECORD_ROOM_BYTES),
+        maxResultBytes,
+      });
     })().catch((err) => {
       this.#backend = undefined;
       throw err;

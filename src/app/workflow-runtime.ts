@@ -7,6 +7,7 @@ import { ATTR } from '../telemetry/attributes.ts';
 import { endSpan, startInternalSpan, withSpanContext } from '../telemetry/tracing.ts';
 import type { Continuation } from '../execution/executor.ts';
 import type { ChordJoins, MemberOutcome } from '../results/chord-join.ts';
+import { blobMarker } from '../results/result-ref.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
 import { type ResultRecord, newRecord } from '../results/states.ts';
 import { baseQueue } from './app-options.ts';
@@ -96,13 +97,15 @@ export class WorkflowRuntime {
     const ids = (role: string): IdFor => (path) => derivedId(task.id, `${role}:${path}`);
     const planned: PlannedTask[] = [];
     if (record.status === 'SUCCESS') {
-      e.callbacks?.forEach((l, i) => planned.push(...planStart(prepare(l, ids(`link${i}`)), [record.result])));
-      if (e.chain) planned.push(...planStart(prepare(chainOf(e.chain), ids('chain')), [record.result]));
+      // A large value travels as a reference, read back by the worker that runs the next step (ADR 0012).
+      const value = record.resultRef ? blobMarker(record.resultRef) : record.result;
+      e.callbacks?.forEach((l, i) => planned.push(...planStart(prepare(l, ids(`link${i}`)), [value])));
+      if (e.chain) planned.push(...planStart(prepare(chainOf(e.chain), ids('chain')), [value]));
       return {
         children: planned.map((p) => p.sig.options?.taskId ?? ''),
         run: async () => {
           await this.#publish(planned, origin);
-          if (e.chord) await this.#join(e.chord, { ok: true, value: record.result, taskId: task.id }, origin);
+          if (e.chord) await this.#join(e.chord, { ok: true, value, taskId: task.id }, origin);
         },
       };
     }

@@ -6,6 +6,7 @@ import { EVENT } from '../telemetry/attributes.ts';
 import { endSpan, startProcessSpan, traceparentOf, withSpanContext } from '../telemetry/tracing.ts';
 import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import { type EncodedTask, type TaskMessage, decodeTask } from '../protocol/envelope.ts';
+import { hasBlobMarkers } from '../results/result-ref.ts';
 import { H } from '../protocol/headers.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { ResultBackend, ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
@@ -500,14 +501,20 @@ export class Executor {
     }
     try {
       if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, this.#settler.record(task, msg, 'STARTED', {}));
-      const args = hasKeys(task.kwargs) ? [...task.args, task.kwargs] : task.args;
+      // Large values a workflow passed by reference are read back first (ADR 0012).
+      let base: unknown[] = task.args;
+      let unresolved: unknown;
+      if (hasBlobMarkers(task.args)) base = await this.#o.backend.resolveArgs(task.args).catch((err: unknown) => ((unresolved = err), task.args));
+      const args = hasKeys(task.kwargs) ? [...base, task.kwargs] : base;
       let outcome: TaskOutcome;
       const pool = quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
       const chain = this.#o.middleware?.executeChain(task.task) ?? null;
       const signals = this.#o.middleware?.signals(task.task) ?? null;
       event = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
       if (signals && event) observe(signals.prerun, () => event as TaskEvent, run.log, 'prerun');
-      if (chain) {
+      if (unresolved !== undefined) {
+        outcome = { ok: false, error: serializeError(unresolved) };
+      } else if (chain) {
         // The execute middleware wraps the body on this thread, for io and cpu tasks alike. A kill
         // (hard limit, revoke with terminate) still ends the wait at once.
         outcome = await new Promise<TaskOutcome>((resolve) => {

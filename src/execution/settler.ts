@@ -1,4 +1,4 @@
-import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, serializeError } from '../errors.ts';
+import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, isResultTooLargeError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
 import { H, RESERVED_HEADERS } from '../protocol/headers.ts';
 import { EVENT, LINK_HEADER } from '../telemetry/attributes.ts';
@@ -54,7 +54,20 @@ export class Settler {
   async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
     if (outcome.ok) {
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
-      if ((await this.#terminal(task, msg, writer, this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true }))) === 'written') {
+      let record = this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true });
+      if (writer || hasContinuation(task.embed)) {
+        // A value too large to store inline goes to the blob bucket first: the record and the
+        // workflow's next steps carry a reference (ADR 0012).
+        try {
+          record = await this.#o.backend.externalize(record);
+        } catch (err) {
+          if (!isResultTooLargeError(err)) throw err;
+          run.log.warn('task result too large: failed', { error: err.message });
+          await this.#failForGood(task, msg, def, writer, serializeError(err), 'failed');
+          return 'FAILURE';
+        }
+      }
+      if ((await this.#terminal(task, msg, writer, record)) === 'written') {
         this.stats.succeeded++;
         this.#signal(task, 'success', { result: outcome.value });
       }

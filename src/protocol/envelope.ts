@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DecodeError, InvalidArgumentError, PayloadTooLargeError } from '../errors.ts';
 import { type Codec, codecByContentType } from './codec.ts';
 import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
+import { checkArgNesting, checkHeaderSize } from './limits.ts';
 import { validateTaskId, validateTaskName } from './names.ts';
 import { type ChordMembership, type WorkflowJSON, validateMembership, validateWorkflow } from './workflow-json.ts';
 
@@ -101,10 +102,15 @@ export function validateUserHeaders(h: Record<string, unknown> | undefined): Rec
 
 /**
  * Encode a task message. The body is `[args, kwargs, embed]` in the codec's format.
+ * @throws InvalidArgumentError when the task name breaks the name rule.
+ * @throws NestingTooDeepError when the arguments nest deeper than `MAX_ARG_DEPTH` (32, limits.ts).
  * @throws PayloadTooLargeError when the body exceeds `maxPayload` bytes.
+ * @throws HeadersTooLargeError when the headers exceed `MAX_HEADER_BYTES` (8 KiB, limits.ts).
  */
 export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): EncodedTask {
   const id = m.id ?? randomUUID();
+  validateTaskName(m.task, 'task name');
+  checkArgNesting(m.task, m.args, m.kwargs);
   // No callbacks, chain or chord: `null`, as docs/protocol.md allows (smaller body, less to decode).
   const embed: Embed | null = m.embed ? { ...EMPTY_EMBED, ...m.embed } : null;
   const body = codec.encode([m.args, m.kwargs ?? EMPTY_KWARGS, embed]);
@@ -128,6 +134,7 @@ export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT
   if (m.idempotencyKey) headers[H.idempotencyKey] = m.idempotencyKey;
   headers[H.contentType] = codec.contentType;
   headers[H.msgId] = id;
+  checkHeaderSize(m.task, headers);
   return { id, headers, body };
 }
 

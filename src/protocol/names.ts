@@ -65,6 +65,11 @@ export function resultsBucketName(app: string): string {
   return `${app}-results`;
 }
 
+/** Name of the app's object store for results too large to store inline (ADR 0012). */
+export function blobsBucketName(app: string): string {
+  return `${app}-blobs`;
+}
+
 /** Name of the app's crash-attribution KV bucket. */
 export function attemptsBucketName(app: string): string {
   return `${app}-attempts`;

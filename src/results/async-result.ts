@@ -74,7 +74,9 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
   async onUpdate(listener: (record: ResultRecord<R>) => void): Promise<() => void> {
     const backend = await this.#backend();
     return backend.watch(this.id, (r) => {
-      if (r) listener(r as ResultRecord<R>);
+      if (!r) return;
+      if (!r.resultRef) listener(r as ResultRecord<R>);
+      else backend.resolve(r).then((full) => listener(full as ResultRecord<R>), () => listener(r as ResultRecord<R>));
     });
   }
 
@@ -92,7 +94,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
   /** The stored record, or a `PENDING` record when nothing is stored (unknown, queued or expired). */
   async info(): Promise<ResultRecord<R>> {
     const r = await (await this.#backend()).get(this.id);
-    return (r as ResultRecord<R> | null) ?? pendingRecord<R>(this.id);
+    return r ? ((await this.#resolve(r)) as ResultRecord<R>) : pendingRecord<R>(this.id);
   }
 
   /** Current state; `PENDING` when nothing is stored. */
@@ -116,11 +118,11 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
     if (router) {
       // A task this client published with reply_to: its result is sent here once stored.
       const cached = router.take(this.id);
-      if (cached) return unwrap<R>(cached);
+      if (cached) return unwrap<R>(await this.#resolve(cached));
       if (router.expects(this.id)) {
         const started = Date.now();
         const routed = await router.wait(this.id, Math.min(ROUTED_WAIT_MS, timeoutMs ?? ROUTED_WAIT_MS), options.signal);
-        if (routed) return unwrap<R>(routed);
+        if (routed) return unwrap<R>(await this.#resolve(routed));
         options.signal?.throwIfAborted();
         if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - started));
       }
@@ -159,7 +161,12 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
         (err) => finish(() => reject(err)),
       );
     });
-    return unwrap<R>(record);
+    return unwrap<R>(await backend.resolve(record));
+  }
+
+  /** The record with a large value read back from the blob bucket (ADR 0012). */
+  async #resolve(r: ResultRecord): Promise<ResultRecord> {
+    return r.resultRef ? (await this.#backend()).resolve(r) : r;
   }
 
   /**
@@ -178,14 +185,14 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
     try {
       const first = await backend.get(this.id);
       let last = first ?? pendingRecord(this.id);
-      yield last as ResultRecord<R>;
+      yield (await this.#resolve(last)) as ResultRecord<R>;
       if (isTerminalState(last.status)) return;
       for (;;) {
         while (queue.length === 0) await new Promise<void>((r) => (wake = r));
         const r = queue.shift() as ResultRecord;
         if (r.status === last.status && JSON.stringify(r.meta) === JSON.stringify(last.meta) && r.status !== 'PROGRESS') continue;
         last = r;
-        yield r as ResultRecord<R>;
+        yield (await this.#resolve(r)) as ResultRecord<R>;
         if (isTerminalState(r.status)) return;
       }
     } finally {

@@ -1,4 +1,5 @@
 import type { SerializedError } from '../errors.ts';
+import type { ResultRef } from './result-ref.ts';
 
 /** Task states, as in Celery (plus `SCHEDULED` for delayed tasks, used by the scheduler). */
 export type TaskState =
@@ -50,6 +51,11 @@ export interface ResultRecord<R = unknown> {
    * null when no execution wrote it (e.g. a revoke by a client). A later attempt compares greater.
    */
   attempt?: AttemptRef | null;
+  /**
+   * Where the value is when it was too large to store inline (`result` is then null); readers
+   * (`AsyncResult`, workflows) fetch it from the blob bucket. Absent for inline results (ADR 0012).
+   */
+  resultRef?: ResultRef | null;
 }
 
 /** Identity of one delivery: stream sequence, then delivery count. */

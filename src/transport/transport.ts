@@ -94,6 +94,35 @@ export interface KvBucketOptions {
   ttlMs: number;
 }
 
+/** What a {@link BlobStore} knows of one stored object. */
+export interface BlobInfo {
+  readonly name: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /** `SHA-256=<base64url>` of the bytes (the JetStream object store's digest form). */
+  readonly digest: string;
+}
+
+/**
+ * Large values stored whole, outside any message (JetStream object store `OBJ_<bucket>`, or memory):
+ * task results over the inline limit live here and the result record holds a reference (ADR 0012).
+ */
+export interface BlobStore {
+  readonly bucket: string;
+  /** Store `data` under `name` (replacing what was there); resolves once stored. */
+  put(name: string, data: Uint8Array): Promise<BlobInfo>;
+  /** The bytes, or null when there is no such object (never stored, deleted or expired). */
+  get(name: string): Promise<Uint8Array | null>;
+  /** Remove the object; nothing happens when it is not there. */
+  delete(name: string): Promise<void>;
+}
+
+/** Options when opening a blob bucket. */
+export interface BlobBucketOptions {
+  /** Objects expire after this long (bucket-wide max age). 0 = never. */
+  ttlMs: number;
+}
+
 /** Delivery settings of one queue (its durable consumer on NATS). */
 export interface QueueSettings {
   /** How long a delivered, unacknowledged message waits before the broker redelivers it. */
@@ -270,6 +299,8 @@ export interface Transport {
   onMaxDeliveries(handler: (m: ExhaustedMessage) => Promise<void>): () => void;
   /** Open (creating if needed) a key-value bucket. */
   openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore>;
+  /** Open (creating if needed) a blob bucket for values too large for a message (an object store on NATS). */
+  openBlobs(bucket: string, options: BlobBucketOptions): Promise<BlobStore>;
   /**
    * Fire-and-forget message on a plain (non-stream) subject, e.g. a result notification to the
    * producer that asked for it. Lost if nobody listens. `replyTo` is the message's reply subject

@@ -4,6 +4,8 @@ import type { EncodedTask } from '../../protocol/envelope.ts';
 import { DEFAULT_MAX_DEAD_LETTERS } from '../dead-letter-headers.ts';
 import { validateToken } from '../../protocol/names.ts';
 import type {
+  BlobBucketOptions,
+  BlobStore,
   DeadLetterStore,
   DelayedStore,
   ExhaustedMessage,
@@ -19,6 +21,7 @@ import type {
 import { type MemoryBroker, memoryBroker } from './memory-broker.ts';
 import { MemoryDeadLetterStore } from './memory-dead-letters.ts';
 import { MemoryDelayedStore, storeDelayed } from './memory-delayed.ts';
+import { MemoryBlobStore } from './memory-blobs.ts';
 import { MemoryKeyValueStore } from './memory-kv.ts';
 import { MemorySubscription } from './memory-subscription.ts';
 
@@ -154,6 +157,10 @@ export class MemoryTransport implements Transport {
       this.#stopHandlers.delete(unregister);
       unregister();
     };
+  }
+
+  async openBlobs(bucket: string, options: BlobBucketOptions): Promise<BlobStore> {
+    return new MemoryBlobStore(bucket, this.#broker, options.ttlMs);
   }
 
   async openKv(bucket: string, options: KvBucketOptions): Promise<KeyValueStore> {

@@ -5,6 +5,8 @@ import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
 import { taskStreamName, taskSubject, validateToken } from '../../protocol/names.ts';
 import type {
+  BlobBucketOptions,
+  BlobStore,
   DeadLetterStore,
   DelayedStore,
   ExhaustedMessage,
@@ -21,6 +23,7 @@ import { LeanPublisher, encodedHeaders } from './lean-publisher.ts';
 import { MaxDeliveriesBackstop } from './max-deliveries.ts';
 import { NatsDeadLetterStore } from './nats-dead-letters.ts';
 import { NatsDelayedStore } from './nats-delayed.ts';
+import { NatsBlobStore } from './nats-blobs.ts';
 import { NatsKeyValueStore } from './nats-kv.ts';
 import {
   type TaskStreamLimits,
@@ -342,6 +345,13 @@ export class NatsTransport implements Transport {
       });
     };
     return new NatsKeyValueStore(bucket, nc, jsm, pub, onReconnect, true);
+  }
+
+  /** An object store `OBJ_<bucket>` (created on first use with the TTL and this transport's replicas). */
+  async openBlobs(bucket: string, options: BlobBucketOptions): Promise<BlobStore> {
+    await this.connect();
+    const { js } = this.#require();
+    return NatsBlobStore.open(js, bucket, options.ttlMs, this.#o.replicas ?? 1);
   }
 
   notify(subject: string, headers: Record<string, string>, body: Uint8Array, replyTo?: string): void {
