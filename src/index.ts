@@ -49,6 +49,7 @@ export { DEFAULT_WORKER_OPTIONS } from './actors/worker-options.ts';
 export { AsyncResult } from './results/async-result.ts';
 export type { GetOptions, ResultHandle } from './results/async-result.ts';
 export type { ResultRecord, TaskState } from './results/states.ts';
+export type { ResultRef } from './results/result-ref.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';
 export type { Duration } from './util/duration.ts';
@@ -122,5 +123,11 @@ export {
   isTaskError,
   isTimeoutError,
   isWorkerLostError,
+  ResultTooLargeError,
+  isResultTooLargeError,
+  NestingTooDeepError,
+  isNestingTooDeepError,
+  HeadersTooLargeError,
+  isHeadersTooLargeError,
 } from './errors.ts';
 export type { RetrySignalOptions, SerializedError } from './errors.ts';
