@@ -5,7 +5,7 @@ import { EVENT, LINK_HEADER } from '../telemetry/attributes.ts';
 import { activeContext, addSpanEvent, injectContext } from '../telemetry/tracing.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
-import { type ResultRecord, type TaskState, newRecord } from '../results/states.ts';
+import { type ResultRecord, type TaskState, isLaterAttempt, newRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
 import type { Continuation, ExecutorOptions, ExecutorStats } from './executor.ts';
@@ -248,11 +248,25 @@ export class Settler {
     this.stats.deadLettered++;
   }
 
-  /** A write lost to another attempt: `terminal` = done elsewhere (ack), `superseded` = a later attempt holds it (no ack). */
+  /**
+   * A write lost to another attempt: `terminal` = done elsewhere (ack), `superseded` = a later
+   * attempt holds it (no ack). A terminal result written by a later delivery of this same message
+   * makes this attempt stale too: that delivery acks, and an ack from here would be matched to the
+   * stream sequence, i.e. to whatever delivery is current (nats-server#4786), so none is sent.
+   */
   async settleLost(task: TaskMessage, msg: IncomingMessage, w: WriteOutcome): Promise<void> {
     this.stats.skipped++;
     if (w === 'terminal') {
       const stored = await this.#o.backend.get(task.id);
+      const mine = { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount };
+      if (stored?.attempt && stored.attempt.sequence === mine.sequence && isLaterAttempt(stored.attempt, mine)) {
+        this.#o.logger.warn('stale attempt: a later delivery of this task finished it; its result and ack are dropped', {
+          task: task.task,
+          id: task.id,
+          attempt: `${mine.sequence}.${mine.delivery}`,
+        });
+        return;
+      }
       if (stored) this.#notify(task, stored);
       msg.ack();
       return;
