@@ -106,7 +106,7 @@ describe('CpuPool', () => {
 
   it('starts warm threads', () => {
     assert.equal(pool.state, 'running');
-    assert.deepEqual(pool.stats(), { threads: 2, busy: 0, queued: 0 });
+    assert.deepEqual(pool.stats(), { threads: 2, busy: 0, queued: 0, recycled: 0 });
   });
 
   it('runs a CPU task with its arguments intact', async () => {
@@ -143,7 +143,7 @@ describe('CpuPool', () => {
     const started = logger.next('waiting for abort');
     const running = pool.run('wait-abort', [], ctxData('t-abort', 'wait-abort'), { signal: ac.signal });
     await started;
-    assert.deepEqual(pool.stats(), { threads: 2, busy: 1, queued: 0 });
+    assert.deepEqual(pool.stats(), { threads: 2, busy: 1, queued: 0, recycled: 0 });
     ac.abort(new Error('stop now'));
     assert.deepEqual(await running, { ok: true, value: { result: 'aborted', reason: 'stop now' } });
   });
