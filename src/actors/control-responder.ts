@@ -102,6 +102,11 @@ export interface ControlResponderSettings {
   transport: Transport;
   target: ControlTarget;
   logger: Logger;
+  /**
+   * Check a request's signature, age and nonce before it is parsed (ADR 0010); a refused one is
+   * answered `E_UNAUTHORIZED` and not run. @defaultValue none (requests are not checked)
+   */
+  verify?: (subject: string, get: (name: string) => string | undefined, body: Uint8Array) => { ok: true } | { ok: false; reason: string; message: string };
 }
 
 /**
@@ -129,8 +134,17 @@ export function controlResponderActor(s: ControlResponderSettings): () => ActorB
     let reading = 0;
     return {
       start(ctx: ActorContext<Pending>) {
-        off = s.transport.listen(controlSubject(s.app), (_h, body, replyTo) => {
+        const subject = controlSubject(s.app);
+        off = s.transport.listen(subject, (h, body, replyTo) => {
           if (!replyTo) return; // nobody to answer
+          if (s.verify) {
+            const v = s.verify(subject, h, body);
+            if (!v.ok) {
+              s.logger.warn('control request refused by the signature checks', { reason: v.reason, error: v.message });
+              fail(replyTo, 'E_UNAUTHORIZED', `control request refused (${v.reason}): ${v.message}`);
+              return;
+            }
+          }
           let request: ControlRequest;
           try {
             request = decodeControlRequest(body);

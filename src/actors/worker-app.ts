@@ -1,10 +1,10 @@
 import type { Continuation, ExecutionMiddleware } from '../execution/executor.ts';
-import type { TaskMessage } from '../protocol/envelope.ts';
+import type { EncodedTask, TaskMessage } from '../protocol/envelope.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
 import type { Revocations } from '../results/revocations.ts';
 import type { ResultRecord } from '../results/states.ts';
-import type { DeadLetterStore, KeyValueStore, Transport } from '../transport/transport.ts';
+import type { DeadLetterStore, IncomingMessage, KeyValueStore, Transport } from '../transport/transport.ts';
 import type { ResolvedSchedule } from './beat-schedule.ts';
 import type { WorkerNode } from './worker-node.ts';
 
@@ -42,6 +42,22 @@ export interface WorkerApp {
   readonly middleware: WorkerMiddleware;
   /** A key-value bucket of the app (`<app>-<name>`): the worker registry, the control settings. */
   keyValue(name: string): Promise<KeyValueStore>;
+  /** Message signing (ADR 0010), or null when it is off. */
+  readonly security?: WorkerSecurity | null;
+}
+
+/** What a worker node uses of the app's message signing (ADR 0010). */
+export interface WorkerSecurity {
+  /** True when the process holds a signing key (a worker needs one: it re-signs what it publishes). */
+  readonly canSign: boolean;
+  /** Refuse unsigned control requests. */
+  readonly requireSignedControl: boolean;
+  /** Sign (and encrypt) a task the worker publishes. */
+  signTask(queue: string, task: EncodedTask): EncodedTask;
+  /** Check a delivered task before it is decoded. */
+  authenticateTask(msg: IncomingMessage): { ok: true; body: Uint8Array } | { ok: false; reason: string; message: string };
+  /** Check a control request. */
+  verifyControl(subject: string, get: (name: string) => string | undefined, body: Uint8Array): { ok: true } | { ok: false; reason: string; message: string };
 }
 
 /** What the node does with the app's middleware. */

@@ -1,7 +1,7 @@
 import { ClosedError, type EscalationError, InvalidArgumentError } from '../errors.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore } from '../transport/transport.ts';
+import type { DeadLetterStore, IncomingMessage } from '../transport/transport.ts';
 import type { Scheduler, SchedulerStats } from './scheduler.ts';
 import { type Scheduling, createScheduling } from './scheduling.ts';
 import { CpuPool } from '../execution/cpu-pool.ts';
@@ -318,9 +318,13 @@ export class WorkerNode implements ControlTarget {
   /** Connect, provision, start threads and consumers. Resolves when the node takes tasks. */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ClosedError(`worker node already ${this.#state}`);
+    const app = this.#app;
+    const security = app.security ?? null;
+    if (security && !security.canSign) {
+      throw new InvalidArgumentError('a worker of an app that signs its messages needs options.security.signingKey: it re-signs the retries and workflow steps it publishes');
+    }
     this.#state = 'starting';
     this.#keepAlive = setInterval(() => undefined, 1 << 30);
-    const app = this.#app;
     const transport = app.transport();
     const log = this.logger;
     this.#events = new EventEmitter(transport, app.name, this.options.name, this.options.events);
@@ -423,8 +427,10 @@ export class WorkerNode implements ControlTarget {
       deadLetters: deadLetters as DeadLetterStore,
       ledger: ledger as AttemptLedger,
       revocations: revocations as Revocations,
-      republish: (queue, task) => transport.publish(queue, task),
-      publishDelayed: (queue, task) => transport.publishDelayed(queue, task),
+      // What a worker re-publishes (retries, deferrals, eta hand-overs) is re-signed (ADR 0010).
+      republish: (queue, task) => transport.publish(queue, security ? security.signTask(queue, task) : task),
+      publishDelayed: (queue, task) => transport.publishDelayed(queue, security ? security.signTask(queue, task) : task),
+      ...(security ? { authenticate: (m: IncomingMessage) => security.authenticateTask(m) } : {}),
       timeLimitMs: this.options.timeLimitMs,
       softTimeLimitMs: this.options.softTimeLimitMs,
       notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
@@ -520,7 +526,8 @@ export class WorkerNode implements ControlTarget {
     );
     this.#offControl = await followEventsSwitch(control, (enabled) => this.setEvents(enabled));
     // Remote control: answers `<app>.control` requests addressed to this node.
-    await this.#spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log }));
+    const verify = security?.requireSignedControl ? security.verifyControl.bind(security) : undefined;
+    await this.#spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log, ...(verify ? { verify } : {}) }));
     const autoscale = this.options.autoscale;
     if (autoscale) {
       await this.#spawn(

@@ -82,13 +82,15 @@ export interface ControlHost {
   resultBackend(): Promise<ResultBackend>;
   /** The `<app>-control` bucket. */
   controlStore(): Promise<KeyValueStore>;
+  /** Signature headers of a control request (`{}` when the app does not sign: ADR 0010). */
+  signControl?(subject: string, body: Uint8Array): Record<string, string>;
 }
 
 const enc = new TextEncoder();
 
 export function createControl(host: ControlHost): Control {
   const send = <T>(command: ControlCommand, args: Record<string, unknown>, options: BroadcastOptions = {}) =>
-    broadcast<T>(host.transport(), host.appName, command, args, options, () => host.onlineWorkers());
+    broadcast<T>(host.transport(), host.appName, command, args, options, () => host.onlineWorkers(), host.signControl);
   const resize = (command: 'pool-grow' | 'pool-shrink', n: number, options: BroadcastOptions & { pool?: 'io' | 'cpu' } = {}) => {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`control.${command === 'pool-grow' ? 'poolGrow' : 'poolShrink'}(n): n must be a positive integer, got ${String(n)}`);
     const pool = options.pool ?? 'io';

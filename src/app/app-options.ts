@@ -6,6 +6,7 @@ import { validateToken } from '../protocol/names.ts';
 import type { QueueSettings } from '../transport/transport.ts';
 import { type NatsSecurityOptions, type ResolvedNatsSecurityOptions, resolveNatsSecurityOptions } from '../transport/nats/nats-auth.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
+import { type ResolvedSecurityOptions, type SecurityOptions, resolveSecurityOptions } from './security-options.ts';
 
 /** Options of {@link createApp}. Every field is optional. */
 export interface AppOptions {
@@ -90,6 +91,12 @@ export interface AppOptions {
    * cluster survives the loss of one node (docs/guide/deployment.md). At most 5. @defaultValue 1
    */
   streamReplicas?: number;
+  /**
+   * Ed25519 signing (and optional AES-256-GCM encryption) of task messages, control requests and
+   * control-bucket values; workers refuse unsigned, forged, expired or replayed ones before decoding
+   * (docs/guide/message-signing.md). @defaultValue none (signing off)
+   */
+  security?: SecurityOptions;
 }
 
 /** Per-queue delivery settings (`createApp({ queues: { name: {...} } })`). */
@@ -133,6 +140,8 @@ export interface ResolvedAppOptions {
   sendSentEvents: boolean;
   nats: ResolvedNatsSecurityOptions;
   streamReplicas: number;
+  /** Parsed keys and limits, or null when signing is off. */
+  security: ResolvedSecurityOptions | null;
 }
 
 /** Delivery settings of `queue` under these options (its override, or the app-wide values). */
@@ -179,7 +188,7 @@ export const DEFAULT_APP_OPTIONS = {
   updateBrokerConfig: true,
   sendSentEvents: false,
   streamReplicas: 1,
-} as const satisfies Required<Omit<AppOptions, 'middleware' | 'nats'>>;
+} as const satisfies Required<Omit<AppOptions, 'middleware' | 'nats' | 'security'>>;
 
 function positiveInt(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
@@ -226,7 +235,13 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     throw new InvalidArgumentError('options.trackStarted must be a boolean');
   }
   const publishTimeoutMs = parseDuration(o.publishTimeout ?? d.publishTimeout, 'options.publishTimeout');
-  const duplicateWindowMs = parseDuration(o.duplicateWindow ?? d.duplicateWindow, 'options.duplicateWindow');
+  const security = resolveSecurityOptions(o.security);
+  // With signing on, the broker's publish dedupe (Nats-Msg-Id is signed) covers a signature's whole
+  // lifetime unless the window was chosen: a replay inside it is dropped by the broker (ADR 0010).
+  const duplicateWindowMs =
+    o.duplicateWindow === undefined && security
+      ? Math.max(parseDuration(d.duplicateWindow, 'options.duplicateWindow'), security.maxAgeMs + security.clockSkewMs)
+      : parseDuration(o.duplicateWindow ?? d.duplicateWindow, 'options.duplicateWindow');
   if (duplicateWindowMs < publishTimeoutMs) {
     throw new InvalidArgumentError(
       `options.duplicateWindow (${duplicateWindowMs} ms) must be at least options.publishTimeout (${publishTimeoutMs} ms): a publish re-sent after the window could enqueue the task twice`,
@@ -265,6 +280,7 @@ export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
     sendSentEvents: bool(o.sendSentEvents ?? d.sendSentEvents, 'options.sendSentEvents'),
     nats: resolveNatsSecurityOptions(o.nats),
     streamReplicas: replicas(o.streamReplicas ?? d.streamReplicas),
+    security,
     name: validateToken(o.name ?? d.name, 'options.name'),
     broker,
     resultBackend,

@@ -22,6 +22,8 @@ import { type Control, createControl } from './app-control.ts';
 import { type SubscribeEventsOptions, listWorkers, subscribeEvents } from './app-events.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
 import { type AppOptions, type ResolvedAppOptions, resolveAppOptions } from './app-options.ts';
+import { MessageSecurity } from './message-security.ts';
+import { signedKv } from './signed-kv.ts';
 import type { PublishExtra, PublishRequest } from './publish.ts';
 import { Publisher } from './publisher.ts';
 import { createTransport } from './app-transport.ts';
@@ -66,6 +68,7 @@ export class App implements TaskPublisher {
     this.#given = { ...options };
     this.#options = Object.freeze(resolveAppOptions(options));
     this.#codec = codecByName(this.options.serializer);
+    this.#security = this.#options.security ? new MessageSecurity(this.#options.security) : null;
     Object.defineProperty(this, APP_BRAND, { value: true });
     registerBuiltins(this.#options.name);
     if (options.middleware !== undefined) {
@@ -130,6 +133,16 @@ export class App implements TaskPublisher {
     this.#given = { ...this.#given, ...defined };
     this.#options = Object.freeze(resolveAppOptions(this.#given));
     this.#codec = codecByName(this.options.serializer);
+    this.#security = this.#options.security ? new MessageSecurity(this.#options.security) : null;
+  }
+
+  #security: MessageSecurity | null = null;
+  /**
+   * Message signing of this app (`createApp({ security })`), or null when it is off: `rejected`
+   * counts refused messages by reason (docs/guide/message-signing.md).
+   */
+  get security(): MessageSecurity | null {
+    return this.#security;
   }
 
   /** Resolved options (durations in milliseconds). */
@@ -265,6 +278,9 @@ export class App implements TaskPublisher {
       get middleware() {
         return app.#mw;
       },
+      get security() {
+        return app.#security;
+      },
       transport: () => app.transport(),
       router: () => app.#router(),
       resultBackend: () => app.resultBackend(),
@@ -378,6 +394,7 @@ export class App implements TaskPublisher {
       revocations: () => this.revocations(),
       resultBackend: () => this.resultBackend(),
       controlStore: () => this.#kv(`${this.name}-control`, 0),
+      signControl: (subject, body) => this.#security?.signControl(subject, body) ?? {},
     });
     return this.#controlApi;
   }
@@ -390,6 +407,7 @@ export class App implements TaskPublisher {
       store: () => this.deadLetterStore(),
       backend: () => this.resultBackend(),
       ledger: () => this.attemptLedger(),
+      sign: (queue, task) => (this.#security ? this.#security.signTask(queue, task) : task),
     });
     return this.#deadLetterQueue;
   }
@@ -402,7 +420,13 @@ export class App implements TaskPublisher {
       p = (async () => {
         const t = this.options.resultBackend === 'memory' ? this.#memoryResults() : this.transport();
         await t.connect();
-        return t.openKv(bucket, { ttlMs });
+        const kv = await t.openKv(bucket, { ttlMs });
+        // Revocations, rate limits and the events switch are signed when the app signs (ADR 0010).
+        const sec = this.#security;
+        if (sec?.requireSignedControl && (bucket === revokedBucketName(this.name) || bucket === `${this.name}-control`)) {
+          return signedKv(kv, sec, (key) => this.#warn(`refused an unsigned or badly signed value of ${bucket}/${key}`));
+        }
+        return kv;
       })().catch((err) => {
         this.#stores.delete(bucket);
         throw err;

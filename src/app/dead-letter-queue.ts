@@ -5,6 +5,7 @@ import { H } from '../protocol/headers.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
 import type { DeadLetter, DeadLetterStore, Transport } from '../transport/transport.ts';
+import type { EncodedTask } from '../protocol/envelope.ts';
 
 /** A dead letter, decoded for people and tools (`celeriac dlq list|show`). */
 export interface DeadLetterInfo {
@@ -37,6 +38,12 @@ export interface ReplayOptions {
   queue?: string;
   /** Called after each entry replayed, with how many are done and how many were selected. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Also replay entries refused by the signature checks (reason `unauthenticated`). Replay re-signs
+   * with this app's key, so this vouches for bytes nobody signed: only for entries you checked.
+   * Without it such entries are skipped (and named ids of them throw). @defaultValue false
+   */
+  force?: boolean;
 }
 
 /** What the app gives the dead-letter queue. */
@@ -45,6 +52,8 @@ export interface DeadLetterDeps {
   store: () => Promise<DeadLetterStore>;
   backend: () => Promise<ResultBackend>;
   ledger: () => Promise<AttemptLedger>;
+  /** Sign a replayed message (a replayed entry is old: its signature would be refused). @defaultValue unchanged */
+  sign?: (queue: string, task: EncodedTask) => EncodedTask;
 }
 
 /**
@@ -98,7 +107,12 @@ export class DeadLetterQueue {
     const ledger = await this.deps.ledger();
     const transport = this.deps.transport();
     const done: string[] = [];
-    const selected = wanted ? entries.filter((e) => wanted.has(e.taskId)) : entries;
+    const refused = (e: DeadLetter) => e.headers[DLQ.reason] === 'unauthenticated' && !options.force;
+    const named = wanted ? entries.filter((e) => wanted.has(e.taskId)) : entries;
+    if (wanted && named.some(refused)) {
+      throw new InvalidArgumentError('replay: some of these entries were refused by the signature checks (reason unauthenticated); replaying signs them with this app\'s key: pass force: true (--force) once you checked them');
+    }
+    const selected = named.filter((e) => !refused(e));
     options.onProgress?.(0, selected.length);
     for (const e of selected) {
       const headers: Record<string, string> = {};
@@ -111,7 +125,8 @@ export class DeadLetterQueue {
         await backend.forget(e.taskId);
         await ledger.forget(e.taskId);
       }
-      await transport.publish(e.queue, { id: e.taskId, headers, body: e.body });
+      const task = { id: e.taskId, headers, body: e.body };
+      await transport.publish(e.queue, this.deps.sign ? this.deps.sign(e.queue, task) : task);
       await store.remove(e.seq);
       done.push(e.taskId);
       options.onProgress?.(done.length, selected.length);

@@ -10,6 +10,7 @@ import { endSpan, startPublishSpan } from '../telemetry/tracing.ts';
 import type { Transport } from '../transport/transport.ts';
 import { EventEmitter } from '../execution/event-emitter.ts';
 import { type ResolvedAppOptions, bandQueue, queueSettingsOf } from './app-options.ts';
+import type { MessageSecurity } from './message-security.ts';
 import type { MiddlewareStack } from './middleware.ts';
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
@@ -38,6 +39,8 @@ export interface PublisherHost {
   /** Producer identity (`pid@host`). */
   readonly origin: string;
   readonly middleware: MiddlewareStack;
+  /** Signing of the app's messages, or null (ADR 0010). */
+  readonly security?: MessageSecurity | null;
   transport(): Transport;
   /** The app's result router (created on first use). */
   router(): ResultRouter;
@@ -233,6 +236,8 @@ export class Publisher {
         this.#h.codec,
         this.#h.options.maxPayloadBytes,
       );
+      // Signed (and encrypted) last: the signature covers the queue and the final headers.
+      if (this.#h.security) encoded = this.#h.security.signTask(queue, encoded);
     } catch (err) {
       endSpan(span, err);
       throw err;

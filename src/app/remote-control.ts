@@ -22,7 +22,7 @@ const STRAGGLER_MS = 100;
 /**
  * Scatter-gather over core NATS request/reply: publish one request on `<app>.control` with a fresh
  * inbox as reply subject, collect the replies until the timeout, or until `expected` workers
- * answered (plus a short grace for stragglers).
+ * answered (plus a short grace for stragglers). `sign` adds signature headers (ADR 0010).
  */
 export async function broadcast<T = unknown>(
   transport: Transport,
@@ -31,6 +31,7 @@ export async function broadcast<T = unknown>(
   args: Record<string, unknown>,
   options: BroadcastOptions,
   expected: () => Promise<number>,
+  sign?: (subject: string, body: Uint8Array) => Record<string, string>,
 ): Promise<Array<ControlReply<T>>> {
   const timeoutMs = parseDuration(options.timeout ?? '1s', 'control options.timeout');
   const destination = options.destination;
@@ -54,8 +55,9 @@ export async function broadcast<T = unknown>(
   });
   const timer = setTimeout(finish, timeoutMs);
   try {
-    const body = JSON.stringify({ command, arguments: args, ...(destination ? { destination: [...destination] } : {}) });
-    transport.notify(controlSubject(app), {}, new TextEncoder().encode(body), inbox);
+    const body = new TextEncoder().encode(JSON.stringify({ command, arguments: args, ...(destination ? { destination: [...destination] } : {}) }));
+    const subject = controlSubject(app);
+    transport.notify(subject, sign ? sign(subject, body) : {}, body, inbox);
     await done;
   } finally {
     clearTimeout(timer);

@@ -15,7 +15,9 @@ export type DeadLetterReason =
   /** The broker delivered it `maxDeliver` times without an ack (backstop for a worker killed on the last attempt). */
   | 'max-deliveries'
   /** No worker knew the task name through `maxDeliver` deliveries. */
-  | 'not-registered';
+  | 'not-registered'
+  /** Refused by the signature checks: unsigned, forged, unknown key, expired, replayed, undecryptable (ADR 0010). */
+  | 'unauthenticated';
 
 /** Header names the dead-letter stream adds to the original headers. */
 export const DLQ = {

@@ -78,6 +78,11 @@ export interface ExecutorOptions {
   events?: EventEmitter;
   /** Metrics of executions (when a meter provider is registered). */
   metrics?: WorkerMetrics | null;
+  /**
+   * Check a message before it is decoded (signature, age, nonce, decryption: ADR 0010); a refused
+   * one is dead-lettered on its first delivery with no result written. @defaultValue none (signing off)
+   */
+  authenticate?: (msg: IncomingMessage) => { ok: true; body: Uint8Array } | { ok: false; reason: string; message: string };
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
@@ -152,6 +157,8 @@ export interface ExecutorStats {
   skipped: number;
   /** Undecodable messages. */
   rejected: number;
+  /** Refused by the signature checks (ADR 0010). */
+  unauthenticated?: number;
   returned: number;
   active: number;
 }
@@ -314,8 +321,18 @@ export class Executor {
 
   async #handle(msg: IncomingMessage): Promise<void> {
     let task: TaskMessage;
+    let body = msg.body;
+    if (this.#o.authenticate) {
+      const a = this.#o.authenticate(msg);
+      if (!a.ok) {
+        await this.#settler.unauthenticated(msg, a.reason, a.message);
+        return;
+      }
+      body = a.body;
+    }
     try {
-      task = decodeTask((n) => msg.header(n), msg.headerNames(), msg.body);
+      task = decodeTask((n) => msg.header(n), msg.headerNames(), body);
+
     } catch (err) {
       await this.#settler.undecodable(msg, err);
       return;

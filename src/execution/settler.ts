@@ -389,6 +389,27 @@ export class Settler {
     msg.nak(waitMs);
   }
 
+  /**
+   * A message refused by the signature checks (ADR 0010): dead-lettered on its first delivery with
+   * its original bytes, never retried, and no result is written (its id is unauthenticated: a
+   * forger must not overwrite someone's result).
+   */
+  async unauthenticated(msg: IncomingMessage, reason: string, message: string): Promise<void> {
+    const id = msg.header(H.id);
+    this.#o.logger.error('message refused by the signature checks: dead-lettered', {
+      reason,
+      id,
+      task: msg.header(H.task),
+      key: msg.header(H.keyId),
+      queue: msg.queue,
+      seq: msg.delivery.sequence,
+      error: message,
+    });
+    this.stats.unauthenticated = (this.stats.unauthenticated ?? 0) + 1;
+    await this.#deadLetter(msg, null, { name: 'UnauthenticatedMessage', code: 'E_UNAUTHENTICATED', message: `${reason}: ${message}` }, 'unauthenticated');
+    msg.ack();
+  }
+
   /** An undecodable or malformed message: dead-letter it on the first delivery (never retried) and record what is known. */
   async undecodable(msg: IncomingMessage, err: unknown): Promise<void> {
     const e = err instanceof DecodeError ? err : new DecodeError(String((err as Error)?.message ?? err), { cause: err });

@@ -42,6 +42,16 @@ export const H = {
   /** W3C trace context. */
   traceparent: 'traceparent',
   tracestate: 'tracestate',
+  /** Id of the Ed25519 key that signed the message (docs/protocol.md, "Signed and encrypted messages"). */
+  keyId: 'celeriac-key',
+  /** When the message was signed: epoch milliseconds, decimal. */
+  issuedAt: 'celeriac-issued',
+  /** 16 random bytes, base64url: the same nonce is never accepted twice. */
+  nonce: 'celeriac-nonce',
+  /** `v1:` + base64 of the 64-byte Ed25519 signature over the canonical form. */
+  signature: 'celeriac-sig',
+  /** Id of the AES-256-GCM key the body is encrypted with (`iv ‖ ciphertext ‖ tag`), when it is. */
+  encryption: 'celeriac-enc',
 } as const;
 
 /** Header names a user may not set through `applyAsync({ headers })`. */

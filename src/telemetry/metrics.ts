@@ -25,6 +25,8 @@ export const METRIC = {
   queueInFlight: 'celeriac.queue.in_flight',
   /** Gauge: circuit-breaker state by `celeriac.circuit.key`: 0 closed, 1 half-open, 2 open. */
   circuitState: 'celeriac.circuit.state',
+  /** Counter: messages refused by the signature checks, by `reason` and `celeriac.message.kind` (`task`, `control`, `kv`). */
+  securityRejected: 'celeriac.security.rejected',
 } as const;
 
 const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
@@ -42,6 +44,21 @@ export function recordCircuitState(key: string, state: 'closed' | 'half-open' | 
   circuitGauge.addCallback((r) => {
     for (const [k, v] of circuits) r.observe(v, { 'celeriac.circuit.key': k });
   });
+}
+
+let securityCounter: Counter | undefined;
+
+/**
+ * Count a message refused by the signature checks (`celeriac.security.rejected`): `kind` is `task`,
+ * `control` or `kv`, `reason` one of `unsigned`, `bad_signature`, `unknown_key`, `expired`,
+ * `replayed`, `decrypt_failed`. No-op when no meter provider is registered.
+ */
+export function recordSecurityRejection(kind: 'task' | 'control' | 'kv', reason: string): void {
+  if (!securityCounter) {
+    if (!metricsActive()) return;
+    securityCounter = metrics.getMeter('celeriac', '0.1.0').createCounter(METRIC.securityRejected, { description: 'Messages refused by signature, age, nonce or decryption checks' });
+  }
+  securityCounter.add(1, { reason, 'celeriac.message.kind': kind });
 }
 
 /** True when an SDK registered a meter provider. */
