@@ -332,7 +332,6 @@ export class Executor {
     }
     try {
       task = decodeTask((n) => msg.header(n), msg.headerNames(), body);
-
     } catch (err) {
       await this.#settler.undecodable(msg, err);
       return;
