@@ -334,6 +334,7 @@ export class WorkerNode implements ControlTarget {
       // Tasks running (each holds a slot), not slots reserved by an open fetch (an idle node holds them all).
       ioSlotsInUse: () => this.#executor?.active ?? 0,
       cpuThreadsBusy: () => this.#cpuPool?.stats().busy ?? 0,
+      cpuThreadsRecycled: () => this.#cpuPool?.stats().recycled ?? 0,
       deadLetters: () => app.deadLetterStore().then((d) => d.count()),
       queues: async () => (await transport.queueStats()).filter((q) => this.#queues.some((mine) => q.queue === mine || q.queue.startsWith(`${mine}--`))),
     });

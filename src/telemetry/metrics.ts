@@ -27,6 +27,8 @@ export const METRIC = {
   circuitState: 'celeriac.circuit.state',
   /** Counter: messages refused by the signature checks, by `reason` and `celeriac.message.kind` (`task`, `control`, `kv`). */
   securityRejected: 'celeriac.security.rejected',
+  /** Counter: CPU threads recycled by `maxTasksPerThread` / `maxMemoryPerThreadMb` (ADR 0012). */
+  threadsRecycled: 'celeriac.cpu.threads_recycled',
 } as const;
 
 const CIRCUIT_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
@@ -82,6 +84,8 @@ export interface WorkerMetrics {
 export interface WorkerGaugeSources {
   ioSlotsInUse(): number;
   cpuThreadsBusy(): number;
+  /** CPU threads recycled since the pool started. */
+  cpuThreadsRecycled?(): number;
   /** Size of the dead-letter stream (async, cached between refreshes). */
   deadLetters(): Promise<number>;
   /** Depth and in-flight count of the queues the worker consumes (async, cached between refreshes). */
@@ -102,6 +106,7 @@ export function createWorkerMetrics(src: WorkerGaugeSources): WorkerMetrics | nu
   const wait: Histogram = meter.createHistogram(METRIC.queueWait, { description: 'Time a task waited in its queue before its first execution', unit: 'ms' });
   const depth: ObservableGauge = meter.createObservableGauge(METRIC.queueDepth, { description: 'Messages waiting in the queue' });
   const inFlight: ObservableGauge = meter.createObservableGauge(METRIC.queueInFlight, { description: 'Messages delivered and not acknowledged' });
+  const recycled = meter.createObservableCounter(METRIC.threadsRecycled, { description: 'CPU threads recycled after passing maxTasksPerThread or maxMemoryPerThreadMb' });
   let dlqSize = 0;
   let queueSizes: Array<{ queue: string; depth: number; inFlight: number }> = [];
   const refresh = () =>
@@ -129,7 +134,9 @@ export function createWorkerMetrics(src: WorkerGaugeSources): WorkerMetrics | nu
   const onInFlight = (r: { observe(v: number, a?: Record<string, string>): void }) => {
     for (const q of queueSizes) r.observe(q.inFlight, { [ATTR.destination]: q.queue });
   };
+  const onRecycled = (r: { observe(v: number, a?: Record<string, string>): void }) => r.observe(src.cpuThreadsRecycled?.() ?? 0, { [ATTR.worker]: src.worker });
   slots.addCallback(onSlots);
+  recycled.addCallback(onRecycled);
   dlq.addCallback(onDlq);
   depth.addCallback(onDepth);
   inFlight.addCallback(onInFlight);
@@ -148,6 +155,7 @@ export function createWorkerMetrics(src: WorkerGaugeSources): WorkerMetrics | nu
     close() {
       clearInterval(timer);
       slots.removeCallback(onSlots);
+      recycled.removeCallback(onRecycled);
       dlq.removeCallback(onDlq);
       depth.removeCallback(onDepth);
       inFlight.removeCallback(onInFlight);
