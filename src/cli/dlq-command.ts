@@ -10,6 +10,8 @@ export interface DlqFlags extends ClientFlags {
   id?: string[];
   all?: boolean;
   json?: boolean;
+  /** replay: also entries refused by the signature checks. */
+  force?: boolean;
 }
 
 function line(e: DeadLetterInfo): string {
@@ -55,7 +57,8 @@ export async function runDlq(action: string, target: string | undefined, flags: 
         if (ids.length === 0 && !flags.all) throw new InvalidArgumentError('dlq replay: give --id <task-id> (repeatable) or --all [--queue q]');
         const bar = new ProgressBar('replaying');
         const onProgress = (d: number, total: number) => bar.update(d, total);
-        const done = await dlq.replay(flags.all ? { all: true, queue, onProgress } : { ids, queue, onProgress });
+        const force = flags.force === true;
+        const done = await dlq.replay(flags.all ? { all: true, queue, onProgress, force } : { ids, queue, onProgress, force });
         bar.done(`${done.length} task(s) re-published`);
         for (const id of done) process.stdout.write(id + '\n');
         return ids.length > 0 && done.length < new Set(ids).size ? 1 : 0;

@@ -9,6 +9,7 @@ import { packageVersion } from './version.ts';
 import { runWorker } from './worker-command.ts';
 import { runControl, runInspect, runPurge, runStatus } from './control-command.ts';
 import { runDashboard } from './dashboard-command.ts';
+import { runKeysGenerate } from './keys-command.ts';
 
 /** Build the `celeriac` command line. */
 export function buildCli(): Command {
@@ -59,9 +60,20 @@ export function buildCli(): Command {
     .option('--limit <n>', 'list: at most this many', '1000')
     .option('--id <task-id>', 'replay: this task id (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--all', 'replay: every entry (of --queue, when given)')
+    .option('--force', 'replay: also entries refused by the signature checks (replay signs them)')
     .option('--json', 'list: JSON output')
     .action(async (action, target, flags) => {
       process.exitCode = await runDlq(action, target, flags);
+    });
+  program
+    .command('keys <action>')
+    .description('generate: write an Ed25519 key pair (and with --aes an AES-256 key) for createApp({ security })')
+    .option('-o, --out <dir>', 'directory to write to', '.')
+    .option('--id <key-id>', 'key id (file names and the celeriac-key header)', 'default')
+    .option('--aes', 'also write a random AES-256-GCM key (<id>.aes, base64)')
+    .option('--force', 'overwrite existing files')
+    .action((action: string, flags) => {
+      process.exitCode = runKeysGenerate(action, flags);
     });
   program
     .command('beat')

@@ -41,7 +41,7 @@ test('a signed task verifies; any change to a signed header, the queue or the bo
     assert.equal(r.ok, false, name);
   }
   // A signed header added later (an eta, a reply_to) breaks it too.
-  const added = { ...h, [H.eta]: new Date().toISOString() };
+  const added: Record<string, string> = { ...h, [H.eta]: new Date().toISOString() };
   assert.equal(verifyTask('default', (n) => added[n], body, keys).ok, false);
   assert.equal(verifyTask('other', (n) => h[n], body, keys).ok, false, 'moved to another queue');
   for (let bit = 0; bit < body.length * 8; bit++) {
@@ -62,7 +62,7 @@ test('unsigned, unknown key, a forger\'s key under a known id, malformed headers
   const forged = signTask('q', { ...plain }, body, { id: 'k1', privateKey: k2.privateKey });
   const r3 = verifyTask('q', (n) => forged[n], body, keys);
   assert.ok(!r3.ok && r3.reason === 'bad_signature');
-  const garbled = { ...signTask('q', { ...plain }, body, signer), [H.signature]: 'v1:AAAA' };
+  const garbled: Record<string, string> = { ...signTask('q', { ...plain }, body, signer), [H.signature]: 'v1:AAAA' };
   const r4 = verifyTask('q', (n) => garbled[n], body, keys);
   assert.ok(!r4.ok && r4.reason === 'bad_signature');
 });
