@@ -29,7 +29,8 @@ export interface NatsServerHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** @internal A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();
@@ -42,7 +43,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, proc: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+/** @internal Resolve once the server listens on `port` and logged "Server is ready"; reject if it exits. */
+export async function waitForPort(port: number, proc: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`nats-server exited with code ${proc.exitCode}:\n${log()}`);

@@ -9,6 +9,11 @@ export interface LeanPublisherOptions {
   timeoutMs?: number;
   /** Maximum PubAcks outstanding; `publish()` waits for room beyond it (backpressure). @defaultValue 4096 */
   window?: number;
+  /**
+   * Keep re-sending a message answered with 503 (no responders: no stream, or a clustered stream
+   * between leaders) for this long before rejecting it. @defaultValue 10_000
+   */
+  noRespondersRetryMs?: number;
   /** PubAcks arrive on `<inboxPrefix>.pa.<id>.<n>` instead of `_CEL_PA.<id>.<n>`. @defaultValue none */
   inboxPrefix?: string | undefined;
 }
@@ -48,6 +53,7 @@ export class LeanPublisher {
   readonly #pending = new Map<number, Pending>();
   readonly #resendAfterMs: number;
   readonly #timeoutMs: number;
+  readonly #noRespondersRetryMs: number;
   readonly #window: number;
   readonly #roomWaiters: Array<() => void> = [];
   readonly #sweep: NodeJS.Timeout;
@@ -58,6 +64,7 @@ export class LeanPublisher {
     this.#nc = nc;
     this.#resendAfterMs = options.resendAfterMs ?? 2_000;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#noRespondersRetryMs = options.noRespondersRetryMs ?? 10_000;
     this.#window = options.window ?? 4096;
     this.#inbox = `${options.inboxPrefix ? `${options.inboxPrefix}.pa` : '_CEL_PA'}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     nc.subscribe(`${this.#inbox}.*`, {
@@ -65,6 +72,9 @@ export class LeanPublisher {
         const id = Number(m.subject.slice(this.#inbox.length + 1));
         const p = this.#pending.get(id);
         if (!p) return;
+        // 503: nobody stores the subject right now. In a cluster that is a stream electing a new
+        // leader after a node loss: keep the message and re-send it for a while (docs/guide/deployment.md).
+        if (m.headers?.code === 503 && Date.now() - p.firstSent < Math.min(this.#timeoutMs, this.#noRespondersRetryMs)) return;
         this.#pending.delete(id);
         this.#wake();
         if (p.raw) {

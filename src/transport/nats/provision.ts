@@ -66,7 +66,7 @@ export async function ensureStream(
       try {
         got = (await jsm.streams.update(want.name, { ...got, ...want })).config;
       } catch (err) {
-        if (!permissionError(err, '')) throw err;
+        if (!permissionError(err, '')) throw replicasError(err, want) ?? err;
         const essential = Object.fromEntries(Object.entries(want).filter(([k]) => ESSENTIAL_STREAM_FIELDS.has(k)));
         checkEcho(`stream ${want.name} (this user may not update it)`, essential, got as unknown as Record<string, unknown>);
         const differ = Object.keys(want).filter((k) => !ESSENTIAL_STREAM_FIELDS.has(k) && needsUpdate({ [k]: (want as Record<string, unknown>)[k] }, got));
@@ -79,10 +79,29 @@ export async function ensureStream(
     try {
       got = (await jsm.streams.add(want)).config;
     } catch (addErr) {
-      throw permissionError(addErr, `stream ${want.name} does not exist and this NATS user may not create it; run \`celeriac provision\` as an admin first`) ?? addErr;
+      throw (
+        permissionError(addErr, `stream ${want.name} does not exist and this NATS user may not create it; run \`celeriac provision\` as an admin first`) ??
+        replicasError(addErr, want) ??
+        addErr
+      );
     }
   }
   checkEcho(`stream ${want.name}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
+}
+
+const REPLICAS_NOT_SUPPORTED = 10074;
+const INSUFFICIENT_RESOURCES = 10023;
+const NO_SUITABLE_PEERS = 10005;
+
+/** A refusal to place `num_replicas` copies, as a ConfigMismatchError naming `streamReplicas`. */
+function replicasError(err: unknown, want: Partial<StreamConfig> & { name: string }): ConfigMismatchError | undefined {
+  const n = want.num_replicas ?? 1;
+  const code = apiCode(err);
+  if (n <= 1 || (code !== REPLICAS_NOT_SUPPORTED && code !== INSUFFICIENT_RESOURCES && code !== NO_SUITABLE_PEERS)) return undefined;
+  return new ConfigMismatchError(
+    `stream ${want.name}: streamReplicas ${n} needs a JetStream cluster of at least ${n} nodes with room for it; the server says "${(err as Error).message}" (use streamReplicas: 1 on a single server)`,
+    { cause: err },
+  );
 }
 
 function needsUpdate(want: Partial<StreamConfig>, got: StreamConfig | Partial<StreamConfig>): boolean {
