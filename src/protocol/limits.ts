@@ -22,23 +22,62 @@ export const MAX_HEADER_BYTES = 8 * 1024;
  * @throws NestingTooDeepError naming the task and the path where the limit is passed.
  */
 export function checkArgNesting(task: string, args: readonly unknown[], kwargs?: Record<string, unknown>, limit = MAX_ARG_DEPTH): void {
-  const walk = (v: unknown, depth: number, path: () => string): void => {
-    if (typeof v !== 'object' || v === null) return;
-    const isArray = Array.isArray(v);
-    if (!isArray) {
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto !== Object.prototype && proto !== null) return;
+  // The path is kept as a stack of keys and only turned into text for the error.
+  const path: Array<string | number> = [];
+  const fail = (): never => {
+    const text = path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+    throw new NestingTooDeepError(task, text, limit);
+  };
+  const walk = (v: object, depth: number): void => {
+    if (depth > limit) fail();
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        if (isContainer(x)) {
+          path.push(i);
+          walk(x, depth + 1);
+          path.pop();
+        }
+      }
+      return;
     }
-    if (depth > limit) throw new NestingTooDeepError(task, path(), limit);
-    if (isArray) {
-      const a = v as unknown[];
-      for (let i = 0; i < a.length; i++) walk(a[i], depth + 1, () => `${path()}[${i}]`);
-    } else {
-      for (const k in v as Record<string, unknown>) walk((v as Record<string, unknown>)[k], depth + 1, () => `${path()}.${k}`);
+    for (const k in v) {
+      const x = (v as Record<string, unknown>)[k];
+      if (isContainer(x)) {
+        path.push(k);
+        walk(x, depth + 1);
+        path.pop();
+      }
     }
   };
-  for (let i = 0; i < args.length; i++) walk(args[i], 1, () => `args[${i}]`);
-  if (kwargs) for (const k in kwargs) walk(kwargs[k], 1, () => `kwargs.${k}`);
+  path.push('args');
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (isContainer(a)) {
+      path.push(i);
+      walk(a, 1);
+      path.pop();
+    }
+  }
+  path.pop();
+  if (!kwargs) return;
+  path.push('kwargs');
+  for (const k in kwargs) {
+    const x = kwargs[k];
+    if (isContainer(x)) {
+      path.push(k);
+      walk(x, 1);
+      path.pop();
+    }
+  }
+}
+
+/** Arrays and plain objects nest; typed arrays, Dates, Maps and class instances are leaves. */
+function isContainer(v: unknown): v is object {
+  if (typeof v !== 'object' || v === null) return false;
+  if (Array.isArray(v)) return true;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /**
