@@ -1,7 +1,7 @@
 import type { App } from './create-app.ts';
 import { queueSettingsOf } from './app-options.ts';
 import { NatsTransport } from '../transport/nats/nats-transport.ts';
-import { validateToken } from '../protocol/names.ts';
+import { blobsBucketName, validateToken } from '../protocol/names.ts';
 
 /** What {@link provisionApp} created or brought in line. */
 export interface ProvisionReport {
@@ -43,6 +43,9 @@ export async function provisionApp(app: App, queues: readonly string[]): Promise
     await open();
     streams.push(`KV_${name}-${bucket}`);
   }
+  // Large results (ADR 0012): the object store is opened, never changed, by workers.
+  await t.openBlobs(blobsBucketName(name), { ttlMs: app.options.resultExpiresMs });
+  streams.push(`OBJ_${blobsBucketName(name)}`);
   const consumers: string[] = [];
   if (t instanceof NatsTransport) {
     for (const q of queues) {

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createApp } from '../../src/index.ts';
+import { provisionApp } from '../../src/app/provision-app.ts';
 import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
 import { bytesOf, largeResultScenarios } from '../helpers/large-result-scenarios.ts';
 
@@ -42,6 +43,21 @@ test('the blob bucket is an object store created on first use, expiring with res
   } finally {
     await nc.close();
     await worker.stop();
+    await app.close();
+  }
+});
+
+test('celeriac provision creates the blob bucket too', async () => {
+  const name = `prov-${randomUUID().slice(0, 8)}`;
+  const app = createApp({ name, broker: server.url, resultExpires: '2h' });
+  const nc = await connect({ servers: server.url });
+  try {
+    const report = await provisionApp(app, ['default']);
+    assert.ok(report.streams.includes(`OBJ_${name}-blobs`), report.streams.join(','));
+    const info = await (await jetstreamManager(nc)).streams.info(`OBJ_${name}-blobs`);
+    assert.equal(info.config.max_age, 7200 * 1e9);
+  } finally {
+    await nc.close();
     await app.close();
   }
 });
