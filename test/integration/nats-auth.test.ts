@@ -67,6 +67,27 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
       for (const [i, r] of results.entries()) assert.equal(await r.get({ timeout: '30s' }), i + 1);
       // The config gives each role what it uses: the worker logged no refused operation.
       assert.doesNotMatch(worker.output(), /may not (publish|subscribe)|Permissions Violation/i, worker.output());
+
+      // The dashboard role, on its own inbox prefix: queues, workers, dead letters, inspect.
+      const dash = createApp({ name: APP, broker: server.url, updateBrokerConfig: false, nats: { user: 'dashboard', pass: 'dashboard-secret', inboxPrefix: '_INBOX_dashboard' } });
+      const warnings: string[] = [];
+      dash.onWarning((m) => warnings.push(m));
+      try {
+        const [q] = await dash.queueStats('default');
+        assert.equal(q?.hasConsumer, true);
+        assert.ok((await dash.workers()).some((w) => w.online));
+        assert.deepEqual(await dash.deadLetters.list(), []);
+        const pongs = await dash.control.inspect({ timeout: 3000 }).ping();
+        assert.equal(pongs.length, 1);
+        assert.equal(pongs[0]?.ok, true);
+        assert.deepEqual(warnings, []);
+      } finally {
+        await dash.close();
+      }
+      // Without its prefix the dashboard user may not receive replies on _INBOX: refused, clearly.
+      const noPrefix = createApp({ name: APP, broker: server.url, updateBrokerConfig: false, nats: { user: 'dashboard', pass: 'dashboard-secret' } });
+      await assert.rejects(noPrefix.queueStats('default'), (err: unknown) => /Permissions Violation for Subscription to "_INBOX\./.test(String((err as Error).message) + String((err as Error).cause)));
+      await noPrefix.close();
     } finally {
       worker.proc.kill('SIGTERM');
       await worker.exited;
@@ -109,6 +130,21 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
     } finally {
       await w.close();
       await admin.close();
+    }
+  });
+
+  test('a worker whose options differ from the provisioned streams starts with a warning, not an error', async () => {
+    const w = createApp({ name: APP, broker: server.url, maxQueuedTasks: 1234, nats: { user: 'worker', pass: 'worker-secret' } });
+    const warnings: string[] = [];
+    w.onWarning((m) => warnings.push(m));
+    try {
+      await w.transport().connect();
+      assert.ok(
+        warnings.some((m) => /stream myapp-tasks differs from the app's options in max_msgs and this NATS user may not update it; using it as it is/.test(m)),
+        warnings.join('\n'),
+      );
+    } finally {
+      await w.close();
     }
   });
 
