@@ -1,0 +1,31 @@
+/** examples/06-message-signing (the runnable example of docs/guide/message-signing.md) prints what the guide says. */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { runExample } from '../../helpers/run-example.ts';
+
+const LINES = [
+  /^signed task {8}-> refunded 1250 on order-7$/,
+  /^forged {13}-> dead-lettered \(unauthenticated\): bad_signature: the signature does not match the message \(key prod-2025\)$/,
+  /^unsigned {11}-> dead-lettered \(unauthenticated\): unsigned: /,
+  /^unsigned shutdown {2}-> E_UNAUTHORIZED; worker running$/,
+  /^refused by reason {2}-> \{"unsigned":2,"bad_signature":1,"unknown_key":0,"expired":0,"replayed":0,"decrypt_failed":0\}$/,
+  /^done$/,
+];
+
+test('the message-signing example runs on the embedded transport and refuses what it should', async () => {
+  const lines = (await runExample('examples/06-message-signing/main.ts')).trim().split('\n');
+  assert.equal(lines.length, LINES.length, lines.join('\n'));
+  LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+});
+
+test('every code block of docs/guide/message-signing.md that is TypeScript is part of the example', async () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const guide = await readFile(`${root}docs/guide/message-signing.md`, 'utf8');
+  const example = await readFile(`${root}examples/06-message-signing/main.ts`, 'utf8');
+  const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const blocks = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] ?? '');
+  assert.ok(blocks.length >= 2);
+  for (const b of blocks) assert.ok(squash(example).includes(squash(b)), `not in the example:\n${b}`);
+});
