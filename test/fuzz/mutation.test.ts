@@ -26,7 +26,8 @@ test('mutated envelopes, control messages and result records decode or throw Dec
     .map(([e, s]) => `${e} ${s.ok} ok/${s.rejected} rejected`)
     .join(', ');
   console.log(
-    `[fuzz] mutation seed=${seed}: ${report.cases} cases in ${(report.wallMs / 1000).toFixed(1)} s, max case ${report.maxCaseMs.toFixed(1)} ms, ` +
+    `[fuzz] mutation seed=${seed}: ${report.cases} cases in ${(report.wallMs / 1000).toFixed(1)} s, max case ${report.maxCaseMs.toFixed(1)} ms ` +
+      `(case ${report.slowest?.n}, ${report.slowest?.entry}, ${report.slowest?.bytes} bytes), ` +
       `rss growth ${report.rssGrowthMb.toFixed(0)} MB, ${report.failures.length} failures; ${entries}`,
   );
   assert.deepEqual(report.failures.map((f) => describeFailure(seed, f)), [], 'every case returns a well-formed value or throws a DecodeError within 100 ms');

@@ -35,6 +35,8 @@ export interface FuzzReport {
   cases: number;
   wallMs: number;
   maxCaseMs: number;
+  /** The slowest case (replay it with CELERIAC_FUZZ_CASE). */
+  slowest: { n: number; entry: Entry; bytes: number } | null;
   rssGrowthMb: number;
   byEntry: Record<string, { ok: number; rejected: number }>;
   failures: Failure[];
@@ -143,7 +145,7 @@ const rssMb = (): number => process.memoryUsage.rss() / 2 ** 20;
  * Run `cases` cases (or only case `only`), printing a progress line every `progressEvery` cases.
  */
 export function runFuzz(seed: number, pool: readonly SeedInput[], cases: number, opts: { only?: number; progressEvery?: number } = {}): FuzzReport {
-  const report: FuzzReport = { seed, cases: 0, wallMs: 0, maxCaseMs: 0, rssGrowthMb: 0, byEntry: {}, failures: [] };
+  const report: FuzzReport = { seed, cases: 0, wallMs: 0, maxCaseMs: 0, slowest: null, rssGrowthMb: 0, byEntry: {}, failures: [] };
   const rss0 = rssMb();
   let rssMax = rss0;
   const t0 = performance.now();
@@ -161,7 +163,10 @@ export function runFuzz(seed: number, pool: readonly SeedInput[], cases: number,
       outcome = runOne(entry, message);
       ms = Math.min(ms, performance.now() - start);
     }
-    report.maxCaseMs = Math.max(report.maxCaseMs, ms);
+    if (ms > report.maxCaseMs) {
+      report.maxCaseMs = ms;
+      report.slowest = { n, entry, bytes: message.body.length };
+    }
     const stats = (report.byEntry[entry] ??= { ok: 0, rejected: 0 });
     if (outcome === 'ok') stats.ok++;
     else if (outcome === 'rejected') stats.rejected++;
