@@ -75,7 +75,11 @@ async function runOnce(server: NatsServerHandle, appName: string, r: Rng, poison
   const js = jetstream(nc);
   // Every message as published (a core subscription sees what JetStream stores): the original bytes.
   const published = new Map<string, Uint8Array>();
-  nc.subscribe(`${appName}.tasks.>`, { callback: (_e, m) => published.set(m.headers?.get('id') ?? '', m.data) });
+  nc.subscribe(`${appName}.tasks.>`, {
+    callback: (_e, m) => {
+      published.set(m.headers?.get('id') ?? '', m.data);
+    },
+  });
   await group.ready();
   const sentAt = new Map<string, number>();
   const tasks: PublishedTask[] = ids.map((id) => ({ id, keyed: false, acked: false, expect: kinds.get(id) === 'good' ? 'effect' : 'dead-letter' }));
