@@ -78,9 +78,8 @@ export async function resolveArgMarkers(args: unknown[], blobs: () => Promise<Bl
   const value = async (m: BlobMarker) => readBlobValue((store ??= await blobs()), m[BLOB_MARKER_KEY]);
   const resolve = async (v: unknown, depth: number): Promise<unknown> => {
     if (isBlobMarker(v)) return value(v);
-    if (depth === 0) return v;
-    if (Array.isArray(v)) return Promise.all(v.map((x) => resolve(x, depth - 1)));
-    if (typeof v === 'object' && v !== null && 'value' in v && isBlobMarker((v as { value: unknown }).value)) {
+    if (Array.isArray(v)) return depth > 0 ? Promise.all(v.map((x) => resolve(x, depth - 1))) : v;
+    if (depth === 0 && typeof v === 'object' && v !== null && 'value' in v && isBlobMarker((v as { value: unknown }).value)) {
       return { ...v, value: await value((v as { value: BlobMarker }).value) };
     }
     return v;

@@ -47,6 +47,12 @@ export function largeResultScenarios(options: () => AppOptions, sizes: LargeResu
       digest: a.task('big.digest', (_ctx, b: Uint8Array) => ({ length: b.length, sha: sha(b) })),
       digests: a.task('big.digests', (_ctx, bs: Uint8Array[]) => bs.map((b) => ({ length: b.length, sha: sha(b) }))),
       small: a.task('big.small', (_ctx, x: number) => x * 2),
+      settled: a.task('big.settled', (_ctx, rs: Array<{ status: string; value?: Uint8Array }>) =>
+        rs.map((r) => (r.status === 'fulfilled' && r.value ? sha(r.value) : r.status)),
+      ),
+      fail: a.task('big.fail', () => {
+        throw new Error('no');
+      }),
     };
   }
 
@@ -111,6 +117,9 @@ export function largeResultScenarios(options: () => AppOptions, sizes: LargeResu
       await ch.get({ timeout: '60s' }),
       seeds.map((s) => ({ length: sizes.big, sha: sha(bytesOf(sizes.big, s)) })),
     );
+
+    const partial = await chord([tasks.big.s(sizes.big, 10), tasks.fail.s()], tasks.settled.s(), { allowPartial: true }).applyAsync();
+    assert.deepEqual(await partial.get({ timeout: '60s' }), [sha(bytesOf(sizes.big, 10)), 'rejected']);
   });
 
   test('a result over maxResultBytes fails the task with ResultTooLargeError naming the task and the size', async () => {
