@@ -16,7 +16,7 @@
 import { createSecretKey, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createApp } from '../src/app/create-app.ts';
 import { MessageSecurity } from '../src/app/message-security.ts';
-import { resolveSecurityOptions } from '../src/app/security-options.ts';
+import { type SecurityOptions, resolveSecurityOptions } from '../src/app/security-options.ts';
 import { codecByName } from '../src/protocol/codec.ts';
 import { encodeTask } from '../src/protocol/envelope.ts';
 import { decryptBody, encryptBody } from '../src/protocol/signing.ts';
@@ -72,7 +72,7 @@ function micro(): void {
   }
 }
 
-async function endToEnd(label: string, security: Parameters<typeof createApp>[0]['security']): Promise<number> {
+async function endToEnd(label: string, security: SecurityOptions | undefined): Promise<number> {
   const broker = `bench-sign-${randomUUID()}`;
   const app = createApp({ name: 'bsign', broker: `memory://${broker}`, resultBackend: 'memory', ...(security ? { security } : {}) });
   let done = 0;

@@ -1,4 +1,5 @@
 import type { AppOptions } from '../app/app-options.ts';
+import type { SecurityOptions } from '../app/security-options.ts';
 import type { NatsSecurityOptions, NatsTlsOptions } from '../transport/nats/nats-auth.ts';
 
 /**
@@ -21,8 +22,13 @@ import type { NatsSecurityOptions, NatsTlsOptions } from '../transport/nats/nats
  * | `CELERIAC_NATS_TLS_CA`, `_CERT`, `_KEY` | `nats.tls.caFile`, `certFile`, `keyFile` |
  * | `CELERIAC_NATS_TLS_FIRST` (`1`/`true`) | `nats.tls.handshakeFirst` |
  * | `CELERIAC_NATS_INBOX_PREFIX` | `nats.inboxPrefix` |
+ * | `CELERIAC_SIGNING_KEY`, `CELERIAC_SIGNING_KEY_ID` | `security.signingKey` (a PEM file), `security.keyId` |
+ * | `CELERIAC_VERIFY_KEYS` (`id=file[,id=file]`) | `security.verifyKeys` |
+ * | `CELERIAC_ENCRYPTION_KEY`, `CELERIAC_ENCRYPTION_KEY_ID` | `security.encryptionKey` (a file of base64), `security.encryptionKeyId` |
+ * | `CELERIAC_SIGNED_QUEUES` (comma-separated) | `security.queues` |
  *
- * When any `CELERIAC_NATS_*` variable is set, they replace the app's `nats` option as a whole.
+ * When any `CELERIAC_NATS_*` variable is set, they replace the app's `nats` option as a whole; the
+ * same holds for the signing variables and `security`.
  */
 export function fromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions {
   const o: AppOptions = {};
@@ -34,7 +40,27 @@ export function fromEnv(env: NodeJS.ProcessEnv = process.env): AppOptions {
   if (env.CELERIAC_STREAM_REPLICAS) o.streamReplicas = Number(env.CELERIAC_STREAM_REPLICAS);
   const nats = natsFromEnv(env);
   if (nats) o.nats = nats;
+  const security = securityFromEnv(env);
+  if (security) o.security = security;
   return o;
+}
+
+function securityFromEnv(env: NodeJS.ProcessEnv): SecurityOptions | undefined {
+  const s: SecurityOptions = {};
+  if (env.CELERIAC_SIGNING_KEY) s.signingKey = env.CELERIAC_SIGNING_KEY;
+  if (env.CELERIAC_SIGNING_KEY_ID) s.keyId = env.CELERIAC_SIGNING_KEY_ID;
+  if (env.CELERIAC_VERIFY_KEYS) {
+    s.verifyKeys = Object.fromEntries(
+      env.CELERIAC_VERIFY_KEYS.split(',').map((pair) => {
+        const at = pair.indexOf('=');
+        return at > 0 ? [pair.slice(0, at).trim(), pair.slice(at + 1).trim()] : [pair.trim(), ''];
+      }),
+    );
+  }
+  if (env.CELERIAC_ENCRYPTION_KEY) s.encryptionKey = env.CELERIAC_ENCRYPTION_KEY;
+  if (env.CELERIAC_ENCRYPTION_KEY_ID) s.encryptionKeyId = env.CELERIAC_ENCRYPTION_KEY_ID;
+  if (env.CELERIAC_SIGNED_QUEUES) s.queues = env.CELERIAC_SIGNED_QUEUES.split(',').map((q) => q.trim());
+  return Object.keys(s).length > 0 ? s : undefined;
 }
 
 const yes = (v: string | undefined): boolean => v === '1' || v?.toLowerCase() === 'true';

@@ -259,3 +259,25 @@ test('a worker without a signing key refuses to start; publishing needs a signin
   await assert.rejects(app.sendTask('x.y', []), /needs options\.security\.signingKey/);
   await app.close();
 });
+
+test('per-queue signing: only the listed queue is checked; a countdown publish is signed and runs', async () => {
+  const { app, broker } = setup('sig5', { queues: ['payments'] });
+  const pay = app.task('sig5.pay', async (_c, n: number) => n + 1, { queue: 'payments' });
+  app.task('sig5.web', async (_c, n: number) => n * 2, { queue: 'web' });
+  const plain = createApp({ name: 'sig5', broker: `memory://${broker}` });
+  const worker = app.worker({ name: 'w', logger: silentLogger, concurrency: 4, queues: ['payments', 'web'] });
+  try {
+    await worker.start();
+    assert.equal(await (await pay.applyAsync([1], { countdown: '1s' })).get({ timeout: '10s' }), 2);
+    // An unsigned producer: its task on the unsigned queue runs, the one on the signed queue does not.
+    assert.equal(await (await plain.sendTask('sig5.web', [4], { queue: 'web' })).get({ timeout: '10s' }), 8);
+    await plain.sendTask('sig5.pay', [1], { queue: 'payments' });
+    await until(() => app.security?.rejected.unsigned === 1, 10_000, 'the unsigned payment refused');
+    assert.equal(await app.deadLetters.count('payments'), 1);
+  } finally {
+    await worker.stop(2000);
+    await plain.close();
+    await app.close();
+    resetMemoryBroker(broker);
+  }
+});

@@ -152,3 +152,34 @@ test('security options: each rule names the option', () => {
   assert.equal(r.maxAgeMs, 300_000);
   assert.equal(resolveSecurityOptions(undefined), null);
 });
+
+test('CELERIAC_SIGNING_KEY / _VERIFY_KEYS / _ENCRYPTION_KEY fill options.security from files; signing raises the dedupe window', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fromEnv } = await import('../../../src/cli/env.ts');
+  const { resolveAppOptions } = await import('../../../src/app/app-options.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'celeriac-env-keys-'));
+  try {
+    writeFileSync(join(dir, 'k.key'), k1.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(dir, 'old.pub'), k2.publicKey.export({ type: 'spki', format: 'pem' }));
+    writeFileSync(join(dir, 'k.aes'), randomBytes(32).toString('base64'));
+    const o = fromEnv({
+      CELERIAC_SIGNING_KEY: join(dir, 'k.key'),
+      CELERIAC_SIGNING_KEY_ID: 'k1',
+      CELERIAC_VERIFY_KEYS: `k1=${join(dir, 'k.key')},old=${join(dir, 'old.pub')}`,
+      CELERIAC_ENCRYPTION_KEY: join(dir, 'k.aes'),
+      CELERIAC_SIGNED_QUEUES: 'payments, orders',
+    });
+    const r = resolveAppOptions(o);
+    assert.deepEqual([...(r.security?.verifyKeys.keys() ?? [])], ['k1', 'old']);
+    assert.equal(r.security?.signing?.id, 'k1');
+    assert.deepEqual(r.security?.queues, new Set(['payments', 'orders']));
+    assert.ok(r.security?.encryption);
+    assert.equal(r.duplicateWindowMs, 330_000, 'maxAge 5m + skew 30s');
+    assert.equal(resolveAppOptions({ ...o, duplicateWindow: '2m' }).duplicateWindowMs, 120_000, 'an explicit window is kept');
+    assert.equal(resolveAppOptions({}).duplicateWindowMs, 120_000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
