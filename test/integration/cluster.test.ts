@@ -30,7 +30,7 @@ async function streamInfo(app: ReturnType<typeof createApp>, name: string): Prom
   return m.json<StreamInfo>();
 }
 
-test('streamReplicas: 3 makes every stream and bucket R3; more replicas than nodes is a clear error', async () => {
+test('streamReplicas: 3 makes every stream and bucket R3, provisioning grows R1 streams to R3, more replicas than nodes is a clear error', async () => {
   const app = createApp({ name: 'r3', broker: cluster.url, streamReplicas: 3 });
   try {
     const report = await provisionApp(app, ['default']);
@@ -42,6 +42,18 @@ test('streamReplicas: 3 makes every stream and bucket R3; more replicas than nod
     }
   } finally {
     await app.close();
+  }
+  // An app that started on R1 streams is brought to R3 by provisioning it with streamReplicas: 3.
+  const r1 = createApp({ name: 'grow', broker: cluster.url });
+  await provisionApp(r1, ['default']);
+  assert.equal((await streamInfo(r1, 'grow-tasks')).config.num_replicas, 1);
+  await r1.close();
+  const grown = createApp({ name: 'grow', broker: cluster.url, streamReplicas: 3 });
+  try {
+    await provisionApp(grown, ['default']);
+    for (const name of ['grow-tasks', 'KV_grow-results']) assert.equal((await streamInfo(grown, name)).config.num_replicas, 3, name);
+  } finally {
+    await grown.close();
   }
   const r5 = createApp({ name: 'r5', broker: cluster.url, streamReplicas: 5 });
   await assert.rejects(r5.transport().connect(), (err: unknown) => isConfigMismatchError(err) && /streamReplicas 5 needs a JetStream cluster of at least 5 nodes/.test((err as Error).message));
