@@ -37,7 +37,11 @@ function int(v: string | undefined, flag: string): number | undefined {
 const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 
 /** The worker banner (Celery-style), one string. */
-export function banner(app: App, w: { name: string; queues: string[]; concurrency: number; cpuThreads: number }): string {
+export function banner(
+  app: App,
+  w: { name: string; queues: string[]; concurrency: number; cpuThreads: number; maxTasksPerThread?: number; maxMemoryPerThreadMb?: number },
+): string {
+  const recycle = [w.maxTasksPerThread ? `${w.maxTasksPerThread} tasks` : '', w.maxMemoryPerThreadMb ? `${w.maxMemoryPerThreadMb} MiB` : ''].filter(Boolean);
   const tasks = app.taskNames().map((n) => `  . ${n}${app.taskKind(n) === 'cpu' ? '  [cpu]' : ''}`);
   return [
     ` -------------- ${w.name} v${packageVersion()}`,
@@ -45,7 +49,7 @@ export function banner(app: App, w: { name: string; queues: string[]; concurrenc
     ` --- broker:      ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}`,
     ` --- results:     ${app.options.resultBackend === 'memory' ? 'memory' : app.options.broker.split(':')[0] + ' (' + app.name + '-results)'}`,
     ` --- queues:      ${w.queues.join(', ')}`,
-    ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads`,
+    ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads${recycle.length ? ` (each recycled after ${recycle.join(' or ')})` : ''}`,
     '',
     '[tasks]',
     ...(tasks.length ? tasks : ['  (none registered)']),
@@ -87,7 +91,7 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     logger: logger.child({ worker: flags.hostname }),
   });
   const o = worker.options;
-  process.stdout.write(banner(app, { name: o.name, queues: o.queues, concurrency: o.concurrency, cpuThreads: o.cpuThreads }) + '\n');
+  process.stdout.write(banner(app, o) + '\n');
 
   let resolveExit!: (code: number) => void;
   const exit = new Promise<number>((r) => (resolveExit = r));

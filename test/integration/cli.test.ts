@@ -26,7 +26,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 
 before(async () => {
   server = await startNatsServer();
-  worker = startWorkerProcess({ broker: server.url, app: 'cli', args: ['-c', '4'] });
+  worker = startWorkerProcess({ broker: server.url, app: 'cli', args: ['-c', '4', '--max-tasks-per-thread', '500', '--max-memory-per-thread', '256'] });
   await worker.ready;
 });
 after(async () => {
@@ -39,7 +39,7 @@ test('the worker prints a banner naming broker, queues, concurrency and tasks', 
   const out = worker.output();
   assert.match(out, /--- broker:\s+nats:\/\/127\.0\.0\.1:\d+/);
   assert.match(out, /--- queues:\s+default/);
-  assert.match(out, /--- concurrency: 4 slots/);
+  assert.match(out, /--- concurrency: 4 slots, \d+ cpu threads \(each recycled after 500 tasks or 256 MiB\)/);
   assert.match(out, /\. cpu\.fib\s+\[cpu\]/);
   assert.match(out, /\. math\.add/);
 });
