@@ -11,7 +11,8 @@ export const CHAOS_MODULE = 'test/chaos/fixtures/chaos-tasks.ts';
 
 /** How to start one worker of a scenario. */
 export interface ChaosWorkerSpec {
-  broker: string;
+  /** Broker URL, or one per worker slot (e.g. each worker through its own fault proxy). */
+  broker: string | ((slot: number) => string);
   app: string;
   /** Environment of the fixture module (CHAOS_*). */
   env: Record<string, string>;
@@ -20,9 +21,9 @@ export interface ChaosWorkerSpec {
 }
 
 /** Start one chaos worker process named `name`. */
-export function startChaosWorker(spec: ChaosWorkerSpec, name: string): WorkerProcess {
+export function startChaosWorker(spec: ChaosWorkerSpec, name: string, slot = 0): WorkerProcess {
   return startWorkerProcess({
-    broker: spec.broker,
+    broker: typeof spec.broker === 'string' ? spec.broker : spec.broker(slot),
     app: spec.app,
     module: CHAOS_MODULE,
     env: { CHAOS_APP: spec.app, ...spec.env },
@@ -54,7 +55,7 @@ export class WorkerGroup {
   }
 
   #spawn(name: string, index: number): WorkerProcess {
-    const p = startChaosWorker(this.#spec, name);
+    const p = startChaosWorker(this.#spec, name, index);
     this.all.push(p);
     void p.exited.then(() => {
       const pid = p.proc.pid ?? -1;

@@ -3,7 +3,9 @@
  * to the proxy's port and it forwards to the target. Modes, switchable at any time:
  * - `pass`: forward both ways;
  * - `latency`: forward both ways, each chunk held `latencyMs` (order kept);
- * - `blackhole`: accept connections and read from them, but forward nothing either way;
+ * - `blackhole`: a partition. Connections are accepted, but nothing is forwarded either way: bytes
+ *   wait (reading stops, so TCP flow control holds them) and flow again when the mode changes,
+ *   as after a network partition that heals before TCP gives up;
  * - `reset`: destroy every open connection (RST) and every new one at once.
  */
 import { type Server, type Socket, createServer, connect } from 'node:net';
@@ -24,48 +26,58 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+interface Pair {
+  client: Socket;
+  upstream: Socket | null;
+}
+
 /** Start a proxy from a random loopback port to `127.0.0.1:targetPort`. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let mode: ProxyMode = 'pass';
   let latencyMs = 0;
   let accepted = 0;
-  const pairs = new Set<{ client: Socket; upstream: Socket }>();
+  const pairs = new Set<Pair>();
 
   const pipe = (from: Socket, to: Socket): void => {
     let chain = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
-      if (mode === 'blackhole') return;
-      if (mode === 'latency' && latencyMs > 0) {
-        const wait = latencyMs;
-        chain = chain.then(() => new Promise<void>((r) => setTimeout(r, wait))).then(() => {
+      const wait = mode === 'latency' ? latencyMs : 0;
+      chain = chain
+        .then(() => (wait > 0 ? new Promise<void>((r) => setTimeout(r, wait)) : undefined))
+        .then(() => {
           if (!to.destroyed) to.write(chunk);
         });
-        return;
-      }
-      chain = chain.then(() => {
-        if (!to.destroyed) to.write(chunk);
-      });
     });
   };
 
-  const server: Server = createServer((client) => {
+  const link = (pair: Pair): void => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    pair.upstream = upstream;
+    const end = () => {
+      pairs.delete(pair);
+      pair.client.destroy();
+      upstream.destroy();
+    };
+    upstream.on('error', end).on('close', end);
+    pipe(pair.client, upstream);
+    pipe(upstream, pair.client);
+    pair.client.resume();
+  };
+
+  const server: Server = createServer({ pauseOnConnect: true }, (client) => {
     accepted++;
     if (mode === 'reset') {
       client.resetAndDestroy();
       return;
     }
-    const upstream = connect(targetPort, '127.0.0.1');
-    const pair = { client, upstream };
+    const pair: Pair = { client, upstream: null };
     pairs.add(pair);
-    const end = () => {
+    client.on('error', () => undefined).on('close', () => {
       pairs.delete(pair);
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
-    pipe(client, upstream);
-    pipe(upstream, client);
+      pair.upstream?.destroy();
+    });
+    // In a blackhole the connection is accepted and left hanging until the mode changes.
+    if (mode !== 'blackhole') link(pair);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
@@ -82,20 +94,28 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     setMode(m, ms = 0) {
       mode = m;
       latencyMs = ms;
-      if (m === 'reset') {
-        for (const p of pairs) {
+      for (const p of [...pairs]) {
+        if (m === 'reset') {
           p.client.resetAndDestroy();
-          p.upstream.resetAndDestroy();
+          p.upstream?.resetAndDestroy();
+          pairs.delete(p);
+        } else if (m === 'blackhole') {
+          p.client.pause();
+          p.upstream?.pause();
+        } else if (p.upstream === null) link(p);
+        else {
+          p.client.resume();
+          p.upstream.resume();
         }
-        pairs.clear();
       }
     },
     close: () =>
       new Promise<void>((resolve) => {
         for (const p of pairs) {
           p.client.destroy();
-          p.upstream.destroy();
+          p.upstream?.destroy();
         }
+        pairs.clear();
         server.close(() => resolve());
       }),
   };
