@@ -408,6 +408,7 @@ export class App implements TaskPublisher {
       backend: () => this.resultBackend(),
       ledger: () => this.attemptLedger(),
       sign: (queue, task) => (this.#security ? this.#security.signTask(queue, task) : task),
+      decrypt: (headers, body) => (this.#security ? this.#security.decryptStored(headers, body) : body),
     });
     return this.#deadLetterQueue;
   }

@@ -52,6 +52,8 @@ export interface DeadLetterDeps {
   store: () => Promise<DeadLetterStore>;
   backend: () => Promise<ResultBackend>;
   ledger: () => Promise<AttemptLedger>;
+  /** The plain body of an encrypted entry, for `show` (throws when it does not decrypt). @defaultValue the stored bytes */
+  decrypt?: (headers: Readonly<Record<string, string>>, body: Uint8Array) => Uint8Array;
   /** Sign a replayed message (a replayed entry is old: its signature would be refused). @defaultValue unchanged */
   sign?: (queue: string, task: EncodedTask) => EncodedTask;
 }
@@ -83,7 +85,7 @@ export class DeadLetterQueue {
       .map((e) => {
         let args: unknown;
         try {
-          args = decodeSniffed(e.body);
+          args = decodeSniffed(this.deps.decrypt ? this.deps.decrypt(e.headers, e.body) : e.body);
         } catch (err) {
           args = `<undecodable: ${(err as Error).message}>`;
         }

@@ -126,6 +126,18 @@ export class MessageSecurity {
     }
   }
 
+  /**
+   * The plain body of a stored message (a dead letter, for `celeriac dlq show`): decrypted when it
+   * says it is encrypted. @throws Error for an unknown key or bytes that do not decrypt
+   */
+  decryptStored(headers: Readonly<Record<string, string>>, body: Uint8Array): Uint8Array {
+    const id = headers[H.encryption];
+    if (id === undefined) return body;
+    const key = this.#o.decryptionKeys.get(id);
+    if (!key) throw new Error(`encrypted with key ${JSON.stringify(id)}, which is not among the decryption keys`);
+    return decryptBody(body, key, headers[H.id] ?? '');
+  }
+
   /** Headers of a signed control request (none without a signing key: the request goes unsigned). */
   signControl(subject: string, body: Uint8Array): Record<string, string> {
     return this.#o.signing ? signControl(subject, body, this.#o.signing) : {};

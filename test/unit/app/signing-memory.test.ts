@@ -192,7 +192,14 @@ test('a retry through the delayed stream and a chain run under signing; forged r
     if (++tries < 3) throw ctx.retry({ countdown: tries === 1 ? 1100 : 0 });
     return tries;
   });
-  const add = app.task('sig2.add', async (_c, a: number, b: number) => a + b);
+  let failOnce = false;
+  const add = app.task('sig2.add', async (_c, a: number, b: number) => {
+    if (failOnce) {
+      failOnce = false;
+      throw new Error('first run fails');
+    }
+    return a + b;
+  });
   const worker = app.worker({ name: 'w', logger: silentLogger, concurrency: 4 });
   try {
     await worker.start();
@@ -210,6 +217,12 @@ test('a retry through the delayed stream and a chain run under signing; forged r
     await until(async () => (await (await app.revocations()).get(id2)) !== undefined, 5000, 'the revocation');
     await assert.rejects((await add.applyAsync([1, 1], { taskId: id2 })).get({ timeout: '10s' }), /revoked/);
     assert.equal(app.security?.rejected.unsigned, 1, 'the forged revocation was counted');
+    // A dead-lettered task replayed: re-signed (its old signature no longer matches its headers), it runs.
+    failOnce = true;
+    const failed = await add.applyAsync([5, 5]);
+    await assert.rejects(failed.get({ timeout: '10s' }), /first run fails/);
+    assert.deepEqual(await app.deadLetters.replay({ ids: [failed.id] }), [failed.id]);
+    await until(async () => (await (await app.resultBackend()).get(failed.id))?.status === 'SUCCESS', 10_000, 'the replayed task');
   } finally {
     await worker.stop(2000);
     await app.close();
@@ -239,6 +252,9 @@ test('encryption round trip; key rotation: a producer signing with the old key i
     assert.ok(entry);
     assert.equal(entry.raw.headers[H.encryption], 'e1');
     assert.ok(!Buffer.from(entry.raw.body).toString('latin1').includes(secret), 'plaintext in the stored body');
+    // `celeriac dlq show` decrypts it for whoever holds the key.
+    const [shown] = await app.deadLetters.show(entry.taskId);
+    assert.deepEqual(shown?.args, [[secret], {}, null]);
     // Without the decryption key the worker refuses it (decrypt_failed) instead of decoding garbage.
     const m = encodeTask({ task: 'sig3.echo', args: [secret] }, codec);
     m.headers[H.encryption] = 'e9';
