@@ -1,0 +1,123 @@
+/**
+ * Fencing of a stale attempt (a worker paused past AckWait): when the redelivery of the same message
+ * has already stored the terminal result, the stale attempt neither writes nor acks (an ack names the
+ * stream sequence, so the broker would take it for the current delivery's: nats-server#4786). When
+ * the terminal result came from a different message (a duplicate publish), it acks its own message.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import { Executor } from '../../../src/execution/executor.ts';
+import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
+import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
+import { codecByName } from '../../../src/protocol/codec.ts';
+import { type EncodedTask, encodeTask } from '../../../src/protocol/envelope.ts';
+import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
+import { KvResultBackend } from '../../../src/results/result-backend.ts';
+import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
+import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
+import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
+import type { IncomingMessage } from '../../../src/transport/transport.ts';
+import { silentLogger } from '../../../src/testing.ts';
+
+const APP = `fence-${randomUUID().slice(0, 8)}`;
+const codec = codecByName('msgpack');
+/** Gates of the runs in progress, by `<sequence>.<delivery>`. */
+const gates = new Map<string, () => void>();
+registerTaskDefinition(APP, {
+  name: 'gated',
+  fn: (async (ctx: { attempt: { token: string } }) => {
+    await new Promise<void>((resolve) => gates.set(ctx.attempt.token, resolve));
+    return ctx.attempt.token;
+  }) as never,
+  kind: 'io',
+  queue: 'default',
+  ignoreResult: false,
+  retry: resolveRetryOptions(undefined, 'test'),
+  timeLimitMs: null,
+  softTimeLimitMs: null,
+  deadLetter: true,
+});
+
+function message(t: EncodedTask, sequence: number, deliveryCount: number): IncomingMessage & { settled: string[] } {
+  const settled: string[] = [];
+  return {
+    settled,
+    queue: 'default',
+    body: t.body,
+    delivery: { stream: 'default', sequence, deliveryCount, redelivered: deliveryCount > 1 },
+    header: (n) => t.headers[n],
+    headerNames: () => Object.keys(t.headers),
+    ack: () => void settled.push('ack'),
+    nak: () => void settled.push('nak'),
+    term: () => void settled.push('term'),
+    working: () => undefined,
+  };
+}
+
+function setup() {
+  const broker = memoryBroker(APP);
+  const backend = new KvResultBackend(new MemoryKeyValueStore('results', broker, 0), codec);
+  const executor = new Executor({
+    appName: APP,
+    hostname: 'w',
+    backend,
+    logger: silentLogger,
+    trackStarted: false,
+    ackWaitMs: 30_000,
+    queueSettings: () => ({ ackWaitMs: 30_000, maxDeliver: 10 }),
+    maxCrashes: 5,
+    deadLetters: new MemoryDeadLetterStore(broker.deadLetters(APP), 1000),
+    ledger: new AttemptLedger(new MemoryKeyValueStore('attempts', broker, 0)),
+    republish: async () => undefined,
+  });
+  return { backend, executor };
+}
+
+async function open(token: string): Promise<void> {
+  for (let i = 0; i < 200 && !gates.has(token); i++) await new Promise((r) => setTimeout(r, 5));
+  const g = gates.get(token);
+  assert.ok(g, `run ${token} started`);
+  g();
+}
+
+test('a stale delivery that wakes after the redelivery finished: no write, no ack', async () => {
+  const { backend, executor } = setup();
+  try {
+    const t = encodeTask({ task: 'gated', id: 'job-1', args: [] }, codec);
+    const stale = message(t, 7, 1);
+    const staleDone = executor.handle(stale);
+    const fresh = message(t, 7, 2);
+    const freshDone = executor.handle(fresh);
+    await open('7.2');
+    await freshDone;
+    assert.deepEqual(fresh.settled, ['ack']);
+    await open('7.1');
+    await staleDone;
+    assert.deepEqual(stale.settled, [], 'the stale delivery sent no ack');
+    const stored = await backend.get('job-1');
+    assert.equal(stored?.result, '7.2', 'the stored result is the redelivery’s');
+  } finally {
+    executor.close();
+  }
+});
+
+test('a copy of a task finished by another message (duplicate publish) still acks its own message', async () => {
+  const { backend, executor } = setup();
+  try {
+    const t = encodeTask({ task: 'gated', id: 'job-2', args: [] }, codec);
+    const first = message(t, 8, 1);
+    const firstDone = executor.handle(first);
+    const copy = message(t, 9, 1);
+    const copyDone = executor.handle(copy);
+    await open('9.1');
+    await copyDone;
+    await open('8.1');
+    await firstDone;
+    assert.deepEqual(copy.settled, ['ack']);
+    assert.deepEqual(first.settled, ['ack'], 'its message is done: the result is terminal and nobody else holds it');
+    assert.equal((await backend.get('job-2'))?.result, '9.1');
+  } finally {
+    executor.close();
+  }
+});
