@@ -59,14 +59,14 @@ const jsonCodec: Codec = {
   contentType: CONTENT_TYPE.json,
   encode: (v) => enc.encode(JSON.stringify(v)),
   decode(bytes) {
-    precheckJson(bytes);
+    const mayHaveProtoKey = precheckJson(bytes);
     let v: unknown;
     try {
       v = JSON.parse(dec.decode(bytes));
     } catch (err) {
       throw new DecodeError(`invalid JSON payload: ${(err as Error).message}`, { cause: err });
     }
-    renameProtoKeys(v);
+    if (mayHaveProtoKey) renameProtoKeys(v);
     return v;
   },
 };

@@ -114,22 +114,30 @@ export function precheckMsgpack(b: Uint8Array): void {
  * Reject a JSON text that nests arrays/objects deeper than {@link MAX_DECODE_DEPTH} (V8's
  * `JSON.parse` itself accepts any depth). Brackets inside strings do not count. Syntax is left to
  * `JSON.parse`.
+ * @returns whether the text may hold a `__proto__` key (it spells `__proto__` or has an escape in a
+ * string), i.e. whether {@link renameProtoKeys} has anything to do.
  * @throws DecodeError
  */
-export function precheckJson(b: Uint8Array): void {
+export function precheckJson(b: Uint8Array): boolean {
   let depth = 0;
   let inString = false;
+  let escapes = false;
   for (let i = 0; i < b.length; i++) {
     const c = b[i] as number;
     if (inString) {
-      if (c === 0x5c) i++; // the escaped character cannot end the string
-      else if (c === 0x22) inString = false;
+      if (c === 0x5c) {
+        escapes = true;
+        i++; // the escaped character cannot end the string
+      } else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
       if (++depth > MAX_DECODE_DEPTH) throw new DecodeError(`JSON payload nests deeper than ${MAX_DECODE_DEPTH} levels`);
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
+  return escapes || Buffer.from(b.buffer, b.byteOffset, b.length).includes(PROTO);
 }
+
+const PROTO = Buffer.from('__proto__');
 
 /**
  * Rename every own `__proto__` key of a decoded JSON value to `__proto_`, in place, as msgpackr

@@ -47,6 +47,13 @@ after(() => {
   assert.equal(Object.getOwnPropertyNames(Object.prototype).sort().join(), protoNames);
 });
 
+test('json: a __proto__ key spelled with escapes is renamed too', () => {
+  const v = json.decode(new TextEncoder().encode('[{"\\u005f_proto__":{"polluted":1}},{"\\u005F\\u005Fproto\\u005F\\u005F":2}]')) as Record<string, unknown>[];
+  assert.equal(tainted(v), false);
+  assert.deepEqual(v[0]?.__proto_, { polluted: 1 });
+  assert.equal(v[1]?.__proto_, 2);
+});
+
 for (const codec of [json, msgpack]) {
   describe(`${codec.name}: a task message with prototype keys`, () => {
     test('decodes with __proto__ keys renamed to __proto_ and ordinary prototypes everywhere', () => {
