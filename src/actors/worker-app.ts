@@ -52,6 +52,10 @@ export interface WorkerSecurity {
   readonly canSign: boolean;
   /** Refuse unsigned control requests. */
   readonly requireSignedControl: boolean;
+  /** Refusals since start, by reason. */
+  readonly rejected: Readonly<Record<string, number>>;
+  /** Key ids, queues and limits in force (for the start-up log line; no key material). */
+  describe(): Record<string, unknown>;
   /** Sign (and encrypt) a task the worker publishes. */
   signTask(queue: string, task: EncodedTask): EncodedTask;
   /** Check a delivered task before it is decoded. */

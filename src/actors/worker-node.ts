@@ -159,6 +159,8 @@ export class WorkerNode implements ControlTarget {
       tasks: this.stats(),
       timeLimits: this.#executor?.timeLimits() ?? {},
       events: this.eventsEnabled,
+      // Messages refused by the signature checks, by reason (ADR 0010); null when signing is off.
+      security: this.#app.security ? { rejected: { ...this.#app.security.rejected } } : null,
       scheduler: this.#scheduler?.stats() ?? null,
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
@@ -327,6 +329,7 @@ export class WorkerNode implements ControlTarget {
     this.#keepAlive = setInterval(() => undefined, 1 << 30);
     const transport = app.transport();
     const log = this.logger;
+    if (security) log.info('message signing on: unsigned, forged, expired and replayed messages are refused', security.describe());
     this.#events = new EventEmitter(transport, app.name, this.options.name, this.options.events);
     const events = this.#events;
     this.#metrics = createWorkerMetrics({

@@ -62,6 +62,19 @@ export class MessageSecurity {
     return this.#o;
   }
 
+  /** Key ids, queues and limits in force, for logs (no key material). */
+  describe(): Record<string, unknown> {
+    const o = this.#o;
+    return {
+      key: o.signing?.id ?? null,
+      verifyKeys: [...o.verifyKeys.keys()].join(','),
+      queues: o.queues === 'all' ? 'all' : [...o.queues].join(','),
+      encryption: o.encryption?.id ?? null,
+      maxAgeMs: o.maxAgeMs,
+      signedControl: o.requireSignedControl,
+    };
+  }
+
   /** True when this process holds a signing key. */
   get canSign(): boolean {
     return this.#o.signing !== null;

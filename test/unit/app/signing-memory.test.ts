@@ -178,6 +178,9 @@ test('10k bad tasks and 2k bad control requests: none accepted, all counted, eve
     assert.equal(worker.state, 'running', 'no forged shutdown took effect');
     const pong = await app.control.inspect().ping();
     assert.deepEqual(pong.map((r) => r.ok), [true], 'signed requests of the app still work');
+    const [stats] = await app.control.inspect().stats();
+    const report = stats?.ok ? (stats.result as { security: { rejected: Record<string, number> } }) : null;
+    assert.equal(report?.security.rejected.unknown_key, expected.unknown_key, 'inspect stats reports the refusals');
   } finally {
     await worker.stop(2000);
     await app.close();
