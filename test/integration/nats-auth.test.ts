@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { createApp, isBrokerAuthError, isBrokerPermissionError } from '../../src/index.ts';
+import { chord, createApp, isBrokerAuthError, isBrokerPermissionError } from '../../src/index.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { NatsTransport } from '../../src/transport/nats/nats-transport.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
@@ -61,10 +61,16 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
     const worker = startWorkerProcess({ broker: server.url, app: APP, env: { CELERIAC_NATS_USER: 'worker', CELERIAC_NATS_PASSWORD: 'worker-secret' } });
     const producer = createApp({ name: APP, broker: server.url, nats: { user: 'producer', pass: 'producer-secret' } });
     const add = producer.task('math.add', async (_c, a: number, b: number) => a + b);
+    const echo = producer.task('test.echo', async (_c, ...args: unknown[]) => ({ args }));
     try {
       await worker.ready;
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => add.delay(i, 1)));
       for (const [i, r] of results.entries()) assert.equal(await r.get({ timeout: '30s' }), i + 1);
+      // A chord (join state in the chords bucket) and a countdown (delayed stream, scheduler).
+      const joined = await chord([add.s(1, 1), add.s(2, 2)], echo.s()).applyAsync();
+      assert.deepEqual(((await joined.get({ timeout: '30s' })) as { args: unknown[] }).args, [[2, 4]]);
+      const later = await add.applyAsync([5, 5], { countdown: '1s' });
+      assert.equal(await later.get({ timeout: '30s' }), 10);
       // The config gives each role what it uses: the worker logged no refused operation.
       assert.doesNotMatch(worker.output(), /may not (publish|subscribe)|Permissions Violation/i, worker.output());
 
@@ -81,6 +87,13 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
         assert.equal(pongs.length, 1);
         assert.equal(pongs[0]?.ok, true);
         assert.deepEqual(warnings, []);
+        // A publish the server refuses fails at once with the subject, not at the PubAck timeout.
+        const started = Date.now();
+        await assert.rejects(
+          dash.sendTask('math.add', [1, 1], { countdown: '1s' }),
+          (err: unknown) => isBrokerPermissionError(err) && /may not publish to "\$KV\.myapp-results\./.test((err as Error).message),
+        );
+        assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
       } finally {
         await dash.close();
       }

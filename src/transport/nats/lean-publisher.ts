@@ -164,6 +164,19 @@ export class LeanPublisher {
     }
   }
 
+  /**
+   * Reject the messages outstanding on `subject` with `err`: the server refused to let this user
+   * publish there (a permission violation, reported by the connection, not as a PubAck).
+   */
+  failSubject(subject: string, err: Error): void {
+    for (const [id, p] of this.#pending) {
+      if (p.subject !== subject) continue;
+      this.#pending.delete(id);
+      this.#wake();
+      p.reject(err);
+    }
+  }
+
   /** Reject everything outstanding and stop. */
   close(): void {
     if (this.#closed) return;

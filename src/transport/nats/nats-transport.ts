@@ -162,7 +162,12 @@ export class NatsTransport implements Transport {
       } else if (s.type === 'close') mapped = 'closed';
       else if (s.type === 'error') {
         const pe = permissionError(s.error, 'NATS refused an operation');
-        if (pe) this.#o.onWarning?.(pe.message);
+        if (pe) {
+          this.#o.onWarning?.(pe.message);
+          // A refused publish gets no PubAck: fail its callers now rather than at the timeout.
+          const { operation, subject } = s.error as { operation?: string; subject?: string };
+          if (operation === 'publish' && subject) this.#pub?.failSubject(subject, permissionError(s.error, `publish to "${subject}"`) ?? pe);
+        }
       }
       if (mapped) for (const l of this.#listeners) l(mapped, 'server' in s ? String(s.server) : undefined);
     }
