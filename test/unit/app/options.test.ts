@@ -54,6 +54,9 @@ describe('resolveAppOptions', () => {
       maxDeadLetters: 1_000_000,
       updateBrokerConfig: true,
       sendSentEvents: false,
+      nats: { auth: 'none' },
+      streamReplicas: 1,
+      security: null,
     });
     assert.deepEqual(resolveAppOptions({}), resolveAppOptions());
   });
@@ -103,6 +106,9 @@ describe('resolveAppOptions', () => {
       maxDeadLetters: 50,
       updateBrokerConfig: true,
       sendSentEvents: false,
+      nats: { auth: 'none' },
+      streamReplicas: 1,
+      security: null,
     });
     assert.deepEqual(queueSettingsOf(r, 'video'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false });
     assert.deepEqual(queueSettingsOf(r, 'video--hi'), { ackWaitMs: 300_000, maxDeliver: 4, priorities: false }, 'a band has its queue\'s settings');
