@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { chord, createApp, isBrokerAuthError, isBrokerPermissionError } from '../../src/index.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { NatsTransport } from '../../src/transport/nats/nats-transport.ts';
+import { operatorSetup } from '../helpers/nats-jwt.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -210,6 +211,34 @@ test('token auth: the right token connects, a wrong one is refused', async () =>
   const wrong = createApp({ name: 'tok', broker: server.url, nats: { token: 'guess' } });
   await assert.rejects(wrong.transport().connect(), (err: unknown) => isBrokerAuthError(err) && /token .* was refused/.test((err as Error).message) && !/guess/.test((err as Error).message));
   await wrong.close();
+});
+
+test('credentials files (operator mode, user JWT + seed): permissions from the JWT, expired JWT refused', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'celeriac-jwt-'));
+  try {
+    const setup = operatorSetup(dir);
+    await using server = await startNatsServer({ args: ['-c', setup.conf] });
+    const full = setup.user('worker');
+    const app = createApp({ name: 'jwt', broker: server.url, nats: { credsFile: full } });
+    const add = app.task('math.add', async (_c, a: number, b: number) => a + b);
+    const worker = app.worker({ queues: ['default'] });
+    try {
+      await worker.start();
+      assert.equal(await (await add.delay(2, 3)).get({ timeout: '20s' }), 5);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
+    const noPurge = createApp({ name: 'jwt', broker: server.url, nats: { credsFile: setup.user('no-purge', { pub: { deny: ['$JS.API.STREAM.PURGE.>'] } }) } });
+    await assert.rejects(noPurge.purge('default'), (err: unknown) => isBrokerPermissionError(err) && /STREAM\.PURGE\.jwt-tasks/.test((err as Error).message));
+    await noPurge.close();
+    const expired = setup.user('expired', {}, Math.floor(Date.now() / 1000) - 60);
+    const late = createApp({ name: 'jwt', broker: server.url, nats: { credsFile: expired } });
+    await assert.rejects(late.transport().connect(), (err: unknown) => isBrokerAuthError(err) && /expired\.creds was refused/.test((err as Error).message));
+    await late.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a malformed or missing credentials file gives a clear error', async () => {
