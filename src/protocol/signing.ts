@@ -144,9 +144,15 @@ function verifyWith(get: Lookup, keys: ReadonlyMap<string, KeyObject>, canonical
   return { ok: true, keyId, issuedAt, nonce };
 }
 
-/** Verify a task message's signature (not its age or nonce: see {@link ageProblem} and the nonce cache). */
+/**
+ * Verify a task message's signature (not its age or nonce: see {@link ageProblem} and the nonce
+ * cache). A signed header whose value holds a line break is refused: lines could be re-split.
+ */
 export function verifyTask(queue: string, get: Lookup, body: Uint8Array, keys: ReadonlyMap<string, KeyObject>): Verified | Rejection {
-  return verifyWith(get, keys, () => canonicalTask(queue, get, body));
+  const v = verifyWith(get, keys, () => canonicalTask(queue, get, body));
+  if (!v.ok) return v;
+  for (const name of SIGNED_TASK_HEADERS) if (get(name)?.includes('\n')) return reject('bad_signature', `header ${name} holds a line break`);
+  return v;
 }
 
 /** Verify a control request's signature. */

@@ -65,6 +65,10 @@ test('unsigned, unknown key, a forger\'s key under a known id, malformed headers
   const garbled: Record<string, string> = { ...signTask('q', { ...plain }, body, signer), [H.signature]: 'v1:AAAA' };
   const r4 = verifyTask('q', (n) => garbled[n], body, keys);
   assert.ok(!r4.ok && r4.reason === 'bad_signature');
+  // A value with a line break could be re-split into other lines of the canonical form: refused.
+  const split = signTask('q', { [H.task]: 't', [H.id]: 'i', [H.origin]: 'a\nretries:9' }, body, signer);
+  const r5 = verifyTask('q', (n) => split[n], body, keys);
+  assert.ok(!r5.ok && r5.reason === 'bad_signature' && /line break/.test(r5.message));
 });
 
 test('key rotation: a message signed with the old key verifies while both are listed', () => {
