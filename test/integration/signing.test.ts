@@ -129,3 +129,18 @@ test('an unsigned control shutdown is refused (E_UNAUTHORIZED) and the worker st
   const pongs = await app.control.inspect({ timeout: '5s' }).ping();
   assert.deepEqual(pongs.map((p) => [p.worker, p.ok]), [['signer', true]]);
 });
+
+test('the CLI signs control requests with CELERIAC_SIGNING_KEY; without it the worker refuses them', async () => {
+  const cli = async (env: Record<string, string>) => {
+    const run = promisify(execFile)(process.execPath, [`${ROOT}bin/celeriac.js`, 'inspect', 'ping', '--app-name', APP, '-b', server.url, '--json', '--timeout', '5s'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
+    const { stdout } = await run.catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? '' }));
+    return JSON.parse(stdout) as Array<{ worker: string; ok: boolean; error?: { code: string } }>;
+  };
+  const signed = await cli({ CELERIAC_SIGNING_KEY: join(keys, 'k1.key'), CELERIAC_SIGNING_KEY_ID: 'k1' });
+  assert.deepEqual(signed.map((r) => [r.worker, r.ok]), [['signer', true]]);
+  const unsigned = await cli({});
+  assert.deepEqual(unsigned.map((r) => [r.worker, r.ok, r.error?.code]), [['signer', false, 'E_UNAUTHORIZED']]);
+});
