@@ -56,6 +56,14 @@ test('celeriac provision creates the blob bucket too', async () => {
     assert.ok(report.streams.includes(`OBJ_${name}-blobs`), report.streams.join(','));
     const info = await (await jetstreamManager(nc)).streams.info(`OBJ_${name}-blobs`);
     assert.equal(info.config.max_age, 7200 * 1e9);
+    // A later resultExpires is applied to the existing bucket, as to the KV buckets.
+    const later = createApp({ name, broker: server.url, resultExpires: '3h' });
+    try {
+      await provisionApp(later, ['default']);
+      assert.equal((await (await jetstreamManager(nc)).streams.info(`OBJ_${name}-blobs`)).config.max_age, 3 * 3600 * 1e9);
+    } finally {
+      await later.close();
+    }
   } finally {
     await nc.close();
     await app.close();

@@ -355,8 +355,8 @@ export class NatsTransport implements Transport {
   /** An object store `OBJ_<bucket>` (created on first use with the TTL and this transport's replicas). */
   async openBlobs(bucket: string, options: BlobBucketOptions): Promise<BlobStore> {
     await this.connect();
-    const { js } = this.#require();
-    return NatsBlobStore.open(js, bucket, options.ttlMs, this.#o.replicas ?? 1);
+    const { js, jsm } = this.#require();
+    return NatsBlobStore.open(js, bucket, options.ttlMs, this.#o.replicas ?? 1, this.#o.updateExisting !== false ? jsm : undefined, this.#o.onWarning);
   }
 
   notify(subject: string, headers: Record<string, string>, body: Uint8Array, replyTo?: string): void {
