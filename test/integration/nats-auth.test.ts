@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,6 +194,47 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
       await app.close();
     }
   });
+});
+
+test('a worker on its own inbox prefix needs subscribe rights on that prefix only', async () => {
+  // The example config with the worker's reply subscriptions narrowed to _INBOX_worker.>.
+  const dir = mkdtempSync(join(tmpdir(), 'celeriac-prefix-'));
+  const conf = join(dir, 'nats-server.conf');
+  const text = readFileSync(CONF, 'utf8');
+  const narrowed = text.replace('"_INBOX.>", "_CEL_PA.>", "_CEL_PULL.>", "_CEL_DLY.>",', '"_INBOX_worker.>",');
+  assert.notEqual(narrowed, text, 'the worker subscribe line of the example config changed: update this test');
+  writeFileSync(conf, narrowed);
+  await using server = await startNatsServer({ args: ['-c', conf] });
+  const prov = cli(['provision', '-A', 'test/fixtures/it-tasks.ts', '-b', server.url], { IT_APP: APP, CELERIAC_NATS_USER: 'admin', CELERIAC_NATS_PASSWORD: 'admin-secret' });
+  assert.equal(prov.code, 0, prov.out);
+  const env = { CELERIAC_NATS_USER: 'worker', CELERIAC_NATS_PASSWORD: 'worker-secret', CELERIAC_NATS_INBOX_PREFIX: '_INBOX_worker' };
+  const worker = startWorkerProcess({ broker: server.url, app: APP, env });
+  const producer = createApp({ name: APP, broker: server.url, nats: { user: 'producer', pass: 'producer-secret' } });
+  const add = producer.task('math.add', async (_c, a: number, b: number) => a + b);
+  try {
+    await worker.ready;
+    const now = await add.delay(1, 2);
+    const later = await add.applyAsync([3, 4], { countdown: '1s' });
+    assert.equal(await now.get({ timeout: '30s' }), 3);
+    assert.equal(await later.get({ timeout: '30s' }), 7);
+    assert.doesNotMatch(worker.output(), /may not (publish|subscribe)|Permissions Violation/i, worker.output());
+  } finally {
+    worker.proc.kill('SIGTERM');
+    await worker.exited;
+    await producer.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // The same worker without the prefix is refused its replies.
+  const bare = startWorkerProcess({ broker: server.url, app: APP, env: { CELERIAC_NATS_USER: 'worker', CELERIAC_NATS_PASSWORD: 'worker-secret' } });
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!/E_BROKER_PERMISSION|may not subscribe to/.test(bare.output()) && bare.proc.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.match(bare.output(), /checking JetStream \(\$JS\.API\.INFO\): this NATS user may not subscribe to \\?"_INBOX\./, bare.output());
+    assert.doesNotMatch(bare.output(), /worker ready/);
+  } finally {
+    bare.proc.kill('SIGKILL');
+    await bare.exited;
+  }
 });
 
 test('token auth: the right token connects, a wrong one is refused', async () => {

@@ -140,7 +140,9 @@ export class NatsTransport implements Transport {
       throw connectError(err, security, this.url);
     }
     this.#nc = nc;
-    const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 10_000 }).catch((err: unknown) => {
+      throw permissionError(err, 'checking JetStream ($JS.API.INFO)') ?? err;
+    });
     this.#jsm = jsm;
     this.#js = jetstream(nc, { timeout: 10_000 });
     const pub = new LeanPublisher(nc, { timeoutMs: this.#o.publishTimeoutMs, inboxPrefix: this.#o.security?.inboxPrefix });
