@@ -7,6 +7,7 @@ import { type LogLevel, createLogger } from '../util/logger.ts';
 import { type ClientFlags, clientApp } from './call-command.ts';
 import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
+import { redactUrl } from '../util/redact-url.ts';
 
 /** Read a schedule file: JSON `{ "<name>": { task, cron | every, ... } }`. */
 async function readSchedules(path: string): Promise<Record<string, ScheduleOptions>> {
@@ -61,7 +62,7 @@ export async function runBeat(flags: BeatFlags): Promise<number> {
   const lines = [
     ` -------------- celeriac beat (${holder})`,
     ` --- app:    ${app.name}`,
-    ` --- broker: ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}`,
+    ` --- broker: ${redactUrl(app.options.broker)}`,
     '[schedules]',
     ...(schedules.length ? schedules.map((s) => `  . ${s.name}: ${s.task} ${s.kind === 'cron' ? `cron '${s.cron}' ${s.timezone}` : `every ${s.everyMs} ms`}`) : ['  (none)']),
     '',

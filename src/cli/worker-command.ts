@@ -6,6 +6,7 @@ import { type LogLevel, createLogger } from '../util/logger.ts';
 import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
 import { packageVersion } from './version.ts';
+import { redactUrl } from '../util/redact-url.ts';
 
 /** Flags of `celeriac worker`. */
 export interface WorkerFlags {
@@ -46,7 +47,7 @@ export function banner(
   return [
     ` -------------- ${w.name} v${packageVersion()}`,
     ` --- app:         ${app.name}`,
-    ` --- broker:      ${app.options.broker.replace(/\/\/[^@/]*@/, '//')}`,
+    ` --- broker:      ${redactUrl(app.options.broker)}`,
     ` --- results:     ${app.options.resultBackend === 'memory' ? 'memory' : app.options.broker.split(':')[0] + ' (' + app.name + '-results)'}`,
     ` --- queues:      ${w.queues.join(', ')}`,
     ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads${recycle.length ? ` (each recycled after ${recycle.join(' or ')})` : ''}`,

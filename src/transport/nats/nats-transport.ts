@@ -37,6 +37,7 @@ import {
   taskStreamConfig,
 } from './provision.ts';
 import { PullSubscription, readHeaders } from './pull-subscription.ts';
+import { redactUrl } from '../../util/redact-url.ts';
 
 /** Options of the NATS transport (resolved by the app from its options). */
 export interface NatsTransportOptions {
@@ -107,7 +108,7 @@ export class NatsTransport implements Transport {
       .map((s) => s.trim())
       .filter(Boolean)
       .map((s) => (s.includes('://') ? s : `nats://${s}`));
-    this.url = this.#servers.map((s) => s.replace(/\/\/[^@/]*@/, '//')).join(',');
+    this.url = redactUrl(this.#servers.join(','));
   }
 
   /** The underlying connection (for tests and tools). */
