@@ -20,6 +20,7 @@ export interface WorkerApp {
     readonly ackWaitMs: number;
     readonly broker: string;
     readonly maxCrashes: number;
+    readonly maxPayloadBytes: number;
     /** The consumers' `max_ack_pending`: the most messages of a queue delivered and not acknowledged. */
     readonly maxAckPending: number;
   };

@@ -428,6 +428,7 @@ export class WorkerNode implements ControlTarget {
       writeResult,
       queueSettings: (q) => transport.queueSettings(q),
       maxCrashes: app.options.maxCrashes,
+      maxPayloadBytes: app.options.maxPayloadBytes,
       deadLetters: deadLetters as DeadLetterStore,
       ledger: ledger as AttemptLedger,
       revocations: revocations as Revocations,

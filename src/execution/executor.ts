@@ -5,7 +5,8 @@ import type { Span } from '@opentelemetry/api';
 import { EVENT } from '../telemetry/attributes.ts';
 import { endSpan, startProcessSpan, traceparentOf, withSpanContext } from '../telemetry/tracing.ts';
 import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
-import { type EncodedTask, type TaskMessage, decodeTask } from '../protocol/envelope.ts';
+import { ENCRYPTION_OVERHEAD_BYTES } from '../protocol/signing.ts';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type EncodedTask, type TaskMessage, checkMessageSize, decodeTask } from '../protocol/envelope.ts';
 import { hasBlobMarkers } from '../results/result-ref.ts';
 import { H } from '../protocol/headers.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
@@ -83,6 +84,11 @@ export interface ExecutorOptions {
    * one is dead-lettered on its first delivery with no result written. @defaultValue none (signing off)
    */
   authenticate?: (msg: IncomingMessage) => { ok: true; body: Uint8Array } | { ok: false; reason: string; message: string };
+  /**
+   * Largest task body accepted (the app's `maxPayloadBytes`): a larger message is dead-lettered as
+   * undecodable before it is verified or decoded. @defaultValue 1 MiB
+   */
+  maxPayloadBytes?: number;
   /** Route result writes (e.g. through the node's result-writer actor). @defaultValue write directly */
   writeResult?: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 }
@@ -322,6 +328,16 @@ export class Executor {
   async #handle(msg: IncomingMessage): Promise<void> {
     let task: TaskMessage;
     let body = msg.body;
+    const maxBodyBytes = this.#o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    // Untrusted bytes are size-checked before anything reads them: the signature check and the
+    // decryption included (an encrypted body is AES-GCM's IV and tag longer than what was encoded).
+    const names = [...msg.headerNames()];
+    try {
+      checkMessageSize((n) => msg.header(n), names, msg.body, { maxBodyBytes: maxBodyBytes + (this.#o.authenticate ? ENCRYPTION_OVERHEAD_BYTES : 0) });
+    } catch (err) {
+      await this.#settler.undecodable(msg, err);
+      return;
+    }
     if (this.#o.authenticate) {
       const a = this.#o.authenticate(msg);
       if (!a.ok) {
@@ -331,7 +347,7 @@ export class Executor {
       body = a.body;
     }
     try {
-      task = decodeTask((n) => msg.header(n), msg.headerNames(), body);
+      task = decodeTask((n) => msg.header(n), names, body, { maxBodyBytes });
     } catch (err) {
       await this.#settler.undecodable(msg, err);
       return;

@@ -172,6 +172,9 @@ export function ageProblem(issuedAt: number, eta: number | null, storedAt: numbe
   return null;
 }
 
+/** Bytes an encrypted body adds to the encoded one: the 12-byte IV and the 16-byte GCM tag. */
+export const ENCRYPTION_OVERHEAD_BYTES = 28;
+
 /**
  * Encrypt a body with AES-256-GCM: `iv (12) ‖ ciphertext ‖ tag (16)`, the task id as additional
  * authenticated data.
@@ -187,7 +190,7 @@ export function encryptBody(body: Uint8Array, key: EncryptionKey, taskId: string
 
 /** Decrypt a body made by {@link encryptBody}. @throws Error when the key or the bytes are wrong. */
 export function decryptBody(body: Uint8Array, key: KeyObject, taskId: string): Uint8Array {
-  if (body.length < 28) throw new Error(`encrypted body of ${body.length} bytes is shorter than iv + tag`);
+  if (body.length < ENCRYPTION_OVERHEAD_BYTES) throw new Error(`encrypted body of ${body.length} bytes is shorter than iv + tag`);
   const d = createDecipheriv('aes-256-gcm', key, body.subarray(0, 12));
   d.setAAD(enc.encode(taskId));
   d.setAuthTag(body.subarray(body.length - 16));
