@@ -168,6 +168,7 @@ export function buildCli(): Command {
     });
   clientOptions(program.command('provision').description('create or update the streams, buckets and queue consumers of the app (run once as the NATS admin)'))
     .option('-Q, --queues <list>', 'comma-separated queues whose consumers to create (default: the app default queue)')
+    .option('--buckets <list>', "more KV buckets by app.keyValue() name, e.g. 'sagas:7d,breakers'")
     .option('--json', 'JSON output')
     .action(async (flags) => {
       process.exitCode = await runProvision(flags);

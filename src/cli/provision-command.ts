@@ -4,6 +4,7 @@ import { type ClientFlags, clientApp } from './call-command.ts';
 /** Flags of `celeriac provision`. */
 export interface ProvisionFlags extends ClientFlags {
   queues?: string;
+  buckets?: string;
   json?: boolean;
 }
 
@@ -20,7 +21,11 @@ export async function runProvision(flags: ProvisionFlags): Promise<number> {
       .split(',')
       .map((q) => q.trim())
       .filter(Boolean);
-    const r = await provisionApp(app, queues);
+    const buckets = (flags.buckets ?? '')
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean);
+    const r = await provisionApp(app, queues, buckets);
     if (flags.json) process.stdout.write(JSON.stringify({ app: app.name, replicas: app.options.streamReplicas, ...r }) + '\n');
     else {
       process.stdout.write(`app ${app.name}: ${r.streams.length} streams and buckets (replicas ${app.options.streamReplicas})\n`);

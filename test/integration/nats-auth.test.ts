@@ -49,14 +49,14 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
     assert.match(early.out, /E_BROKER_PERMISSION: .*myapp-tasks does not exist and this NATS user may not create it; run `celeriac provision`/);
     assert.doesNotMatch(early.out, /worker-secret/);
 
-    const prov = cli(['provision', '-A', 'test/fixtures/it-tasks.ts', '-b', server.url, '-Q', 'default', '--json'], {
+    const prov = cli(['provision', '-A', 'test/fixtures/it-tasks.ts', '-b', server.url, '-Q', 'default', '--buckets', 'sagas:7d', '--json'], {
       ...fixture,
       CELERIAC_NATS_USER: 'admin',
       CELERIAC_NATS_PASSWORD: 'admin-secret',
     });
     assert.equal(prov.code, 0, prov.out);
     const report = JSON.parse(prov.out.trim().split('\n').at(-1) as string) as { streams: string[]; consumers: string[] };
-    assert.ok(report.streams.includes('myapp-tasks') && report.streams.includes('KV_myapp-results'), prov.out);
+    assert.ok(report.streams.includes('myapp-tasks') && report.streams.includes('KV_myapp-results') && report.streams.includes('KV_myapp-sagas'), prov.out);
     assert.deepEqual(report.consumers, ['default']);
 
     const worker = startWorkerProcess({ broker: server.url, app: APP, env: { CELERIAC_NATS_USER: 'worker', CELERIAC_NATS_PASSWORD: 'worker-secret' } });
