@@ -72,6 +72,10 @@ describe('role permissions of docs/guide/security/nats-server.conf', () => {
       assert.deepEqual(((await joined.get({ timeout: '30s' })) as { args: unknown[] }).args, [[2, 4]]);
       const later = await add.applyAsync([5, 5], { countdown: '1s' });
       assert.equal(await later.get({ timeout: '30s' }), 10);
+      // A result too large to store inline goes to the blob bucket by reference (ADR 0012).
+      const big = 'x'.repeat(1_040_000);
+      const echoed = (await (await echo.delay(big)).get({ timeout: '30s' })) as { args: string[] };
+      assert.equal(echoed.args[0]?.length, big.length);
       // The config gives each role what it uses: the worker logged no refused operation.
       assert.doesNotMatch(worker.output(), /may not (publish|subscribe)|Permissions Violation/i, worker.output());
 
