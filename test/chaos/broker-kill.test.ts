@@ -44,14 +44,21 @@ test(`nats-server SIGKILL ${KILLS}x during ${N} retried publishes: 0 acknowledge
 
   const ids = Array.from({ length: N }, (_, i) => `b${i}-${r.int(0, 1e9).toString(36)}`);
   const tasks: PublishedTask[] = ids.map((id) => ({ id, keyed: true, acked: false, expect: 'effect' }));
-  const killPlan = Array.from({ length: KILLS }, () => ({ every: r.int(KILL_EVERY_MS / 2, KILL_EVERY_MS), down: r.int(1000, 3000) }));
+  // Kill k falls when a seeded share of the publishes is acknowledged (around (k+1)/(KILLS+1) of
+  // them), so every kill lands inside the publishing whatever the machine's speed.
+  const killPlan = Array.from({ length: KILLS }, (_, k) => ({
+    at: Math.floor(((k + 1 + (r.next() - 0.5) * 0.6) / (KILLS + 1)) * N),
+    down: r.int(1000, 3000),
+  }));
   let down = false;
   let failedPublishes = 0;
   let ackedSoFar = 0;
   const ackedAtKill: number[] = [];
+  let publishing = true;
   const killer = (async () => {
     for (const k of killPlan) {
-      await sleep(k.every);
+      while (ackedSoFar < k.at && publishing) await sleep(20);
+      if (!publishing) break;
       ackedAtKill.push(ackedSoFar);
       await server.kill('SIGKILL');
       down = true;
@@ -60,8 +67,8 @@ test(`nats-server SIGKILL ${KILLS}x during ${N} retried publishes: 0 acknowledge
       down = false;
     }
   })();
-  const period = killPlan.reduce((n, k) => n + k.every + k.down, 0);
-  const spacing = (period * 0.9) / N;
+  // Publishes paced over about KILL_EVERY_MS per kill.
+  const spacing = ((KILLS + 1) * KILL_EVERY_MS) / N;
   const pubStart = Date.now();
   await windowed(N, 64, async (i) => {
     const due = pubStart + i * spacing;
@@ -78,6 +85,7 @@ test(`nats-server SIGKILL ${KILLS}x during ${N} retried publishes: 0 acknowledge
       }
     }
   });
+  publishing = false;
   await killer;
 
   // Every acknowledged task is stored once.
