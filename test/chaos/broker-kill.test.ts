@@ -89,6 +89,7 @@ test(`nats-server SIGKILL ${KILLS}x during ${N} retried publishes: 0 acknowledge
   await killer;
 
   // Every acknowledged task is stored once.
+  assert.equal(ackedAtKill.length, KILLS, 'every kill happened');
   assert.ok(ackedAtKill.every((n) => n > 0 && n < N), 'every kill fell inside the publishing');
   const nc = await connect({ servers: server.url, maxReconnectAttempts: -1 });
   cleanups.push(() => nc.close());
