@@ -191,9 +191,17 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
       while (!last.done) {
         while (!changed) await new Promise<void>((r) => (wake = r));
         changed = false;
-        const next = this.#count(states, false);
+        let next = this.#count(states, false);
         if (next.completed === last.completed && next.failed === last.failed) continue;
-        if (!next.done) next.done = await this.final.ready();
+        if (!next.done && (await this.final.ready())) {
+          // The workflow finished before every task's update reached this watch (the final task's
+          // own, typically): read the states still missing, so the last count is the whole one.
+          const now = await Promise.all(this.tasks.map((t, i) => (isTerminalState(states[i] as TaskState) ? states[i] : t.state())));
+          now.forEach((s, i) => {
+            if (s && isTerminalState(s)) states[i] = s;
+          });
+          next = { ...this.#count(states, true), done: true };
+        }
         last = next;
         yield last;
       }
