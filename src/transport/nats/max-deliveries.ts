@@ -48,12 +48,15 @@ export class MaxDeliveriesBackstop {
   #running = 0;
   #closed = false;
 
+  readonly #nc: NatsConnection;
+
   constructor(
     nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly o: MaxDeliveriesBackstopOptions,
     private readonly handler: (m: ExhaustedMessage) => Promise<void>,
   ) {
+    this.#nc = nc;
     this.#concurrency = o.concurrency ?? 8;
     this.#sub = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${o.stream}.*`, {
       queue: `${o.app}-dlq-backstop`,
@@ -84,6 +87,7 @@ export class MaxDeliveriesBackstop {
     for (const queue of sw.queues()) {
       const info = await this.jsm.consumers.info(this.o.stream, queue);
       if (info.num_ack_pending > 0 || info.num_pending > 0) continue;
+      await this.#purgeAcked(info.config.filter_subject, info.ack_floor.stream_seq);
       const from = info.ack_floor.stream_seq + 1;
       const to = Math.min(info.delivered.stream_seq, from + SWEEP_MAX_READS - 1);
       const subject = sw.subject(queue);
@@ -103,6 +107,27 @@ export class MaxDeliveriesBackstop {
       }
     }
     this.#pump();
+  }
+
+  /**
+   * Remove acknowledged messages left in the WorkQueue stream. nats-server 2.9 persists a consumer's
+   * ack floor but can lose the removal of the acked messages when it is killed (observed: 2,952
+   * "zombies" after one SIGKILL during a 50k drain, docs/reliability.md). Nothing redelivers them,
+   * but they take room under `maxQueuedTasks`, and a recreated consumer would run them again.
+   * On 2.9 every message of the consumer's subject at or below its ack floor was acked (the floor
+   * does not pass a message that ran out of deliveries: the sweep below finds those above it), so
+   * purging them is safe. Other versions are left alone (not observed there, and a floor that passed
+   * exhausted messages would purge what the backstop still has to dead-letter). Runs only while the
+   * queue is idle and the stream still holds something that old.
+   */
+  async #purgeAcked(filter: string | undefined, floor: number): Promise<void> {
+    if (!filter || floor <= 0 || !this.#nc.info?.version.startsWith('2.9.')) return;
+    const si = await this.jsm.streams.info(this.o.stream);
+    if (si.state.messages === 0 || si.state.first_seq > floor) return;
+    const r = await this.jsm.streams.purge(this.o.stream, { filter, seq: floor + 1 });
+    if (r.purged > 0) {
+      this.o.onWarning?.(`removed ${r.purged} acknowledged message(s) of ${filter} left in ${this.o.stream} below the ack floor ${floor} (their removal was lost, e.g. by a broker crash)`);
+    }
   }
 
   #onAdvisory(m: Msg): void {
