@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs the chaos harness (test/chaos, and test/fuzz when it exists) and prints a summary table.
 // Usage: node scripts/chaos.mjs [--full] [--seed N] [file...]
-//   --full     the full tier (CELERIAC_CHAOS_FULL=1): the figures; takes about half an hour
+//   --full     the full tier (CELERIAC_CHAOS_FULL=1): the figures; takes about 20 minutes
 //   --seed N   reproduce a run's fault schedules (CELERIAC_CHAOS_SEED=N)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
