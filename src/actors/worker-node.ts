@@ -395,6 +395,7 @@ export class WorkerNode implements ControlTarget {
       const { maxTasksPerThread, maxMemoryPerThreadMb } = this.options;
       const poolOptions = {
         threads: this.options.cpuThreads,
+        lazy: this.options.cpuStart === 'lazy',
         moduleUrl: this.options.tasksModule,
         appName: app.name,
         logger: log,

@@ -13,6 +13,13 @@ export interface WorkerOptions {
   /** Threads of the CPU pool for `kind: 'cpu'` tasks. @defaultValue the number of cores */
   cpuThreads?: number;
   /**
+   * When the CPU threads start (`--cpu-start`): `'lazy'` when the first CPU task arrives (each thread
+   * loads the tasks module and costs tens of MB, so a node that only gets I/O tasks never pays for
+   * them; the first CPU task waits for the threads to warm up), `'eager'` with the node, which then
+   * fails to start when a thread cannot import the tasks module. @defaultValue `'lazy'`
+   */
+  cpuStart?: 'lazy' | 'eager';
+  /**
    * Recycle a CPU thread after it ran this many tasks (Celery's `max_tasks_per_child`,
    * `--max-tasks-per-thread`): it ends after its last run's result is handed over and a fresh thread
    * replaces it; no task fails (ADR 0012). @defaultValue none (never)
@@ -69,6 +76,7 @@ export interface ResolvedWorkerOptions {
   queues: string[];
   concurrency: number;
   cpuThreads: number;
+  cpuStart: 'lazy' | 'eager';
   /** 0 = never. */
   maxTasksPerThread: number;
   /** 0 = never. */
@@ -91,6 +99,7 @@ export interface ResolvedWorkerOptions {
 /** Defaults of {@link WorkerOptions}. */
 export const DEFAULT_WORKER_OPTIONS = {
   concurrency: 64,
+  cpuStart: 'lazy',
   name: 'celeriac@%h',
   grace: '30s',
   maxRestarts: 10,
@@ -114,6 +123,10 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
   const cpuThreads = o.cpuThreads ?? availableParallelism();
   if (!Number.isInteger(cpuThreads) || cpuThreads < 1 || cpuThreads > 1024) {
     throw new InvalidArgumentError(`worker options.cpuThreads must be an integer 1-1024, got ${JSON.stringify(cpuThreads)}`);
+  }
+  const cpuStart = o.cpuStart ?? DEFAULT_WORKER_OPTIONS.cpuStart;
+  if (cpuStart !== 'lazy' && cpuStart !== 'eager') {
+    throw new InvalidArgumentError(`worker options.cpuStart must be 'lazy' or 'eager', got ${JSON.stringify(o.cpuStart)}`);
   }
   const maxTasksPerThread = o.maxTasksPerThread ?? 0;
   if (o.maxTasksPerThread !== undefined && (!Number.isInteger(maxTasksPerThread) || maxTasksPerThread < 1)) {
@@ -151,6 +164,7 @@ export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): Re
     queues,
     concurrency,
     cpuThreads,
+    cpuStart,
     maxTasksPerThread,
     maxMemoryPerThreadMb,
     name,

@@ -22,6 +22,7 @@ export function buildCli(): Command {
     .option('-Q, --queues <list>', 'comma-separated queues to consume (default: the app default queue)')
     .option('-c, --concurrency <n>', 'tasks in flight at once (async slots; also the prefetch bound)', undefined)
     .option('--cpu-threads <n>', 'threads of the CPU pool for kind "cpu" tasks (default: cores)')
+    .option('--cpu-start <when>', 'start the CPU threads "lazy" (with the first cpu task) or "eager" (with the worker)', 'lazy')
     .option('-n, --hostname <name>', 'worker name; %h is the host name (default celeriac@%h)')
     .option('-l, --loglevel <level>', 'debug | info | warn | error', 'info')
     .option('--log-format <format>', 'text | json', 'text')

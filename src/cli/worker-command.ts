@@ -17,6 +17,7 @@ export interface WorkerFlags {
   withoutEvents?: boolean;
   concurrency?: string;
   cpuThreads?: string;
+  cpuStart?: string;
   hostname?: string;
   loglevel?: string;
   logFormat?: string;
@@ -40,7 +41,7 @@ const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 /** The worker banner (Celery-style), one string. */
 export function banner(
   app: App,
-  w: { name: string; queues: string[]; concurrency: number; cpuThreads: number; maxTasksPerThread?: number; maxMemoryPerThreadMb?: number },
+  w: { name: string; queues: string[]; concurrency: number; cpuThreads: number; cpuStart?: 'lazy' | 'eager'; maxTasksPerThread?: number; maxMemoryPerThreadMb?: number },
 ): string {
   const recycle = [w.maxTasksPerThread ? `${w.maxTasksPerThread} tasks` : '', w.maxMemoryPerThreadMb ? `${w.maxMemoryPerThreadMb} MiB` : ''].filter(Boolean);
   const tasks = app.taskNames().map((n) => `  . ${n}${app.taskKind(n) === 'cpu' ? '  [cpu]' : ''}`);
@@ -50,7 +51,7 @@ export function banner(
     ` --- broker:      ${redactUrl(app.options.broker)}`,
     ` --- results:     ${app.options.resultBackend === 'memory' ? 'memory' : app.options.broker.split(':')[0] + ' (' + app.name + '-results)'}`,
     ` --- queues:      ${w.queues.join(', ')}`,
-    ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads${recycle.length ? ` (each recycled after ${recycle.join(' or ')})` : ''}`,
+    ` --- concurrency: ${w.concurrency} slots, ${w.cpuThreads} cpu threads${recycle.length ? ` (each recycled after ${recycle.join(' or ')})` : ''}${w.cpuStart === 'lazy' ? ', started with the first cpu task' : ''}`,
     '',
     '[tasks]',
     ...(tasks.length ? tasks : ['  (none registered)']),
@@ -75,10 +76,15 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   const logger = createLogger({ level: level as LogLevel, format: (flags.logFormat as 'text' | 'json') ?? 'text' });
   const graceS = flags.grace === undefined ? undefined : Number(flags.grace);
   if (graceS !== undefined && !(Number.isFinite(graceS) && graceS >= 0)) throw new InvalidArgumentError(`--grace must be seconds >= 0, got ${flags.grace}`);
+  const cpuStart = (v: string | undefined): 'lazy' | 'eager' | undefined => {
+    if (v === undefined || v === 'lazy' || v === 'eager') return v;
+    throw new InvalidArgumentError(`--cpu-start must be lazy or eager, got ${JSON.stringify(v)}`);
+  };
   const worker = app.worker({
     queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
     concurrency: int(flags.concurrency, '-c/--concurrency'),
     cpuThreads: int(flags.cpuThreads, '--cpu-threads'),
+    cpuStart: cpuStart(flags.cpuStart),
     maxTasksPerThread: int(flags.maxTasksPerThread, '--max-tasks-per-thread'),
     maxMemoryPerThreadMb: int(flags.maxMemoryPerThread, '--max-memory-per-thread'),
     name: flags.hostname,

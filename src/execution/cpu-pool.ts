@@ -17,10 +17,19 @@ import { tracingActive } from '../telemetry/tracing.ts';
 /** Options of {@link CpuPool}. `moduleUrl` and `appName` are required. */
 export interface CpuPoolOptions {
   /**
-   * Number of threads; all are started and warmed by `start()` and kept alive.
+   * Number of threads; all are started and warmed together (by `start()`, or by the first run when
+   * `lazy`) and kept alive.
    * @defaultValue `os.availableParallelism()`
    */
   threads?: number;
+  /**
+   * Start no thread until the first run: `start()` returns at once and the first CPU task waits
+   * while the threads import the tasks module (each thread costs tens of MB, so a worker that never
+   * gets a CPU task does not pay for them). A thread that cannot import the module is then reported
+   * by that run (a `WorkerLostError` outcome) instead of by `start()`.
+   * @defaultValue false
+   */
+  lazy?: boolean;
   /** File URL of the tasks module every thread imports (`pathToFileURL(path).href`). Required. */
   moduleUrl?: string;
   /** Name of the app whose tasks the module registers (`createApp({ name })`). Required. */
@@ -52,6 +61,7 @@ export interface CpuPoolOptions {
 /** {@link CpuPoolOptions} after defaults and validation. */
 export interface ResolvedCpuPoolOptions {
   readonly threads: number;
+  readonly lazy: boolean;
   readonly moduleUrl: string;
   readonly appName: string;
   readonly idleTimeoutMs: number;
@@ -110,7 +120,10 @@ export function resolveCpuPoolOptions(options: CpuPoolOptions): ResolvedCpuPoolO
   if (options.maxMemoryPerThreadMb !== undefined && (typeof maxMemoryPerThreadMb !== 'number' || !Number.isFinite(maxMemoryPerThreadMb) || maxMemoryPerThreadMb <= 0)) {
     throw new InvalidArgumentError(`options.maxMemoryPerThreadMb must be a number > 0 (MiB), got ${String(options.maxMemoryPerThreadMb)}`);
   }
-  return { threads, moduleUrl, appName, idleTimeoutMs, resourceLimits: options.resourceLimits, logger, maxTasksPerThread, maxMemoryPerThreadMb };
+  if (options.lazy !== undefined && typeof options.lazy !== 'boolean') {
+    throw new InvalidArgumentError(`options.lazy must be a boolean, got ${JSON.stringify(options.lazy)}`);
+  }
+  return { threads, lazy: options.lazy ?? false, moduleUrl, appName, idleTimeoutMs, resourceLimits: options.resourceLimits, logger, maxTasksPerThread, maxMemoryPerThreadMb };
 }
 
 /** Callbacks of one {@link CpuPool.run}. */
@@ -128,8 +141,10 @@ export interface CpuRunHooks {
 
 /** Counters of a {@link CpuPool}. */
 export interface CpuPoolStats {
-  /** Live threads. */
+  /** Threads of the pool (the configured number while a lazy pool has not started them yet). */
   readonly threads: number;
+  /** False while a lazy pool waits for its first run. */
+  readonly started: boolean;
   /** Tasks running in a thread. */
   readonly busy: number;
   /** Tasks waiting for a free thread. */
@@ -172,6 +187,8 @@ export class CpuPool {
   #recycled = 0;
   #resizing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
+  /** A lazy pool's first start of its threads, while in progress. */
+  #lazyLaunch: Promise<Piscina> | undefined;
 
   /** @throws InvalidArgumentError when an option is invalid. */
   constructor(options: CpuPoolOptions) {
@@ -189,6 +206,11 @@ export class CpuPool {
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ClosedError(`CpuPool.start() called in state ${this.#state}`);
+    if (this.options.lazy) {
+      this.#threads = this.options.threads;
+      this.#state = 'running';
+      return;
+    }
     this.#state = 'starting';
     let pool: Piscina;
     try {
@@ -243,8 +265,14 @@ export class CpuPool {
   #serialised(target: () => number): Promise<number> {
     const run = async () => {
       if (this.#state !== 'running') throw new ClosedError(`CpuPool is ${this.#state}, cannot resize`);
+      // A lazy pool that has not started its threads only changes how many it will start.
+      await this.#lazyLaunch?.catch(() => undefined);
       const threads = target();
       if (threads === this.#threads) return threads;
+      if (!this.#pool) {
+        this.#threads = threads;
+        return threads;
+      }
       const next = await this.#launch(threads);
       if (this.#state !== 'running') {
         await next.destroy();
@@ -351,9 +379,21 @@ export class CpuPool {
    * @throws ClosedError when the pool is not running.
    */
   async run(taskName: string, args: unknown[], ctx: TaskContextData, hooks: CpuRunHooks = {}): Promise<TaskOutcome> {
-    const pool = this.#pool;
-    if (this.#state !== 'running' || !pool) {
+    let pool = this.#pool;
+    if (this.#state !== 'running' || (!pool && !this.options.lazy)) {
       throw new ClosedError(`CpuPool is ${this.#state}, cannot run task "${taskName}"${this.#state === 'idle' ? '; call start() first' : ''}`);
+    }
+    if (!pool) {
+      try {
+        pool = await this.#startLazily();
+      } catch (err) {
+        const closed = this.#state !== 'running';
+        if (!closed) this.options.logger.error('CPU threads could not start', { task: taskName, error: serializeError(err) });
+        const e = closed
+          ? new ClosedError(`CPU pool closed while its threads started for task "${taskName}"`, { cause: err })
+          : new WorkerLostError(`the CPU threads could not start for task "${taskName}": ${describe(err)}`, { cause: err });
+        return { ok: false, error: serializeError(e) };
+      }
     }
     const { port1, port2 } = new MessageChannel();
     let outcome: TaskOutcome | undefined;
@@ -405,9 +445,28 @@ export class CpuPool {
   /** Current counters; all zero before `start()`. */
   stats(): CpuPoolStats {
     const pool = this.#pool;
-    if (!pool) return { threads: 0, busy: 0, queued: 0, recycled: this.#recycled };
+    if (!pool) return { threads: this.#state === 'running' ? this.#threads : 0, started: false, busy: 0, queued: this.#inFlight, recycled: this.#recycled };
     const queued = pool.queueSize;
-    return { threads: this.#threads, busy: Math.max(this.#inFlight - queued, 0), queued, recycled: this.#recycled };
+    return { threads: this.#threads, started: true, busy: Math.max(this.#inFlight - queued, 0), queued, recycled: this.#recycled };
+  }
+
+  /** A lazy pool's threads, started (and warmed) by the first run; later runs share that start. */
+  #startLazily(): Promise<Piscina> {
+    this.#lazyLaunch ??= (async () => {
+      const threads = this.#threads;
+      const started = Date.now();
+      const pool = await this.#launch(threads);
+      if (this.#state !== 'running') {
+        await pool.destroy();
+        throw new ClosedError('CpuPool was closed while its threads started');
+      }
+      this.#pool = pool;
+      this.options.logger.info('CPU threads started', { threads, ms: Date.now() - started });
+      return pool;
+    })().finally(() => {
+      this.#lazyLaunch = undefined;
+    });
+    return this.#lazyLaunch;
   }
 
   /** A thread passed its limit and ends itself after this run; Piscina starts its replacement. */
@@ -427,8 +486,9 @@ export class CpuPool {
   }
 
   async #destroy(): Promise<void> {
-    const pool = this.#pool;
     this.#state = 'stopping';
+    await this.#lazyLaunch?.catch(() => undefined);
+    const pool = this.#pool;
     await this.#resizing;
     if (pool) await this.#flushThreads(pool);
     const all = new Set([...(pool ? [pool] : []), ...this.#inFlightBy.keys(), ...this.#retiring]);

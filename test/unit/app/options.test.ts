@@ -290,6 +290,7 @@ describe('resolveWorkerOptions', () => {
       queues: ['main'],
       concurrency: 64,
       cpuThreads: availableParallelism(),
+      cpuStart: 'lazy',
       maxTasksPerThread: 0,
       maxMemoryPerThreadMb: 0,
       name: `celeriac@${hostname()}`,
@@ -314,6 +315,7 @@ describe('resolveWorkerOptions', () => {
         queues: ['a', 'b'],
         concurrency: 100_000,
         cpuThreads: 1,
+        cpuStart: 'eager',
         name: 'w-%h-%h',
         tasksModule: 'file:///app/tasks.js',
         grace: '5s',
@@ -327,6 +329,7 @@ describe('resolveWorkerOptions', () => {
       queues: ['a', 'b'],
       concurrency: 100_000,
       cpuThreads: 1,
+      cpuStart: 'eager',
       maxTasksPerThread: 0,
       maxMemoryPerThreadMb: 0,
       name: `w-${hostname()}-${hostname()}`,
@@ -379,6 +382,9 @@ describe('resolveWorkerOptions', () => {
   test('cpuThreads must be an integer 1-1024', () => {
     assertInvalid(worker({ cpuThreads: 0 }), 'worker options.cpuThreads');
     assertInvalid(worker({ cpuThreads: 1025 }), 'worker options.cpuThreads');
+  });
+  test("cpuStart must be 'lazy' or 'eager'", () => {
+    assertInvalid(worker({ cpuStart: 'later' }), /worker options\.cpuStart must be 'lazy' or 'eager', got "later"/);
   });
   test('maxTasksPerThread must be a positive integer', () => {
     assertInvalid(worker({ maxTasksPerThread: 0 }), 'worker options.maxTasksPerThread');

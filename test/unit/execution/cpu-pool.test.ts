@@ -106,7 +106,7 @@ describe('CpuPool', () => {
 
   it('starts warm threads', () => {
     assert.equal(pool.state, 'running');
-    assert.deepEqual(pool.stats(), { threads: 2, busy: 0, queued: 0, recycled: 0 });
+    assert.deepEqual(pool.stats(), { threads: 2, started: true, busy: 0, queued: 0, recycled: 0 });
   });
 
   it('runs a CPU task with its arguments intact', async () => {
@@ -143,7 +143,7 @@ describe('CpuPool', () => {
     const started = logger.next('waiting for abort');
     const running = pool.run('wait-abort', [], ctxData('t-abort', 'wait-abort'), { signal: ac.signal });
     await started;
-    assert.deepEqual(pool.stats(), { threads: 2, busy: 1, queued: 0, recycled: 0 });
+    assert.deepEqual(pool.stats(), { threads: 2, started: true, busy: 1, queued: 0, recycled: 0 });
     ac.abort(new Error('stop now'));
     assert.deepEqual(await running, { ok: true, value: { result: 'aborted', reason: 'stop now' } });
   });
@@ -238,5 +238,65 @@ describe('CpuPool resize', () => {
       await pool.close();
     }
     await assert.rejects(pool.resize(2), isClosedError);
+  });
+});
+
+describe('CpuPool lazy start', () => {
+  it('starts no thread until the first run; that run warms them; later runs share them', async () => {
+    const logger = recordingLogger();
+    const pool = new CpuPool({ moduleUrl: TASKS, appName: APP, threads: 2, lazy: true, logger });
+    try {
+      await pool.start();
+      assert.equal(pool.state, 'running');
+      assert.deepEqual(pool.stats(), { threads: 2, started: false, busy: 0, queued: 0, recycled: 0 });
+      const started = logger.next('CPU threads started');
+      // Two runs at once before any thread exists: one start serves both.
+      const outcomes = await Promise.all([1, 2].map((i) => pool.run('fib', [10, i], ctxData(`l${i}`, 'fib'))));
+      assert.deepEqual(outcomes.map((o) => o.ok), [true, true]);
+      assert.equal((await started).fields?.threads, 2);
+      assert.equal(logger.lines.filter((l) => l.msg === 'CPU threads started').length, 1);
+      assert.deepEqual(pool.stats(), { threads: 2, started: true, busy: 0, queued: 0, recycled: 0 });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a resize before the first run only changes how many threads it starts', async () => {
+    const pool = new CpuPool({ moduleUrl: TASKS, appName: APP, threads: 1, lazy: true, logger: recordingLogger() });
+    try {
+      await pool.start();
+      assert.equal(await pool.resize(3), 3);
+      assert.equal(pool.stats().started, false);
+      assert.equal((await pool.run('fib', [5, null], ctxData('r1', 'fib'))).ok, true);
+      assert.deepEqual({ threads: pool.stats().threads, started: pool.stats().started }, { threads: 3, started: true });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('a module that cannot load in a thread fails that run with WorkerLostError, not start()', async () => {
+    const url = fixture('no-tasks.ts');
+    const logger = recordingLogger();
+    const pool = new CpuPool({ moduleUrl: url, appName: APP, threads: 1, lazy: true, logger });
+    try {
+      await pool.start();
+      const error = failure(await pool.run('fib', [1, null], ctxData('bad', 'fib')));
+      assert.equal(error.code, 'E_WORKER_LOST', JSON.stringify(error));
+      assert.match(error.message, /could not start/);
+      assert.ok(logger.lines.some((l) => l.level === 'error' && l.msg === 'CPU threads could not start'));
+      assert.equal(pool.stats().started, false, 'the next run tries again');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('close() while the first run starts the threads ends that run with ClosedError and leaves no thread', async () => {
+    const pool = new CpuPool({ moduleUrl: TASKS, appName: APP, threads: 1, lazy: true, logger: recordingLogger() });
+    await pool.start();
+    const run = pool.run('fib', [5, null], ctxData('c1', 'fib'));
+    await pool.close();
+    const error = failure(await run);
+    assert.equal(error.code, 'E_CLOSED');
+    assert.equal(pool.state, 'stopped');
   });
 });
