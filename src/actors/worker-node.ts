@@ -146,6 +146,7 @@ export class WorkerNode implements ControlTarget {
         cpu: cpu
           ? {
               size: cpu.threads,
+              started: cpu.started,
               busy: cpu.busy,
               queued: cpu.queued,
               recycled: cpu.recycled,
