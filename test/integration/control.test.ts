@@ -49,7 +49,8 @@ before(async () => {
   app = createApp({ name: APP, broker: server.url });
   const common = { broker: server.url, app: APP };
   alpha = startWorkerProcess({ ...common, args: ['-n', 'alpha', '-c', '4', '--cpu-threads', '1', '--heartbeat', '500ms'] });
-  beta = startWorkerProcess({ ...common, args: ['-n', 'beta', '-c', '4', '--cpu-threads', '1', '--heartbeat', '500ms'] });
+  // Eager CPU threads: a resize of a started pool warms new threads (the slow change tested below).
+  beta = startWorkerProcess({ ...common, args: ['-n', 'beta', '-c', '4', '--cpu-threads', '1', '--cpu-start', 'eager', '--heartbeat', '500ms'] });
   await Promise.all([alpha.ready, beta.ready]);
 });
 
