@@ -17,7 +17,7 @@ import { readEffects } from './lib/effects.ts';
 import { readHistory } from './lib/history.ts';
 import { fullTier, scenarioRng } from './lib/prng.ts';
 import { WorkerGroup } from './lib/procs.ts';
-import { runDirs, sleep, summary, until, windowed } from './lib/run.ts';
+import { drained, runDirs, sleep, summary, windowed } from './lib/run.ts';
 
 const FULL = fullTier();
 const N = FULL ? 10_000 : 2_000;
@@ -88,15 +88,8 @@ test(`3-node cluster, R3: the task stream's leader SIGKILLed ${KILLS}x during ${
   await faults;
   assert.equal(killed.length, KILLS, 'every planned kill happened');
 
-  await until(
-    async () => {
-      const [ci, si] = await Promise.all([jsm.consumers.info(stream, 'default'), jsm.streams.info(stream)]);
-      return ci.num_pending === 0 && ci.num_ack_pending === 0 && si.state.messages === 0;
-    },
-    FULL ? 600_000 : 150_000,
-    'the queue drained',
-  );
-  const replicas = ((await jsm.streams.info(stream)).config.num_replicas);
+  await drained(jsm, appName, FULL ? 600_000 : 150_000, 'the queue drained');
+  const replicas = (await jsm.streams.info(stream)).config.num_replicas;
   const events = readHistory(dirs.history);
   const dead = new Set((await client.deadLetters.list({ limit: 100_000 })).map((e) => e.taskId));
   const report = check({ tasks, events, effects: readEffects(dirs.effects), deadLetters: dead });

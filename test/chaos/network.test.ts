@@ -16,7 +16,7 @@ import { readEffects } from './lib/effects.ts';
 import { readHistory } from './lib/history.ts';
 import { fullTier, scenarioRng } from './lib/prng.ts';
 import { WorkerGroup } from './lib/procs.ts';
-import { runDirs, sleep, summary, until, windowed } from './lib/run.ts';
+import { drained, runDirs, sleep, summary, windowed } from './lib/run.ts';
 import { type ProxyMode, type TcpProxy, startTcpProxy } from './lib/tcp-proxy.ts';
 
 const FULL = fullTier();
@@ -81,14 +81,7 @@ test(`network faults (latency, blackhole, reset) through a TCP proxy, ${WINDOWS}
   const nc = await connect({ servers: server.url });
   cleanups.push(() => nc.close());
   const jsm = await jetstreamManager(nc);
-  await until(
-    async () => {
-      const [ci, si] = await Promise.all([jsm.consumers.info(`${appName}-tasks`, 'default'), jsm.streams.info(`${appName}-tasks`)]);
-      return ci.num_pending === 0 && ci.num_ack_pending === 0 && si.state.messages === 0;
-    },
-    FULL ? 300_000 : 120_000,
-    'the queue drained after the network healed',
-  );
+  await drained(jsm, appName, FULL ? 300_000 : 120_000, 'the queue drained after the network healed');
   const drainMs = Date.now() - healedAt;
   const events = readHistory(dirs.history);
   const dead = new Set((await client.deadLetters.list({ limit: 100_000 })).map((e) => e.taskId));

@@ -15,7 +15,7 @@ import { readEffects } from './lib/effects.ts';
 import { readHistory } from './lib/history.ts';
 import { fullTier, scenarioRng } from './lib/prng.ts';
 import { WorkerGroup } from './lib/procs.ts';
-import { ackMonitor, runDirs, sleep, summary, until, windowed } from './lib/run.ts';
+import { ackMonitor, drained, runDirs, sleep, summary, windowed } from './lib/run.ts';
 
 const FULL = fullTier();
 const N = FULL ? 20_000 : 3_000;
@@ -82,14 +82,7 @@ test(`worker SIGKILL every 3 s for ${KILL_FOR_MS / 1000} s, ${N} mixed tasks: 0 
   await killer;
 
   const jsm = await jetstreamManager(nc);
-  await until(
-    async () => {
-      const [ci, si] = await Promise.all([jsm.consumers.info(`${appName}-tasks`, 'default'), jsm.streams.info(`${appName}-tasks`)]);
-      return ci.num_pending === 0 && ci.num_ack_pending === 0 && si.state.messages === 0;
-    },
-    FULL ? 600_000 : 150_000,
-    'the queue drained',
-  );
+  await drained(jsm, appName, FULL ? 600_000 : 150_000, 'the queue drained');
   await sleep(500); // the last acks reach the monitor
   monitor.stop();
 

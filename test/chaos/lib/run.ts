@@ -5,6 +5,7 @@
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { AckEvent } from './checker.ts';
 import { ensureEffectsDir } from './effects.ts';
@@ -87,6 +88,22 @@ export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: n
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Wait until the app's `default` queue is drained: nothing pending or awaiting an ack on its
+ * consumer, and the WorkQueue stream empty (no acked message left behind).
+ */
+export async function drained(jsm: JetStreamManager, appName: string, timeoutMs: number, what = 'the queue drained'): Promise<void> {
+  const stream = `${appName}-tasks`;
+  await until(
+    async () => {
+      const [ci, si] = await Promise.all([jsm.consumers.info(stream, 'default'), jsm.streams.info(stream)]);
+      return ci.num_pending === 0 && ci.num_ack_pending === 0 && si.state.messages === 0;
+    },
+    timeoutMs,
+    what,
+  );
+}
 
 /** One row of the chaos summary table. */
 export interface SummaryRow {
