@@ -21,6 +21,12 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+/** Options of {@link AsyncResult.watch}. */
+export interface WatchOptions {
+  /** End the iteration (and release the watch) when this aborts. */
+  signal?: AbortSignal;
+}
+
 /**
  * What every result handle offers: the task's {@link AsyncResult}, a group's or chord header's
  * {@link GroupResult}, a whole workflow's {@link WorkflowResult}.
@@ -171,9 +177,13 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
 
   /**
    * Every stored update (state and progress) until a final state, starting with the current one.
-   * Ends after yielding the final record.
+   * Ends after yielding the final record, or as soon as `signal` aborts (an HTTP client that went
+   * away): a `break` out of `for await` only takes effect at the next update, while the abort
+   * releases the watch at once, even for a task that never updates again.
    */
-  async *watch(): AsyncGenerator<ResultRecord<R>, void, undefined> {
+  async *watch(options: WatchOptions = {}): AsyncGenerator<ResultRecord<R>, void, undefined> {
+    const { signal } = options;
+    if (signal?.aborted) return;
     const backend = await this.#backend();
     const queue: ResultRecord[] = [];
     let wake: (() => void) | undefined;
@@ -182,13 +192,20 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
       queue.push(r);
       wake?.();
     });
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const first = await backend.get(this.id);
+      if (signal?.aborted) return;
       let last = first ?? pendingRecord(this.id);
       yield (await this.#resolve(last)) as ResultRecord<R>;
       if (isTerminalState(last.status)) return;
       for (;;) {
-        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        while (queue.length === 0) {
+          if (signal?.aborted) return;
+          await new Promise<void>((r) => (wake = r));
+        }
+        if (signal?.aborted) return;
         const r = queue.shift() as ResultRecord;
         if (r.status === last.status && JSON.stringify(r.meta) === JSON.stringify(last.meta) && r.status !== 'PROGRESS') continue;
         last = r;
@@ -196,6 +213,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
         if (isTerminalState(r.status)) return;
       }
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       unwatch();
     }
   }

@@ -213,6 +213,25 @@ describe('AsyncResult', () => {
     assert.deepEqual(await it.next(), { done: true, value: undefined });
   });
 
+  test('watch({ signal }) ends as soon as the signal aborts, with no update to wake it, and stops watching', async () => {
+    const { result, backend, id } = setup();
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const r of result.watch({ signal: ac.signal })) seen.push(r.status);
+    })();
+    while (seen.length === 0) await flush();
+    ac.abort();
+    await loop; // would hang here (no update ever comes) if the abort did not end the iteration
+    assert.deepEqual(seen, ['PENDING']);
+    await backend.writer(id).write(record(id, 'SUCCESS', { result: 1 }));
+    await flush();
+    assert.deepEqual(seen, ['PENDING'], 'an update after the abort is not delivered');
+    const none: string[] = [];
+    for await (const r of result.watch({ signal: AbortSignal.abort() })) none.push(r.status);
+    assert.deepEqual(none, [], 'an already-aborted signal yields nothing');
+  });
+
   test('watch() of a finished task yields the final record and ends', async () => {
     const { backend, result, id } = setup();
     await backend.writer(id).write(record(id, 'SUCCESS', { result: 1 }));
