@@ -105,3 +105,17 @@ export function printedTrace(lines: readonly string[]): { traces: string[]; span
   }
   return { traces, spans };
 }
+
+/**
+ * The lines examples/express and examples/fastify print after `worker and API started on <broker>`:
+ * the 202 with its Location, every progress update over SSE then the final state, the stored state,
+ * a 404 for an id the API never handed out, and a stream the client left early, closed at once.
+ */
+export const HTTP_API_LINES = [
+  /^POST \/tasks {13}-> 202 \/tasks\/[0-9a-f-]{36}$/,
+  /^SSE \/tasks\/:id\/events {3}-> 1\/4, 2\/4, 3\/4, 4\/4, success \{"title":"sales","rows":4\}$/,
+  /^GET \/tasks\/:id {10}-> SUCCESS \{"title":"sales","rows":4\}$/,
+  /^GET \/tasks\/no-such-task -> 404 unknown task id$/,
+  /^SSE client left {9}-> after "pending", 0 streams open$/,
+  /^done$/,
+];

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { until } from '../helpers/failure-scenarios.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
-import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
+import { CANVAS_LINES, FAILURES_LINES, HTTP_API_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
 
 let server: NatsServerHandle;
 before(async () => {
@@ -48,6 +48,15 @@ test('the tracing example prints the same single trace on NATS JetStream', async
   assert.deepEqual(spans, TRACING_TREE, lines.join('\n'));
   assert.equal(lines.at(-1), 'done');
 });
+
+for (const framework of ['express', 'fastify']) {
+  test(`the ${framework} example runs unchanged on NATS JetStream`, async () => {
+    const lines = (await runExample(`examples/${framework}/main.ts`, server.url)).trim().split('\n');
+    assert.equal(lines.length, HTTP_API_LINES.length + 1, lines.join('\n'));
+    assert.equal(lines[0], `worker and API started on ${server.url}`);
+    HTTP_API_LINES.forEach((re, i) => assert.match(lines[i + 1] ?? '', re, lines.join('\n')));
+  });
+}
 
 /** A span as OTLP/HTTP JSON carries it, with the service that sent it. */
 interface OtlpSpan {

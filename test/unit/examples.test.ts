@@ -1,7 +1,7 @@
 /** `npm start` (examples/01-quickstart on memory://) runs to the end with the output it promises. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CANVAS_LINES, FAILURES_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
+import { CANVAS_LINES, FAILURES_LINES, HTTP_API_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
 
 test('the quickstart demo runs on the embedded transport and exits 0', async () => {
   const lines = (await runExample('examples/01-quickstart/main.ts')).trim().split('\n');
@@ -33,3 +33,12 @@ test('the tracing example prints one trace from the HTTP route through the chain
   assert.deepEqual(spans, TRACING_TREE, lines.join('\n'));
   assert.equal(lines.at(-1), 'done');
 });
+
+for (const framework of ['express', 'fastify']) {
+  test(`the ${framework} example answers 202, streams the progress over SSE and closes a stream its client left`, async () => {
+    const lines = (await runExample(`examples/${framework}/main.ts`)).trim().split('\n');
+    assert.equal(lines.length, HTTP_API_LINES.length + 1, lines.join('\n'));
+    assert.equal(lines[0], 'worker and API started on memory://');
+    HTTP_API_LINES.forEach((re, i) => assert.match(lines[i + 1] ?? '', re, lines.join('\n')));
+  });
+}
