@@ -5,76 +5,21 @@
  * its state, asks about an id that is not a task, and leaves a stream early.
  */
 import { once } from 'node:events';
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../src/index.ts';
+import { runDemo } from '../http-shared/demo-client.ts';
+import { app } from '../http-shared/tasks.ts';
 import { reportsApi } from './server.ts';
-import { app } from './tasks.ts';
-
-const say = (s: string) => process.stdout.write(s + '\n');
-const line = (label: string, text: string) => say(`${label.padEnd(23)} -> ${text}`);
-
-/** Read Server-Sent Events from a response: each `{ event, data }` as it arrives. */
-async function* events(res: Response): AsyncGenerator<{ event: string; data: Record<string, unknown> }> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const field = (name: string) => block.split('\n').find((l) => l.startsWith(`${name}: `))?.slice(name.length + 2);
-      yield { event: field('event') ?? 'message', data: JSON.parse(field('data') ?? 'null') as Record<string, unknown> };
-    }
-  }
-}
 
 const worker = app.worker({ concurrency: 4, logger: createLogger({ level: 'warn' }) });
 await worker.start();
-const { api, openStreams } = reportsApi();
-const server = api.listen(0, '127.0.0.1');
+const server = reportsApi().listen(0, '127.0.0.1');
 await once(server, 'listening');
-const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-say(`worker and API started on ${app.options.broker}`);
-
-// 1. Send a report: 202, the id, and where to ask about it.
-const posted = await fetch(`${base}/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'sales', rows: 4 }) });
-const { taskId } = (await posted.json()) as { taskId: string };
-const location = posted.headers.get('location') ?? '';
-line('POST /tasks', `${posted.status} ${location}${location === `/tasks/${taskId}` ? '' : ` (body says ${taskId})`}`);
-
-// 2. Follow it: progress events, then the final state, then the server ends the stream.
-const seen: string[] = [];
-for await (const { event, data } of events(await fetch(`${base}${location}/events`))) {
-  if (event === 'progress') {
-    const p = data.progress as { done: number; total: number };
-    seen.push(`${p.done}/${p.total}`);
-  } else if (event !== 'pending' && event !== 'started') {
-    seen.push(`${event} ${JSON.stringify(data.result ?? data.error)}`);
-  }
-}
-line('SSE /tasks/:id/events', seen.join(', '));
-
-// 3. Its state, once finished; and an id this API never handed out.
-const status = (await (await fetch(`${base}${location}`)).json()) as { state: string; result: unknown };
-line('GET /tasks/:id', `${status.state} ${JSON.stringify(status.result)}`);
-const unknown = await fetch(`${base}/tasks/no-such-task`);
-line('GET /tasks/no-such-task', `${unknown.status} ${((await unknown.json()) as { error: string }).error}`);
-
-// 4. A client that leaves early: the server stops watching at once (this task is never sent, so
-//    no update would ever come to end the stream otherwise).
-const leaving = new AbortController();
-const stream = events(await fetch(`${base}/tasks/${randomUUID()}/events`, { signal: leaving.signal }));
-const first = await stream.next();
-leaving.abort();
-await stream.return(undefined).catch(() => undefined);
-const deadline = Date.now() + 5000;
-while (openStreams() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-line('SSE client left', `after "${first.value?.event}", ${openStreams()} streams open`);
+process.stdout.write(`worker and API started on ${app.options.broker}\n`);
+await runDemo(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 
 server.close();
 server.closeAllConnections(); // the keep-alive sockets fetch left open would hold the process for seconds
 await worker.stop();
 await app.close();
-say('done');
+process.stdout.write('done\n');

@@ -1,5 +1,5 @@
 /**
- * The task the HTTP API sends: `reports.build` builds a report row by row and reports its progress
+ * The task the HTTP APIs (examples/express, examples/fastify) send: `reports.build` builds a report row by row and reports its progress
  * with `ctx.progress()`, which the API streams to the browser. Importing this module opens no
  * connection.
  */
