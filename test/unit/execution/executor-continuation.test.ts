@@ -10,14 +10,14 @@ import { Executor } from '../../../src/execution/executor.ts';
 import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
 import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
-import { type EncodedTask, encodeTask } from '../../../src/protocol/envelope.ts';
+import { encodeTask } from '../../../src/protocol/envelope.ts';
 import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
 import { KvResultBackend } from '../../../src/results/result-backend.ts';
 import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
 import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
 import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
-import type { IncomingMessage } from '../../../src/transport/transport.ts';
 import { silentLogger } from '../../../src/testing.ts';
+import { fakeMessage } from '../../helpers/fake-message.ts';
 
 const APP = `cont-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
@@ -32,22 +32,6 @@ registerTaskDefinition(APP, {
   softTimeLimitMs: null,
   deadLetter: true,
 });
-
-function message(t: EncodedTask, sequence: number, deliveryCount: number): IncomingMessage & { settled: string[] } {
-  const settled: string[] = [];
-  return {
-    settled,
-    queue: 'default',
-    body: t.body,
-    delivery: { stream: 'default', sequence, deliveryCount, redelivered: deliveryCount > 1 },
-    header: (n) => t.headers[n],
-    headerNames: () => Object.keys(t.headers),
-    ack: () => void settled.push('ack'),
-    nak: () => void settled.push('nak'),
-    term: () => void settled.push('term'),
-    working: () => undefined,
-  };
-}
 
 test('continuation: after the write, before the ack; again on a redelivery; not for another message with the same id', async () => {
   const broker = memoryBroker(APP);
@@ -79,19 +63,19 @@ test('continuation: after the write, before the ack; again on a redelivery; not 
   });
   try {
     const t = encodeTask({ task: 'add', id: 'job-1', args: [2, 3], embed: { chain: [{ task: 'add', args: [1] }] } }, codec);
-    const first = message(t, 7, 1);
+    const first = fakeMessage(t, 7, 1);
     await executor.handle(first);
     assert.deepEqual(first.settled, ['nak'], 'the continuation failed: handed back, not acked');
     const stored = await backend.get('job-1');
     assert.equal(stored?.status, 'SUCCESS', 'the result was written first');
     assert.deepEqual(stored?.children, ['next-1'], 'with the ids of the tasks it starts');
 
-    const again = message(t, 7, 2);
+    const again = fakeMessage(t, 7, 2);
     await executor.handle(again);
     assert.deepEqual(again.settled, ['ack']);
     assert.deepEqual(runs, ['job-1:SUCCESS:5', 'job-1:SUCCESS:5'], 'the redelivery continued the workflow again');
 
-    const other = message({ ...t, headers: { ...t.headers, idempotency_key: 'job-1' } }, 8, 1);
+    const other = fakeMessage({ ...t, headers: { ...t.headers, idempotency_key: 'job-1' } }, 8, 1);
     await executor.handle(other);
     assert.deepEqual(other.settled, ['ack']);
     assert.equal(runs.length, 2, 'a different message with the same id does not continue it');

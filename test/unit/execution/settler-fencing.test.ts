@@ -11,14 +11,14 @@ import { Executor } from '../../../src/execution/executor.ts';
 import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
 import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
-import { type EncodedTask, encodeTask } from '../../../src/protocol/envelope.ts';
+import { encodeTask } from '../../../src/protocol/envelope.ts';
 import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
 import { KvResultBackend } from '../../../src/results/result-backend.ts';
 import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
 import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
 import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
-import type { IncomingMessage } from '../../../src/transport/transport.ts';
 import { silentLogger } from '../../../src/testing.ts';
+import { fakeMessage } from '../../helpers/fake-message.ts';
 
 const APP = `fence-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
@@ -38,22 +38,6 @@ registerTaskDefinition(APP, {
   softTimeLimitMs: null,
   deadLetter: true,
 });
-
-function message(t: EncodedTask, sequence: number, deliveryCount: number): IncomingMessage & { settled: string[] } {
-  const settled: string[] = [];
-  return {
-    settled,
-    queue: 'default',
-    body: t.body,
-    delivery: { stream: 'default', sequence, deliveryCount, redelivered: deliveryCount > 1 },
-    header: (n) => t.headers[n],
-    headerNames: () => Object.keys(t.headers),
-    ack: () => void settled.push('ack'),
-    nak: () => void settled.push('nak'),
-    term: () => void settled.push('term'),
-    working: () => undefined,
-  };
-}
 
 function setup() {
   const broker = memoryBroker(APP);
@@ -85,9 +69,9 @@ test('a stale delivery that wakes after the redelivery finished: no write, no ac
   const { backend, executor } = setup();
   try {
     const t = encodeTask({ task: 'gated', id: 'job-1', args: [] }, codec);
-    const stale = message(t, 7, 1);
+    const stale = fakeMessage(t, 7, 1);
     const staleDone = executor.handle(stale);
-    const fresh = message(t, 7, 2);
+    const fresh = fakeMessage(t, 7, 2);
     const freshDone = executor.handle(fresh);
     await open('7.2');
     await freshDone;
@@ -106,9 +90,9 @@ test('a copy of a task finished by another message (duplicate publish) still ack
   const { backend, executor } = setup();
   try {
     const t = encodeTask({ task: 'gated', id: 'job-2', args: [] }, codec);
-    const first = message(t, 8, 1);
+    const first = fakeMessage(t, 8, 1);
     const firstDone = executor.handle(first);
-    const copy = message(t, 9, 1);
+    const copy = fakeMessage(t, 9, 1);
     const copyDone = executor.handle(copy);
     await open('9.1');
     await copyDone;
