@@ -57,6 +57,25 @@ export const CANVAS_LINES = [
   /^done$/,
 ];
 
+/** The lines examples/04-audit-plugin prints (the audit entries in a fixed order). */
+export const AUDIT_LINES = [
+  'result -> invoice for ACME',
+  'audit  -> sent billing.invoice by billing-service',
+  'audit  -> failed billing.invoice by billing-service (PDF renderer busy)',
+  'audit  -> retried billing.invoice by worker (PDF renderer busy)',
+  'audit  -> ran billing.invoice by billing-service',
+];
+
+/** The lines examples/06-message-signing prints, in order. */
+export const SIGNING_LINES = [
+  /^signed task {8}-> refunded 1250 on order-7$/,
+  /^forged {13}-> dead-lettered \(unauthenticated\): bad_signature: the signature does not match the message \(key prod-2025\)$/,
+  /^unsigned {11}-> dead-lettered \(unauthenticated\): unsigned: /,
+  /^unsigned shutdown {2}-> E_UNAUTHORIZED; worker running$/,
+  /^refused by reason {2}-> \{"unsigned":2,"bad_signature":1,"unknown_key":0,"expired":0,"replayed":0,"decrypt_failed":0\}$/,
+  /^done$/,
+];
+
 /** The lines examples/05-tracing prints before its span tree (the first names the broker). */
 export const TRACING_LINES = [
   /^worker and API started on \S+$/,

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { until } from '../helpers/failure-scenarios.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
-import { CANVAS_LINES, FAILURES_LINES, HTTP_API_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
+import { AUDIT_LINES, CANVAS_LINES, SIGNING_LINES, FAILURES_LINES, HTTP_API_LINES, QUICKSTART_LINES, TRACING_LINES, TRACING_TREE, printedTrace, runExample } from '../helpers/run-example.ts';
 
 let server: NatsServerHandle;
 before(async () => {
@@ -37,6 +37,17 @@ test('the canvas example runs unchanged on NATS JetStream', async () => {
   const lines = (await runExample('examples/03-canvas/main.ts', server.url)).trim().split('\n');
   assert.equal(lines.length, CANVAS_LINES.length, lines.join('\n'));
   CANVAS_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
+});
+
+test('the audit-plugin example runs unchanged on NATS JetStream', async () => {
+  const lines = (await runExample('examples/04-audit-plugin/main.ts', server.url)).trim().split('\n');
+  assert.deepEqual(lines, AUDIT_LINES);
+});
+
+test('the message-signing example refuses the same messages on NATS JetStream', async () => {
+  const lines = (await runExample('examples/06-message-signing/main.ts', server.url)).trim().split('\n');
+  assert.equal(lines.length, SIGNING_LINES.length, lines.join('\n'));
+  SIGNING_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re));
 });
 
 test('the tracing example prints the same single trace on NATS JetStream', async () => {

@@ -3,16 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runExample } from '../../helpers/run-example.ts';
-
-const LINES = [
-  /^signed task {8}-> refunded 1250 on order-7$/,
-  /^forged {13}-> dead-lettered \(unauthenticated\): bad_signature: the signature does not match the message \(key prod-2025\)$/,
-  /^unsigned {11}-> dead-lettered \(unauthenticated\): unsigned: /,
-  /^unsigned shutdown {2}-> E_UNAUTHORIZED; worker running$/,
-  /^refused by reason {2}-> \{"unsigned":2,"bad_signature":1,"unknown_key":0,"expired":0,"replayed":0,"decrypt_failed":0\}$/,
-  /^done$/,
-];
+import { SIGNING_LINES as LINES, runExample } from '../../helpers/run-example.ts';
 
 test('the message-signing example runs on the embedded transport and refuses what it should', async () => {
   const lines = (await runExample('examples/06-message-signing/main.ts')).trim().split('\n');
