@@ -45,6 +45,7 @@ export class InvalidArgumentError extends CeleriacError {
     super('E_INVALID_ARGUMENT', message, options);
   }
 }
+/** True when `e` is an {@link InvalidArgumentError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isInvalidArgumentError = branded('InvalidArgumentError') as (e: unknown) => e is InvalidArgumentError;
 
 /** The encoded task body is larger than the configured (or the server's) limit. Nothing was sent. */
@@ -60,6 +61,7 @@ export class PayloadTooLargeError extends CeleriacError {
     );
   }
 }
+/** True when `e` is a {@link PayloadTooLargeError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isPayloadTooLargeError = branded('PayloadTooLargeError') as (e: unknown) => e is PayloadTooLargeError;
 
 /** The queue's stream is full (`discard: new`): the broker refused the task. Retry later or raise limits. */
@@ -68,6 +70,7 @@ export class QueueFullError extends CeleriacError {
     super('E_QUEUE_FULL', message, options);
   }
 }
+/** True when `e` is a {@link QueueFullError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isQueueFullError = branded('QueueFullError') as (e: unknown) => e is QueueFullError;
 
 /** Publishing to the broker failed (no stream for the subject, no ack in time, ...). */
@@ -76,6 +79,7 @@ export class PublishError extends CeleriacError {
     super('E_PUBLISH', message, options);
   }
 }
+/** True when `e` is a {@link PublishError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isPublishError = branded('PublishError') as (e: unknown) => e is PublishError;
 
 /** A message could not be decoded or does not follow docs/protocol.md. It is never retried. */
@@ -84,6 +88,7 @@ export class DecodeError extends CeleriacError {
     super('E_DECODE', message, options);
   }
 }
+/** True when `e` is a {@link DecodeError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isDecodeError = branded('DecodeError') as (e: unknown) => e is DecodeError;
 
 /** The worker received a task name it does not know. The message is returned to the queue. */
@@ -92,6 +97,7 @@ export class NotRegisteredError extends CeleriacError {
     super('E_NOT_REGISTERED', `task "${taskName}" is not registered in this worker; start a worker whose -A module defines it`);
   }
 }
+/** True when `e` is a {@link NotRegisteredError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isNotRegisteredError = branded('NotRegisteredError') as (e: unknown) => e is NotRegisteredError;
 
 /** Waiting for something (a result, a broker reply) took longer than the timeout. */
@@ -100,6 +106,7 @@ export class TimeoutError extends CeleriacError {
     super('E_TIMEOUT', message, options);
   }
 }
+/** True when `e` is a {@link TimeoutError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isTimeoutError = branded('TimeoutError') as (e: unknown) => e is TimeoutError;
 
 /** The task failed remotely. `remote` is the error as the worker recorded it (name, message, stack, code). */
@@ -116,6 +123,7 @@ export class TaskError extends CeleriacError {
     return this.remote.name;
   }
 }
+/** True when `e` is a {@link TaskError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isTaskError = branded('TaskError') as (e: unknown) => e is TaskError;
 
 /** The thread running a CPU task died (for example `process.exit()` in the task). */
@@ -124,6 +132,7 @@ export class WorkerLostError extends CeleriacError {
     super('E_WORKER_LOST', message, options);
   }
 }
+/** True when `e` is a {@link WorkerLostError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isWorkerLostError = branded('WorkerLostError') as (e: unknown) => e is WorkerLostError;
 
 /** An existing stream, consumer or bucket has a config that conflicts with what Celeriac needs. */
@@ -132,6 +141,7 @@ export class ConfigMismatchError extends CeleriacError {
     super('E_CONFIG_MISMATCH', message, options);
   }
 }
+/** True when `e` is a {@link ConfigMismatchError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isConfigMismatchError = branded('ConfigMismatchError') as (e: unknown) => e is ConfigMismatchError;
 
 /**
@@ -143,6 +153,7 @@ export class BrokerAuthError extends CeleriacError {
     super('E_BROKER_AUTH', message, options);
   }
 }
+/** True when `e` is a {@link BrokerAuthError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isBrokerAuthError = branded('BrokerAuthError') as (e: unknown) => e is BrokerAuthError;
 
 /**
@@ -154,6 +165,7 @@ export class BrokerPermissionError extends CeleriacError {
     super('E_BROKER_PERMISSION', message, options);
   }
 }
+/** True when `e` is a {@link BrokerPermissionError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isBrokerPermissionError = branded('BrokerPermissionError') as (e: unknown) => e is BrokerPermissionError;
 
 /** A bounded mailbox is full; the sender must wait or drop. */
@@ -162,6 +174,7 @@ export class MailboxFullError extends CeleriacError {
     super('E_MAILBOX_FULL', `mailbox of actor "${actor}" is full (${capacity} messages)`);
   }
 }
+/** True when `e` is a {@link MailboxFullError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isMailboxFullError = branded('MailboxFullError') as (e: unknown) => e is MailboxFullError;
 
 /** An operation was attempted on something that is closed or stopped. */
@@ -170,6 +183,7 @@ export class ClosedError extends CeleriacError {
     super('E_CLOSED', message, options);
   }
 }
+/** True when `e` is a {@link ClosedError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isClosedError = branded('ClosedError') as (e: unknown) => e is ClosedError;
 
 /** A supervisor exceeded its restart intensity and gave up (escalated). */
@@ -178,6 +192,7 @@ export class EscalationError extends CeleriacError {
     super('E_ESCALATED', message, options);
   }
 }
+/** True when `e` is an {@link EscalationError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isEscalationError = branded('EscalationError') as (e: unknown) => e is EscalationError;
 
 /**
@@ -231,6 +246,7 @@ export class RevisionMismatchError extends CeleriacError {
     super('E_REVISION_MISMATCH', message, options);
   }
 }
+/** True when `e` is a {@link RevisionMismatchError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isRevisionMismatchError = branded('RevisionMismatchError') as (e: unknown) => e is RevisionMismatchError;
 
 // ---------------------------------------------------------------------------------------------
@@ -263,6 +279,7 @@ export class Retry extends CeleriacError {
     if (options.countdownMs !== undefined) (this as { data?: unknown }).data = { countdownMs: options.countdownMs };
   }
 }
+/** True when `e` is a {@link Retry}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isRetry = branded('Retry') as (e: unknown) => e is Retry;
 
 /**
@@ -276,6 +293,7 @@ export class Reject extends CeleriacError {
     });
   }
 }
+/** True when `e` is a {@link Reject}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isReject = branded('Reject') as (e: unknown) => e is Reject;
 
 /** Thrown by a task to drop itself: the message is acknowledged and no result is stored. */
@@ -284,6 +302,7 @@ export class Ignore extends CeleriacError {
     super('E_IGNORE', message);
   }
 }
+/** True when `e` is an {@link Ignore}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isIgnore = branded('Ignore') as (e: unknown) => e is Ignore;
 
 /** The reason `ctx.signal` aborts when a task reaches its soft time limit: clean up and stop. */
@@ -292,6 +311,7 @@ export class SoftTimeLimitExceeded extends CeleriacError {
     super('E_SOFT_TIME_LIMIT', `soft time limit of ${limitMs} ms exceeded`);
   }
 }
+/** True when `e` is a {@link SoftTimeLimitExceeded}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isSoftTimeLimitExceeded = branded('SoftTimeLimitExceeded') as (e: unknown) => e is SoftTimeLimitExceeded;
 
 /**
@@ -303,6 +323,7 @@ export class TimeLimitExceeded extends CeleriacError {
     super('E_TIME_LIMIT', message ?? `hard time limit of ${limitMs} ms exceeded`);
   }
 }
+/** True when `e` is a {@link TimeLimitExceeded}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isTimeLimitExceeded = branded('TimeLimitExceeded') as (e: unknown) => e is TimeLimitExceeded;
 
 /** The reason `ctx.signal` aborts when the task is revoked (`AsyncResult.revoke()`, `app.control.revoke()`). */
@@ -311,6 +332,7 @@ export class TaskRevokedError extends CeleriacError {
     super('E_REVOKED', `task ${taskId} was revoked${terminated ? ' and terminated' : ''}`);
   }
 }
+/** True when `e` is a {@link TaskRevokedError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isTaskRevokedError = branded('TaskRevokedError') as (e: unknown) => e is TaskRevokedError;
 
 /**
@@ -333,6 +355,7 @@ export class ChordError extends CeleriacError {
     return { chordId: this.chordId, index: this.index, taskId: this.memberTaskId };
   }
 }
+/** True when `e` is a {@link ChordError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isChordError = branded('ChordError') as (e: unknown) => e is ChordError;
 
 /** A middleware broke the chain's rules (for example it called `next()` twice). Fix the middleware. */
@@ -341,6 +364,7 @@ export class MiddlewareError extends CeleriacError {
     super('E_MIDDLEWARE', message, options);
   }
 }
+/** True when `e` is a {@link MiddlewareError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isMiddlewareError = branded('MiddlewareError') as (e: unknown) => e is MiddlewareError;
 
 /**
@@ -368,6 +392,7 @@ export class Defer extends CeleriacError {
     return { delayMs: this.delayMs, reason: this.reason, ...(this.headers ? { headers: this.headers } : {}) };
   }
 }
+/** True when `e` is a {@link Defer}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isDefer = branded('Defer') as (e: unknown) => e is Defer;
 
 /**
@@ -391,6 +416,7 @@ export class ResultTooLargeError extends CeleriacError {
     return { task: this.taskName, size: this.size, limit: this.limit };
   }
 }
+/** True when `e` is a {@link ResultTooLargeError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isResultTooLargeError = branded('ResultTooLargeError') as (e: unknown) => e is ResultTooLargeError;
 
 /**
@@ -409,6 +435,7 @@ export class NestingTooDeepError extends CeleriacError {
     );
   }
 }
+/** True when `e` is a {@link NestingTooDeepError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isNestingTooDeepError = branded('NestingTooDeepError') as (e: unknown) => e is NestingTooDeepError;
 
 /**
@@ -427,4 +454,5 @@ export class HeadersTooLargeError extends CeleriacError {
     );
   }
 }
+/** True when `e` is a {@link HeadersTooLargeError}, also one from another thread or copy of the package (checks the brand, not `instanceof`). */
 export const isHeadersTooLargeError = branded('HeadersTooLargeError') as (e: unknown) => e is HeadersTooLargeError;

@@ -16,7 +16,7 @@
  * const worker = app.worker({ concurrency: 64 });
  * await worker.start();
  * ```
- * @module
+ * @module celeriac
  */
 export { App, createApp, isApp } from './app/create-app.ts';
 export type { AppOptions, ResolvedAppOptions } from './app/app-options.ts';

@@ -1,6 +1,6 @@
 /**
  * The test kit (`celeriac/testing`): helpers for plugin authors and integration tests.
- * @module
+ * @module celeriac/testing
  */
 export { startNatsServer } from './testing/nats-server.ts';
 export type { NatsServerHandle, NatsServerOptions } from './testing/nats-server.ts';

@@ -3,7 +3,7 @@
  * tasks are deferred to the half-open time (not run, not failed, no retry counted), and a worker
  * stops fetching from a queue whose every task is behind an open circuit. State is per worker or
  * shared by the cluster (KV bucket `<app>-breakers`). See README.md.
- * @module
+ * @module celeriac/plugins/circuit-breaker
  */
 import {
   type App,
@@ -100,7 +100,10 @@ const HALF_OPEN_RECHECK_MS = 1000;
  * app.use(circuitBreaker({ tasks: ['payments.charge'], failureThreshold: 5, halfOpenAfter: '60s', scope: 'cluster' }));
  * @throws InvalidArgumentError for a bad option.
  */
-export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware & { state(key: string): Promise<Circuit> } {
+export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware & {
+  /** The circuit of `key` (the task name, or what the `key` option returns); closed when it has none. */
+  state(key: string): Promise<Circuit>;
+} {
   const threshold = options.failureThreshold ?? 5;
   if (!Number.isInteger(threshold) || threshold < 1) throw new InvalidArgumentError(`circuitBreaker({ failureThreshold }) must be a positive integer, got ${JSON.stringify(threshold)}`);
   const maxTrials = options.halfOpenMaxCalls ?? 1;

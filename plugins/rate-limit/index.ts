@@ -2,7 +2,7 @@
  * `rateLimit()`: Celery's `rate_limit` as a middleware, per task and per key, local to a worker or
  * shared by the cluster. Excess tasks are deferred to their slot (never dropped or failed, holding
  * no worker slot while they wait). See README.md.
- * @module
+ * @module celeriac/plugins/rate-limit
  */
 import {
   type App,
@@ -58,7 +58,10 @@ interface Schedule {
  * app.use(rateLimit({ rate: '10/s', tasks: ['mail.send'], key: (i) => i.ctx.headers.tenant ?? '-', scope: 'cluster' }));
  * @throws InvalidArgumentError for a bad rate, burst or scope.
  */
-export function rateLimit(options: RateLimitOptions): Middleware & { rateOf(task: string): string } {
+export function rateLimit(options: RateLimitOptions): Middleware & {
+  /** The rate in force for `task`, as `N/s` (the `rate` option, or a `control rate-limit` override). */
+  rateOf(task: string): string;
+} {
   const base = parseRate(options.rate, 'rateLimit({ rate })');
   const burst = options.burst ?? 1;
   if (!Number.isInteger(burst) || burst < 1) throw new InvalidArgumentError(`rateLimit({ burst }) must be a positive integer, got ${JSON.stringify(options.burst)}`);

@@ -3,7 +3,7 @@
  * ordinary tasks, driven by small built-in tasks through `link`/`linkError`; the saga log lives in
  * the KV bucket `<app>-sagas`. On a step failure the completed steps are compensated in reverse
  * order. See README.md.
- * @module
+ * @module celeriac/plugins/saga
  */
 import { randomUUID } from 'node:crypto';
 import {

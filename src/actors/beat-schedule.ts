@@ -13,7 +13,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import { isValidTaskName, validateTaskName, validateToken } from '../protocol/names.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 
-/** What {@link dueSlots} does with slots that fell due while no scheduler ran. */
+/** What the scheduler does with slots that fell due while no scheduler ran. */
 export type CatchUpPolicy = 'skip' | 'one' | 'all';
 
 /** Options of one periodic schedule. Exactly one of `cron` and `every` is required. */
@@ -34,7 +34,7 @@ export interface ScheduleOptions {
    * `cron` it is cut to end before the next slot. @defaultValue `0`
    */
   jitter?: Duration;
-  /** Slots that fell due while no scheduler ran, see {@link dueSlots}. @defaultValue `'one'` */
+  /** Slots that fell due while no scheduler ran, see {@link CatchUpPolicy}. @defaultValue `'one'` */
   catchUp?: CatchUpPolicy;
   /** Queue to publish to. @defaultValue the task's queue */
   queue?: string;

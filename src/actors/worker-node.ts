@@ -60,6 +60,7 @@ export class WorkerNode implements ControlTarget {
   /** A started node keeps the process alive until it stops (memory:// has no socket that would). */
   #keepAlive: NodeJS.Timeout | undefined;
 
+  /** Built by `app.worker(options)`. @internal */
   constructor(app: WorkerApp, options: WorkerOptions = {}) {
     this.#app = app;
     this.options = resolveWorkerOptions(options, app.options.defaultQueue);

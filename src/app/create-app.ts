@@ -105,7 +105,10 @@ export class App implements TaskPublisher {
    * @example
    * app.signals.on('failure', (e) => console.error(`${e.task} ${e.id} failed: ${e.error.message}`));
    */
-  get signals(): { on<K extends SignalName>(signal: K, listener: (event: SignalEvent<K>) => void): () => void } {
+  get signals(): {
+    /** Call `listener` on every `signal`; returns an unsubscribe function. */
+    on<K extends SignalName>(signal: K, listener: (event: SignalEvent<K>) => void): () => void;
+  } {
     return {
       on: (signal, listener) => {
         if (typeof listener !== 'function') throw new InvalidArgumentError(`signals.on("${signal}", listener): listener must be a function`);
@@ -520,7 +523,10 @@ export class App implements TaskPublisher {
    * @example
    * const stop = await app.events.subscribe((e) => console.log(e.type, e.task, e.id), { types: ['task-failed'] });
    */
-  get events(): { subscribe(listener: (e: CeleriacEvent) => void, options?: SubscribeEventsOptions): Promise<() => void> } {
+  get events(): {
+    /** Call `listener` for each event (of `options.types`); resolves with an unsubscribe function once listening. */
+    subscribe(listener: (e: CeleriacEvent) => void, options?: SubscribeEventsOptions): Promise<() => void>;
+  } {
     return { subscribe: (listener, options) => subscribeEvents(this.transport(), this.name, listener, options) };
   }
 

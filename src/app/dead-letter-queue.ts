@@ -65,6 +65,7 @@ export interface DeadLetterDeps {
  * after forgetting the task's stored failure so the new run can store its result.
  */
 export class DeadLetterQueue {
+  /** Built by the app; use `app.deadLetters`. @internal */
   constructor(private readonly deps: DeadLetterDeps) {}
 
   /** Entries, oldest first (default limit 1000). */

@@ -51,6 +51,7 @@ export class MessageSecurity {
   /** Refusals by reason, since start (all kinds). */
   readonly rejected: RejectionCounts = { unsigned: 0, bad_signature: 0, unknown_key: 0, expired: 0, replayed: 0, decrypt_failed: 0 };
 
+  /** Built by `createApp({ security })`; read it from `app.security`. @internal */
   constructor(options: ResolvedSecurityOptions) {
     this.#o = options;
     this.#tasks = new NonceCache(options.nonceCacheSize);
@@ -95,6 +96,8 @@ export class MessageSecurity {
    * Sign (and, with an encryption key, encrypt) a task bound for `queue`; a copy, the input is left
    * as it was. A body already encrypted (a worker re-publishing a retry) is only re-signed.
    * @throws InvalidArgumentError without a signing key
+   * Called by the app's publisher; not for applications.
+   * @internal
    */
   signTask(queue: string, task: EncodedTask): EncodedTask {
     if (!this.covers(queue)) return task;
@@ -112,6 +115,8 @@ export class MessageSecurity {
   /**
    * Check a delivered task before it is decoded: signature, age (against the broker's store time),
    * nonce, decryption. A queue this app does not sign passes as it is.
+   * Called by the worker's consumer; not for applications.
+   * @internal
    */
   authenticateTask(msg: IncomingMessage): Authenticated | Rejection {
     if (!this.covers(msg.queue)) return { ok: true, body: msg.body };
@@ -161,7 +166,11 @@ export class MessageSecurity {
     return this.#o.requireSignedControl;
   }
 
-  /** Check a control request: signature, age against this clock, nonce. */
+  /**
+   * Check a control request: signature, age against this clock, nonce.
+   * Called by the worker's control responder; not for applications.
+   * @internal
+   */
   verifyControl(subject: string, get: Lookup, body: Uint8Array): Verified | Rejection {
     const v = verifyControl(subject, get, body, this.#o.verifyKeys);
     if (!v.ok) return this.#reject('control', v);

@@ -73,7 +73,11 @@ function matchers(v: unknown, what: string): ErrorMatcher[] {
   return v as ErrorMatcher[];
 }
 
-/** @throws InvalidArgumentError naming the option. */
+/**
+ * Validate {@link RetryOptions} and fill in {@link DEFAULT_RETRY_OPTIONS}: a frozen
+ * {@link RetryPolicy} with durations in ms (the defaults' policy when `o` is undefined).
+ * @throws InvalidArgumentError naming the option.
+ */
 export function resolveRetryOptions(o: RetryOptions | undefined, what = 'options.retry'): RetryPolicy {
   if (o === undefined) return DEFAULT_RETRY_POLICY;
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError(`${what} must be an object`);

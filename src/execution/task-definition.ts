@@ -12,9 +12,13 @@ export type { DeliveryInfo };
 
 /** Minimal structured logger handed to tasks. */
 export interface TaskLogger {
+  /** Write `msg` with `fields` at level `debug`. */
   debug(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `info`. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `warn`. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `error`. */
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 

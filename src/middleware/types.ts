@@ -73,10 +73,16 @@ export type RunOutcomeState = 'SUCCESS' | 'FAILURE' | 'RETRY' | 'REVOKED' | 'IGN
 
 /** Observers of executions (the execution layer calls them; errors they throw are logged and ignored). */
 export interface ExecutionSignals {
+  /** Before the task function runs. */
   prerun?(e: TaskEvent): void;
+  /** After it ran, whatever the outcome (`state`). */
   postrun?(e: TaskEvent & { state: RunOutcomeState }): void;
+  /** The task returned `result`. */
   success?(e: TaskEvent & { result: unknown }): void;
+  /** The task failed for good (no retry left, or not retried). */
   failure?(e: TaskEvent & { error: SerializedError }): void;
+  /** The task failed and runs again in `countdownMs`. */
   retry?(e: TaskEvent & { error: SerializedError; countdownMs: number }): void;
+  /** The task was revoked (`reason`: revoked, expired, time limit...). */
   revoked?(e: TaskEvent & { reason: string }): void;
 }

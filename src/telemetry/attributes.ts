@@ -3,6 +3,7 @@
  * OpenTelemetry semantic conventions for messaging; the rest are `celeriac.*`.
  * @module
  */
+/** Span attribute names (exported as `SPAN_ATTRIBUTES`): the key is the name used in code, the value the attribute written on spans. */
 export const ATTR = {
   /** Always `nats` (also for memory://, which has NATS semantics). */
   messagingSystem: 'messaging.system',

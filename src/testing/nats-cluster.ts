@@ -39,6 +39,7 @@ export interface NatsClusterHandle {
   waitForLeader(timeoutMs?: number): Promise<void>;
   /** Stop every node and delete the stores. */
   stop(): Promise<void>;
+  /** {@link NatsClusterHandle.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

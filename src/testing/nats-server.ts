@@ -26,6 +26,7 @@ export interface NatsServerHandle {
   restart(): Promise<void>;
   /** Stop it and delete the store. */
   stop(): Promise<void>;
+  /** {@link NatsServerHandle.stop}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

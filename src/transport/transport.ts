@@ -70,12 +70,14 @@ export interface KvPutOptions {
 /** Minimal key-value store used for results (JetStream KV or in-memory). */
 export interface KeyValueStore {
   readonly bucket: string;
+  /** The current entry of `key`, or null when there is none (never written, deleted or expired). */
   get(key: string): Promise<KvEntry | null>;
   /**
    * Write a value. Resolves with the new revision.
    * @throws RevisionMismatchError when `expectRevision` does not match.
    */
   put(key: string, value: Uint8Array, options?: KvPutOptions): Promise<number>;
+  /** Delete `key` (its history keeps a delete marker). */
   delete(key: string): Promise<void>;
   /** Call `onEntry` for every update of `key` from now on; returns an unsubscribe function. */
   watchKey(key: string, onEntry: (e: KvEntry) => void): () => void;

@@ -4,9 +4,13 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 /** A structured logger: a message plus key/value fields. */
 export interface Logger {
+  /** Write `msg` with `fields` at level `debug`. */
   debug(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `info`. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `warn`. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Write `msg` with `fields` at level `error`. */
   error(msg: string, fields?: Record<string, unknown>): void;
   /** A logger that adds `fields` to every line. */
   child(fields: Record<string, unknown>): Logger;
