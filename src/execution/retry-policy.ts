@@ -14,9 +14,9 @@ export type Backoff = 'fixed' | 'exponential' | 'linear' | 'fibonacci' | ((attem
  */
 export interface RetryOptions {
   /** Errors that trigger an automatic retry (Celery `autoretry_for`). @defaultValue `[]` (only explicit `Retry`) */
-  autoretryFor?: ErrorMatcher[];
+  autoretryFor?: readonly ErrorMatcher[];
   /** Errors that are never retried automatically, even if `autoretryFor` matches (Celery `dont_autoretry_for`). @defaultValue `[]` */
-  dontAutoretryFor?: ErrorMatcher[];
+  dontAutoretryFor?: readonly ErrorMatcher[];
   /** Retries after the first attempt; `Infinity` retries forever. @defaultValue 3 */
   maxRetries?: number;
   /**

@@ -13,6 +13,12 @@ describe('retry policy', () => {
     assert.equal(shouldAutoretry(DEFAULT_RETRY_POLICY, new Error('x')), false);
   });
 
+  test('options written `as const` are accepted (readonly matcher lists) and match as given', () => {
+    const policy = resolveRetryOptions({ autoretryFor: [HttpError], dontAutoretryFor: [ValidationError], maxRetries: 2 } as const);
+    assert.equal(shouldAutoretry(policy, new FetchError('503')), true);
+    assert.equal(shouldAutoretry(policy, new ValidationError('bad')), false);
+  });
+
   test('curves: exponential, linear, fibonacci, capped at backoffMax, without jitter', () => {
     const base = { countdown: '1s', backoffMax: '10s', jitter: false } as const;
     const exp = resolveRetryOptions({ ...base, backoff: 'exponential' });
