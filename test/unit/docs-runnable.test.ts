@@ -23,6 +23,7 @@ const MIN_BLOCKS: Record<string, number> = {
   'docs/guide/calling.md': 3,
   'docs/guide/results.md': 3,
   'docs/guide/workers-and-pools.md': 3,
+  'docs/guide/routing-and-priorities.md': 3,
 };
 const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CELERIAC_BROKER_URL'));
 const exec = promisify(execFile);
