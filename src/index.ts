@@ -134,3 +134,14 @@ export {
   isHeadersTooLargeError,
 } from './errors.ts';
 export type { RetrySignalOptions, SerializedError } from './errors.ts';
+// Types that appear in the signatures above (resolved options, stats, records): exported so users can name them.
+export type { SerializerName } from './protocol/codec.ts';
+export type { LoggerOptions } from './util/logger.ts';
+export type { ExecuteInputOf } from './middleware/types.ts';
+export type { ResolvedTaskOptions } from './app/task-options.ts';
+export type { ResolvedWorkerOptions } from './actors/worker-options.ts';
+export type { ResolvedNatsSecurityOptions } from './transport/nats/nats-auth.ts';
+export type { DeadLetter, QueueSettings } from './transport/transport.ts';
+export type { AttemptRef } from './results/states.ts';
+export type { ExecutorStats } from './execution/executor.ts';
+export type { SchedulerStats } from './actors/scheduler.ts';

@@ -22,7 +22,7 @@ export interface SchedulerSettings {
   isDone?: (taskId: string) => Promise<boolean>;
 }
 
-/** Counters of a {@link Scheduler}. */
+/** Counters of the worker's scheduler of delayed tasks (`inspect stats` → `scheduler`). */
 export interface SchedulerStats {
   leading: boolean;
   /** Delayed tasks indexed (pending) on this leader. */

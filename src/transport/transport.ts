@@ -131,7 +131,7 @@ export interface QueueSettings {
   readonly ackWaitMs: number;
   /**
    * Deliveries after which the broker stops redelivering a message (JetStream `max_deliver`); the
-   * dead-letter backstop ({@link Transport.onMaxDeliveries}) then moves it to the dead-letter stream.
+   * dead-letter backstop (`Transport.onMaxDeliveries`) then moves it to the dead-letter stream.
    */
   readonly maxDeliver: number;
   /**
