@@ -21,17 +21,18 @@ test('the e-commerce example prints the same outcomes on NATS JetStream, run twi
     assert.equal(lines.length, ECOMMERCE_ORDERS_LINES.length, `run ${run}:\n${out}`);
     ECOMMERCE_ORDERS_LINES.forEach((re, i) => assert.match(lines[i] ?? '', re, `run ${run}:\n${out}`));
   }
-  // What stays on the broker: no task waits in the four queues; the two revoked hour-ahead rechecks
-  // wait in the delayed stream until their eta (a worker then skips them as REVOKED).
+  // What stays on the broker: no task waits in the four queues, and nothing live is scheduled (a
+  // revoked hour-ahead recheck may wait in the delayed stream until its eta; a worker skips it then).
   const app = createApp({ name: 'ecommerce-orders', broker: server.url });
   try {
     for (const q of ['orders', 'inventory', 'payments', 'email']) {
       const [stats] = await app.queueStats(q);
       assert.equal(stats?.depth ?? 0, 0, `queue ${q}`);
     }
-    const waiting = await app.scheduled();
-    assert.deepEqual(waiting.map((e) => e.task), ['inventory.recheck', 'inventory.recheck']);
-    for (const e of waiting) assert.equal(await app.asyncResult(e.id).state(), 'REVOKED');
+    for (const e of await app.scheduled()) {
+      assert.equal(e.task, 'inventory.recheck');
+      assert.equal(await app.asyncResult(e.id).state(), 'REVOKED', `scheduled ${e.id}`);
+    }
   } finally {
     await app.close();
   }
