@@ -61,16 +61,14 @@ say(await outcomeLine(SINGLE, single.id, first));
 const batch = await group(BATCH.map((o) => submitOrder.s(o))).applyAsync();
 const sagaIds = await batch.get({ timeout: '20s' });
 say(`batch              -> group of ${sagaIds.length} orders.submit, ${sagaIds.length} sagas started`);
-const outcomes = new Map<string, string>();
 for (const [i, order] of BATCH.entries()) {
   const id = sagaIds[i] as string;
   say(await outcomeLine(order, id, await placeOrder.runOf(id).get({ timeout: '20s' })));
-  outcomes.set(order.orderId, id);
 }
 
 // The sold-out order: backordered, its recheck scheduled an hour ahead. Read it back from the broker.
 const soldOut = BATCH[4] as Order;
-const bo = (await app.asyncResult(`${outcomes.get(soldOut.orderId)}.step1.followup`).get({ timeout: '10s' })) as Awaited<ReturnType<typeof backorder.fn>>;
+const bo = (await app.asyncResult(`${sagaIds[4]}.step1.followup`).get({ timeout: '10s' })) as Awaited<ReturnType<typeof backorder.fn>>;
 await app.asyncResult(bo.mailId).get({ timeout: '10s' });
 const recheck = app.asyncResult(bo.recheckId);
 const scheduled = await recheck.info();
