@@ -69,7 +69,13 @@ export const releaseReservation = app.task(
   { queue: 'inventory' },
 );
 
-/** The gateway times out now and then: retried 100 ms, then 200 ms later; a declined card is final. */
+/** Gateway timeouts retried before the payment fails for good. */
+const CHARGE_RETRIES = 4;
+
+/**
+ * The gateway times out now and then: retried 100 ms, 200 ms, 400 ms ... later; a declined card is
+ * final at once. A payment that fails for good mails the customer (the book's handle_payment_failure).
+ */
 export const chargePayment = app.task(
   'payments.charge',
   async (ctx, order: Order) => {
@@ -78,11 +84,11 @@ export const chargePayment = app.task(
       const transactionId = gateway.charge(order.orderId, order.paymentToken, cents, order.currency);
       return { transactionId, amount: money(cents, order.currency), attempts: ctx.retries + 1 };
     } catch (err) {
-      if (err instanceof PaymentDeclinedError) await followUp(ctx, notifyCustomer, order, 'payment failed', err.message);
+      if (err instanceof PaymentDeclinedError || ctx.retries >= CHARGE_RETRIES) await followUp(ctx, notifyCustomer, order, 'payment failed', (err as Error).message);
       throw err;
     }
   },
-  { queue: 'payments', retry: { autoretryFor: [GatewayTimeoutError], maxRetries: 4, backoff: 'exponential', countdown: '100ms', jitter: false } },
+  { queue: 'payments', retry: { autoretryFor: [GatewayTimeoutError], maxRetries: CHARGE_RETRIES, backoff: 'exponential', countdown: '100ms', jitter: false } },
 );
 
 /** Compensation of chargePayment. */
