@@ -11,8 +11,9 @@ export type ConsumerMsg =
   /** Warm shutdown: stop intake and close the subscription; `done` is called when closed. */
   | { type: 'drain'; done: () => void }
   /**
-   * Another queue now shares the slots: give back the slots held by open pull requests (close and
-   * reopen the subscription) so the new queue gets its share at once, not after a pull expires.
+   * The queues sharing the slots changed (one was added or the others were cancelled): give back the
+   * slots held by open pull requests (close and reopen the subscription) and reopen with the intake
+   * that fits, so a new queue gets its share at once, not after a pull expires.
    */
   | { type: 'rebalance' };
 
@@ -27,7 +28,10 @@ export interface ConsumerSettings {
   maxBatch: number;
   /** Pull requests outstanding at once. */
   maxOutstanding: number;
-  /** Other queues share the slots: an idle queue then holds one slot, not all of them. */
+  /**
+   * Other queues share the slots: pulls then ask with `no_wait` (they never hold slots they cannot
+   * fill), and an idle queue waits with a pull of one.
+   */
   shared: () => boolean;
   /**
    * Priority bands of the queue, highest first (`[q--hi, q, q--lo]`); each is a queue of its own
@@ -41,18 +45,23 @@ export interface ConsumerSettings {
 /** Longest sleep of a paused consumer before it looks again (a pause can end early). */
 const PAUSE_CHECK_MS = 250;
 
+/** Resolve after `ms`, or at once when `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Wait while the queue is paused (or until `signal` aborts). */
 async function whilePaused(s: ConsumerSettings, signal: AbortSignal): Promise<void> {
   for (let until = s.pausedUntil?.() ?? 0; until > Date.now() && !signal.aborted; until = s.pausedUntil?.() ?? 0) {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, Math.min(PAUSE_CHECK_MS, until - Date.now()));
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+    await abortableDelay(Math.min(PAUSE_CHECK_MS, until - Date.now()), signal);
   }
 }
 
@@ -60,6 +69,11 @@ async function whilePaused(s: ConsumerSettings, signal: AbortSignal): Promise<vo
 const STARVATION_GUARD = 8;
 /** How long an idle banded queue waits on one band before it asks all bands again. */
 const BANDED_IDLE_WAIT_MS = 1000;
+
+/** How long an idle queue that shares the slots waits with its pull of one before it asks again. */
+const SHARED_IDLE_WAIT_MS = 1000;
+/** Pause after a failed pull before the next one (the connection is down or the consumer is gone). */
+const PULL_ERROR_PAUSE_MS = 250;
 
 /**
  * One queue's intake, as an actor: a bounded loop that reserves free slots first and only then
@@ -84,7 +98,8 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
         void bandedIntake([...subs], signal).catch((err) => ctx.fail(err));
       } else {
         subs.push(await s.transport.subscribe(s.queue, onMessage));
-        void intake(subs[0] as QueueSubscription, signal).catch((err) => ctx.fail(err));
+        const loop = s.shared() ? sharedIntake : intake;
+        void loop(subs[0] as QueueSubscription, signal).catch((err) => ctx.fail(err));
       }
     };
     let context: ActorContext<ConsumerMsg> | undefined;
@@ -145,6 +160,35 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
     }
   }
 
+  /**
+   * A queue that shares the slots with other queues: a pull that waits would keep the slots it
+   * cannot fill until it expires, and starve the other queues (a worker on three queues took ~20 s
+   * to start a task on its third). So each pull asks with `no_wait` for what the queue has now,
+   * and a queue that had nothing waits with a pull of one (at most {@link SHARED_IDLE_WAIT_MS}),
+   * holding one slot while it waits. The slot pool serves waiting queues in turn.
+   */
+  async function sharedIntake(sub: QueueSubscription, signal: AbortSignal): Promise<void> {
+    let idle = false;
+    while (!signal.aborted) {
+      await whilePaused(s, signal);
+      if (signal.aborted) break;
+      const n = await s.slots.acquire(idle ? 1 : s.maxBatch, signal, 1);
+      if (n === 0) break;
+      if (signal.aborted) {
+        s.slots.release(n);
+        break;
+      }
+      let failed = false;
+      const delivered: number = await sub.pull(n, idle ? { expiresMs: SHARED_IDLE_WAIT_MS } : { noWait: true }).catch(() => {
+        failed = true;
+        return 0;
+      });
+      s.slots.release(n - delivered);
+      idle = delivered === 0;
+      if (failed) await abortableDelay(PULL_ERROR_PAUSE_MS, signal);
+    }
+  }
+
   async function intake(sub: QueueSubscription, signal: AbortSignal): Promise<void> {
     let outstanding = 0;
     let idle = false;
@@ -157,7 +201,7 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
       }
       await whilePaused(s, signal);
       if (signal.aborted) break;
-      const want = idle && s.shared() ? 1 : s.maxBatch;
+      const want = s.maxBatch;
       // While a request is still open, wait for a worthwhile batch of free slots instead of sending
       // one pull request per freed slot.
       const min = outstanding > 0 ? Math.ceil(s.slots.capacity / 4) : 1;

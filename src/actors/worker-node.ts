@@ -249,6 +249,8 @@ export class WorkerNode implements ControlTarget {
       if (!ref.tryTell({ type: 'drain', done: resolve })) resolve();
     });
     await this.#root.stopChild(`consumer:${queue}`);
+    // The last queue no longer shares the slots: it goes back to pipelined pulls.
+    if (this.#queues.length === 1) for (const other of this.#consumers.values()) other.tryTell({ type: 'rebalance' });
     this.logger.info('stopped consuming queue', { queue });
     return [...this.#queues];
   }
