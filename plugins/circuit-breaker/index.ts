@@ -36,8 +36,13 @@ export interface Circuit {
   openedAt: number;
   /** When it lets a trial call through, epoch ms. */
   halfOpenAt: number;
-  /** Trial calls let through since it became half-open. */
+  /** Trial calls let through since it became half-open (and not yet reported back). */
   trials: number;
+  /**
+   * When the last trial call was let through, epoch ms. A trial that has not reported back within
+   * `halfOpenAfter` is counted lost (its worker died) and another one is let through.
+   */
+  trialAt?: number;
 }
 
 /** A state change, for `onStateChange` and the log. */
@@ -202,9 +207,11 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
         const c = cur ?? CLOSED;
         if (c.state === 'closed') return { next: undefined, result: { ok: true, trial: false, from: c.state, c } };
         if (c.state === 'open' && now < c.halfOpenAt) return { next: undefined, result: { ok: false, waitMs: c.halfOpenAt - now, from: c.state, c } };
-        const base: Circuit = c.state === 'open' ? { ...c, state: 'half-open', trials: 0 } : c;
+        let base: Circuit = c.state === 'open' ? { ...c, state: 'half-open', trials: 0 } : c;
+        // Trials that never reported back (a worker died mid-trial) stop counting after halfOpenAfter.
+        if (base.trials >= maxTrials && now - (base.trialAt ?? 0) >= openMs) base = { ...base, trials: 0 };
         if (base.trials >= maxTrials) return { next: c.state === 'open' ? base : undefined, result: { ok: false, waitMs: HALF_OPEN_RECHECK_MS, from: c.state, c: base } };
-        const n: Circuit = { ...base, trials: base.trials + 1 };
+        const n: Circuit = { ...base, trials: base.trials + 1, trialAt: now };
         return { next: n, result: { ok: true, trial: true, from: c.state, c: n } };
       });
       changed(key, admit.from, admit.c);
@@ -236,6 +243,15 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
             return { next: n, result: { from: c.state, c: n } };
           });
           changed(key, out.from, out.c);
+        } else if (admit.trial) {
+          // An outcome that says nothing about the dependency (Defer, Ignore, an error isFailure
+          // does not count): hand the trial back so another call can make it.
+          await s.update<Transition>(key, (cur) => {
+            const c = cur ?? CLOSED;
+            if (c.state !== 'half-open' || c.trials === 0) return { next: undefined, result: { from: c.state, c } };
+            const n: Circuit = { ...c, trials: c.trials - 1 };
+            return { next: n, result: { from: c.state, c: n } };
+          });
         }
         throw err;
       }

@@ -81,6 +81,68 @@ test('a failed trial reopens the circuit for another halfOpenAfter', async () =>
   }
 });
 
+test('a half-open trial that ends in an error isFailure does not count hands the trial back: the next call closes the circuit', async () => {
+  const app = newApp();
+  const changes: string[] = [];
+  class InvalidNumber extends Error {}
+  const breaker = circuitBreaker({
+    failureThreshold: 1,
+    halfOpenAfter: '300ms',
+    isFailure: (err) => !(err instanceof InvalidNumber),
+    onStateChange: (c) => changes.push(`${c.from}->${c.to}`),
+  });
+  app.use(breaker);
+  let down = true;
+  const send = app.task('sms.send', async (_ctx, to: string) => {
+    if (to === 'bad') throw new InvalidNumber(`${to} is not a phone number`);
+    if (down) throw new Error('gateway down');
+    return `sent to ${to}`;
+  }, { deadLetter: false });
+  const w = app.worker({ concurrency: 1, logger: silentLogger });
+  await w.start();
+  try {
+    await (await send.delay('+1')).get({ timeout: '5s' }).catch(() => undefined);
+    down = false;
+    // The first call after halfOpenAfter is the trial; it fails with a non-counted error.
+    await new Promise((r) => setTimeout(r, 350));
+    await assert.rejects((await send.delay('bad')).get({ timeout: '5s' }), (e: unknown) => isTaskError(e) && e.remote.name === 'Error');
+    assert.equal((await breaker.state('sms.send')).trials, 0, 'the trial was handed back');
+    assert.equal(await (await send.delay('+2')).get({ timeout: '5s' }), 'sent to +2');
+    assert.deepEqual(changes, ['closed->open', 'open->half-open', 'half-open->closed']);
+  } finally {
+    await w.stop();
+  }
+});
+
+test('a trial that never reports back (its worker died) stops counting after halfOpenAfter', async () => {
+  const app = newApp();
+  const breaker = circuitBreaker({ failureThreshold: 1, halfOpenAfter: '300ms' });
+  app.use(breaker);
+  let mode: 'fail' | 'hang' | 'ok' = 'fail';
+  const release: Array<() => void> = [];
+  const call = app.task('dep.call', async () => {
+    if (mode === 'fail') throw new Error('down');
+    if (mode === 'hang') await new Promise<void>((r) => release.push(r));
+    return 'ok';
+  }, { deadLetter: false });
+  const w = app.worker({ concurrency: 2, logger: silentLogger });
+  await w.start();
+  try {
+    await (await call.delay()).get({ timeout: '5s' }).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 350));
+    mode = 'hang';
+    await call.delay(); // the trial: runs and never answers (as if its worker had died)
+    await until(async () => (await breaker.state('dep.call')).trials === 1);
+    mode = 'ok';
+    // Within halfOpenAfter of the lost trial the next call waits; after it, it becomes the trial and closes the circuit.
+    assert.equal(await (await call.delay()).get({ timeout: '5s' }), 'ok');
+    assert.equal((await breaker.state('dep.call')).state, 'closed');
+  } finally {
+    for (const r of release) r();
+    await w.stop();
+  }
+});
+
 test('a queue whose every task is behind an open circuit is not fetched from until half-open', async () => {
   const app = newApp();
   const breaker = circuitBreaker({ failureThreshold: 1, halfOpenAfter: '1500ms', halfOpenMaxCalls: 1 });
