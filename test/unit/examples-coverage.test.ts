@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -34,12 +34,22 @@ async function runnableExamples(): Promise<string[]> {
   return names.sort();
 }
 
-/** Which test files mention `examples/<name>/main.ts` (directly or through a `${name}` template). */
+/** A test file's source with the sources of the test/helpers files it imports appended. */
+async function withHelpers(file: string): Promise<string> {
+  const src = await readFile(file, 'utf8');
+  const helpers = [...src.matchAll(/from '((?:\.\.\/)+helpers\/[\w.-]+\.ts)'/g)].map((m) => join(dirname(file), m[1] ?? ''));
+  return [src, ...(await Promise.all(helpers.map((h) => readFile(h, 'utf8'))))].join('\n');
+}
+
+/**
+ * Which test files mention `examples/<name>/main.ts`: directly, in a test/helpers file they import,
+ * or through a `${name}` template over a list that names the folder.
+ */
 async function testsRunning(name: string, tier: 'unit' | 'integration'): Promise<string[]> {
   const files = await filesUnder(join(ROOT, 'test', tier));
   const hits: string[] = [];
   for (const f of files) {
-    const src = await readFile(f, 'utf8');
+    const src = await withHelpers(f);
     const literal = src.includes(`examples/${name}/main.ts`);
     // `examples/${framework}/main.ts` over a list that names the folder.
     const templated = /examples\/\$\{\w+\}\/main\.ts/.test(src) && src.includes(`'${name}'`);
