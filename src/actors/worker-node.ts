@@ -678,9 +678,14 @@ export class WorkerNode implements ControlTarget {
 
   /** Cold shutdown: hand every in-flight task back at once and stop. */
   async kill(): Promise<void> {
+    if (this.#state !== 'draining') return this.stop(0);
+    // A warm stop is under way (the second signal): make sure intake is stopped, then hand back
+    // what runs; the warm stop, no longer waiting, finishes the teardown.
+    const stopped = new Promise<void>((resolve) => this.onStopped(resolve));
+    await this.#stopConsumers();
     this.#executor?.abortAll(new ClosedError('worker killed'));
     await this.#executor?.returnAll();
-    await this.stop(0);
+    await stopped;
   }
 
   async #waitIdle(ms: number): Promise<boolean> {
