@@ -18,12 +18,11 @@ const queueOf = (task: string) => app.getTask(task)?.options.queue ?? '?';
 for (const q of QUEUES) await app.purge(q);
 await app.deadLetters.purge();
 
-// One worker node per queue, each with its own slots, as a deployment runs them (README: "Workers").
-const workers = QUEUES.map((q) => app.worker({ name: `${q}@%h`, queues: [q], concurrency: 8 }));
-await Promise.all(workers.map((w) => w.start()));
-const replies = await app.control.inspect({ destination: workers.map((w) => w.name) }).activeQueues();
-const consumed = replies.flatMap((r) => (r.ok ? r.result.map((q) => `${q.queue} (${r.worker.split('@')[0]} node)`) : [])).sort();
-say(`workers consume    -> ${consumed.join(', ')}`);
+// One worker consuming the four queues (a deployment may as well run a worker per queue: README, "Workers").
+const worker = app.worker({ queues: QUEUES, concurrency: 16 });
+await worker.start();
+const [reply] = await app.control.inspect({ destination: [worker.name] }).activeQueues();
+say(`worker consumes    -> ${reply?.ok ? reply.result.map((q) => q.queue).sort().join(', ') : '?'}`);
 say(`stock before       -> ${inventory.describe()}`);
 
 /** How long the retries of an order's charge waited, against the task's back-off policy. */
@@ -93,6 +92,6 @@ say(`payments           -> captured: ${charges.filter(([, c]) => !c.refunded).ma
 for (const m of [...mailer.outbox].sort((a, b) => a.orderId.localeCompare(b.orderId))) say(`mail               -> ${m.to}: ${m.subject}`);
 for (const a of supportDesk.alerts) say(`support alert      -> ${a.orderId}: ${a.reason}`);
 
-await Promise.all(workers.map((w) => w.stop()));
+await worker.stop();
 await app.close();
 say('done');

@@ -3,8 +3,8 @@
  * study 1) as a saga. validate -> reserve inventory -> charge payment -> fulfil -> confirm by email;
  * a step that fails for good has the completed ones compensated in reverse (release the
  * reservation, refund the charge). Each step's queue: orders, inventory, payments, email.
- * Workers of a real deployment, one per queue: `npx celeriac worker -A examples/ecommerce-orders/tasks.ts -Q payments -n payments@%h`
- * (README.md, "Workers").
+ * A worker of a real deployment: `npx celeriac worker -A examples/ecommerce-orders/tasks.ts -Q orders,inventory,payments,email`
+ * (or one per queue: README.md, "Workers").
  */
 import { type Task, type TaskContext, createApp, isInvalidArgumentError } from '../../src/index.ts';
 import { saga } from '../../plugins/saga/index.ts';

@@ -6,7 +6,7 @@
 const exact = (s: string): RegExp => new RegExp(`^${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
 export const ECOMMERCE_ORDERS_LINES: readonly RegExp[] = [
-  exact('workers consume    -> email (email node), inventory (inventory node), orders (orders node), payments (payments node)'),
+  exact('worker consumes    -> email, inventory, orders, payments'),
   exact('stock before       -> PROD-001: 10, PROD-002: 5, PROD-003: 0'),
   // The book's sample order, one line per saga step, with the queue it is routed to.
   exact('  orders.validate     [orders]    -> done {"orderId":"ORD-1001","total":"109.97 USD"}'),
