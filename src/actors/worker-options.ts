@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import { validateToken } from '../protocol/names.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { Logger } from '../util/logger.ts';
+import { unknownKeyMessage } from '../util/known-keys.ts';
 
 /** Options of a worker node (`app.worker(options)`, `celeriac worker`). */
 export interface WorkerOptions {
@@ -106,8 +107,19 @@ export const DEFAULT_WORKER_OPTIONS = {
   restartWindow: '60s',
 } as const;
 
-/** @throws InvalidArgumentError naming the option. */
+/** Every key of {@link WorkerOptions} (checked by the compiler both ways). */
+const WORKER_OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    queues: 1, concurrency: 1, cpuThreads: 1, cpuStart: 1, maxTasksPerThread: 1, maxMemoryPerThreadMb: 1, name: 1, tasksModule: 1, grace: 1, logger: 1,
+    timeLimit: 1, softTimeLimit: 1, scheduler: 1, schedulerLease: 1, events: 1, heartbeat: 1, autoscale: 1, maxRestarts: 1, restartWindow: 1,
+  } satisfies Record<keyof WorkerOptions, 1>),
+);
+
+/** @throws InvalidArgumentError naming the option (also a key that is not an option: a typo is not ignored). */
 export function resolveWorkerOptions(o: WorkerOptions, defaultQueue: string): ResolvedWorkerOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('worker options must be an object');
+  const unknown = unknownKeyMessage(o, WORKER_OPTION_KEYS, 'worker options');
+  if (unknown) throw new InvalidArgumentError(unknown);
   const queues = o.queues ?? [defaultQueue];
   if (!Array.isArray(queues) || queues.length === 0) throw new InvalidArgumentError('worker options.queues must be a non-empty array');
   queues.forEach((q, i) => validateToken(q, `worker options.queues[${i}]`));

@@ -6,6 +6,7 @@ import { validateToken } from '../protocol/names.ts';
 import type { QueueSettings } from '../transport/transport.ts';
 import { type NatsSecurityOptions, type ResolvedNatsSecurityOptions, resolveNatsSecurityOptions } from '../transport/nats/nats-auth.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
+import { unknownKeyMessage } from '../util/known-keys.ts';
 import { type ResolvedSecurityOptions, type SecurityOptions, resolveSecurityOptions } from './security-options.ts';
 
 /** Options of {@link createApp}. Every field is optional. */
@@ -208,9 +209,23 @@ function bool(v: unknown, what: string): boolean {
   return v;
 }
 
-/** Apply defaults and validate. @throws InvalidArgumentError naming the option. */
+/** Every key of {@link AppOptions} (checked by the compiler both ways). */
+const APP_OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    name: 1, middleware: 1, sendSentEvents: 1, broker: 1, resultBackend: 1, serializer: 1, defaultQueue: 1, resultExpires: 1, maxPayloadBytes: 1,
+    maxResultBytes: 1, maxQueuedTasks: 1, maxQueuedBytes: 1, ackWait: 1, maxAckPending: 1, publishTimeout: 1, duplicateWindow: 1, trackStarted: 1,
+    maxDeliver: 1, maxCrashes: 1, queues: 1, revokeExpires: 1, maxDeadLetters: 1, updateBrokerConfig: 1, nats: 1, streamReplicas: 1, security: 1,
+  } satisfies Record<keyof AppOptions, 1>),
+);
+
+/**
+ * Apply defaults and validate.
+ * @throws InvalidArgumentError naming the option (also a key that is not an option: a typo is not ignored).
+ */
 export function resolveAppOptions(o: AppOptions = {}): ResolvedAppOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('createApp(options): options must be an object');
+  const unknown = unknownKeyMessage(o, APP_OPTION_KEYS, 'createApp options');
+  if (unknown) throw new InvalidArgumentError(unknown);
   const d = DEFAULT_APP_OPTIONS;
   // An empty string (e.g. an unset-but-exported CELERIAC_BROKER_URL) means "not given".
   const broker = o.broker === undefined || o.broker === '' ? d.broker : o.broker;

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../errors.ts';
 import type { ApplyOptions } from '../middleware/types.ts';
+import { unknownKeyMessage } from '../util/known-keys.ts';
 import { type Middleware, validateMiddleware } from './middleware.ts';
 import { validateUserHeaders } from '../protocol/envelope.ts';
 import { validateTaskId, validateToken } from '../protocol/names.ts';
@@ -65,10 +66,24 @@ function limits(hard: Duration | undefined, soft: Duration | undefined, what: st
   return { timeLimitMs, softTimeLimitMs };
 }
 
-/** @throws InvalidArgumentError naming the option. */
+/** Every key of {@link TaskOptions} (checked by the compiler both ways). */
+const TASK_OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({ kind: 1, queue: 1, ignoreResult: 1, retry: 1, timeLimit: 1, softTimeLimit: 1, deadLetter: 1, priority: 1, middleware: 1 } satisfies Record<keyof TaskOptions, 1>),
+);
+
+/** Every key of {@link ApplyOptions}. */
+const APPLY_OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({
+    taskId: 1, queue: 1, priority: 1, headers: 1, expires: 1, countdown: 1, eta: 1, ignoreResult: 1, timeLimit: 1, softTimeLimit: 1, idempotencyKey: 1,
+  } satisfies Record<keyof ApplyOptions, 1>),
+);
+
+/** @throws InvalidArgumentError naming the option (also a key that is not an option: a typo is not ignored). */
 export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: string): ResolvedTaskOptions {
   const opts = o ?? {};
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('task options must be an object');
+  const unknown = unknownKeyMessage(opts, TASK_OPTION_KEYS, 'task options');
+  if (unknown) throw new InvalidArgumentError(unknown);
   const kind = opts.kind ?? 'io';
   if (kind !== 'io' && kind !== 'cpu') throw new InvalidArgumentError(`task options.kind must be 'io' or 'cpu', got ${JSON.stringify(kind)}`);
   if (opts.ignoreResult !== undefined && typeof opts.ignoreResult !== 'boolean') {
@@ -118,11 +133,13 @@ const NO_APPLY_OPTIONS: ResolvedApplyOptions = Object.freeze({
   idempotencyKey: null,
 });
 
-/** @throws InvalidArgumentError naming the option. */
+/** @throws InvalidArgumentError naming the option (also a key that is not an option). */
 export function resolveApplyOptions(o: ApplyOptions | undefined, now = Date.now()): ResolvedApplyOptions {
   if (o === undefined) return NO_APPLY_OPTIONS;
   const opts = o;
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('applyAsync options must be an object');
+  const unknown = unknownKeyMessage(opts, APPLY_OPTION_KEYS, 'applyAsync options');
+  if (unknown) throw new InvalidArgumentError(unknown);
   if (opts.countdown !== undefined && opts.eta !== undefined) {
     throw new InvalidArgumentError('applyAsync options: give countdown or eta, not both');
   }

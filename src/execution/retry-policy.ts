@@ -1,5 +1,11 @@
 import { InvalidArgumentError } from '../errors.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
+import { unknownKeyMessage } from '../util/known-keys.ts';
+
+/** Every key of {@link RetryOptions} (checked by the compiler both ways). */
+const RETRY_OPTION_KEYS: ReadonlySet<string> = new Set(
+  Object.keys({ autoretryFor: 1, dontAutoretryFor: 1, maxRetries: 1, countdown: 1, backoff: 1, backoffMax: 1, jitter: 1 } satisfies Record<keyof RetryOptions, 1>),
+);
 
 /** An error class (matched with `instanceof`, or by name for errors rebuilt from another thread) or a predicate. */
 export type ErrorMatcher = (abstract new (...args: never[]) => Error) | ((err: unknown) => boolean);
@@ -81,6 +87,8 @@ function matchers(v: unknown, what: string): ErrorMatcher[] {
 export function resolveRetryOptions(o: RetryOptions | undefined, what = 'options.retry'): RetryPolicy {
   if (o === undefined) return DEFAULT_RETRY_POLICY;
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError(`${what} must be an object`);
+  const unknown = unknownKeyMessage(o, RETRY_OPTION_KEYS, what);
+  if (unknown) throw new InvalidArgumentError(unknown);
   const d = DEFAULT_RETRY_OPTIONS;
   const backoff = o.backoff ?? d.backoff;
   if (typeof backoff !== 'function' && !['fixed', 'exponential', 'linear', 'fibonacci'].includes(backoff)) {
