@@ -11,7 +11,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cron } from 'croner';
 import type { ResultRecord } from '../../src/index.ts';
 import type { Aggregate, Batch, OrderRow, ValidRow } from './rows.ts';
 import { PAGES, startStubApi } from './stub-api.ts';
@@ -36,9 +35,9 @@ const cfg = pipelineConfig();
 const worker = app.worker({ concurrency: 8 });
 await worker.start();
 
-// The entry as beat reads it (croner, the same parser): when it fires next.
-const next = new Cron(hourly.cron as string, { timezone: hourly.timezone }).nextRun() as Date;
-line('schedule', `${hourly.name}: ${hourly.task} at cron '${hourly.cron}' (${hourly.timezone}), next run ${next.toISOString()}`);
+// The entry and when beat fires it next.
+const next = app.nextRun(hourly.name);
+line('schedule', `${hourly.name}: ${hourly.task} at cron '${hourly.cron}' (${hourly.timezone}), next run ${next?.toISOString()}`);
 const csvFiles = (await readdir(cfg.csvDir)).filter((f) => f.endsWith('.csv')).sort();
 line('sources', `api ${PAGES.length} pages, csv ${csvFiles.join(' ')}, table ${cfg.tableRows} generated rows`);
 

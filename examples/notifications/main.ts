@@ -5,7 +5,6 @@
  * `npx tsx examples/notifications/main.ts`; with CELERIAC_BROKER_URL=nats://127.0.0.1:4222 the same
  * code uses NATS JetStream.
  */
-import { Cron } from 'croner';
 import { isTaskError } from '../../src/index.ts';
 import type { CircuitChange } from '../../plugins/circuit-breaker/index.ts';
 import { type Channel, providers } from './providers.ts';
@@ -120,7 +119,7 @@ for (const d of await app.deadLetters.list()) say(`${pad('dead letter')}-> ${d.t
 
 // 7. The daily digest: a beat entry (it fires at 08:00 UTC every day); here it is run once now,
 //    through the same task the beat publishes.
-const next = new Cron(dailyDigest.cron ?? '', { timezone: dailyDigest.timezone }).nextRun();
+const next = app.nextRun(dailyDigest.name);
 say(`${pad('beat')}-> ${dailyDigest.name}: ${dailyDigest.task} cron '${dailyDigest.cron}' ${dailyDigest.timezone}, next run ${next?.toISOString()}`);
 const report: DigestReport = await (await digest.applyAsync(dailyDigest.args as [])).get({ timeout: '20s' });
 const mailed = await Promise.all(report.emails.map((e) => outcome(e.taskId)));

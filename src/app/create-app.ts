@@ -8,7 +8,7 @@ import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { Revocations } from '../results/revocations.ts';
 import type { DeadLetterStore, KeyValueStore, QueueStats } from '../transport/transport.ts';
 import { DeadLetterQueue } from './dead-letter-queue.ts';
-import { type ResolvedSchedule, type ScheduleOptions, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
+import { type ResolvedSchedule, type ScheduleOptions, fireTime, nextSlot, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
 import { AsyncResult } from '../results/async-result.ts';
 import { ResultRouter } from '../results/result-router.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
@@ -208,6 +208,20 @@ export class App implements TaskPublisher {
   /** Registered schedules. */
   schedules(): ResolvedSchedule[] {
     return [...this.#schedules.values()];
+  }
+
+  /**
+   * When beat fires the schedule `name` next after `after` (default now), with its jitter; null for
+   * a cron pattern that never matches again. The same computation beat makes, so a dashboard or a
+   * demo can show it.
+   * @example app.nextRun('reports.hourly')?.toISOString() // '2026-11-24T09:00:00.000Z'
+   * @throws InvalidArgumentError when no schedule has that name.
+   */
+  nextRun(name: string, after: Date = new Date()): Date | null {
+    const s = this.#schedules.get(name);
+    if (!s) throw new InvalidArgumentError(`app.nextRun("${name}"): no schedule has this name (registered: ${[...this.#schedules.keys()].join(', ') || 'none'})`);
+    const slot = nextSlot(s, after.getTime());
+    return Number.isFinite(slot) ? new Date(fireTime(s, slot)) : null;
   }
 
   /** @internal publish the task of a schedule's slot (task id = dedupe id = the slot's id). */
