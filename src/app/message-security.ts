@@ -95,8 +95,8 @@ export class MessageSecurity {
   /**
    * Sign (and, with an encryption key, encrypt) a task bound for `queue`; a copy, the input is left
    * as it was. A body already encrypted (a worker re-publishing a retry) is only re-signed.
-   * @throws InvalidArgumentError without a signing key
    * Called by the app's publisher; not for applications.
+   * @throws InvalidArgumentError without a signing key
    * @internal
    */
   signTask(queue: string, task: EncodedTask): EncodedTask {
