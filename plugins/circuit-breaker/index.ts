@@ -50,6 +50,7 @@ export interface CircuitChange {
   key: string;
   from: CircuitState;
   to: CircuitState;
+  /** When it changed, epoch ms (for an opening: when the failure that opened it was counted). */
   at: number;
   /** When an open circuit becomes half-open. */
   halfOpenAt?: number;
@@ -135,7 +136,8 @@ export function circuitBreaker(options: CircuitBreakerOptions = {}): Middleware 
 
   const changed = (key: string, from: CircuitState, c: Circuit) => {
     if (from === c.state) return;
-    const change: CircuitChange = { key, from, to: c.state, at: Date.now(), ...(c.state === 'open' ? { halfOpenAt: c.halfOpenAt } : {}) };
+    // An opening is dated when it happened (halfOpenAt - at is then exactly halfOpenAfter).
+    const change: CircuitChange = { key, from, to: c.state, at: c.state === 'open' ? c.openedAt : Date.now(), ...(c.state === 'open' ? { halfOpenAt: c.halfOpenAt } : {}) };
     try {
       options.onStateChange?.(change);
     } catch {

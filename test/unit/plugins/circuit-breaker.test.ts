@@ -54,6 +54,8 @@ test('closed -> open after the threshold; while open tasks are deferred (not run
       changes.map((c) => `${c.from}->${c.to}`),
       ['closed->open', 'open->half-open', 'half-open->closed'],
     );
+    const opened = changes[0];
+    assert.equal((opened?.halfOpenAt ?? 0) - (opened?.at ?? 0), 1200, 'an opening is dated when it happened: halfOpenAt is exactly halfOpenAfter later');
     await until(() => events.length === 3, 2000, 'circuit-changed events');
     assert.deepEqual(events, ['closed->open', 'open->half-open', 'half-open->closed'], 'each change is a worker event');
   } finally {
