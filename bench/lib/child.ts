@@ -36,7 +36,10 @@ export function killAllRoles(): void {
  */
 export function startRole(script: string, args: readonly (string | number)[], timeoutMs: number, env: Record<string, string> = {}): RoleProcess {
   const name = `${script} ${args[0] ?? ''}`.trim();
-  const proc = spawn(process.execPath, ['--import', 'tsx', `bench/roles/${script}`, ...args.map(String)], {
+  // BENCH_CPU_PROF=<dir>: every role writes V8 CPU profiles (node --cpu-prof) under <dir>/<role>/.
+  // One folder per role: each thread (the main one, tsx's loader) writes its own CPU.<date>.<pid>.<tid>... file.
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${script.replace(/\W+/g, '-')}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', `bench/roles/${script}`, ...args.map(String)], {
     cwd: ROOT,
     env: { ...process.env, BENCH_ROLE_DEADLINE_MS: String(Math.max(5_000, timeoutMs - 2_000)), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
