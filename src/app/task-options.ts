@@ -71,6 +71,14 @@ const TASK_OPTION_KEYS: ReadonlySet<string> = new Set(
   Object.keys({ kind: 1, queue: 1, ignoreResult: 1, retry: 1, timeLimit: 1, softTimeLimit: 1, deadLetter: 1, priority: 1, middleware: 1 } satisfies Record<keyof TaskOptions, 1>),
 );
 
+/** What to use instead of options users bring from Celery. */
+const TASK_OPTION_HINTS: Readonly<Record<string, string>> = {
+  rateLimit: "rate limits are a plugin: app.use(rateLimit({ rate: '10/s', tasks: ['<task name>'] })) from celeriac/plugins/rate-limit",
+  acksLate: 'Celeriac always acks after the task finished (acks-late); nothing to set',
+  maxRetries: 'put it in the retry policy: { retry: { maxRetries } }',
+  autoretryFor: 'put it in the retry policy: { retry: { autoretryFor } }',
+};
+
 /** Every key of {@link ApplyOptions}. */
 const APPLY_OPTION_KEYS: ReadonlySet<string> = new Set(
   Object.keys({
@@ -82,7 +90,7 @@ const APPLY_OPTION_KEYS: ReadonlySet<string> = new Set(
 export function resolveTaskOptions(o: TaskOptions | undefined, defaultQueue: string): ResolvedTaskOptions {
   const opts = o ?? {};
   if (typeof opts !== 'object' || opts === null) throw new InvalidArgumentError('task options must be an object');
-  const unknown = unknownKeyMessage(opts, TASK_OPTION_KEYS, 'task options');
+  const unknown = unknownKeyMessage(opts, TASK_OPTION_KEYS, 'task options', TASK_OPTION_HINTS);
   if (unknown) throw new InvalidArgumentError(unknown);
   const kind = opts.kind ?? 'io';
   if (kind !== 'io' && kind !== 'cpu') throw new InvalidArgumentError(`task options.kind must be 'io' or 'cpu', got ${JSON.stringify(kind)}`);

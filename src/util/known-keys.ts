@@ -34,12 +34,15 @@ export function closestKey(key: string, known: Iterable<string>): string | undef
 
 /**
  * The message for the first key of `o` that is not in `known`, or undefined when all are known.
+ * `hints` say what to do instead for keys users bring from elsewhere (Celery, older docs).
  * @example unknownKeyMessage({ concurency: 4 }, KEYS, 'worker options')
  * // 'worker options.concurency is not an option (did you mean "concurrency"?); the options are: ...'
  */
-export function unknownKeyMessage(o: object, known: ReadonlySet<string>, what: string): string | undefined {
+export function unknownKeyMessage(o: object, known: ReadonlySet<string>, what: string, hints: Readonly<Record<string, string>> = {}): string | undefined {
   for (const key of Object.keys(o)) {
     if (known.has(key)) continue;
+    const hint = Object.hasOwn(hints, key) ? hints[key] : undefined;
+    if (hint) return `${what}.${key} is not an option: ${hint}`;
     const near = closestKey(key, known);
     return `${what}.${key} is not an option${near ? ` (did you mean "${near}"?)` : ''}; the options are: ${[...known].join(', ')}`;
   }

@@ -27,7 +27,8 @@ test('createApp, app.task, applyAsync, app.worker and retry options refuse a key
   refuses(() => createApp({ name: 'k', brokr: 'memory://' } as never), /^createApp options\.brokr is not an option \(did you mean "broker"\?\)/);
   const app = createApp({ name: 'k', broker: 'memory://known-keys' });
   try {
-    refuses(() => app.task('t1', async () => 1, { rateLimit: '10/s' } as never), /^task options\.rateLimit is not an option;/);
+    refuses(() => app.task('t1', async () => 1, { rateLimit: '10/s' } as never), /^task options\.rateLimit is not an option: rate limits are a plugin: app\.use\(rateLimit\(/);
+    refuses(() => app.task('t1b', async () => 1, { maxRetries: 3 } as never), /^task options\.maxRetries is not an option: put it in the retry policy: \{ retry: \{ maxRetries \} \}$/);
     refuses(() => app.task('t2', async () => 1, { retry: { maxRetrys: 3 } as never }), /\.maxRetrys is not an option \(did you mean "maxRetries"\?\)/);
     refuses(() => app.worker({ concurency: 4 } as never), /^worker options\.concurency is not an option \(did you mean "concurrency"\?\)/);
     const t = app.task('t3', async () => 1);
