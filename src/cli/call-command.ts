@@ -14,8 +14,13 @@ export interface ClientFlags {
 export async function clientApp(flags: ClientFlags): Promise<App> {
   let app: App;
   if (flags.app) app = (await loadApp(flags.app)).app;
-  // Without the module the app's settings are unknown: use its streams and buckets as they are.
-  else app = createApp({ name: flags.appName ?? process.env.CELERIAC_APP ?? 'celeriac', updateBrokerConfig: false });
+  else {
+    const name = flags.appName ?? process.env.CELERIAC_APP;
+    // A task sent to an app no worker serves waits forever: say which app this is when none was named.
+    if (!name) process.stderr.write("celeriac: no -A, --app-name or CELERIAC_APP: talking to the app named 'celeriac'\n");
+    // Without the module the app's settings are unknown: use its streams and buckets as they are.
+    app = createApp({ name: name || 'celeriac', updateBrokerConfig: false });
+  }
   app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
   return app;
 }

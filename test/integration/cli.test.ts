@@ -64,6 +64,13 @@ test('celeriac call of a failing task exits 1 and prints the remote error', asyn
   assert.equal(out.error.message, 'bad input');
 });
 
+test('celeriac call with no app named says which app it talks to', async () => {
+  const r = await cli(['call', 'math.add', '--args', '[1, 2]', '-b', server.url]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout.trim(), /^[0-9a-f-]{36}$/);
+  assert.match(r.stderr, /no -A, --app-name or CELERIAC_APP: talking to the app named 'celeriac'/);
+});
+
 test('bad input is refused with exit code 2 and a message naming it', async () => {
   const notJson = await cli(['call', 'math.add', '--args', '[1,', '--app-name', 'cli', '-b', server.url]);
   assert.equal(notJson.code, 2);
