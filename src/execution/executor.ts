@@ -487,6 +487,7 @@ export class Executor {
       this.#settler.record(task, msg, status, { meta }),
     );
     run.traceparent = traceparentOf(span);
+    run.span = span;
     const events = this.#o.events;
     if (events?.enabled) {
       events.emit('task-started', task.id, task.task);

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { ExecuteInputOf } from '../middleware/types.ts';
 import { InvalidArgumentError, Retry, type SerializedError } from '../errors.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
@@ -99,6 +100,13 @@ export interface TaskContext extends TaskContextData {
   progress(meta: Record<string, unknown>): Promise<void>;
   /** Structured logger that tags every line with the task id and name. */
   readonly log: TaskLogger;
+  /**
+   * This attempt's CONSUMER span (`process <task>`), for attributes and events of your own:
+   * `ctx.span?.setAttribute('order.id', id)`. A no-op span when no OpenTelemetry SDK is registered.
+   * `undefined` in a CPU thread: there, spans the task starts with the OpenTelemetry API are
+   * children of this one.
+   */
+  readonly span?: Span;
 }
 
 /** A task function: `(ctx, ...args) => result`. */

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import type { ResultWriteHandle } from '../results/result-backend.ts';
 import type { ResultRecord } from '../results/states.ts';
@@ -164,6 +165,9 @@ export class TaskRun implements TaskContext {
 
   /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread). */
   traceparent: string | undefined;
+
+  /** This attempt's CONSUMER span (`ctx.span`; not handed to a CPU thread). */
+  span: Span | undefined;
 
   /** Told of each progress report (the worker's `task-progress` event). */
   onProgress: ((meta: Record<string, unknown>) => void) | undefined;

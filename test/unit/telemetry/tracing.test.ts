@@ -70,6 +70,11 @@ test('publish -> execute -> chained task -> CPU thread: one trace, each span the
   );
   assert.equal(pub1.attributes['messaging.operation.type'], 'send');
   assert.equal(typeof run1.attributes['celeriac.worker'], 'string');
+  assert.equal(run1.attributes['app.sum'], 5, 'ctx.span is the process span: the attribute the task set is on it');
+});
+
+test('ctx.span is undefined in a CPU thread', async () => {
+  assert.equal(await (await f.cpuSpan.delay()).get({ timeout: '10s' }), false);
 });
 
 test('a retry: the second attempt is a child of the first, linked to the original publish, and the first has a retry event', async () => {
