@@ -76,6 +76,8 @@ export class Settler {
     const error = outcome.error;
     if (error.code === 'E_IGNORE') {
       this.stats.skipped++;
+      // Ignore continues nothing: say so where a workflow silently stops (Celery does the same, silently).
+      if (hasContinuation(task.embed)) run.log.warn('task ignored inside a workflow: the steps after it do not run, and a group or chord waiting for it does not complete');
       msg.ack();
       return 'IGNORED';
     }

@@ -5,7 +5,8 @@ import type { WorkerNode } from '../../../src/actors/worker-node.ts';
 import type { WorkerOptions } from '../../../src/actors/worker-options.ts';
 import { type App, createApp } from '../../../src/app/create-app.ts';
 import type { AppOptions } from '../../../src/app/app-options.ts';
-import { isTaskError } from '../../../src/errors.ts';
+import { Ignore, isTaskError } from '../../../src/errors.ts';
+import { chain } from '../../../src/canvas/signature.ts';
 import type { TaskContext } from '../../../src/execution/task-definition.ts';
 import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
 import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
@@ -75,6 +76,25 @@ describe('app on memory://', { timeout: 5_000 }, () => {
     assert.equal(info.attempts, 1);
     assert.ok(info.dateDone && !Number.isNaN(Date.parse(info.dateDone)));
     assert.equal(worker.stats().succeeded, 1);
+  });
+
+  test('Ignore inside a chain: the next step does not run, and the worker warns that the workflow stops there', async () => {
+    const { app } = newApp();
+    let nextRuns = 0;
+    const skip = app.task('wf.skip', async () => {
+      throw new Ignore();
+    });
+    const next = app.task('wf.next', async () => void nextRuns++);
+    const warned = deferred<Record<string, unknown> | undefined>();
+    await startWorker(app, {
+      logger: recordingLogger((level, msg, fields) => {
+        if (level === 'warn' && msg.startsWith('task ignored inside a workflow')) warned.resolve(fields);
+      }),
+    });
+    await chain(skip.s(), next.si()).applyAsync();
+    await warned.promise;
+    await (await next.delay()).get({ timeout: '2s' }); // the queue is served: a later call of the next step runs
+    assert.equal(nextRuns, 1, 'only the direct call ran; the chain stopped at the ignored step');
   });
 
   test('JSON serializer works end to end', async () => {
