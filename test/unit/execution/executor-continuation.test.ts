@@ -6,18 +6,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { Executor } from '../../../src/execution/executor.ts';
 import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
 import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
 import { encodeTask } from '../../../src/protocol/envelope.ts';
-import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
-import { KvResultBackend } from '../../../src/results/result-backend.ts';
-import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
-import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
-import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
-import { silentLogger } from '../../../src/testing.ts';
-import { fakeMessage } from '../../helpers/fake-message.ts';
+import { fakeMessage, memoryExecutor } from '../../helpers/fake-message.ts';
 
 const APP = `cont-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
@@ -34,22 +27,10 @@ registerTaskDefinition(APP, {
 });
 
 test('continuation: after the write, before the ack; again on a redelivery; not for another message with the same id', async () => {
-  const broker = memoryBroker(APP);
-  const backend = new KvResultBackend(new MemoryKeyValueStore('results', broker, 0), codec);
   const runs: string[] = [];
   let failNext = true;
-  const executor = new Executor({
-    appName: APP,
-    hostname: 'w',
-    backend,
-    logger: silentLogger,
-    trackStarted: false,
-    ackWaitMs: 30_000,
-    queueSettings: () => ({ ackWaitMs: 30_000, maxDeliver: 10 }),
+  const { backend, executor } = memoryExecutor(APP, {
     maxCrashes: 2,
-    deadLetters: new MemoryDeadLetterStore(broker.deadLetters(APP), 1000),
-    ledger: new AttemptLedger(new MemoryKeyValueStore('attempts', broker, 0)),
-    republish: async () => undefined,
     continuation: (task, record) => ({
       children: ['next-1'],
       run: async () => {

@@ -7,18 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { Executor } from '../../../src/execution/executor.ts';
 import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
 import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
 import { encodeTask } from '../../../src/protocol/envelope.ts';
-import { AttemptLedger } from '../../../src/results/attempt-ledger.ts';
-import { KvResultBackend } from '../../../src/results/result-backend.ts';
-import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
-import { MemoryDeadLetterStore } from '../../../src/transport/memory/memory-dead-letters.ts';
-import { MemoryKeyValueStore } from '../../../src/transport/memory/memory-kv.ts';
-import { silentLogger } from '../../../src/testing.ts';
-import { fakeMessage } from '../../helpers/fake-message.ts';
+import { fakeMessage, memoryExecutor } from '../../helpers/fake-message.ts';
 
 const APP = `fence-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
@@ -40,22 +33,7 @@ registerTaskDefinition(APP, {
 });
 
 function setup() {
-  const broker = memoryBroker(APP);
-  const backend = new KvResultBackend(new MemoryKeyValueStore('results', broker, 0), codec);
-  const executor = new Executor({
-    appName: APP,
-    hostname: 'w',
-    backend,
-    logger: silentLogger,
-    trackStarted: false,
-    ackWaitMs: 30_000,
-    queueSettings: () => ({ ackWaitMs: 30_000, maxDeliver: 10 }),
-    maxCrashes: 5,
-    deadLetters: new MemoryDeadLetterStore(broker.deadLetters(APP), 1000),
-    ledger: new AttemptLedger(new MemoryKeyValueStore('attempts', broker, 0)),
-    republish: async () => undefined,
-  });
-  return { backend, executor };
+  return memoryExecutor(APP);
 }
 
 async function open(token: string): Promise<void> {
