@@ -141,6 +141,11 @@ export interface ReservedTask {
   args: string;
 }
 
+/** The outcome of a task function that threw or rejected with `err`. */
+function failedOutcome(def: TaskDefinition, err: unknown): TaskOutcome {
+  return { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };
+}
+
 /** JSON of a task's arguments, cut to 200 characters (for inspect replies). */
 function preview(args: readonly unknown[]): string {
   let text: string;
@@ -571,14 +576,17 @@ export class Executor {
         // revoke with terminate), which abandons the task's own promise.
         outcome = await new Promise<TaskOutcome>((resolve) => {
           run.onKill(resolve);
-          const fail = (err: unknown) => resolve({ ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) });
+          // No named closure per task here: under tsx (keepNames) each one costs a defineProperty.
           try {
             const v = (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args);
             if (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') {
-              (v as PromiseLike<unknown>).then((value) => resolve({ ok: true, value }), fail);
+              (v as PromiseLike<unknown>).then(
+                (value) => resolve({ ok: true, value }),
+                (err: unknown) => resolve(failedOutcome(def, err)),
+              );
             } else resolve({ ok: true, value: v });
           } catch (err) {
-            fail(err);
+            resolve(failedOutcome(def, err));
           }
         });
       }

@@ -22,6 +22,8 @@ export const MAX_HEADER_BYTES = 8 * 1024;
  * @throws NestingTooDeepError naming the task and the path where the limit is passed.
  */
 export function checkArgNesting(task: string, args: readonly unknown[], kwargs?: Record<string, unknown>, limit = MAX_ARG_DEPTH): void {
+  // Flat arguments (the common case) need no walk, and no allocation on the publish path.
+  if (!hasContainer(args, kwargs)) return;
   // The path is kept as a stack of keys and only turned into text for the error.
   const path: Array<string | number> = [];
   const fail = (): never => {
@@ -70,6 +72,13 @@ export function checkArgNesting(task: string, args: readonly unknown[], kwargs?:
       path.pop();
     }
   }
+}
+
+/** Whether any argument (or kwargs value) is an array or a plain object. */
+function hasContainer(args: readonly unknown[], kwargs: Record<string, unknown> | undefined): boolean {
+  for (let i = 0; i < args.length; i++) if (isContainer(args[i])) return true;
+  if (kwargs) for (const k in kwargs) if (isContainer(kwargs[k])) return true;
+  return false;
 }
 
 /** Arrays and plain objects nest; typed arrays, Dates, Maps and class instances are leaves. */
