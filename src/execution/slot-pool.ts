@@ -56,10 +56,10 @@ export class SlotPool {
    * `max` of them. Resolves with 0 if `signal` aborts first.
    */
   async acquire(max: number, signal?: AbortSignal, min = 1): Promise<number> {
-    const need = () => Math.max(1, Math.min(min, this.#capacity, max));
-    while (this.#free < need()) {
+    // The threshold is recomputed each round: the capacity may change while waiting.
+    while (this.#free < Math.max(1, Math.min(min, this.#capacity, max))) {
       if (signal?.aborted) return 0;
-      await this.#wait(need(), signal);
+      await this.#wait(Math.max(1, Math.min(min, this.#capacity, max)), signal);
     }
     if (signal?.aborted) return 0;
     const n = Math.min(max, this.#free);

@@ -197,8 +197,15 @@ const enc = new TextEncoder();
 export function encodedHeaders(headers: Record<string, string>): MsgHdrs {
   let s = 'NATS/1.0';
   for (const k in headers) s += `\r\n${k}: ${headers[k] as string}`;
-  const bytes = enc.encode(s + '\r\n\r\n');
-  return { encode: () => bytes } as unknown as MsgHdrs;
+  return new EncodedHeaders(enc.encode(s + '\r\n\r\n')) as unknown as MsgHdrs;
+}
+
+/** Header bytes the client writes as they are (a class: no closure per message). */
+class EncodedHeaders {
+  constructor(readonly bytes: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.bytes;
+  }
 }
 
 function settleFromAck(p: Pending, data: Uint8Array): void {
