@@ -1,4 +1,6 @@
 import { Executor, type ExecutorOptions } from '../../src/execution/executor.ts';
+import { resolveRetryOptions } from '../../src/execution/retry-policy.ts';
+import { registerTaskDefinition } from '../../src/execution/task-definition.ts';
 import { codecByName } from '../../src/protocol/codec.ts';
 import type { EncodedTask } from '../../src/protocol/envelope.ts';
 import { AttemptLedger } from '../../src/results/attempt-ledger.ts';
@@ -51,4 +53,19 @@ export function memoryExecutor(app: string, overrides: Partial<ExecutorOptions> 
     ...overrides,
   });
   return { backend, executor };
+}
+
+/** Register an I/O task `name` running `fn` in `app`'s registry, with the default options (executor-level tests). */
+export function registerTestTask(app: string, name: string, fn: (...a: never[]) => unknown): void {
+  registerTaskDefinition(app, {
+    name,
+    fn: fn as never,
+    kind: 'io',
+    queue: 'default',
+    ignoreResult: false,
+    retry: resolveRetryOptions(undefined, 'test'),
+    timeLimitMs: null,
+    softTimeLimitMs: null,
+    deadLetter: true,
+  });
 }

@@ -6,25 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
-import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
 import { encodeTask } from '../../../src/protocol/envelope.ts';
-import { fakeMessage, memoryExecutor } from '../../helpers/fake-message.ts';
+import { fakeMessage, memoryExecutor, registerTestTask } from '../../helpers/fake-message.ts';
 
 const APP = `cont-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
-registerTaskDefinition(APP, {
-  name: 'add',
-  fn: ((_c: unknown, a: number, b: number) => a + b) as never,
-  kind: 'io',
-  queue: 'default',
-  ignoreResult: false,
-  retry: resolveRetryOptions(undefined, 'test'),
-  timeLimitMs: null,
-  softTimeLimitMs: null,
-  deadLetter: true,
-});
+registerTestTask(APP, 'add', (_c: unknown, a: number, b: number) => a + b);
 
 test('continuation: after the write, before the ack; again on a redelivery; not for another message with the same id', async () => {
   const runs: string[] = [];

@@ -7,29 +7,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { registerTaskDefinition } from '../../../src/execution/task-definition.ts';
-import { resolveRetryOptions } from '../../../src/execution/retry-policy.ts';
 import { codecByName } from '../../../src/protocol/codec.ts';
 import { encodeTask } from '../../../src/protocol/envelope.ts';
-import { fakeMessage, memoryExecutor } from '../../helpers/fake-message.ts';
+import { fakeMessage, memoryExecutor, registerTestTask } from '../../helpers/fake-message.ts';
 
 const APP = `fence-${randomUUID().slice(0, 8)}`;
 const codec = codecByName('msgpack');
 /** Gates of the runs in progress, by `<sequence>.<delivery>`. */
 const gates = new Map<string, () => void>();
-registerTaskDefinition(APP, {
-  name: 'gated',
-  fn: (async (ctx: { attempt: { token: string } }) => {
-    await new Promise<void>((resolve) => gates.set(ctx.attempt.token, resolve));
-    return ctx.attempt.token;
-  }) as never,
-  kind: 'io',
-  queue: 'default',
-  ignoreResult: false,
-  retry: resolveRetryOptions(undefined, 'test'),
-  timeLimitMs: null,
-  softTimeLimitMs: null,
-  deadLetter: true,
+registerTestTask(APP, 'gated', async (ctx: { attempt: { token: string } }) => {
+  await new Promise<void>((resolve) => gates.set(ctx.attempt.token, resolve));
+  return ctx.attempt.token;
 });
 
 function setup() {
