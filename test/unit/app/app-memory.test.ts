@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { WorkerNode } from '../../../src/actors/worker-node.ts';
 import type { WorkerOptions } from '../../../src/actors/worker-options.ts';
 import { type App, createApp } from '../../../src/app/create-app.ts';
@@ -8,7 +8,8 @@ import type { AppOptions } from '../../../src/app/app-options.ts';
 import { Ignore, isTaskError } from '../../../src/errors.ts';
 import { chain } from '../../../src/canvas/signature.ts';
 import type { TaskContext } from '../../../src/execution/task-definition.ts';
-import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
+import { silentLogger } from '../../../src/testing.ts';
+import { memoryAppHarness } from '../../helpers/memory-harness.ts';
 import { memoryBroker } from '../../../src/transport/memory/memory-broker.ts';
 import { deferred } from '../../../src/util/deferred.ts';
 import type { Logger } from '../../../src/util/logger.ts';
@@ -16,9 +17,7 @@ import type { Logger } from '../../../src/util/logger.ts';
 /** Let pending microtasks and I/O callbacks run once. */
 const flush = () => new Promise<void>((r) => setImmediate(r));
 
-const apps: App[] = [];
-const workers: WorkerNode[] = [];
-const brokers: string[] = [];
+const { apps, workers, brokers } = memoryAppHarness();
 
 /** An app on a broker of its own, with a unique name (task registries are process-global by app name). */
 function newApp(options: AppOptions = {}): { app: App; brokerName: string } {
@@ -49,18 +48,6 @@ function recordingLogger(onLine: (level: string, msg: string, fields?: Record<st
   return l;
 }
 
-// The memory transport's timers are unref'd; keep the loop alive while a test awaits a worker.
-let keepAlive: NodeJS.Timeout | undefined;
-before(() => {
-  keepAlive = setInterval(() => {}, 60_000);
-});
-after(() => clearInterval(keepAlive));
-
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop(0);
-  for (const a of apps.splice(0)) await a.close();
-  for (const b of brokers.splice(0)) resetMemoryBroker(b);
-});
 
 describe('app on memory://', { timeout: 5_000 }, () => {
   test('delay() then get() returns the value', async () => {

@@ -1,25 +1,13 @@
 /** A worker holds consumed task bodies to its own maxPayloadBytes (checked before decoding). */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, test } from 'node:test';
-import type { WorkerNode } from '../../../src/actors/worker-node.ts';
+import { test } from 'node:test';
 import { type App, createApp } from '../../../src/app/create-app.ts';
 import { isTaskError } from '../../../src/errors.ts';
-import { resetMemoryBroker, silentLogger } from '../../../src/testing.ts';
+import { silentLogger } from '../../../src/testing.ts';
+import { memoryAppHarness } from '../../helpers/memory-harness.ts';
 
-const apps: App[] = [];
-const workers: WorkerNode[] = [];
-const brokers: string[] = [];
-let keepAlive: NodeJS.Timeout | undefined;
-before(() => {
-  keepAlive = setInterval(() => {}, 60_000);
-});
-after(() => clearInterval(keepAlive));
-afterEach(async () => {
-  for (const w of workers.splice(0)) await w.stop(0);
-  for (const a of apps.splice(0)) await a.close();
-  for (const b of brokers.splice(0)) resetMemoryBroker(b);
-});
+const { apps, workers, brokers } = memoryAppHarness();
 
 /** A producer and a worker app of one name on one embedded broker, with their own payload limits. */
 function pair(producerLimit: number, workerLimit: number) {
