@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './nats-server.ts';
+import { type NatsServerHandle, freePort, waitForPort } from './nats-server.ts';
 
 /** Options of {@link startNatsCluster}. */
 export interface NatsClusterOptions {
@@ -14,20 +14,13 @@ export interface NatsClusterOptions {
   readyTimeoutMs?: number;
 }
 
-/** One node of a {@link NatsClusterHandle}. */
-export interface NatsClusterNode {
+/**
+ * One node of a {@link NatsClusterHandle}: a server handle (`url` is this node alone; `restart()`
+ * rejoins the cluster) without `stop()` and disposal, which the cluster does for all its nodes.
+ */
+export interface NatsClusterNode extends Pick<NatsServerHandle, 'url' | 'port' | 'storeDir' | 'pid' | 'kill' | 'restart'> {
   /** `server_name`: `n1`, `n2`, ... */
   readonly name: string;
-  /** `nats://127.0.0.1:<port>` of this node alone. */
-  readonly url: string;
-  readonly port: number;
-  readonly storeDir: string;
-  /** Process id of the node's current process (undefined once killed). */
-  readonly pid: number | undefined;
-  /** Kill the node (SIGKILL by default) and wait for it to exit. Its store is kept. */
-  kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Start it again on the same ports with the same store (it rejoins the cluster). */
-  restart(): Promise<void>;
 }
 
 /** A disposable nats-server cluster with JetStream on loopback. */
