@@ -1,4 +1,4 @@
-import { type SerializedError, SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, deserializeError, serializeError } from '../errors.ts';
+import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, deserializeError, serializeError } from '../errors.ts';
 import type { Composed } from '../middleware/compose.ts';
 import { observe } from '../middleware/observe.ts';
 import type { Span } from '@opentelemetry/api';
@@ -306,10 +306,30 @@ export class Executor {
     this.#heartbeat = undefined;
   }
 
-  /** Process one message. Resolves when it is settled. */
+  /**
+   * Process one message. Resolves when it is settled.
+   *
+   * A first delivery that passes the checks is held by two async frames while its task runs, this
+   * one and {@link #execute}: with 10,000 tasks sleeping in their slots, every suspended frame is
+   * heap per task (docs/bench/io.md). So the checks before a run are synchronous, and what has to
+   * wait for I/O first (a redelivery, a keyed, retried or delayed task) takes its own async path.
+   */
   async handle(msg: IncomingMessage): Promise<void> {
     try {
-      await this.#handle(msg);
+      const decoded = this.#decode(msg);
+      if (decoded instanceof Promise) {
+        await decoded;
+        return;
+      }
+      const task = decoded;
+      this.#received.set(msg, { task, at: Date.now(), started: false });
+      try {
+        const def = this.#admit(task, msg);
+        if (def instanceof Promise) await def;
+        else await this.#run(task, msg, def, task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }, 0), false);
+      } finally {
+        this.#received.delete(msg);
+      }
     } catch (err) {
       // Infrastructure failure (e.g. the result store is unreachable): give the task back.
       const d = msg.delivery.deliveryCount;
@@ -330,8 +350,11 @@ export class Executor {
     }
   }
 
-  async #handle(msg: IncomingMessage): Promise<void> {
-    let task: TaskMessage;
+  /**
+   * Size-check, authenticate and decode a message: the task, or the promise of settling a message
+   * that is refused (dead-lettered as undecodable or unauthenticated).
+   */
+  #decode(msg: IncomingMessage): TaskMessage | Promise<void> {
     let body = msg.body;
     const maxBodyBytes = this.#o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     // Untrusted bytes are size-checked before anything reads them: the signature check and the
@@ -340,32 +363,27 @@ export class Executor {
     try {
       checkMessageSize((n) => msg.header(n), names, msg.body, { maxBodyBytes: maxBodyBytes + (this.#o.authenticate ? ENCRYPTION_OVERHEAD_BYTES : 0) });
     } catch (err) {
-      await this.#settler.undecodable(msg, err);
-      return;
+      return this.#settler.undecodable(msg, err);
     }
     if (this.#o.authenticate) {
       const a = this.#o.authenticate(msg);
-      if (!a.ok) {
-        await this.#settler.unauthenticated(msg, a.reason, a.message);
-        return;
-      }
+      if (!a.ok) return this.#settler.unauthenticated(msg, a.reason, a.message);
       body = a.body;
     }
     try {
-      task = decodeTask((n) => msg.header(n), names, body, { maxBodyBytes });
+      return decodeTask((n) => msg.header(n), names, body, { maxBodyBytes });
     } catch (err) {
-      await this.#settler.undecodable(msg, err);
-      return;
-    }
-    this.#received.set(msg, { task, at: Date.now(), started: false });
-    try {
-      return await this.#handleDecoded(task, msg);
-    } finally {
-      this.#received.delete(msg);
+      return this.#settler.undecodable(msg, err);
     }
   }
 
-  async #handleDecoded(task: TaskMessage, msg: IncomingMessage): Promise<void> {
+  /**
+   * The checks that need no I/O: the task's definition when it runs now (a first delivery with
+   * nothing to look up), otherwise the promise of what happens instead (revoked, unknown, expired or
+   * not due yet: settled without a run; a redelivery or a keyed, retried or delayed task: looked up,
+   * then run or settled).
+   */
+  #admit(task: TaskMessage, msg: IncomingMessage): TaskDefinition | Promise<void> {
     const d = msg.delivery.deliveryCount;
     const events = this.#o.events;
     // Fields only when they say something (events are serialised by the ten thousand).
@@ -378,64 +396,57 @@ export class Executor {
       if (tp && tp.length >= 55) fields.trace = tp.slice(3, 35);
       events.emit('task-received', task.id, task.task, fields);
     }
-    const seq = msg.delivery.sequence;
-    const attempt = { sequence: seq, delivery: d };
     const revocation = this.#o.revocations?.get(task.id);
     if (revocation) {
       this.#o.logger.info('task revoked: not run', { task: task.task, id: task.id });
-      await this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskRevokedError', message: `task ${task.id} was revoked`, code: 'E_REVOKED' }, { reason: 'revoked' });
-      return;
+      return this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskRevokedError', message: `task ${task.id} was revoked`, code: 'E_REVOKED' }, { reason: 'revoked' });
     }
     const def = findTaskDefinition(this.#o.appName, task.task);
-    if (!def) {
-      await this.#settler.unknown(task, msg);
-      return;
-    }
+    if (!def) return this.#settler.unknown(task, msg);
     const now = Date.now();
     if (task.expires !== null && task.expires <= now) {
       this.#o.logger.info('task expired before it started: not run', { task: task.task, id: task.id, expires: new Date(task.expires).toISOString() });
-      await this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, { reason: 'expired' });
-      return;
+      return this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskExpired', message: 'expired before it started', code: 'E_EXPIRED' }, { reason: 'expired' });
     }
-    if (task.eta !== null && task.eta > now) {
-      await this.#settler.notYet(task, msg, task.eta - now);
-      return;
-    }
-    const useResults = !task.ignoreResult;
-    let known = 0;
-    let quarantine = false;
+    if (task.eta !== null && task.eta > now) return this.#settler.notYet(task, msg, task.eta - now);
     // A retried or delayed task's key already holds its RETRY / SCHEDULED record: reading it first
     // (one get) spares the result write a failed compare-and-set, a get and a second put.
-    if (d > 1 || task.idempotencyKey !== null || (useResults && (task.retries > 0 || task.eta !== null))) {
-      // A redelivery (or a keyed, retried or delayed task): finished already? Then only settle it.
-      const stored = useResults ? await this.#o.backend.getEntry(task.id) : null;
-      if (stored && (stored.record.status === 'SUCCESS' || stored.record.status === 'FAILURE' || stored.record.status === 'REVOKED')) {
-        await this.#settler.alreadyDone(task, msg, def, stored.record);
-        return;
-      }
-      known = stored?.revision ?? 0;
-      if (d > 1) {
-        const { crashes, isolatedCrashes } = await this.#o.ledger.recordRedelivery(task.id, seq, d);
-        if (crashes >= this.#o.maxCrashes) {
-          // Every task in flight on a worker that died is charged a crash, so the count alone does
-          // not name the killer. Evidence does: a death while it ran isolated, or no quarantine to
-          // run it in. Otherwise it runs once more, alone in a quarantine thread.
-          if (isolatedCrashes > 0 || !this.#o.quarantine) {
-            await this.#settler.crashed(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, crashes);
-            return;
-          }
-          quarantine = true;
-          await this.#o.ledger.recordIsolated(task.id, seq, d);
+    if (d > 1 || task.idempotencyKey !== null || (!task.ignoreResult && (task.retries > 0 || task.eta !== null))) return this.#admitKnown(task, msg, def);
+    return def;
+  }
+
+  /**
+   * A redelivery, or a keyed, retried or delayed task: finished already? Then only settle it.
+   * A redelivery is also charged to the crash ledger (quarantined or dead-lettered when it keeps
+   * killing workers) and claims its attempt before it runs.
+   */
+  async #admitKnown(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition): Promise<void> {
+    const d = msg.delivery.deliveryCount;
+    const seq = msg.delivery.sequence;
+    const attempt = { sequence: seq, delivery: d };
+    const useResults = !task.ignoreResult;
+    const stored = useResults ? await this.#o.backend.getEntry(task.id) : null;
+    if (stored && (stored.record.status === 'SUCCESS' || stored.record.status === 'FAILURE' || stored.record.status === 'REVOKED')) {
+      await this.#settler.alreadyDone(task, msg, def, stored.record);
+      return;
+    }
+    const known = stored?.revision ?? 0;
+    let quarantine = false;
+    if (d > 1) {
+      const { crashes, isolatedCrashes } = await this.#o.ledger.recordRedelivery(task.id, seq, d);
+      if (crashes >= this.#o.maxCrashes) {
+        // Every task in flight on a worker that died is charged a crash, so the count alone does
+        // not name the killer. Evidence does: a death while it ran isolated, or no quarantine to
+        // run it in. Otherwise it runs once more, alone in a quarantine thread.
+        if (isolatedCrashes > 0 || !this.#o.quarantine) {
+          await this.#settler.crashed(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, crashes);
+          return;
         }
+        quarantine = true;
+        await this.#o.ledger.recordIsolated(task.id, seq, d);
       }
     }
     const writer = useResults ? this.#o.backend.writer(task.id, attempt, known) : null;
-    if (d === 1) return this.#run(task, msg, def, writer, false);
-    return this.#claimAndRun(task, msg, def, writer, quarantine);
-  }
-
-  async #claimAndRun(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
-    const d = msg.delivery.deliveryCount;
     if (d > 1 && writer) {
       // Claim this attempt: from now on, writes of earlier attempts of this message are rejected.
       const claim = await this.#write(writer, this.#settler.record(task, msg, 'STARTED', { meta: { redelivered: true } }));
@@ -444,7 +455,7 @@ export class Executor {
         return;
       }
     }
-    return this.#run(task, msg, def, writer, quarantine);
+    await this.#run(task, msg, def, writer, quarantine);
   }
 
   /**
@@ -452,7 +463,7 @@ export class Executor {
    * linked to the original publish on a retry or a delayed run): spans the task creates, and the
    * publishes of the workflow steps it continues, are its children.
    */
-  async #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine = false): Promise<void> {
+  #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean): Promise<void> {
     const { span, ctx } = startProcessSpan({
       task: task.task,
       id: task.id,
@@ -464,64 +475,48 @@ export class Executor {
       header: (n) => msg.header(n),
       linked: task.retries > 0 || task.eta !== null,
     });
-    let state: RunState = 'RETURNED';
-    let error: unknown;
-    const started = this.#o.metrics ? performance.now() : 0;
-    try {
-      const r = await (span.isRecording() ? withSpanContext(ctx, () => this.#runInner(task, msg, def, writer, quarantine, span)) : this.#runInner(task, msg, def, writer, quarantine, span));
-      state = r.state;
-      if (r.state === 'FAILURE') error = r.error;
-    } catch (err) {
-      error = err; // infrastructure trouble: the message was handed back
-      throw err;
-    } finally {
-      endSpan(span, error, state);
-      this.#o.metrics?.execution(task.task, state, performance.now() - started);
-    }
+    return span.isRecording() ? withSpanContext(ctx, () => this.#execute(task, msg, def, writer, quarantine, span)) : this.#execute(task, msg, def, writer, quarantine, span);
   }
 
-  async #runInner(
-    task: TaskMessage,
-    msg: IncomingMessage,
-    def: TaskDefinition,
-    writer: ResultWriteHandle | null,
-    quarantine: boolean,
-    span: Span,
-  ): Promise<{ state: RunState; error?: SerializedError }> {
-    const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) =>
-      this.#settler.record(task, msg, status, { meta }),
-    );
-    run.traceparent = traceparentOf(span);
-    run.span = span;
-    const events = this.#o.events;
-    if (events?.enabled) {
-      events.emit('task-started', task.id, task.task);
-      run.onProgress = (meta) => events.emit('task-progress', task.id, task.task, { meta });
-    }
-    this.#running.add(run);
-    this.stats.active = this.#running.size;
-    const received = this.#received.get(msg);
-    if (received) received.started = true;
-    const metrics = this.#o.metrics;
-    if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
-    const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
-    const [callSoft, callHard] = task.timelimit;
-    const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;
-    const softMs = callSoft !== null ? callSoft * 1000 : override ? override.softMs : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
-    const hardMs = callHard !== null ? callHard * 1000 : override ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
-    const timers: NodeJS.Timeout[] = [];
-    let event: TaskEvent | null = null;
-    if (softMs !== null && softMs > 0) {
-      timers.push(
-        setTimeout(() => {
+  /**
+   * Run the task under its time limits (async slot, CPU thread, or through the execute middleware),
+   * settle its outcome, and end its span. Throws only on infrastructure trouble (the caller hands
+   * the message back).
+   */
+  async #execute(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean, span: Span): Promise<void> {
+    const started = this.#o.metrics ? performance.now() : 0;
+    let state: RunState = 'RETURNED';
+    let error: unknown;
+    let softTimer: NodeJS.Timeout | undefined;
+    let hardTimer: NodeJS.Timeout | undefined;
+    const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) => this.#settler.record(task, msg, status, { meta }));
+    try {
+      run.traceparent = traceparentOf(span);
+      run.span = span;
+      const events = this.#o.events;
+      if (events?.enabled) {
+        events.emit('task-started', task.id, task.task);
+        run.onProgress = (meta) => events.emit('task-progress', task.id, task.task, { meta });
+      }
+      this.#running.add(run);
+      this.stats.active = this.#running.size;
+      const received = this.#received.get(msg);
+      if (received) received.started = true;
+      const metrics = this.#o.metrics;
+      if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
+      const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
+      const [callSoft, callHard] = task.timelimit;
+      const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;
+      const softMs = callSoft !== null ? callSoft * 1000 : override ? override.softMs : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
+      const hardMs = callHard !== null ? callHard * 1000 : override ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
+      if (softMs !== null && softMs > 0) {
+        softTimer = setTimeout(() => {
           span.addEvent(EVENT.softTimeLimit, { 'celeriac.limit_ms': softMs });
           run.abort(new SoftTimeLimitExceeded(softMs));
-        }, softMs),
-      );
-    }
-    if (hardMs !== null && hardMs > 0) {
-      timers.push(
-        setTimeout(() => {
+        }, softMs);
+      }
+      if (hardMs !== null && hardMs > 0) {
+        hardTimer = setTimeout(() => {
           const reason = new TimeLimitExceeded(hardMs);
           span.addEvent(EVENT.hardTimeLimit, { 'celeriac.limit_ms': hardMs });
           if (!quarantine && (kind === 'io' || !this.#o.cpuPool)) {
@@ -534,10 +529,8 @@ export class Executor {
             });
           }
           run.kill(reason, { ok: false, error: serializeError(reason), autoretry: shouldAutoretry(def.retry, reason) });
-        }, hardMs),
-      );
-    }
-    try {
+        }, hardMs);
+      }
       if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, this.#settler.record(task, msg, 'STARTED', {}));
       // Large values a workflow passed by reference are read back first (ADR 0012).
       let base: unknown[] = task.args;
@@ -548,8 +541,8 @@ export class Executor {
       const pool = quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
       const chain = this.#o.middleware?.executeChain(task.task) ?? null;
       const signals = this.#o.middleware?.signals(task.task) ?? null;
-      event = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
-      if (signals && event) observe(signals.prerun, () => event as TaskEvent, run.log, 'prerun');
+      const event: TaskEvent | null = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
+      if (signals && event) observe(signals.prerun, () => event, run.log, 'prerun');
       if (unresolved !== undefined) {
         outcome = { ok: false, error: serializeError(unresolved) };
       } else if (chain) {
@@ -596,30 +589,41 @@ export class Executor {
         }
         if (quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
           // It killed its quarantine thread: the evidence that it is what killed the workers.
-          for (const t of timers) clearTimeout(t);
+          clearTimeout(softTimer);
+          clearTimeout(hardTimer);
           const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
           await this.#settler.crashed(task, msg, def, writer, crashes);
-          if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state: 'FAILURE' as const }), run.log, 'postrun');
-          return { state: 'FAILURE', error: outcome.error };
+          if (signals && event) observe(signals.postrun, () => ({ ...event, state: 'FAILURE' as const }), run.log, 'postrun');
+          state = 'FAILURE';
+          error = outcome.error;
+          return;
         }
       }
-      for (const t of timers) clearTimeout(t);
-      if (!run.abandoned) await run.progressSettled();
+      clearTimeout(softTimer);
+      clearTimeout(hardTimer);
+      const progress = run.abandoned ? undefined : run.pendingProgress;
+      if (progress) await progress;
       if (run.returned) {
         // Handed back at shutdown: the next delivery decides the result, not this abandoned run.
         this.stats.returned++;
-        return { state: 'RETURNED' };
+        return;
       }
-      const state = await this.#settler.settle(task, msg, def, run, writer, outcome);
-      if (signals && event) observe(signals.postrun, () => ({ ...(event as TaskEvent), state }), run.log, 'postrun');
-      return outcome.ok ? { state } : { state, error: outcome.error };
+      const settled = await this.#settler.settle(task, msg, def, run, writer, outcome);
+      if (signals && event) observe(signals.postrun, () => ({ ...event, state: settled }), run.log, 'postrun');
+      state = settled;
+      if (settled === 'FAILURE' && !outcome.ok) error = outcome.error;
+    } catch (err) {
+      error = err; // infrastructure trouble: the message is handed back
+      throw err;
     } finally {
-      for (const t of timers) clearTimeout(t);
+      clearTimeout(softTimer);
+      clearTimeout(hardTimer);
       this.#running.delete(run);
       this.stats.active = this.#running.size;
+      endSpan(span, error, state);
+      this.#o.metrics?.execution(task.task, state, performance.now() - started);
     }
   }
-
 
   /** The innermost step of the execute chain: the task body, on this thread or in the pool. */
   async #invoke(pool: Pick<CpuPool, 'run'> | undefined, def: TaskDefinition, task: TaskMessage, run: TaskRun, args: readonly unknown[]): Promise<unknown> {

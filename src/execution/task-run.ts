@@ -158,9 +158,12 @@ export class TaskRun implements TaskContext {
     return p.then(() => undefined);
   }
 
-  /** Resolves when every progress write issued so far has settled. */
-  async progressSettled(): Promise<void> {
-    if (this.#progressChain) await this.#progressChain;
+  /**
+   * Settles when every progress write issued so far has settled; `undefined` when none was issued
+   * (most tasks: no promise to wait for).
+   */
+  get pendingProgress(): Promise<unknown> | undefined {
+    return this.#progressChain;
   }
 
   /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread). */
