@@ -19,7 +19,7 @@ import type { CpuPool } from './cpu-pool.ts';
 import { shouldAutoretry } from './retry-policy.ts';
 import { Settler } from './settler.ts';
 import { type ExecuteInput, type TaskContext, type TaskDefinition, type TaskOutcome, findTaskDefinition } from './task-definition.ts';
-import { TaskRun } from './task-run.ts';
+import { type RunEnvironment, TaskRun } from './task-run.ts';
 import type { EventEmitter } from './event-emitter.ts';
 import type { WorkerMetrics } from '../telemetry/metrics.ts';
 
@@ -192,11 +192,25 @@ export class Executor {
   readonly stats: ExecutorStats = { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, skipped: 0, rejected: 0, returned: 0, active: 0 };
   /** What happens to a message once decided; it updates `stats` (this same object). */
   readonly #settler: Settler;
+  /** What every {@link TaskRun} of this executor shares. */
+  readonly #runEnv: RunEnvironment;
 
   constructor(options: ExecutorOptions) {
     this.#o = options;
     this.#write = options.writeResult ?? ((h, r) => h.write(r));
     this.#settler = new Settler(options, this.stats, this.#write);
+    const events = options.events;
+    this.#runEnv = {
+      hostname: options.hostname,
+      logger: options.logger,
+      writeRecord: this.#write,
+      progressRecord: (task, msg, meta) => this.#settler.record(task, msg, 'PROGRESS', { meta }),
+      progressReported: events
+        ? (task, meta) => {
+            if (events.enabled) events.emit('task-progress', task.id, task.task, { meta });
+          }
+        : undefined,
+    };
     this.#beatEveryMs = Math.max(250, Math.floor(options.ackWaitMs / 3));
     this.startHeartbeats();
   }
@@ -307,31 +321,45 @@ export class Executor {
   }
 
   /**
-   * Process one message. Resolves when it is settled.
+   * Process one message. Resolves when it is settled; never rejects.
    *
-   * A first delivery that passes the checks is held by two async frames while its task runs, this
-   * one and {@link #execute}: with 10,000 tasks sleeping in their slots, every suspended frame is
-   * heap per task (docs/bench/io.md). So the checks before a run are synchronous, and what has to
-   * wait for I/O first (a redelivery, a keyed, retried or delayed task) takes its own async path.
+   * While a task runs, what holds it is heap: with 10,000 tasks sleeping in their slots every
+   * suspended async frame costs ~0.5 KB per task (docs/bench/io.md). So a first delivery that
+   * passes the checks is held by one async frame ({@link #execute}) and two callbacks here: the
+   * checks before a run are synchronous, and what has to wait for I/O first (a redelivery, a keyed,
+   * retried or delayed task) takes its own async path.
    */
-  async handle(msg: IncomingMessage): Promise<void> {
+  handle(msg: IncomingMessage): Promise<void> {
+    let settled: Promise<void>;
     try {
-      const decoded = this.#decode(msg);
-      if (decoded instanceof Promise) {
-        await decoded;
-        return;
-      }
-      const task = decoded;
-      this.#received.set(msg, { task, at: Date.now(), started: false });
-      try {
-        const def = this.#admit(task, msg);
-        if (def instanceof Promise) await def;
-        else await this.#run(task, msg, def, task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }, 0), false);
-      } finally {
-        this.#received.delete(msg);
-      }
+      settled = this.#process(msg);
     } catch (err) {
-      // Infrastructure failure (e.g. the result store is unreachable): give the task back.
+      settled = Promise.reject(err);
+    }
+    return settled.then(
+      () => {
+        this.#received.delete(msg);
+        this.#o.onSettled?.();
+      },
+      (err: unknown) => this.#handBack(msg, err),
+    );
+  }
+
+  /** Decode, check and run (or settle) one message; the decoded task is listed while it is held. */
+  #process(msg: IncomingMessage): Promise<void> {
+    const decoded = this.#decode(msg);
+    if (decoded instanceof Promise) return decoded;
+    const task = decoded;
+    this.#received.set(msg, { task, at: Date.now(), started: false });
+    const def = this.#admit(task, msg);
+    if (def instanceof Promise) return def;
+    return this.#run(task, msg, def, task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }, 0), false);
+  }
+
+  /** Infrastructure failure (e.g. the result store is unreachable): give the task back. */
+  async #handBack(msg: IncomingMessage, err: unknown): Promise<void> {
+    this.#received.delete(msg);
+    try {
       const d = msg.delivery.deliveryCount;
       const delay = Math.min(1000 * 2 ** (d - 1), 60_000);
       const id = msg.header(H.id);
@@ -345,6 +373,8 @@ export class Executor {
       }
       msg.nak(delay);
       this.stats.returned++;
+    } catch (e) {
+      this.#o.logger.error('task could not be handed back', { error: e });
     } finally {
       this.#o.onSettled?.();
     }
@@ -489,15 +519,12 @@ export class Executor {
     let error: unknown;
     let softTimer: NodeJS.Timeout | undefined;
     let hardTimer: NodeJS.Timeout | undefined;
-    const run = new TaskRun(msg, task, writer, this.#o.hostname, this.#o.logger, this.#write, (status, meta) => this.#settler.record(task, msg, status, { meta }));
+    const run = new TaskRun(msg, task, writer, this.#runEnv);
     try {
       run.traceparent = traceparentOf(span);
       run.span = span;
       const events = this.#o.events;
-      if (events?.enabled) {
-        events.emit('task-started', task.id, task.task);
-        run.onProgress = (meta) => events.emit('task-progress', task.id, task.task, { meta });
-      }
+      if (events?.enabled) events.emit('task-started', task.id, task.task);
       this.#running.add(run);
       this.stats.active = this.#running.size;
       const received = this.#received.get(msg);
@@ -543,6 +570,9 @@ export class Executor {
       const signals = this.#o.middleware?.signals(task.task) ?? null;
       const event: TaskEvent | null = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
       if (signals && event) observe(signals.prerun, () => event, run.log, 'prerun');
+      // Read again only if the task is retried, deferred or dead-lettered: while it runs, the
+      // transport may drop its parsed copy.
+      msg.releaseHeaders?.();
       if (unresolved !== undefined) {
         outcome = { ok: false, error: serializeError(unresolved) };
       } else if (chain) {

@@ -20,6 +20,21 @@ import {
 export type WriteRecord = (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
 
 /**
+ * What every run of one executor shares: one object held by reference, so a run (alive for as long
+ * as its task runs; 10,000 at once in a worker with that many slots) carries no copies or closures
+ * of it.
+ */
+export interface RunEnvironment {
+  readonly hostname: string;
+  readonly logger: Logger;
+  readonly writeRecord: WriteRecord;
+  /** The `PROGRESS` record of a run. */
+  progressRecord(task: TaskMessage, msg: IncomingMessage, meta: Record<string, unknown>): ResultRecord;
+  /** Told of each progress report (the worker's `task-progress` event). */
+  progressReported?(task: TaskMessage, meta: Record<string, unknown>): void;
+}
+
+/**
  * One execution of one delivered task, and the `ctx` its function receives. What most tasks never
  * touch — the AbortSignal, the tagged logger, the progress chain — is created on first use, so a
  * noop task costs a handful of allocations.
@@ -47,11 +62,12 @@ export class TaskRun implements TaskContext {
     readonly msg: IncomingMessage,
     readonly task: TaskMessage,
     readonly writer: ResultWriteHandle | null,
-    readonly hostname: string,
-    private readonly baseLogger: Logger,
-    private readonly writeRecord: WriteRecord,
-    private readonly record: (status: 'PROGRESS', meta: Record<string, unknown>) => ResultRecord,
+    private readonly env: RunEnvironment,
   ) {}
+
+  get hostname(): string {
+    return this.env.hostname;
+  }
 
   /** This attempt's fencing token (built on first use). */
   get attempt(): AttemptToken {
@@ -136,7 +152,7 @@ export class TaskRun implements TaskContext {
 
   /** Logger tagged with the task name and id. */
   get log(): TaskLogger & Logger {
-    this.#log ??= this.baseLogger.child({ task: this.task.task, id: this.task.id });
+    this.#log ??= this.env.logger.child({ task: this.task.task, id: this.task.id });
     return this.#log;
   }
 
@@ -150,10 +166,10 @@ export class TaskRun implements TaskContext {
 
   #progress(meta: Record<string, unknown>): Promise<void> {
     if (this.abandoned) return Promise.resolve();
-    this.onProgress?.(meta);
+    this.env.progressReported?.(this.task, meta);
     const writer = this.writer;
     if (!writer) return Promise.resolve();
-    const p = (this.#progressChain ?? Promise.resolve()).then(() => this.writeRecord(writer, this.record('PROGRESS', meta)));
+    const p = (this.#progressChain ?? Promise.resolve()).then(() => this.env.writeRecord(writer, this.env.progressRecord(this.task, this.msg, meta)));
     this.#progressChain = p.catch(() => undefined);
     return p.then(() => undefined);
   }
@@ -171,9 +187,6 @@ export class TaskRun implements TaskContext {
 
   /** This attempt's CONSUMER span (`ctx.span`; not handed to a CPU thread). */
   span: Span | undefined;
-
-  /** Told of each progress report (the worker's `task-progress` event). */
-  onProgress: ((meta: Record<string, unknown>) => void) | undefined;
 
   /** The serialisable part of the context (for CPU threads). */
   data(): TaskContextData {

@@ -23,6 +23,11 @@ export interface IncomingMessage {
   header(name: string): string | undefined;
   /** All header names present. */
   headerNames(): Iterable<string>;
+  /**
+   * The headers are not needed for a while (the task is running): a transport that parsed them may
+   * drop its parsed copy and parse again when asked. Optional; no visible effect.
+   */
+  releaseHeaders?(): void;
   /** Done: remove from the queue. */
   ack(): void;
   /** Give back for redelivery, after `delayMs` if given (default: at once). */

@@ -194,6 +194,9 @@ export class NatsIncomingMessage implements IncomingMessage {
   headerNames(): Iterable<string> {
     return this.#map().keys();
   }
+  releaseHeaders(): void {
+    this.#headers = undefined;
+  }
   #send(payload: Uint8Array): void {
     if (this.#settled) return;
     this.#settled = true;
