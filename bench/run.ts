@@ -10,7 +10,7 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { ROOT } from './lib/child.ts';
+import { ROOT, buildRoles } from './lib/child.ts';
 
 /** Scenario name → script, in the order `npm run bench` runs them. */
 export const SCENARIOS: Readonly<Record<string, { script: string; what: string }>> = {
@@ -44,6 +44,8 @@ async function main(): Promise<number> {
   }
   const names = asked.length > 0 ? asked : Object.keys(SCENARIOS);
   const failed: string[] = [];
+  // The roles run built (bench/lib/child.ts): one build for every scenario of this run.
+  buildRoles();
   for (const name of names) {
     const s = SCENARIOS[name] as { script: string; what: string };
     console.log(`\n=== ${name}: ${s.what} ===\n`);

@@ -1,12 +1,37 @@
 /**
- * Spawning bench roles as child processes (`node --import tsx bench/roles/<role>.ts ...`) and
- * reading their one-JSON-line protocol (see `emit()` in measure.ts).
+ * Spawning bench roles as child processes and reading their one-JSON-line protocol (see `emit()` in
+ * measure.ts). By default a role runs as JavaScript that tsc built into `bench/.build/`
+ * (`node bench/.build/bench/roles/<role>.js ...`), as a deployed app runs (`-A dist/tasks.js` in
+ * docs/guide/deployment): no tsx loader thread in the process (~38 MB of resident memory) and no
+ * tsx `__name` helper on every named closure. `BENCH_BUILT=0` runs them from source through tsx
+ * (`node --import tsx bench/roles/<role>.ts ...`), as `celeriac worker -A tasks.ts` does.
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Roles run built (the default) or from source through tsx (`BENCH_BUILT=0`). */
+export const BUILT_ROLES = process.env.BENCH_BUILT !== '0';
+
+/**
+ * Build src/, plugins/ and bench/ into bench/.build/ with tsc (a few seconds), once: `npm run bench`
+ * builds before the first scenario and tells the scenarios (`BENCH_BUILD_READY=1`); a scenario run
+ * on its own builds when it starts its first role.
+ */
+export function buildRoles(): void {
+  if (!BUILT_ROLES || process.env.BENCH_BUILD_READY === '1') return;
+  execFileSync(process.execPath, [`${ROOT}node_modules/typescript/bin/tsc`, '-p', `${ROOT}bench/tsconfig.build.json`], { cwd: ROOT, stdio: 'inherit', timeout: 300_000 });
+  process.env.BENCH_BUILD_READY = '1';
+}
+
+/** The node arguments that run role `script` (a file of bench/roles/). */
+function roleCommand(script: string): string[] {
+  if (!BUILT_ROLES) return ['--import', 'tsx', `bench/roles/${script}`];
+  buildRoles();
+  return [`bench/.build/bench/roles/${script.replace(/\.ts$/, '.js')}`];
+}
 
 /** A role process. */
 export interface RoleProcess {
@@ -39,7 +64,7 @@ export function startRole(script: string, args: readonly (string | number)[], ti
   // BENCH_CPU_PROF=<dir>: every role writes V8 CPU profiles (node --cpu-prof) under <dir>/<role>/.
   // One folder per role: each thread (the main one, tsx's loader) writes its own CPU.<date>.<pid>.<tid>... file.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${script.replace(/\W+/g, '-')}`] : [];
-  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', `bench/roles/${script}`, ...args.map(String)], {
+  const proc = spawn(process.execPath, [...prof, ...roleCommand(script), ...args.map(String)], {
     cwd: ROOT,
     env: { ...process.env, BENCH_ROLE_DEADLINE_MS: String(Math.max(5_000, timeoutMs - 2_000)), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
