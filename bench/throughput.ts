@@ -118,6 +118,13 @@ async function e2e(c: Ctx, tag: string, env: Record<string, string>, opts: { con
     { ...c.env, ...env },
   );
   checkDelivery(w);
+  if (env.BENCH_TRACING) {
+    // The SDK must have been in the path: a run that recorded no spans measured nothing.
+    const least = env.BENCH_TRACING === 'sdk-100' ? SIZES.e2e : 1;
+    for (const [role, r] of [['worker', w], ['producer', p]] as const) {
+      if (typeof r.spans !== 'number' || r.spans < least) throw new Error(`tracing ${env.BENCH_TRACING}: the ${role} ended ${String(r.spans)} spans, expected at least ${least}`);
+    }
+  }
   const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
   return { value: Math.round((SIZES.e2e / ms) * 1000), cpuUs: cpuPerTask(SIZES.e2e, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, worker: w, e2e_ms: ms } };
 }

@@ -1,8 +1,7 @@
 /**
  * Producer processes of the Celeriac e2e and round-trip probes (the worker runs in another process).
  *
- *   node --import './tracing.ts';
-import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup>
+ *   node --import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup>
  *   node --import tsx bench/roles/celeriac-producer.ts rt  <url> <app> <n> <lanes>  <warmup>
  *
  * e2e: publishes `noop(i)` for i in 0..n-1 with `window` publishes outstanding and reports its start
@@ -10,6 +9,8 @@ import tsx bench/roles/celeriac-producer.ts e2e <url> <app> <n> <window> <warmup
  * rt: `lanes` loops of `await (await add.delay(i, 1)).get()`, reporting tasks/s and p50/p99.
  * @module
  */
+// First: with BENCH_TRACING set, an OpenTelemetry SDK is registered before Celeriac loads.
+import { spansEnded } from './tracing.ts';
 import { createWindow, epochMs, num, perSecond, roundTrip, runRole, sleep } from '../lib/measure.ts';
 import { benchApp } from './bench-app.ts';
 
@@ -55,4 +56,4 @@ if (mode !== 'e2e' && mode !== 'e2e-results' && mode !== 'rt') {
   console.error(`unknown mode ${JSON.stringify(mode)}; e2e, e2e-results or rt`);
   process.exit(2);
 }
-runRole(`celeriac-producer:${mode}`, deadlineMs, mode === 'rt' ? rt : e2e);
+runRole(`celeriac-producer:${mode}`, deadlineMs, async () => ({ ...(await (mode === 'rt' ? rt : e2e)()), spans: spansEnded() }));

@@ -2,8 +2,7 @@
  * A Celeriac worker process for the e2e and round-trip probes. Prints `{"event":"ready"}` once it
  * takes tasks, and its result once it has run the expected number of tasks (or its deadline passes).
  *
- *   node --import './tracing.ts';
-import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurrency>
+ *   node --import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurrency>
  *   node --import tsx bench/roles/celeriac-worker.ts rt  <url> <app> <n> <warmup> <concurrency>
  *
  * e2e: counts `noop` ids 0..n-1 in the task (negative ids are the producer's warm-up) and reports
@@ -11,6 +10,8 @@ import tsx bench/roles/celeriac-worker.ts e2e <url> <app> <n> <warmup> <concurre
  * `stats().succeeded` reaches n + warmup.
  * @module
  */
+// First: with BENCH_TRACING set, an OpenTelemetry SDK is registered before Celeriac loads.
+import { spansEnded } from './tracing.ts';
 import { silentLogger } from '../../src/testing.ts';
 import { DeliveryLedger, emit, epochMs, num, perSecond, runRole, sleep } from '../lib/measure.ts';
 import { startProfiling } from '../lib/profile.ts';
@@ -125,6 +126,7 @@ runRole(`celeriac-worker:${mode}`, deadlineMs, async () => {
         missing: ledger.missing,
         warmup_seen: warmSeen,
         stats,
+        spans: spansEnded(),
       }
-    : { probe: 'celeriac-rt-worker', n, concurrency, stats };
+    : { probe: 'celeriac-rt-worker', n, concurrency, stats, spans: spansEnded() };
 });

@@ -11,11 +11,27 @@ import { ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 
 const mode = process.env.BENCH_TRACING ?? '';
+let ended: number | null = null;
+
+/** Spans ended in this process (recorded ones), or null without an SDK: proves the SDK was in the path. */
+export function spansEnded(): number | null {
+  return ended;
+}
+
 if (mode === 'sdk-100' || mode === 'sdk-1') {
+  ended = 0;
   const sampler = mode === 'sdk-100' ? new AlwaysOnSampler() : new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(0.01) });
   const provider = new BasicTracerProvider({
     sampler,
-    spanProcessors: [new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined })],
+    spanProcessors: [
+      {
+        onStart: () => undefined,
+        onEnd: () => void (ended = (ended ?? 0) + 1),
+        forceFlush: async () => undefined,
+        shutdown: async () => undefined,
+      },
+      new BatchSpanProcessor({ export: (_spans, done) => done({ code: ExportResultCode.SUCCESS }), shutdown: async () => undefined }),
+    ],
   });
   trace.setGlobalTracerProvider(provider);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
