@@ -3,7 +3,7 @@ import type { Composed } from '../middleware/compose.ts';
 import { observe } from '../middleware/observe.ts';
 import type { Span } from '@opentelemetry/api';
 import { EVENT } from '../telemetry/attributes.ts';
-import { endSpan, startProcessSpan, traceparentOf, withSpanContext } from '../telemetry/tracing.ts';
+import { endSpan, startProcessSpan, withSpanContext } from '../telemetry/tracing.ts';
 import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import { ENCRYPTION_OVERHEAD_BYTES } from '../protocol/signing.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, type EncodedTask, type TaskMessage, checkMessageSize, decodeTask } from '../protocol/envelope.ts';
@@ -146,11 +146,20 @@ function failedOutcome(def: TaskDefinition, err: unknown): TaskOutcome {
   return { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };
 }
 
+function isPlainScalar(v: unknown): boolean {
+  const t = typeof v;
+  return v === null || t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v));
+}
+
 /** JSON of a task's arguments, cut to 200 characters (for inspect replies). */
-function preview(args: readonly unknown[]): string {
+export function argsPreview(args: readonly unknown[]): string {
   let text: string;
   try {
-    text = JSON.stringify(args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? '[]';
+    // Arguments that are all strings, numbers, booleans or null (most tasks) need no replacer,
+    // which JSON.stringify would call for every value: this runs for every task while events are on.
+    text = args.every(isPlainScalar)
+      ? JSON.stringify(args)
+      : (JSON.stringify(args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? '[]');
   } catch {
     text = '[unserialisable]';
   }
@@ -241,7 +250,7 @@ export class Executor {
       delivery: r.msg.delivery.deliveryCount,
       retries: r.task.retries,
       runningMs: now - r.startedAt,
-      args: preview(r.task.args),
+      args: argsPreview(r.task.args),
     }));
   }
 
@@ -253,7 +262,7 @@ export class Executor {
     const now = Date.now();
     const out: ReservedTask[] = [];
     for (const [msg, r] of this.#received) {
-      if (!r.started) out.push({ id: r.task.id, name: r.task.task, queue: msg.queue, delivery: msg.delivery.deliveryCount, waitingMs: now - r.at, args: preview(r.task.args) });
+      if (!r.started) out.push({ id: r.task.id, name: r.task.task, queue: msg.queue, delivery: msg.delivery.deliveryCount, waitingMs: now - r.at, args: argsPreview(r.task.args) });
     }
     return out;
   }
@@ -421,7 +430,7 @@ export class Executor {
       // The arguments (cut at 200 characters) and the trace id, as Celery's argsrepr: the message
       // is gone once acknowledged, so monitors (the dashboard) learn them here.
       const fields: Record<string, unknown> = d > 1 || task.retries > 0 || task.eta !== null ? { queue: msg.queue, retries: task.retries, delivery: d, eta: task.eta } : { queue: msg.queue };
-      fields.args = preview(task.args);
+      fields.args = argsPreview(task.args);
       const tp = msg.header(H.traceparent);
       if (tp && tp.length >= 55) fields.trace = tp.slice(3, 35);
       events.emit('task-received', task.id, task.task, fields);
@@ -521,7 +530,6 @@ export class Executor {
     let hardTimer: NodeJS.Timeout | undefined;
     const run = new TaskRun(msg, task, writer, this.#runEnv);
     try {
-      run.traceparent = traceparentOf(span);
       run.span = span;
       const events = this.#o.events;
       if (events?.enabled) events.emit('task-started', task.id, task.task);

@@ -5,6 +5,7 @@ import type { ResultRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import type { WriteOutcome } from '../results/result-backend.ts';
+import { traceparentOf } from '../telemetry/tracing.ts';
 import {
   type AttemptToken,
   type CtxRetryOptions,
@@ -182,16 +183,19 @@ export class TaskRun implements TaskContext {
     return this.#progressChain;
   }
 
-  /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread). */
-  traceparent: string | undefined;
+  /** W3C `traceparent` of this attempt's CONSUMER span (handed to a CPU thread; built when asked). */
+  get traceparent(): string | undefined {
+    return this.span ? traceparentOf(this.span) : undefined;
+  }
 
   /** This attempt's CONSUMER span (`ctx.span`; not handed to a CPU thread). */
   span: Span | undefined;
 
   /** The serialisable part of the context (for CPU threads). */
   data(): TaskContextData {
+    const tp = this.traceparent;
     return {
-      ...(this.traceparent ? { traceparent: this.traceparent } : {}),
+      ...(tp ? { traceparent: tp } : {}),
       id: this.id,
       name: this.name,
       retries: this.retries,
