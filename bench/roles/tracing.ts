@@ -34,6 +34,6 @@ if (mode === 'sdk-100' || mode === 'sdk-1') {
     ],
   });
   trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (process.env.BENCH_TRACING_ALS !== '0') context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 }
