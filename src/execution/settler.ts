@@ -54,6 +54,13 @@ export class Settler {
   async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
     if (outcome.ok) {
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
+      if (!writer && !task.replyTo && !hasContinuation(task.embed)) {
+        // Nothing stores, continues or waits for the result (an ignoreResult task): no record to build.
+        msg.ack();
+        this.stats.succeeded++;
+        this.#signal(task, 'success', { result: outcome.value });
+        return 'SUCCESS';
+      }
       let record = this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true });
       if (writer || hasContinuation(task.embed)) {
         // A value too large to store inline goes to the blob bucket first: the record and the

@@ -240,15 +240,10 @@ export function statusCode(m: Msg): number {
  * is most of the per-message client cost for a task with a handful of headers.
  */
 /**
- * Header names are the same few strings on every message: the parsed copy of a known one is swapped
- * for the constant, so a task waiting in its slot holds no name strings of its own (with 10,000
- * tasks in flight that is ~0.3 MB of heap; docs/bench/io.md).
+ * Headers whose values repeat across messages (task name, producer, content type, flags): shared
+ * strings, so the decoded task a running task keeps holds no copies of its own. (The parsed header
+ * map itself is dropped while the task runs: `releaseHeaders`.)
  */
-const KNOWN_NAMES: ReadonlyMap<string, string> = new Map([...Object.values(H), 'Nats-Msg-Id', 'Nats-Expected-Last-Subject-Sequence', 'Nats-Stream', 'Nats-Sequence', 'Nats-Time-Stamp', 'Nats-Subject'].map((n) => [n, n]));
-function internName(k: string): string {
-  return KNOWN_NAMES.get(k) ?? k;
-}
-/** Headers whose values repeat across messages (task name, producer, content type, flags): shared. */
 const INTERNED_VALUES: ReadonlySet<string> = new Set([H.task, H.origin, H.lang, H.contentType, H.ignoreResult, H.retries, H.priority, H.timelimit, H.keyId, H.encryption]);
 /** Bounded: a producer naming many distinct values only empties the cache now and then. */
 const VALUE_CACHE_MAX = 1024;
@@ -278,7 +273,7 @@ export function readHeaders(m: Msg): Map<string, string> {
       if (stop === i) break;
       const colon = s.indexOf(':', i);
       if (colon > i && colon < stop) {
-        const k = internName(s.slice(i, colon));
+        const k = s.slice(i, colon);
         if (!out.has(k)) {
           const v = s.slice(colon + 1, stop).trim();
           out.set(k, INTERNED_VALUES.has(k) ? internValue(v) : v);
