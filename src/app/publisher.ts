@@ -125,15 +125,10 @@ export class Publisher {
       await this.#h.transport().connect();
       router.start();
     }
-    const ready = this.#prepareAll(argsList.map((args) => () => this.#prepare(name, args, taskOptions, options, undefined, router)));
-    let sent = 0;
-    try {
-      await eachBounded(ready, window, async (p) => {
-        await this.#send(p);
-        sent++;
-      });
-    } catch (err) {
-      throw new PublishError(`${name}.delayMany: ${sent} of ${ready.length} tasks were published before a publish failed: ${(err as Error).message}`, { cause: err });
+    const ready = this.#prepareAll(argsList, (args) => this.#prepare(name, args, taskOptions, options, undefined, router));
+    const sent = await this.#sendWindowed(ready, window);
+    if (sent.error !== undefined) {
+      throw new PublishError(`${name}.delayMany: ${sent.count} of ${ready.length} tasks were published before a publish failed: ${(sent.error as Error).message}`, { cause: sent.error });
     }
     return ready.map((p) => this.#h.asyncResult(p.encoded.id));
   }
@@ -162,20 +157,58 @@ export class Publisher {
       await this.#h.transport().connect();
       for (const r of routers) r.start();
     }
-    const ready = this.#prepareAll(prepared.map(({ it, taskOptions, router }) => () => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router)));
-    await eachBounded(ready, BATCH_WINDOW, (p) => this.#send(p));
+    const ready = this.#prepareAll(prepared, ({ it, taskOptions, router }) => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
+    const sent = await this.#sendWindowed(ready, BATCH_WINDOW);
+    if (sent.error !== undefined) throw sent.error;
   }
 
   /** Encode and check every task before any is sent: on the first bad one, end the spans begun and throw. */
-  #prepareAll(steps: ReadonlyArray<() => PreparedTask>): PreparedTask[] {
+  #prepareAll<T>(items: readonly T[], prepare: (item: T) => PreparedTask): PreparedTask[] {
     const ready: PreparedTask[] = [];
     try {
-      for (const step of steps) ready.push(step());
+      for (const item of items) ready.push(prepare(item));
     } catch (err) {
       for (const p of ready) endSpan(p.span, err); // nothing was sent
       throw err;
     }
     return ready;
+  }
+
+  /**
+   * Send prepared tasks in order with at most `window` awaiting their PubAck, with no promise or
+   * closure of its own per task (a bulk enqueue sends them by the ten thousand). After the first
+   * failure nothing more is sent; it resolves once every send begun has settled, with how many were
+   * acknowledged and the first error.
+   */
+  #sendWindowed(ready: readonly PreparedTask[], window: number): Promise<{ count: number; error?: unknown }> {
+    return new Promise((resolve) => {
+      let next = 0;
+      let inFlight = 0;
+      let count = 0;
+      let failed = false;
+      let error: unknown;
+      const pump = (): void => {
+        while (!failed && inFlight < window && next < ready.length) {
+          inFlight++;
+          this.#send(ready[next++] as PreparedTask).then(done, fail);
+        }
+        if (inFlight === 0 && (failed || next >= ready.length)) resolve(failed ? { count, error } : { count });
+      };
+      const done = (): void => {
+        inFlight--;
+        count++;
+        pump();
+      };
+      const fail = (err: unknown): void => {
+        inFlight--;
+        if (!failed) {
+          failed = true;
+          error = err;
+        }
+        pump();
+      };
+      pump();
+    });
   }
 
   #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
@@ -250,6 +283,8 @@ export class Publisher {
 
   #send(p: PreparedTask): Promise<void> {
     const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.#h.transport().publish(p.queue, p.encoded);
+    // Nothing to do after the PubAck (no recording span, no task-sent event): no callbacks per task.
+    if (!p.span.isRecording() && !this.#h.options.sendSentEvents) return sent;
     return sent.then(
       () => {
         endSpan(p.span);

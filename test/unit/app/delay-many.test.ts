@@ -40,3 +40,20 @@ test('delayMany refuses bad input before sending anything', async () => {
     resetMemoryBroker(broker);
   }
 });
+
+test('a publish failing part-way says how many tasks were published; those stay queued', async () => {
+  const broker = `dm-${randomUUID()}`;
+  const app = createApp({ name: 'dm3', broker: `memory://${broker}`, maxQueuedTasks: 5 });
+  const add = app.task('dm.add', async (_c, a: number, b: number) => a + b);
+  try {
+    await assert.rejects(
+      add.delayMany(Array.from({ length: 8 }, (_, i): [number, number] => [i, 1])),
+      (err: unknown) => /dm\.add\.delayMany: 5 of 8 tasks were published before a publish failed/.test((err as Error).message),
+    );
+    const [stats] = await app.queueStats('default');
+    assert.equal(stats?.depth, 5);
+  } finally {
+    await app.close();
+    resetMemoryBroker(broker);
+  }
+});
