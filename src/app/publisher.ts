@@ -18,17 +18,48 @@ import { type ApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resol
 /** Publishes of a batch (a workflow's first tasks, a continuation) in flight at once. */
 const BATCH_WINDOW = 256;
 
-/** Run `fn` over `items`, at most `limit` at a time, in order of start; rejects with the first error. */
-async function eachBounded<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
+/**
+ * Run `fn` over `items` in order with at most `window` running, with no promise or closure of its
+ * own per item (a bulk enqueue runs it by the ten thousand). After the first failure nothing more
+ * is started; it resolves once every call begun has settled, with how many succeeded and the first
+ * error.
+ */
+function windowed<T>(items: readonly T[], window: number, fn: (item: T, index: number) => Promise<unknown>): Promise<{ count: number; error?: unknown }> {
+  return new Promise((resolve) => {
+    let next = 0;
+    let inFlight = 0;
+    let count = 0;
+    let failed = false;
+    let error: unknown;
+    const pump = (): void => {
+      while (!failed && inFlight < window && next < items.length) {
+        inFlight++;
         const k = next++;
-        await fn(items[k] as T, k);
+        let started: Promise<unknown>;
+        try {
+          started = fn(items[k] as T, k);
+        } catch (err) {
+          started = Promise.reject(err);
+        }
+        started.then(done, fail);
       }
-    }),
-  );
+      if (inFlight === 0 && (failed || next >= items.length)) resolve(failed ? { count, error } : { count });
+    };
+    const done = (): void => {
+      inFlight--;
+      count++;
+      pump();
+    };
+    const fail = (err: unknown): void => {
+      inFlight--;
+      if (!failed) {
+        failed = true;
+        error = err;
+      }
+      pump();
+    };
+    pump();
+  });
 }
 
 /** What the publisher needs from its app. */
@@ -115,9 +146,12 @@ export class Publisher {
     if (this.#h.middleware.publishChain(name)) {
       // Publish middleware sees each task: one at a time through its chain, `window` at once.
       const out = new Array<AsyncResult<unknown>>(argsList.length);
-      await eachBounded(argsList, window, async (args, k) => {
-        out[k] = await this.publishTask(name, args, taskOptions, options);
-      });
+      const r = await windowed(argsList, window, (args, k) =>
+        this.publishTask(name, args, taskOptions, options).then((result) => {
+          out[k] = result;
+        }),
+      );
+      if (r.error !== undefined) throw r.error;
       return out;
     }
     const router = this.#routerFor(taskOptions, options, undefined);
@@ -126,7 +160,7 @@ export class Publisher {
       router.start();
     }
     const ready = this.#prepareAll(argsList, (args) => this.#prepare(name, args, taskOptions, options, undefined, router));
-    const sent = await this.#sendWindowed(ready, window);
+    const sent = await windowed(ready, window, this.#sendOne);
     if (sent.error !== undefined) {
       throw new PublishError(`${name}.delayMany: ${sent.count} of ${ready.length} tasks were published before a publish failed: ${(sent.error as Error).message}`, { cause: sent.error });
     }
@@ -141,9 +175,8 @@ export class Publisher {
   async publishBatch(items: readonly PublishRequest[]): Promise<void> {
     if (items.some((it) => this.#h.middleware.publishChain(it.name))) {
       // Publish middleware sees each task: one publish at a time through its chain (still bounded).
-      await eachBounded(items, BATCH_WINDOW, async (it) => {
-        await this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra);
-      });
+      const r = await windowed(items, BATCH_WINDOW, (it) => this.publishTask(it.name, it.args, this.#taskOptionsOf(it.name, it.extra?.fallbackQueue), it.options, it.extra));
+      if (r.error !== undefined) throw r.error;
       return;
     }
     const routers = new Set<ResultRouter>();
@@ -158,7 +191,7 @@ export class Publisher {
       for (const r of routers) r.start();
     }
     const ready = this.#prepareAll(prepared, ({ it, taskOptions, router }) => this.#prepare(it.name, it.args, taskOptions, it.options, it.extra, router));
-    const sent = await this.#sendWindowed(ready, BATCH_WINDOW);
+    const sent = await windowed(ready, BATCH_WINDOW, this.#sendOne);
     if (sent.error !== undefined) throw sent.error;
   }
 
@@ -172,43 +205,6 @@ export class Publisher {
       throw err;
     }
     return ready;
-  }
-
-  /**
-   * Send prepared tasks in order with at most `window` awaiting their PubAck, with no promise or
-   * closure of its own per task (a bulk enqueue sends them by the ten thousand). After the first
-   * failure nothing more is sent; it resolves once every send begun has settled, with how many were
-   * acknowledged and the first error.
-   */
-  #sendWindowed(ready: readonly PreparedTask[], window: number): Promise<{ count: number; error?: unknown }> {
-    return new Promise((resolve) => {
-      let next = 0;
-      let inFlight = 0;
-      let count = 0;
-      let failed = false;
-      let error: unknown;
-      const pump = (): void => {
-        while (!failed && inFlight < window && next < ready.length) {
-          inFlight++;
-          this.#send(ready[next++] as PreparedTask).then(done, fail);
-        }
-        if (inFlight === 0 && (failed || next >= ready.length)) resolve(failed ? { count, error } : { count });
-      };
-      const done = (): void => {
-        inFlight--;
-        count++;
-        pump();
-      };
-      const fail = (err: unknown): void => {
-        inFlight--;
-        if (!failed) {
-          failed = true;
-          error = err;
-        }
-        pump();
-      };
-      pump();
-    });
   }
 
   #taskOptionsOf(name: string, fallbackQueue?: string): ResolvedTaskOptions {
@@ -280,6 +276,9 @@ export class Publisher {
   }
 
   #sentEvents: EventEmitter | undefined;
+
+  /** {@link #send} as one function for {@link windowed} (no closure per call). */
+  readonly #sendOne = (p: PreparedTask): Promise<void> => this.#send(p);
 
   #send(p: PreparedTask): Promise<void> {
     const sent = p.eta !== null && p.eta > Date.now() ? this.#publishDelayed(p.queue, p.encoded, p.eta, p.name, p.ignoreResult) : this.#h.transport().publish(p.queue, p.encoded);
