@@ -10,17 +10,10 @@ import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/t
 import { createApp, isConfigMismatchError, isPayloadTooLargeError, isQueueFullError, isTaskError, type App } from '../../src/index.ts';
 import { type NatsServerHandle, silentLogger, startNatsServer } from '../../src/testing.ts';
 import { createLogger } from '../../src/util/logger.ts';
+import { until } from '../helpers/failure-scenarios.ts';
 
 let server: NatsServerHandle;
 
-/** Wait (bounded) until `cond` holds. */
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms: ${cond.toString()}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 let nc: NatsConnection;
 let fixture: typeof import('../fixtures/it-tasks.ts');
 const tasksModule = new URL('../fixtures/it-tasks.ts', import.meta.url).href;
@@ -106,9 +99,9 @@ describe('with a worker running', () => {
     // the message is gone from the queue (terminated, not redelivered) and the worker still works
     const r = await fixture.add.delay(1, 1);
     assert.equal(await r.get({ timeout: '10s' }), 2);
+    // Acks leave after the result is stored (in the next event-loop turn): wait for them.
     const jsm = await jetstreamManager(nc);
-    const ci = await jsm.consumers.info('core-tasks', 'default');
-    assert.equal(ci.num_ack_pending, 0);
+    await until(async () => (await jsm.consumers.info('core-tasks', 'default')).num_ack_pending === 0, 5_000, 'no message awaits its ack');
     assert.equal(worker.stats().rejected, 1);
   });
 
@@ -119,8 +112,9 @@ describe('with a worker running', () => {
     await nc.request('core.tasks.default', new TextEncoder().encode('[[1,2],{},null]'), { headers: h, timeout: 5000 });
     const r = await fixture.add.delay(5, 5);
     assert.equal(await r.get({ timeout: '10s' }), 10);
+    // Terminated, not redelivered: the queue empties (the good task's ack leaves after its result).
     const jsm = await jetstreamManager(nc);
-    assert.equal((await jsm.streams.info('core-tasks')).state.messages, 0);
+    await until(async () => (await jsm.streams.info('core-tasks')).state.messages === 0, 5_000, 'the queue is empty');
   });
 
   test('a crashed consumer actor is restarted and no task is lost', async () => {
