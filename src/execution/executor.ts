@@ -22,6 +22,9 @@ import { type ExecuteInput, type TaskContext, type TaskDefinition, type TaskOutc
 import { type RunEnvironment, TaskRun } from './task-run.ts';
 import type { EventEmitter } from './event-emitter.ts';
 import type { WorkerMetrics } from '../telemetry/metrics.ts';
+import { type ActiveTask, type ReservedTask, argsPreview } from './inspect-views.ts';
+
+export type { ActiveTask, ReservedTask } from './inspect-views.ts';
 
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
@@ -118,52 +121,9 @@ function hasKeys(o: Record<string, unknown>): boolean {
   return false;
 }
 
-/** A running task, as `celeriac inspect active` shows it. */
-export interface ActiveTask {
-  id: string;
-  name: string;
-  queue: string;
-  /** Broker delivery count of the message (1 = first delivery). */
-  delivery: number;
-  retries: number;
-  runningMs: number;
-  /** The arguments as JSON, cut at 200 characters. */
-  args: string;
-}
-
-/** A task received and not started, as `celeriac inspect reserved` shows it. */
-export interface ReservedTask {
-  id: string;
-  name: string;
-  queue: string;
-  delivery: number;
-  waitingMs: number;
-  args: string;
-}
-
 /** The outcome of a task function that threw or rejected with `err`. */
 function failedOutcome(def: TaskDefinition, err: unknown): TaskOutcome {
   return { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) };
-}
-
-function isPlainScalar(v: unknown): boolean {
-  const t = typeof v;
-  return v === null || t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v));
-}
-
-/** JSON of a task's arguments, cut to 200 characters (for inspect replies). */
-export function argsPreview(args: readonly unknown[]): string {
-  let text: string;
-  try {
-    // Arguments that are all strings, numbers, booleans or null (most tasks) need no replacer,
-    // which JSON.stringify would call for every value: this runs for every task while events are on.
-    text = args.every(isPlainScalar)
-      ? JSON.stringify(args)
-      : (JSON.stringify(args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v instanceof Uint8Array ? `<${v.length} bytes>` : v)) ?? '[]');
-  } catch {
-    text = '[unserialisable]';
-  }
-  return text.length > 200 ? `${text.slice(0, 199)}…` : text;
 }
 
 /** Outcome counters. */
@@ -469,7 +429,7 @@ export class Executor {
       await this.#settler.alreadyDone(task, msg, def, stored.record);
       return;
     }
-    const known = stored?.revision ?? 0;
+    const writer = useResults ? this.#o.backend.writer(task.id, attempt, stored?.revision ?? 0) : null;
     let quarantine = false;
     if (d > 1) {
       const { crashes, isolatedCrashes } = await this.#o.ledger.recordRedelivery(task.id, seq, d);
@@ -478,14 +438,13 @@ export class Executor {
         // not name the killer. Evidence does: a death while it ran isolated, or no quarantine to
         // run it in. Otherwise it runs once more, alone in a quarantine thread.
         if (isolatedCrashes > 0 || !this.#o.quarantine) {
-          await this.#settler.crashed(task, msg, def, useResults ? this.#o.backend.writer(task.id, attempt, known) : null, crashes);
+          await this.#settler.crashed(task, msg, def, writer, crashes);
           return;
         }
         quarantine = true;
         await this.#o.ledger.recordIsolated(task.id, seq, d);
       }
     }
-    const writer = useResults ? this.#o.backend.writer(task.id, attempt, known) : null;
     if (d > 1 && writer) {
       // Claim this attempt: from now on, writes of earlier attempts of this message are rejected.
       const claim = await this.#write(writer, this.#settler.record(task, msg, 'STARTED', { meta: { redelivered: true } }));

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { argsPreview } from '../../../src/execution/executor.ts';
+import { argsPreview } from '../../../src/execution/inspect-views.ts';
 
 test('plain arguments are their JSON', () => {
   assert.equal(argsPreview([2500, 'a', true, null]), '[2500,"a",true,null]');
