@@ -55,6 +55,59 @@ export function decodeEventBatch(body: unknown, worker: string): CeleriacEvent[]
 const MAX_BUFFER = 512;
 /** Longest an event waits in the buffer. */
 const FLUSH_EVERY_MS = 100;
+/** First size of a subject's batch buffer (it doubles when an event does not fit). */
+const FIRST_BUFFER_BYTES = 16 * 1024;
+
+/** The JSON text of an id or task name: `null`, or the string quoted (escaped only when it must be). */
+function jsonString(s: string | null): string {
+  if (s === null) return 'null';
+  // Ids and task names are almost always plain ASCII (UUIDs, `[A-Za-z0-9_.:-]`): quote them
+  // directly; anything else goes through JSON.stringify.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+/**
+ * One subject's batch: the JSON array being written, as UTF-8 bytes. Each event is serialised when
+ * it is emitted and nothing of it is kept but its bytes, so a batch holds no objects for the
+ * garbage collector to trace or promote while it waits (up to 100 ms).
+ */
+class Batch {
+  #buf = Buffer.allocUnsafe(FIRST_BUFFER_BYTES);
+  #len = 0;
+
+  constructor(readonly subject: string) {}
+
+  get empty(): boolean {
+    return this.#len === 0;
+  }
+
+  /** Append one event's JSON. */
+  add(json: string): void {
+    // '[' or ',' then the event, then room for the closing ']'; UTF-8 needs at most 3 bytes per
+    // UTF-16 unit.
+    const room = json.length * 3 + 2;
+    if (this.#len + room > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + room));
+      this.#buf.copy(grown, 0, 0, this.#len);
+      this.#buf = grown;
+    }
+    this.#buf[this.#len] = this.#len === 0 ? 0x5b : 0x2c; // '[' first, ',' after
+    this.#len += 1 + this.#buf.write(json, this.#len + 1, 'utf8');
+  }
+
+  /** The batch as one JSON array; the batch starts again empty (in a new buffer: the transport may keep the bytes). */
+  take(): Uint8Array {
+    this.#buf[this.#len++] = 0x5d; // ']'
+    const bytes = this.#buf.subarray(0, this.#len);
+    this.#buf = Buffer.allocUnsafe(Math.max(FIRST_BUFFER_BYTES, this.#buf.length >>> 1));
+    this.#len = 0;
+    return bytes;
+  }
+}
 
 /**
  * Publishes events on core NATS subjects (`<app>.events.>`, fire-and-forget: nobody listening costs
@@ -64,10 +117,11 @@ const FLUSH_EVERY_MS = 100;
  */
 export class EventEmitter {
   enabled: boolean;
-  readonly #buffer = new Map<string, EventTuple[]>();
+  /** One batch per subject (task events, worker events), by event type. */
+  readonly #batches = new Map<EventType, Batch>();
+  readonly #bySubject = new Map<string, Batch>();
   #count = 0;
   #scheduled = false;
-  readonly #enc = new TextEncoder();
   readonly #headers: Record<string, string>;
 
   constructor(
@@ -80,22 +134,31 @@ export class EventEmitter {
     this.#headers = { 'content-type': 'application/json', worker };
   }
 
-  readonly #subjects = new Map<EventType, string>();
-
   /** Queue an event (dropped when events are off). */
   emit(type: EventType, id: string | null = null, task: string | null = null, fields?: Record<string, unknown>): void {
     if (!this.enabled) return;
-    let subject = this.#subjects.get(type);
-    if (subject === undefined) {
-      subject = eventSubject(this.app, type);
-      this.#subjects.set(type, subject);
+    let batch = this.#batches.get(type);
+    if (batch === undefined) {
+      const subject = eventSubject(this.app, type);
+      batch = this.#bySubject.get(subject);
+      if (batch === undefined) {
+        batch = new Batch(subject);
+        this.#bySubject.set(subject, batch);
+      }
+      this.#batches.set(type, batch);
     }
-    let list = this.#buffer.get(subject);
-    if (!list) {
-      list = [];
-      this.#buffer.set(subject, list);
+    // The EventTuple `[type, at, id, task, fields?]`, written as JSON at once.
+    const head = `["${type}",${Date.now()},${jsonString(id)},${jsonString(task)}`;
+    if (fields === undefined) batch.add(`${head}]`);
+    else {
+      let json: string;
+      try {
+        json = JSON.stringify(fields);
+      } catch {
+        return; // fields JSON cannot hold (a BigInt or a cycle in progress meta): this event is dropped, not the batch
+      }
+      batch.add(`${head},${json}]`);
     }
-    list.push(fields ? [type, Date.now(), id, task, fields] : [type, Date.now(), id, task]);
     if (++this.#count >= MAX_BUFFER) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;
@@ -107,14 +170,15 @@ export class EventEmitter {
   flush(): void {
     this.#scheduled = false;
     if (this.#count === 0) return;
-    for (const [subject, events] of this.#buffer) {
+    for (const batch of this.#bySubject.values()) {
+      if (batch.empty) continue;
+      const bytes = batch.take();
       try {
-        this.transport.notify(subject, this.#headers, this.#enc.encode(JSON.stringify(events)));
+        this.transport.notify(batch.subject, this.#headers, bytes);
       } catch {
         /* events are best effort: a closed connection drops them */
       }
     }
-    this.#buffer.clear();
     this.#count = 0;
   }
 }

@@ -1,0 +1,98 @@
+/**
+ * The worker's event batches: what a subscriber decodes from them (`app.events.subscribe`, the
+ * dashboard, `celeriac events`) must be what was emitted, whatever the ids, names and fields hold.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { type CeleriacEvent, EventEmitter, decodeEventBatch } from '../../../src/execution/event-emitter.ts';
+
+interface Sent {
+  subject: string;
+  headers: Record<string, string>;
+  body: Uint8Array;
+}
+
+function emitter(enabled = true): { events: EventEmitter; sent: Sent[]; decoded: () => CeleriacEvent[] } {
+  const sent: Sent[] = [];
+  const events = new EventEmitter({ notify: (subject, headers, body) => void sent.push({ subject, headers, body: body.slice() }) }, 'shop', 'w1@host', enabled);
+  const decoded = (): CeleriacEvent[] => sent.flatMap((m) => decodeEventBatch(JSON.parse(new TextDecoder().decode(m.body)), m.headers.worker ?? ''));
+  return { events, sent, decoded };
+}
+
+test('a batch decodes to the events emitted, in order, one message per subject', () => {
+  const { events, sent, decoded } = emitter();
+  const before = Date.now();
+  events.emit('task-received', 'id-1', 'shop.add', { queue: 'celery', args: '[1,2]' });
+  events.emit('worker-heartbeat', null, null, { active: 1 });
+  events.emit('task-started', 'id-1', 'shop.add');
+  events.emit('task-succeeded', 'id-1', 'shop.add');
+  events.flush();
+  assert.deepEqual(
+    sent.map((m) => m.subject),
+    ['shop.events.task', 'shop.events.worker'],
+  );
+  const got = decoded();
+  for (const e of got) {
+    assert.ok(e.at >= before && e.at <= Date.now(), `at ${e.at} is the emit time`);
+    e.at = 0;
+  }
+  assert.deepEqual(got, [
+    { type: 'task-received', at: 0, worker: 'w1@host', id: 'id-1', task: 'shop.add', queue: 'celery', args: '[1,2]' },
+    { type: 'task-started', at: 0, worker: 'w1@host', id: 'id-1', task: 'shop.add' },
+    { type: 'task-succeeded', at: 0, worker: 'w1@host', id: 'id-1', task: 'shop.add' },
+    { type: 'worker-heartbeat', at: 0, worker: 'w1@host', active: 1 },
+  ]);
+});
+
+test('ids and fields with quotes, backslashes, control characters and non-ASCII text survive', () => {
+  const { events, decoded } = emitter();
+  const id = 'order "7"\\\n\u0001 — ünïcødé 🥬';
+  events.emit('task-failed', id, 'shop.pay', { error: 'Error: "card" declined — 💳\n' });
+  events.flush();
+  const [e] = decoded();
+  assert.equal(e?.id, id);
+  assert.equal(e?.error, 'Error: "card" declined — 💳\n');
+});
+
+test('a batch larger than the first buffer grows and stays valid JSON', () => {
+  const { events, decoded } = emitter();
+  const meta = 'm'.repeat(20_000);
+  for (let i = 0; i < 5; i++) events.emit('task-progress', `id-${i}`, 'shop.big', { meta });
+  events.flush();
+  const got = decoded();
+  assert.equal(got.length, 5);
+  assert.deepEqual(
+    got.map((e) => [e.id, (e.meta as string).length]),
+    [0, 1, 2, 3, 4].map((i) => [`id-${i}`, 20_000]),
+  );
+});
+
+test('512 buffered events are sent at once; the next batch starts empty', () => {
+  const { events, sent, decoded } = emitter();
+  for (let i = 0; i < 513; i++) events.emit('task-started', `id-${i}`, 'shop.add');
+  assert.equal(sent.length, 1, 'the 512th event flushed the batch');
+  events.flush();
+  assert.equal(sent.length, 2);
+  const got = decoded();
+  assert.equal(got.length, 513);
+  assert.equal(got[512]?.id, 'id-512');
+});
+
+test('an event whose fields JSON cannot hold is dropped alone; events off drops everything', () => {
+  const { events, decoded } = emitter();
+  const loop: Record<string, unknown> = {};
+  loop.self = loop;
+  events.emit('task-progress', 'id-1', 'shop.add', { meta: loop });
+  events.emit('task-progress', 'id-2', 'shop.add', { meta: 10n });
+  events.emit('task-succeeded', 'id-3', 'shop.add');
+  events.flush();
+  assert.deepEqual(
+    decoded().map((e) => e.id),
+    ['id-3'],
+  );
+
+  const off = emitter(false);
+  off.events.emit('task-started', 'id-1', 'shop.add');
+  off.events.flush();
+  assert.equal(off.sent.length, 0);
+});
