@@ -605,7 +605,8 @@ export class Executor {
         this.stats.returned++;
         return;
       }
-      const settled = await this.#settler.settle(task, msg, def, run, writer, outcome);
+      const settling = this.#settler.settle(task, msg, def, run, writer, outcome);
+      const settled = typeof settling === 'string' ? settling : await settling;
       if (signals && event) observe(signals.postrun, () => ({ ...event, state: settled }), run.log, 'postrun');
       state = settled;
       if (settled === 'FAILURE' && !outcome.ok) error = outcome.error;

@@ -50,17 +50,25 @@ export class Settler {
     this.#debug = options.debug ?? false;
   }
 
-  /** Decide what the outcome means: success, ignore, deferral, revoked, retry, or failure for good; says which. */
-  async settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
+  /**
+   * Decide what the outcome means: success, ignore, deferral, revoked, retry, or failure for good;
+   * says which. A success nothing stores, continues or waits for (an `ignoreResult` task) is settled
+   * at once, with no promise: the state itself is returned.
+   */
+  settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): RunOutcomeState | Promise<RunOutcomeState> {
+    if (outcome.ok && !writer && !task.replyTo && !hasContinuation(task.embed)) {
+      if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
+      msg.ack();
+      this.stats.succeeded++;
+      this.#signal(task, 'success', { result: outcome.value });
+      return 'SUCCESS';
+    }
+    return this.#settle(task, msg, def, run, writer, outcome);
+  }
+
+  async #settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
     if (outcome.ok) {
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
-      if (!writer && !task.replyTo && !hasContinuation(task.embed)) {
-        // Nothing stores, continues or waits for the result (an ignoreResult task): no record to build.
-        msg.ack();
-        this.stats.succeeded++;
-        this.#signal(task, 'success', { result: outcome.value });
-        return 'SUCCESS';
-      }
       let record = this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true });
       if (writer || hasContinuation(task.embed)) {
         // A value too large to store inline goes to the blob bucket first: the record and the
