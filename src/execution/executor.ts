@@ -26,6 +26,13 @@ import { type ActiveTask, type ReservedTask, argsPreview } from './inspect-views
 
 export type { ActiveTask, ReservedTask } from './inspect-views.ts';
 
+/**
+ * Worker deaths during a task's isolated (quarantine) runs that dead-letter it. A death of the
+ * quarantine thread itself convicts at once; a death of the whole process may be another task's
+ * doing (a poison message on the main thread), so it takes two.
+ */
+const ISOLATED_DEATHS_TO_CONVICT = 2;
+
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
   appName: string;
@@ -435,9 +442,11 @@ export class Executor {
       const { crashes, isolatedCrashes } = await this.#o.ledger.recordRedelivery(task.id, seq, d);
       if (crashes >= this.#o.maxCrashes) {
         // Every task in flight on a worker that died is charged a crash, so the count alone does
-        // not name the killer. Evidence does: a death while it ran isolated, or no quarantine to
-        // run it in. Otherwise it runs once more, alone in a quarantine thread.
-        if (isolatedCrashes > 0 || !this.#o.quarantine) {
+        // not name the killer. Evidence does: its quarantine thread dying under it (settled where
+        // the run ends), two worker deaths while it ran isolated (one could be another task's:
+        // the main thread keeps running other tasks), or no quarantine to run it in. Otherwise it
+        // runs alone in a quarantine thread.
+        if (isolatedCrashes >= ISOLATED_DEATHS_TO_CONVICT || !this.#o.quarantine) {
           await this.#settler.crashed(task, msg, def, writer, crashes);
           return;
         }
