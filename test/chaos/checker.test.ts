@@ -79,6 +79,29 @@ test('recovery: in-flight tasks of a killed pid are timed to their next ack; lat
   assert.equal(r.maxRecoveryMs, 8800);
 });
 
+test('recovery: a task run again on a process that the next kill takes down is charged to that kill from its restart', () => {
+  // a: in flight on pid 7 at the kill (200); redelivered to pid 8 at 3200, which is killed at 3300;
+  // redelivered again and acked at 6300. Each kill saw it recover within one AckWait (3000 ms).
+  const events = [start('a', 7, 10, 1, 100), start('a', 8, 10, 2, 3200)];
+  const acks = [{ seq: 10, dc: 3, kind: 'ack' as const, at: 6300 }];
+  const r = recovery(
+    [
+      { pid: 7, at: 200 },
+      { pid: 8, at: 3300 },
+    ],
+    events,
+    acks,
+    5000,
+  );
+  assert.equal(r.inFlight, 2);
+  assert.equal(r.late, 0);
+  assert.equal(r.maxRecoveryMs, 3000); // 200 -> 3200, then 3300 -> 6300
+  // The same history with no second kill: the 6100 ms wait is this kill's, and late.
+  const alone = recovery([{ pid: 7, at: 200 }], events, acks, 5000);
+  assert.equal(alone.late, 1);
+  assert.equal(alone.maxRecoveryMs, 6100);
+});
+
 test('the seeded PRNG repeats its schedule for a seed', () => {
   const a = rng(42);
   const b = rng(42);

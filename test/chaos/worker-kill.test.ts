@@ -1,7 +1,9 @@
 /**
  * Chaos R2: SIGKILL a random worker process every 3 s while mixed I/O and CPU tasks flow; a
  * supervisor (the harness) restarts it. Pass: 0 lost, 0 duplicate effects among keyed tasks, and
- * every task in flight on a killed worker acked within AckWait + 2 s of the kill.
+ * every task in flight on a killed worker acked within AckWait + 2 s of the kill (or, if the
+ * process it was redelivered to is killed in turn before the ack, running again within that time:
+ * the next kill is charged with the rest).
  * Fast tier: 3k tasks, kills for 24 s. Full tier (CELERIAC_CHAOS_FULL=1): 20k tasks, kills for 90 s.
  */
 import assert from 'node:assert/strict';
@@ -29,7 +31,7 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-test(`worker SIGKILL every 3 s for ${KILL_FOR_MS / 1000} s, ${N} mixed tasks: 0 lost, 0 duplicate keyed effects, in-flight tasks acked within AckWait + 2 s`, { timeout: FULL ? 900_000 : 240_000 }, async () => {
+test(`worker SIGKILL every 3 s for ${KILL_FOR_MS / 1000} s, ${N} mixed tasks: 0 lost, 0 duplicate keyed effects, in-flight tasks recovered within AckWait + 2 s of each kill`, { timeout: FULL ? 900_000 : 240_000 }, async () => {
   const t0 = Date.now();
   const r = scenarioRng('worker-kill');
   const server = await startNatsServer();

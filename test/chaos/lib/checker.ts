@@ -131,7 +131,9 @@ export interface RecoveryReport {
 
 /**
  * For every kill, the tasks in flight on the killed process (started there, message not acked
- * before the kill) and when their message was acked afterwards (by the redelivery).
+ * before the kill) and when their message was acked afterwards (by the redelivery). A task run
+ * again by a process that a later kill took down before the ack is timed from this kill to that
+ * restart: the later kill is charged with the rest.
  */
 export function recovery(kills: readonly KillEvent[], events: readonly WorkerEvent[], acks: readonly AckEvent[], limitMs: number): RecoveryReport {
   const acksBySeq = new Map<number, number[]>();
@@ -142,12 +144,30 @@ export function recovery(kills: readonly KillEvent[], events: readonly WorkerEve
     acksBySeq.set(a.seq, l);
   }
   const startsByPid = new Map<number, Array<{ seq: number; at: number }>>();
+  const startsBySeq = new Map<number, Array<{ pid: number; at: number }>>();
   for (const e of events) {
     if (e.t !== 'start') continue;
     const l = startsByPid.get(e.pid) ?? [];
     l.push({ seq: e.seq, at: e.at });
     startsByPid.set(e.pid, l);
+    const bySeq = startsBySeq.get(e.seq) ?? [];
+    bySeq.push({ pid: e.pid, at: e.at });
+    startsBySeq.set(e.seq, bySeq);
   }
+  const killsByPid = new Map<number, number[]>();
+  for (const k of kills) killsByPid.set(k.pid, [...(killsByPid.get(k.pid) ?? []), k.at]);
+  // Run again by a process that a later kill then took down before the ack: that kill accounts for
+  // the rest of the wait (the task is in flight at it, and timed from it), so this one ends at the
+  // restart.
+  const handedOver = (seq: number, killAt: number, ackAt: number): number | undefined => {
+    let first: number | undefined;
+    for (const s of startsBySeq.get(seq) ?? []) {
+      if (s.at <= killAt || s.at >= ackAt) continue;
+      if (!(killsByPid.get(s.pid) ?? []).some((k) => k >= s.at && k < ackAt)) continue;
+      if (first === undefined || s.at < first) first = s.at;
+    }
+    return first;
+  };
   let inFlight = 0;
   let maxRecoveryMs = 0;
   let unrecovered = 0;
@@ -165,7 +185,8 @@ export function recovery(kills: readonly KillEvent[], events: readonly WorkerEve
         unrecovered++;
         continue;
       }
-      const ms = Math.min(...after) - k.at;
+      const ackAt = Math.min(...after);
+      const ms = (handedOver(s.seq, k.at, ackAt) ?? ackAt) - k.at;
       maxRecoveryMs = Math.max(maxRecoveryMs, ms);
       if (ms > limitMs) late++;
     }
