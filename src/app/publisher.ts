@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, PublishError } from '../errors.ts';
 import type { Codec } from '../protocol/codec.ts';
-import { type EncodedTask, encodeTask } from '../protocol/envelope.ts';
+import { type EncodedTask, type NewTaskMessage, encodeTaskBody, encodeTaskWithBody } from '../protocol/envelope.ts';
 import type { AsyncResult } from '../results/async-result.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
 import type { ResultRouter } from '../results/result-router.ts';
@@ -13,10 +13,24 @@ import { type ResolvedAppOptions, bandQueue, queueSettingsOf } from './app-optio
 import type { MessageSecurity } from './message-security.ts';
 import type { MiddlewareStack } from './middleware.ts';
 import type { PreparedTask, PublishExtra, PublishRequest } from './publish.ts';
-import { type ApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
+import { type ApplyOptions, type ResolvedApplyOptions, type ResolvedTaskOptions, resolveApplyOptions, resolveTaskOptions } from './task-options.ts';
 
 /** Publishes of a batch (a workflow's first tasks, a continuation) in flight at once. */
 const BATCH_WINDOW = 256;
+
+/** What a publish takes from the task and the call's options, the same for every task of a bulk call. */
+interface PublishPlan {
+  name: string;
+  o: ResolvedApplyOptions;
+  queue: string;
+  priority: number | null;
+  ignoreResult: boolean;
+  replyTo: string | undefined;
+  idempotencyKey: string | null;
+  timelimit: [number | null, number | null] | undefined;
+  extra: PublishExtra | undefined;
+  router: ResultRouter | undefined;
+}
 
 /**
  * Run `fn` over `items` in order with at most `window` running, with no promise or closure of its
@@ -135,9 +149,11 @@ export class Publisher {
   }
 
   /**
-   * Publish one task per argument list (`task.delayMany`): all are encoded and checked before the
-   * first is sent (bad input publishes nothing), then sent with at most `window` publishes awaiting
-   * their acknowledgement. Resolves with one AsyncResult per argument list, in order.
+   * Publish one task per argument list (`task.delayMany`): every argument list is encoded and checked
+   * before the first is sent (bad input publishes nothing), then the tasks are sent with at most
+   * `window` publishes awaiting their acknowledgement, each message built as it is sent (what
+   * differs between them is the id and the body). Resolves with one AsyncResult per argument list,
+   * in order.
    * @throws PublishError naming how many were published when sending fails part-way.
    */
   async publishMany(name: string, argsList: ReadonlyArray<readonly unknown[]>, taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, window: number): Promise<Array<AsyncResult<unknown>>> {
@@ -159,12 +175,28 @@ export class Publisher {
       await this.#h.transport().connect();
       router.start();
     }
-    const ready = this.#prepareAll(argsList, (args) => this.#prepare(name, args, taskOptions, options, undefined, router));
-    const sent = await windowed(ready, window, this.#sendOne);
-    if (sent.error !== undefined) {
-      throw new PublishError(`${name}.delayMany: ${sent.count} of ${ready.length} tasks were published before a publish failed: ${(sent.error as Error).message}`, { cause: sent.error });
+    const plan = this.#plan(name, taskOptions, options, undefined, router);
+    const codec = this.#h.codec;
+    const maxPayload = this.#h.options.maxPayloadBytes;
+    const bodies = new Array<Uint8Array>(argsList.length);
+    const ids = new Array<string>(argsList.length);
+    for (let k = 0; k < argsList.length; k++) {
+      const args = argsList[k];
+      if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.delayMany(argsList): argsList[${k}] is ${args === null ? 'null' : typeof args}, but args must be an array`);
+      bodies[k] = encodeTaskBody({ task: name, args, embed: plan.extra?.embed }, codec, maxPayload);
+      ids[k] = randomUUID();
     }
-    return ready.map((p) => this.#h.asyncResult(p.encoded.id));
+    if (argsList.length === 0) return [];
+    // The headers (and the signature) differ between the tasks only by the id: the first message,
+    // built now, checks them for all.
+    const first = this.#materialize(plan, argsList[0] as readonly unknown[], ids[0] as string, bodies[0]);
+    const sent = await windowed(argsList, window, (args, k) =>
+      this.#send(k === 0 ? first : this.#materialize(plan, args, ids[k] as string, bodies[k])),
+    );
+    if (sent.error !== undefined) {
+      throw new PublishError(`${name}.delayMany: ${sent.count} of ${argsList.length} tasks were published before a publish failed: ${(sent.error as Error).message}`, { cause: sent.error });
+    }
+    return ids.map((id) => this.#h.asyncResult(id));
   }
 
   /**
@@ -229,50 +261,74 @@ export class Publisher {
     router: ResultRouter | undefined,
   ): PreparedTask {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
+    const plan = this.#plan(name, taskOptions, options, extra, router);
+    return this.#materialize(plan, args, plan.o.taskId ?? randomUUID());
+  }
+
+  /** Resolve the call's options against the task's, and check them. */
+  #plan(name: string, taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, extra: PublishExtra | undefined, router: ResultRouter | undefined): PublishPlan {
     const o = resolveApplyOptions(options);
     const ignoreResult = o.ignoreResult ?? taskOptions.ignoreResult;
     if (o.idempotencyKey !== null && ignoreResult) {
       throw new InvalidArgumentError(`${name}: options.idempotencyKey needs a stored result, but the task is declared ignoreResult`);
     }
-    const id = o.taskId ?? randomUUID();
     const base = o.queue ?? taskOptions.queue;
-    const queue = bandQueue(base, o.priority ?? taskOptions.priority, queueSettingsOf(this.#h.options, base));
+    const priority = o.priority ?? taskOptions.priority;
+    const queue = bandQueue(base, priority, queueSettingsOf(this.#h.options, base));
+    return {
+      name,
+      o,
+      queue,
+      priority,
+      ignoreResult,
+      replyTo: extra?.replyTo ?? router?.subject,
+      idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
+      timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
+      extra,
+      router,
+    };
+  }
+
+  /**
+   * One message of a plan: the PRODUCER span started, the message encoded (around `body` when it
+   * was encoded and checked already), signed, and its result routed back to this client.
+   */
+  #materialize(plan: PublishPlan, args: readonly unknown[], id: string, body?: Uint8Array): PreparedTask {
+    const { name, queue } = plan;
     // The PRODUCER span (a child of whatever is active: a client's span, or the execution that
     // publishes the next step of a workflow); its context travels in the headers.
-    const headers: Record<string, string> = { ...o.headers };
+    const headers: Record<string, string> = { ...plan.o.headers };
     const span = startPublishSpan(name, id, queue, headers);
     let encoded: EncodedTask;
     try {
-      encoded = encodeTask(
-        {
-          task: name,
-          id,
-          args,
-          eta: o.eta,
-          expires: o.expires,
-          priority: o.priority ?? taskOptions.priority,
-          headers,
-          origin: this.#h.origin,
-          ignoreResult,
-          replyTo: extra?.replyTo ?? router?.subject,
-          idempotencyKey: o.idempotencyKey ?? (extra?.idempotent && !ignoreResult && o.taskId ? o.taskId : null),
-          timelimit: o.timeLimits ? [o.timeLimits[0] === null ? null : o.timeLimits[0] / 1000, o.timeLimits[1] === null ? null : o.timeLimits[1] / 1000] : undefined,
-          ...(extra?.embed ? { embed: extra.embed } : {}),
-          ...(extra?.rootId ? { rootId: extra.rootId } : {}),
-          ...(extra?.parentId ? { parentId: extra.parentId } : {}),
-          ...(extra?.group ? { group: extra.group } : {}),
-        },
-        this.#h.codec,
-        this.#h.options.maxPayloadBytes,
-      );
+      const extra = plan.extra;
+      const m: NewTaskMessage = {
+        task: name,
+        id,
+        args,
+        eta: plan.o.eta,
+        expires: plan.o.expires,
+        priority: plan.priority,
+        headers,
+        origin: this.#h.origin,
+        ignoreResult: plan.ignoreResult,
+        replyTo: plan.replyTo,
+        idempotencyKey: plan.idempotencyKey,
+        timelimit: plan.timelimit,
+        ...(extra?.embed ? { embed: extra.embed } : {}),
+        ...(extra?.rootId ? { rootId: extra.rootId } : {}),
+        ...(extra?.parentId ? { parentId: extra.parentId } : {}),
+        ...(extra?.group ? { group: extra.group } : {}),
+      };
+      encoded = encodeTaskWithBody(m, body ?? encodeTaskBody(m, this.#h.codec, this.#h.options.maxPayloadBytes), this.#h.codec);
       // Signed (and encrypted) last: the signature covers the queue and the final headers.
       if (this.#h.security) encoded = this.#h.security.signTask(queue, encoded);
     } catch (err) {
       endSpan(span, err);
       throw err;
     }
-    router?.track(encoded.id);
-    return { name, encoded, queue, eta: o.eta, ignoreResult, span };
+    plan.router?.track(encoded.id);
+    return { name, encoded, queue, eta: plan.o.eta, ignoreResult: plan.ignoreResult, span };
   }
 
   #sentEvents: EventEmitter | undefined;

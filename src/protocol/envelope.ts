@@ -108,13 +108,31 @@ export function validateUserHeaders(h: Record<string, unknown> | undefined): Rec
  * @throws HeadersTooLargeError when the headers exceed `MAX_HEADER_BYTES` (8 KiB, limits.ts).
  */
 export function encodeTask(m: NewTaskMessage, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): EncodedTask {
-  const id = m.id ?? randomUUID();
+  return encodeTaskWithBody(m, encodeTaskBody(m, codec, maxPayload), codec);
+}
+
+/**
+ * The body of a task message, `[args, kwargs, embed]` in the codec's format, checked (task name,
+ * nesting, size): the part of {@link encodeTask} that depends on the arguments. A bulk publish
+ * checks every task's body before it sends the first, and builds the rest as it sends.
+ * @throws as {@link encodeTask}, except HeadersTooLargeError
+ */
+export function encodeTaskBody(m: Pick<NewTaskMessage, 'task' | 'args' | 'kwargs' | 'embed'>, codec: Codec, maxPayload = DEFAULT_MAX_PAYLOAD_BYTES): Uint8Array {
   validateTaskName(m.task, 'task name');
   checkArgNesting(m.task, m.args, m.kwargs);
   // No callbacks, chain or chord: `null`, as docs/protocol.md allows (smaller body, less to decode).
   const embed: Embed | null = m.embed ? { ...EMPTY_EMBED, ...m.embed } : null;
   const body = codec.encode([m.args, m.kwargs ?? EMPTY_KWARGS, embed]);
   if (body.length > maxPayload) throw new PayloadTooLargeError(body.length, maxPayload, 'maxPayloadBytes');
+  return body;
+}
+
+/**
+ * A task message around a body from {@link encodeTaskBody} of the same `m`: the headers, checked.
+ * @throws HeadersTooLargeError when the headers exceed `MAX_HEADER_BYTES` (8 KiB, limits.ts).
+ */
+export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: Codec): EncodedTask {
+  const id = m.id ?? randomUUID();
   const headers: Record<string, string> = m.headers ? { ...m.headers } : {};
   headers[H.task] = m.task;
   headers[H.id] = id;
