@@ -6,26 +6,70 @@ export interface AckSubjectInfo {
   streamSequence: number;
   consumerSequence: number;
   timestampNs: string;
+  /** When the broker stored the message: epoch milliseconds (0 when unknown). */
+  timestampMs: number;
   pending: number;
+}
+
+/** What an unreadable ack subject yields: a first delivery of nothing. */
+const UNKNOWN: Readonly<AckSubjectInfo> = Object.freeze({ stream: '', consumer: '', deliveryCount: 1, streamSequence: 0, consumerSequence: 0, timestampNs: '0', timestampMs: 0, pending: 0 });
+
+/** Positions of the dots of the subject being parsed (subjects have at most 12 tokens here). */
+const dots = new Int32Array(16);
+
+/**
+ * The decimal number of `s` between `from` and `to`; `Number()` of the slice when it holds anything
+ * but digits, or more than 15 (where adding digit by digit could round differently).
+ */
+function digits(s: string, from: number, to: number): number {
+  if (to - from > 15) return Number(s.slice(from, to));
+  let v = 0;
+  for (let i = from; i < to; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number(s.slice(from, to));
+    v = v * 10 + d;
+  }
+  return from < to ? v : 0;
 }
 
 /**
  * Parse `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (9 tokens, 2.9) or the
  * 2.10+ form with domain and account hash (`$JS.ACK.<domain>.<hash>.<stream>...`, 11–12 tokens).
+ * It runs for every delivered message: the numbers are read in place, and only the stream, the
+ * consumer and the timestamp become strings.
  */
 export function parseAckSubject(subject: string): AckSubjectInfo {
-  const t = subject.split('.');
-  const o = t.length === 9 ? 2 : 4;
-  if (t.length < 9 || t[0] !== '$JS' || t[1] !== 'ACK') {
-    return { stream: '', consumer: '', deliveryCount: 1, streamSequence: 0, consumerSequence: 0, timestampNs: '0', pending: 0 };
+  if (!subject.startsWith('$JS.ACK.')) return { ...UNKNOWN };
+  let n = 0;
+  for (let i = 0; i < subject.length; i++) {
+    if (subject.charCodeAt(i) !== 46) continue;
+    if (n === dots.length) return { ...UNKNOWN };
+    dots[n++] = i;
   }
+  const tokens = n + 1;
+  if (tokens < 9) return { ...UNKNOWN };
+  const o = tokens === 9 ? 2 : 4;
+  const len = subject.length;
+  const tsFrom = from(o + 5);
+  const tsTo = to(o + 5, n, len);
   return {
-    stream: t[o] as string,
-    consumer: t[o + 1] as string,
-    deliveryCount: Number(t[o + 2]),
-    streamSequence: Number(t[o + 3]),
-    consumerSequence: Number(t[o + 4]),
-    timestampNs: t[o + 5] as string,
-    pending: Number(t[o + 6]),
+    stream: subject.slice(from(o), to(o, n, len)),
+    consumer: subject.slice(from(o + 1), to(o + 1, n, len)),
+    deliveryCount: digits(subject, from(o + 2), to(o + 2, n, len)),
+    streamSequence: digits(subject, from(o + 3), to(o + 3, n, len)),
+    consumerSequence: digits(subject, from(o + 4), to(o + 4, n, len)),
+    timestampNs: subject.slice(tsFrom, tsTo),
+    timestampMs: tsTo - tsFrom > 6 ? digits(subject, tsFrom, tsTo - 6) : 0,
+    pending: digits(subject, from(o + 6), to(o + 6, n, len)),
   };
+}
+
+/** Where token `t` (≥ 1) of the parsed subject starts: just after dot `t - 1`. */
+function from(t: number): number {
+  return (dots[t - 1] as number) + 1;
+}
+
+/** Where token `t` ends: at dot `t`, or at the end of the subject for the last of `n + 1` tokens. */
+function to(t: number, n: number, len: number): number {
+  return t < n ? (dots[t] as number) : len;
 }

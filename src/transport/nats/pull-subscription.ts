@@ -175,7 +175,7 @@ export class NatsIncomingMessage implements IncomingMessage {
         sequence: info.streamSequence,
         deliveryCount: info.deliveryCount,
         redelivered: info.deliveryCount > 1,
-        storedAt: info.timestampNs.length > 6 ? Number(info.timestampNs.slice(0, -6)) : 0,
+        storedAt: info.timestampMs,
       };
     }
     return this.#delivery;
