@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { type AsyncResult, createApp, isConfigMismatchError, provisionApp } from '../../src/index.ts';
 import { type NatsClusterHandle, startNatsCluster } from '../../src/testing.ts';
 import { NatsTransport } from '../../src/transport/nats/nats-transport.ts';
+import { isTransientApiError } from '../../src/transport/nats/provision.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
 
 interface StreamInfo {
@@ -22,12 +23,19 @@ after(async () => {
   await cluster.stop();
 });
 
+/** A stream's info; asked up to three times, as provisioning does (a stream electing a leader answers nothing). */
 async function streamInfo(app: ReturnType<typeof createApp>, name: string): Promise<StreamInfo> {
   const t = app.transport();
   await t.connect();
   assert.ok(t instanceof NatsTransport && t.connection);
-  const m = await t.connection.request(`$JS.API.STREAM.INFO.${name}`, '', { timeout: 10_000 });
-  return m.json<StreamInfo>();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const m = await t.connection.request(`$JS.API.STREAM.INFO.${name}`, '', { timeout: 10_000 });
+      return m.json<StreamInfo>();
+    } catch (err) {
+      if (attempt === 3 || !isTransientApiError(err)) throw err;
+    }
+  }
 }
 
 test('streamReplicas: 3 makes every stream and bucket R3, provisioning grows R1 streams to R3, more replicas than nodes is a clear error', async () => {

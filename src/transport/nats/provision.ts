@@ -8,7 +8,8 @@ import {
   type StreamConfig,
   type ConsumerConfig,
 } from '@nats-io/jetstream';
-import { ConfigMismatchError, InvalidArgumentError } from '../../errors.ts';
+import { TimeoutError as NatsTimeoutError } from '@nats-io/transport-node';
+import { ConfigMismatchError, InvalidArgumentError, TimeoutError } from '../../errors.ts';
 import { permissionError } from './nats-auth.ts';
 
 const NS = 1_000_000;
@@ -28,6 +29,43 @@ export function apiCode(err: unknown): number | undefined {
 }
 
 const STREAM_NOT_FOUND = 10059;
+/** `JetStream system temporarily unavailable`: a cluster without a meta leader. */
+const CLUSTER_NOT_AVAILABLE = 10008;
+
+/** Tries of a provisioning step whose JetStream API request went unanswered. */
+export const PROVISION_TRIES = 3;
+
+/**
+ * A JetStream API request that may succeed when asked again: it timed out (in a cluster, a stream
+ * whose leader died answers nothing until a new one is elected, and a request sent meanwhile is
+ * never answered) or the cluster said it is temporarily unavailable.
+ */
+export function isTransientApiError(err: unknown): boolean {
+  return err instanceof NatsTimeoutError || apiCode(err) === CLUSTER_NOT_AVAILABLE;
+}
+
+/**
+ * Run an idempotent provisioning step, asking again (up to {@link PROVISION_TRIES} times, with a
+ * warning each time) while JetStream leaves it unanswered.
+ * @throws TimeoutError naming `what` when the last try is unanswered too.
+ */
+async function withTries<T>(what: string, step: () => Promise<T>, onWarning?: (msg: string) => void, tries = PROVISION_TRIES): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (!isTransientApiError(err)) throw err;
+      const why = (err as Error).message;
+      if (attempt >= tries) {
+        throw new TimeoutError(
+          `${what}: JetStream did not answer in ${tries} tries (${why}); a cluster may have no leader for it (a node down, an election under way) or the server is overloaded. Check \`nats stream report\`, then retry`,
+          { cause: err },
+        );
+      }
+      onWarning?.(`${what}: JetStream did not answer (${why}); asking again (try ${attempt + 1} of ${tries}): a cluster may be electing a leader`);
+    }
+  }
+}
 const CONSUMER_NOT_FOUND = 10014;
 
 /**
@@ -51,6 +89,10 @@ export async function ensureStream(
   update = true,
   onWarning?: (msg: string) => void,
 ): Promise<void> {
+  return withTries(`stream ${want.name}`, () => ensureStreamOnce(jsm, want, update, onWarning), onWarning);
+}
+
+async function ensureStreamOnce(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, update: boolean, onWarning?: (msg: string) => void): Promise<void> {
   let got: StreamConfig;
   try {
     const info = await jsm.streams.info(want.name);
@@ -269,6 +311,17 @@ export async function ensureQueueConsumer(
       throw new InvalidArgumentError(`queue ${durable}: ${k} must be a positive integer, got ${String(s[k])}`);
     }
   }
+  return withTries(`consumer ${stream}/${durable}`, () => ensureQueueConsumerOnce(jsm, stream, durable, filterSubject, s, onWarning), onWarning);
+}
+
+async function ensureQueueConsumerOnce(
+  jsm: JetStreamManager,
+  stream: string,
+  durable: string,
+  filterSubject: string,
+  s: QueueConsumerSettings,
+  onWarning?: (msg: string) => void,
+): Promise<void> {
   const want: Partial<ConsumerConfig> = {
     durable_name: durable,
     filter_subject: filterSubject,
