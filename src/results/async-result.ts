@@ -13,6 +13,16 @@ import { type ResultRecord, type TaskState, isTerminalState } from './states.ts'
  */
 const ROUTED_WAIT_MS = 1000;
 
+/**
+ * While `get()` waits on the watch it also reads the key again, first after this long, then at
+ * doubling intervals up to {@link REREAD_MAX_MS}. A notification can be missed: in a cluster the
+ * first read may be served by a replica that has not yet applied the final write (KV reads are not
+ * read-your-writes), while that write's notification left before the watch's interest reached the
+ * server that sent it. The re-read bounds such a miss; the watch still delivers every other result.
+ */
+const REREAD_FIRST_MS = 1000;
+const REREAD_MAX_MS = 15_000;
+
 /** Options of {@link AsyncResult.get}. */
 export interface GetOptions {
   /** Give up after this long with TimeoutError. @defaultValue no timeout */
@@ -114,7 +124,8 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
   }
 
   /**
-   * Wait for the final value. Resolves through a watch on the result key (no polling).
+   * Wait for the final value. Resolves through a watch on the result key; a re-read at growing
+   * intervals (1 s, doubling up to 15 s) bounds a notification a cluster failed to deliver.
    * @throws TaskError when the task failed or was revoked (carrying the remote name, message, stack).
    * @throws TimeoutError after `timeout`.
    */
@@ -133,15 +144,19 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
         if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - started));
       }
     }
-    const backend = await this.#backend();
+    const opening = Date.now();
+    const backend = timeoutMs === undefined ? await this.#backend() : await this.#backendWithin(timeoutMs);
+    if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - opening));
     const record = await new Promise<ResultRecord>((resolve, reject) => {
       let done = false;
       let timer: NodeJS.Timeout | undefined;
+      let reread: NodeJS.Timeout | undefined;
       const finish = (fn: () => void) => {
         if (done) return;
         done = true;
         unwatch();
         if (timer) clearTimeout(timer);
+        if (reread) clearTimeout(reread);
         options.signal?.removeEventListener('abort', onAbort);
         fn();
       };
@@ -159,15 +174,45 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
         if (options.signal.aborted) return onAbort();
         options.signal.addEventListener('abort', onAbort, { once: true });
       }
+      const settled = (r: ResultRecord | null): boolean => {
+        if (r && isTerminalState(r.status)) finish(() => resolve(r));
+        return done;
+      };
+      let every = REREAD_FIRST_MS;
+      const again = (): void => {
+        reread = setTimeout(() => {
+          // A failed re-read is asked again later; the first read's failure is the caller's.
+          backend.get(this.id).then(
+            (r) => settled(r) || again(),
+            () => done || again(),
+          );
+        }, every);
+        reread.unref();
+        every = Math.min(every * 2, REREAD_MAX_MS);
+      };
       // The watch is registered before this read, so a result stored in between is not missed.
       backend.get(this.id).then(
-        (r) => {
-          if (r && isTerminalState(r.status)) finish(() => resolve(r));
-        },
+        (r) => settled(r) || again(),
         (err) => finish(() => reject(err)),
       );
     });
     return unwrap<R>(await backend.resolve(record));
+  }
+
+  /**
+   * The result backend, or TimeoutError when opening it outlasts `ms` (the first use opens the
+   * results bucket, which in a cluster waits for the bucket's leader).
+   */
+  async #backendWithin(ms: number): Promise<ResultBackend> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(`task ${this.id}: the result store did not open within ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([this.#backend(), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The record with a large value read back from the blob bucket (ADR 0012). */

@@ -18,6 +18,8 @@ const flush = () => new Promise<void>((r) => setImmediate(r));
 /** A KV store that counts reads, to show that waiting is done by watching, not polling. */
 class CountingKv implements KeyValueStore {
   gets = 0;
+  /** Watchers hear nothing (a notification lost between cluster nodes). */
+  deaf = false;
   constructor(readonly inner: KeyValueStore) {}
   get bucket(): string {
     return this.inner.bucket;
@@ -33,6 +35,7 @@ class CountingKv implements KeyValueStore {
     return this.inner.delete(key);
   }
   watchKey(key: string, onEntry: (e: KvEntry) => void): () => void {
+    if (this.deaf) return () => undefined;
     return this.inner.watchKey(key, onEntry);
   }
   entries(limit?: number): Promise<KvEntry[]> {
@@ -180,6 +183,36 @@ describe('AsyncResult', () => {
       return true;
     });
     assert.ok(performance.now() - t0 >= 48);
+  });
+
+  test('get({ timeout }) counts opening the result store: a store that does not open in time is a TimeoutError', { timeout: 5000 }, async () => {
+    // The first get() opens the results bucket; in a cluster electing the bucket's leader that waits.
+    const { backend, id } = setup();
+    let open: (b: KvResultBackend) => void = () => undefined;
+    const opening = new Promise<KvResultBackend>((resolve) => (open = resolve));
+    const result = new AsyncResult<unknown>(id, () => opening);
+    await assert.rejects(result.get({ timeout: 50 }), (err: unknown) => isTimeoutError(err) && /result store did not open within 50 ms/.test(err.message));
+    // A store that opens within the timeout leaves the rest of it for the result.
+    const late = new AsyncResult<unknown>(id, () => opening);
+    const got = late.get({ timeout: 2000 });
+    setTimeout(() => {
+      open(backend);
+      void backend.writer(id).write(record(id, 'SUCCESS', { result: 7 }));
+    }, 30);
+    assert.equal(await got, 7);
+  });
+
+  test('get() still resolves when the final write is never notified: it reads the key again', { timeout: 10_000 }, async () => {
+    const { kv, backend, result, id } = setup();
+    kv.deaf = true;
+    const t0 = performance.now();
+    const got = result.get({ timeout: '8s' });
+    await flush();
+    await backend.writer(id).write(record(id, 'SUCCESS', { result: 42 }));
+    assert.equal(await got, 42);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 900 && ms < 3000, `resolved after ${ms.toFixed(0)} ms, by the first re-read (1 s)`);
+    assert.equal(kv.gets, 2);
   });
 
   test('get() stops waiting when its signal aborts', async () => {
