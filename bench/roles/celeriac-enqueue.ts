@@ -6,9 +6,11 @@
  * mode `pipelined` (default): `noop.delay(i)` with `window` publishes awaiting their PubAck;
  * `single`: one `await noop.delay(i)` at a time; `bulk`: `noop.delayMany(argsList)` in chunks of
  * `window` × 10 argument lists. Reports tasks/s and the CPU time of this process over the timed part.
+ * With BENCH_ENQUEUE_PROFILE_DIR, writes a CPU and an allocation profile of the timed part there.
  * @module
  */
 import { createWindow, epochMs, num, perSecond, runRole } from '../lib/measure.ts';
+import { startProfiling } from '../lib/profile.ts';
 import { benchApp } from './bench-app.ts';
 
 const [url = '', appName = 'bench-enqueue', nArg, windowArg, warmArg, modeArg] = process.argv.slice(2);
@@ -46,11 +48,15 @@ runRole(`celeriac-enqueue:${mode}`, num(process.env.BENCH_ROLE_DEADLINE_MS, 120_
   };
   // Warm-up (also opens the connection and provisions the stream): negative ids, not timed.
   await run(-warmup, warmup);
+  // Diagnostics only: BENCH_ENQUEUE_PROFILE_DIR writes a CPU and an allocation profile of the run.
+  const profileDir = process.env.BENCH_ENQUEUE_PROFILE_DIR;
+  const profiler = profileDir ? await startProfiling() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = epochMs();
   await run(0, n);
   const ms = epochMs() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const profile = profiler && profileDir ? await profiler.stop(profileDir, `enqueue-${mode}-${process.pid}`) : undefined;
   await app.close();
-  return { probe: `celeriac-enqueue-${mode}`, mode, n, window, tasks_s: perSecond(n, ms), secs: ms / 1000, expected_msgs: n + warmup, cpu_ms: Math.round((cpu.user + cpu.system) / 1000) };
+  return { probe: `celeriac-enqueue-${mode}`, mode, n, window, tasks_s: perSecond(n, ms), secs: ms / 1000, expected_msgs: n + warmup, cpu_ms: Math.round((cpu.user + cpu.system) / 1000), ...(profile ? { profile } : {}) };
 });

@@ -1,0 +1,62 @@
+/**
+ * The publisher's per-message encoding and decoding on NATS: the header block written into a shared
+ * slab, and the common PubAck read from its bytes. Both run for every publish, so they avoid
+ * strings; they must give what the plain string forms give.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { encodedHeaders, plainPubAck } from '../../../src/transport/nats/lean-publisher.ts';
+
+const enc = new TextEncoder();
+
+/** The plain form: the block as a string, as UTF-8. */
+function reference(headers: Record<string, string>): Buffer {
+  let s = 'NATS/1.0';
+  for (const [k, v] of Object.entries(headers)) s += `\r\n${k}: ${v}`;
+  return Buffer.from(`${s}\r\n\r\n`, 'utf8');
+}
+
+const bytes = (h: Record<string, string>) => Buffer.from(encodedHeaders(h).encode());
+
+test('a header block is the NATS/1.0 block of its lines, ASCII or not', () => {
+  const id = '0b6f4c9e-3f4e-4a8e-9f0e-3d2b6a1c5e7f';
+  const celeriac = { task: 'shop.orders:place', id, origin: 'web-1@host:123', ignore_result: 'true', 'content-type': 'application/x-msgpack', 'Nats-Msg-Id': id };
+  assert.deepEqual(bytes(celeriac), reference(celeriac));
+  const unicode = { task: 'noop', 'x-note': 'café – 東京 🚀' };
+  assert.deepEqual(bytes(unicode), reference(unicode));
+  assert.deepEqual(bytes({}), Buffer.from('NATS/1.0\r\n\r\n'));
+  // Larger than a slab's share: still right.
+  const big = { task: 'noop', 'x-big': 'v'.repeat(20_000) };
+  assert.deepEqual(bytes(big), reference(big));
+});
+
+test('blocks written earlier keep their bytes while later ones fill the slab and the next', () => {
+  const blocks = Array.from({ length: 2_000 }, (_, i) => {
+    const h = { task: 'noop', id: `task-${i}`, 'x-pad': 'p'.repeat(i % 97), ...(i % 13 === 0 ? { 'x-utf8': `é${i}` } : {}) };
+    return { h, b: encodedHeaders(h).encode() };
+  });
+  for (const { h, b } of blocks) assert.deepEqual(Buffer.from(b), reference(h));
+});
+
+test('the common PubAck is read from its bytes; every other form is left to JSON.parse', () => {
+  assert.deepEqual(plainPubAck(enc.encode('{"stream":"shop-tasks","seq":123456}')), { stream: 'shop-tasks', seq: 123456, duplicate: false });
+  assert.deepEqual(plainPubAck(enc.encode('{"stream":"KV_shop-results","seq":0}')), { stream: 'KV_shop-results', seq: 0, duplicate: false });
+  // Stream names alternate (tasks, results, events): each ack names its own.
+  for (const name of ['app1-tasks', 'app2-tasks', 'app2-tasks', 'KV_app-results', 'app1-tasks']) {
+    assert.equal(plainPubAck(enc.encode(`{"stream":"${name}","seq":1}`))?.stream, name);
+  }
+  for (const other of [
+    '{"stream":"shop-tasks","seq":7,"duplicate":true}',
+    '{"stream":"shop-tasks","domain":"hub","seq":7}',
+    '{"stream":"shop-tasks","seq":7,"domain":"hub"}',
+    '{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"shop-tasks","seq":0}',
+    '{"stream":"sh\\"op","seq":7}',
+    '{"stream":"shop-tasks","seq":}',
+    '{"stream":"shop-tasks","seq":7} ',
+    '{"stream":"shop-tasks","seq":-7}',
+    '{"stream":"shop-tasks"',
+    '',
+  ]) {
+    assert.equal(plainPubAck(enc.encode(other)), null, other);
+  }
+});
