@@ -242,19 +242,12 @@ export function encodedHeaders(headers: Record<string, string>): MsgHdrs {
   for (const k in headers) {
     b[i++] = 13;
     b[i++] = 10;
-    for (let j = 0; j < k.length; j++) {
-      const c = k.charCodeAt(j);
-      if (c > 127) return encodedHeadersSlow(headers);
-      b[i++] = c;
-    }
+    i = copyAscii(b, i, k);
+    if (i < 0) return encodedHeadersSlow(headers);
     b[i++] = 58;
     b[i++] = 32;
-    const v = headers[k] as string;
-    for (let j = 0; j < v.length; j++) {
-      const c = v.charCodeAt(j);
-      if (c > 127) return encodedHeadersSlow(headers);
-      b[i++] = c;
-    }
+    i = copyAscii(b, i, headers[k] as string);
+    if (i < 0) return encodedHeadersSlow(headers);
   }
   b[i++] = 13;
   b[i++] = 10;
@@ -262,6 +255,17 @@ export function encodedHeaders(headers: Record<string, string>): MsgHdrs {
   b[i++] = 10;
   slabUsed = i;
   return new EncodedHeaders(b.subarray(start, i)) as unknown as MsgHdrs;
+}
+
+/** Copy `s` into `b` from `at`, one byte per character: the offset after it, or -1 at a non-ASCII character. */
+function copyAscii(b: Uint8Array, at: number, s: string): number {
+  let i = at;
+  for (let j = 0; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c > 127) return -1;
+    b[i++] = c;
+  }
+  return i;
 }
 
 /** Any header block, as UTF-8 (`Buffer.from` slices Node's shared pool for short strings). */

@@ -29,6 +29,7 @@ export function apiCode(err: unknown): number | undefined {
 }
 
 const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
 /** `JetStream system temporarily unavailable`: a cluster without a meta leader. */
 const CLUSTER_NOT_AVAILABLE = 10008;
 
@@ -66,7 +67,6 @@ async function withTries<T>(what: string, step: () => Promise<T>, onWarning?: (m
     }
   }
 }
-const CONSUMER_NOT_FOUND = 10014;
 
 /**
  * Stream fields Celeriac's code depends on: when a user may not update a stream, these must already
