@@ -92,7 +92,13 @@ export async function ensureStream(
   return withTries(`stream ${want.name}`, () => ensureStreamOnce(jsm, want, update, onWarning), onWarning);
 }
 
-async function ensureStreamOnce(jsm: JetStreamManager, want: Partial<StreamConfig> & { name: string }, update: boolean, onWarning?: (msg: string) => void): Promise<void> {
+async function ensureStreamOnce(
+  jsm: JetStreamManager,
+  want: Partial<StreamConfig> & { name: string },
+  update: boolean,
+  onWarning?: (msg: string) => void,
+  raced = false,
+): Promise<void> {
   let got: StreamConfig;
   try {
     const info = await jsm.streams.info(want.name);
@@ -121,6 +127,9 @@ async function ensureStreamOnce(jsm: JetStreamManager, want: Partial<StreamConfi
     try {
       got = (await jsm.streams.add(want)).config;
     } catch (addErr) {
+      // Another client created it meanwhile (two workers starting at once): the server checks the
+      // subjects against every stream, the one just made included. Check it as an existing stream.
+      if (!raced && apiCode(addErr) === SUBJECTS_OVERLAP && (await streamExists(jsm, want.name))) return ensureStreamOnce(jsm, want, update, onWarning, true);
       throw (
         permissionError(addErr, `stream ${want.name} does not exist and this NATS user may not create it; run \`celeriac provision\` as an admin first`) ??
         replicasError(addErr, want) ??
@@ -129,6 +138,18 @@ async function ensureStreamOnce(jsm: JetStreamManager, want: Partial<StreamConfi
     }
   }
   checkEcho(`stream ${want.name}`, want as Record<string, unknown>, got as unknown as Record<string, unknown>);
+}
+
+/** `subjects overlap with an existing stream`. */
+const SUBJECTS_OVERLAP = 10065;
+
+async function streamExists(jsm: JetStreamManager, name: string): Promise<boolean> {
+  try {
+    await jsm.streams.info(name);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const REPLICAS_NOT_SUPPORTED = 10074;
