@@ -102,6 +102,25 @@ test('recovery: a task run again on a process that the next kill takes down is c
   assert.equal(alone.maxRecoveryMs, 6100);
 });
 
+test('recovery: a redelivery received by a process killed before the body started is charged to that kill', () => {
+  // a: in flight on pid 7 at the kill (200); redelivered to pid 8, received at 3200 (a CPU task
+  // waiting for the new worker's thread pool), pid 8 killed at 3300 before the body started;
+  // redelivered again and acked at 6300.
+  const events = [start('a', 7, 10, 1, 100), { ...start('a', 8, 10, 2, 3200), t: 'recv' as const }];
+  const acks = [{ seq: 10, dc: 3, kind: 'ack' as const, at: 6300 }];
+  const kills = [
+    { pid: 7, at: 200 },
+    { pid: 8, at: 3300 },
+  ];
+  const r = recovery(kills, events, acks, 5000);
+  assert.equal(r.inFlight, 2); // received on pid 8 is in flight at its kill
+  assert.equal(r.late, 0);
+  assert.equal(r.maxRecoveryMs, 3000);
+  // Without the received run in the history, the 6100 ms wait is the first kill's, and late.
+  const unseen = recovery(kills, [start('a', 7, 10, 1, 100)], acks, 5000);
+  assert.equal(unseen.late, 1);
+});
+
 test('the seeded PRNG repeats its schedule for a seed', () => {
   const a = rng(42);
   const b = rng(42);

@@ -119,7 +119,7 @@ export interface KillEvent {
 /** How the tasks in flight at each kill recovered. */
 export interface RecoveryReport {
   kills: number;
-  /** Tasks whose body had started on the killed process and whose message was not yet acked. */
+  /** Tasks the killed process had received or started and whose message was not yet acked. */
   inFlight: number;
   /** Of those, the slowest time from the kill to the ack of its message (ms). */
   maxRecoveryMs: number;
@@ -130,10 +130,10 @@ export interface RecoveryReport {
 }
 
 /**
- * For every kill, the tasks in flight on the killed process (started there, message not acked
- * before the kill) and when their message was acked afterwards (by the redelivery). A task run
- * again by a process that a later kill took down before the ack is timed from this kill to that
- * restart: the later kill is charged with the rest.
+ * For every kill, the tasks in flight on the killed process (received or started there, message
+ * not acked before the kill) and when their message was acked afterwards (by the redelivery). A
+ * task run again by a process that a later kill took down before the ack is timed from this kill
+ * to that restart: the later kill is charged with the rest.
  */
 export function recovery(kills: readonly KillEvent[], events: readonly WorkerEvent[], acks: readonly AckEvent[], limitMs: number): RecoveryReport {
   const acksBySeq = new Map<number, number[]>();
@@ -143,25 +143,26 @@ export function recovery(kills: readonly KillEvent[], events: readonly WorkerEve
     l.push(a.at);
     acksBySeq.set(a.seq, l);
   }
-  const startsByPid = new Map<number, Array<{ seq: number; at: number }>>();
-  const startsBySeq = new Map<number, Array<{ pid: number; at: number }>>();
+  // Every run of a message a process took on: received on its main thread, or started.
+  const runsByPid = new Map<number, Array<{ seq: number; at: number }>>();
+  const runsBySeq = new Map<number, Array<{ pid: number; at: number }>>();
   for (const e of events) {
-    if (e.t !== 'start') continue;
-    const l = startsByPid.get(e.pid) ?? [];
+    if (e.t !== 'start' && e.t !== 'recv') continue;
+    const l = runsByPid.get(e.pid) ?? [];
     l.push({ seq: e.seq, at: e.at });
-    startsByPid.set(e.pid, l);
-    const bySeq = startsBySeq.get(e.seq) ?? [];
+    runsByPid.set(e.pid, l);
+    const bySeq = runsBySeq.get(e.seq) ?? [];
     bySeq.push({ pid: e.pid, at: e.at });
-    startsBySeq.set(e.seq, bySeq);
+    runsBySeq.set(e.seq, bySeq);
   }
   const killsByPid = new Map<number, number[]>();
   for (const k of kills) killsByPid.set(k.pid, [...(killsByPid.get(k.pid) ?? []), k.at]);
-  // Run again by a process that a later kill then took down before the ack: that kill accounts for
-  // the rest of the wait (the task is in flight at it, and timed from it), so this one ends at the
-  // restart.
+  // Run again (received, or started) by a process that a later kill then took down before the ack:
+  // that kill accounts for the rest of the wait, so this one ends at the restart. A run only
+  // received (a CPU task waiting for a new worker's thread pool) counts: the kill lost it too.
   const handedOver = (seq: number, killAt: number, ackAt: number): number | undefined => {
     let first: number | undefined;
-    for (const s of startsBySeq.get(seq) ?? []) {
+    for (const s of runsBySeq.get(seq) ?? []) {
       if (s.at <= killAt || s.at >= ackAt) continue;
       if (!(killsByPid.get(s.pid) ?? []).some((k) => k >= s.at && k < ackAt)) continue;
       if (first === undefined || s.at < first) first = s.at;
@@ -174,7 +175,7 @@ export function recovery(kills: readonly KillEvent[], events: readonly WorkerEve
   let late = 0;
   for (const k of kills) {
     const seen = new Set<number>();
-    for (const s of startsByPid.get(k.pid) ?? []) {
+    for (const s of runsByPid.get(k.pid) ?? []) {
       if (s.at > k.at || seen.has(s.seq)) continue;
       seen.add(s.seq);
       const ackTimes = acksBySeq.get(s.seq) ?? [];

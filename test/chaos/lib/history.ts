@@ -11,6 +11,8 @@ import { join } from 'node:path';
 
 /** A worker-side event. */
 export type WorkerEvent =
+  /** The worker's main thread began executing the message (before a CPU task waits for its thread pool). */
+  | { t: 'recv'; id: string; pid: number; seq: number; dc: number; at: number }
   /** The task body started: process, stream sequence and delivery count of the message. */
   | { t: 'start'; id: string; pid: number; seq: number; dc: number; at: number }
   /** The side effect was committed by this execution (for a keyed task: it won the put-if-absent). */
