@@ -332,17 +332,6 @@ export async function ensureQueueConsumer(
       throw new InvalidArgumentError(`queue ${durable}: ${k} must be a positive integer, got ${String(s[k])}`);
     }
   }
-  return withTries(`consumer ${stream}/${durable}`, () => ensureQueueConsumerOnce(jsm, stream, durable, filterSubject, s, onWarning), onWarning);
-}
-
-async function ensureQueueConsumerOnce(
-  jsm: JetStreamManager,
-  stream: string,
-  durable: string,
-  filterSubject: string,
-  s: QueueConsumerSettings,
-  onWarning?: (msg: string) => void,
-): Promise<void> {
   const want: Partial<ConsumerConfig> = {
     durable_name: durable,
     filter_subject: filterSubject,
@@ -353,6 +342,12 @@ async function ensureQueueConsumerOnce(
     max_ack_pending: s.maxAckPending,
     max_waiting: 512,
   };
+  return withTries(`consumer ${stream}/${durable}`, () => ensureQueueConsumerOnce(jsm, stream, durable, want, onWarning), onWarning);
+}
+
+/** One try of {@link ensureQueueConsumer}: `want` is the queue's consumer config (its filter included). */
+async function ensureQueueConsumerOnce(jsm: JetStreamManager, stream: string, durable: string, want: Partial<ConsumerConfig>, onWarning?: (msg: string) => void): Promise<void> {
+  const filterSubject = want.filter_subject;
   let got: ConsumerConfig;
   try {
     const info = await jsm.consumers.info(stream, durable);
