@@ -18,10 +18,11 @@ const UNKNOWN: Readonly<AckSubjectInfo> = Object.freeze({ stream: '', consumer: 
 const dots = new Int32Array(16);
 
 /**
- * The decimal number of `s` between `from` and `to`; `Number()` of the slice when it holds anything
- * but digits, or more than 15 (where adding digit by digit could round differently).
+ * The decimal number of `s` between `from` and `to`, read in place (0 when empty); `Number()` of the
+ * slice when it holds anything but digits (NaN), or more than 15 (where adding digit by digit could
+ * round differently).
  */
-function digits(s: string, from: number, to: number): number {
+export function digits(s: string, from: number, to: number): number {
   if (to - from > 15) return Number(s.slice(from, to));
   let v = 0;
   for (let i = from; i < to; i++) {

@@ -1,5 +1,6 @@
 import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
+import { digits } from './ack-subject.ts';
 
 /** Options of {@link LeanPublisher}. */
 export interface LeanPublisherOptions {
@@ -69,7 +70,7 @@ export class LeanPublisher {
     this.#inbox = `${options.inboxPrefix ? `${options.inboxPrefix}.pa` : '_CEL_PA'}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     nc.subscribe(`${this.#inbox}.*`, {
       callback: (_err, m) => {
-        const id = trailingNumber(m.subject, this.#inbox.length + 1);
+        const id = digits(m.subject, this.#inbox.length + 1, m.subject.length);
         const p = this.#pending.get(id);
         if (!p) return;
         // 503: nobody stores the subject right now. In a cluster that is a stream electing a new
@@ -283,18 +284,6 @@ class EncodedHeaders {
   }
 }
 
-/** The decimal number that `s` holds from `from` to its end (NaN when it is not all digits). */
-function trailingNumber(s: string, from: number): number {
-  if (from >= s.length) return Number.NaN;
-  let n = 0;
-  for (let i = from; i < s.length; i++) {
-    const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return Number.NaN;
-    n = n * 10 + c;
-  }
-  return n;
-}
-
 const ACK_HEAD = new TextEncoder().encode('{"stream":"');
 const ACK_SEQ = new TextEncoder().encode('","seq":');
 
@@ -311,14 +300,14 @@ export function plainPubAck(d: Uint8Array): PubAck | null {
   while (i < d.length && d[i] !== 34 && d[i] !== 92) i++; // the closing quote (no escapes)
   const streamEnd = i;
   for (let j = 0; j < ACK_SEQ.length; j++, i++) if (d[i] !== ACK_SEQ[j]) return null;
-  const digits = i;
+  const seqFrom = i;
   let seq = 0;
   for (; i < d.length - 1; i++) {
     const c = (d[i] as number) - 48;
     if (c < 0 || c > 9) return null;
     seq = seq * 10 + c;
   }
-  if (i === digits || d[i] !== 125 || i !== d.length - 1) return null; // digits, then the closing brace, then the end
+  if (i === seqFrom || d[i] !== 125 || i !== d.length - 1) return null; // digits, then the closing brace, then the end
   return { stream: streamName(d, head, streamEnd), seq, duplicate: false };
 }
 
