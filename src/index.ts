@@ -51,7 +51,7 @@ export type { WorkerOptions } from './actors/worker-options.ts';
 export { DEFAULT_WORKER_OPTIONS } from './actors/worker-options.ts';
 export { AsyncResult } from './results/async-result.ts';
 export type { GetOptions, ResultHandle, WatchOptions } from './results/async-result.ts';
-export type { ResultRecord, TaskState } from './results/states.ts';
+export type { AnyTaskState, CustomTaskState, ResultRecord, TaskState } from './results/states.ts';
 export type { ResultRef } from './results/result-ref.ts';
 export { isTerminalState, TERMINAL_STATES } from './results/states.ts';
 export type { AttemptToken, CtxRetryOptions, DeliveryInfo, TaskContext, TaskFn, TaskKind, TaskLogger } from './execution/task-definition.ts';

@@ -12,6 +12,7 @@ import { Piscina } from 'piscina';
 import { ClosedError, InvalidArgumentError, WorkerLostError, deserializeError, serializeError } from '../errors.ts';
 import type { CpuPingReply, CpuPingRequest, CpuRecycle, CpuRunRequest, CpuThreadData, FromThreadMessage, ToThreadMessage } from './cpu-thread-impl.ts';
 import type { TaskContextData, TaskLogger, TaskOutcome } from './task-definition.ts';
+import type { AnyTaskState } from '../results/states.ts';
 import { tracingActive } from '../telemetry/tracing.ts';
 
 /** Options of {@link CpuPool}. `moduleUrl` and `appName` are required. */
@@ -130,8 +131,11 @@ export function resolveCpuPoolOptions(options: CpuPoolOptions): ResolvedCpuPoolO
 export interface CpuRunHooks {
   /** When it aborts, `ctx.signal` aborts in the thread (cooperative: the thread is not terminated). */
   signal?: AbortSignal;
-  /** Receives each `ctx.progress(meta)` of the task, in order, before `run()` resolves. */
-  onProgress?: (meta: Record<string, unknown>) => void;
+  /**
+   * Receives each `ctx.progress(meta)` (state `PROGRESS`) and `ctx.updateState(state, meta)` of the
+   * task, in order, before `run()` resolves.
+   */
+  onState?: (state: AnyTaskState, meta: Record<string, unknown> | null) => void;
   /**
    * When it aborts, the thread running the task is terminated (hard time limit, revoke with
    * terminate) and the pool starts a replacement; the outcome is a failure with the abort reason.
@@ -402,7 +406,7 @@ export class CpuPool {
         outcome = m.outcome;
         if (m.recycle) this.#onRecycle(m.recycle);
       }
-      else if (m.t === 'progress') this.#callHook(taskName, () => hooks.onProgress?.(m.meta));
+      else if (m.t === 'state') this.#callHook(taskName, () => hooks.onState?.(m.state, m.meta));
       else this.#callHook(taskName, () => this.options.logger[m.level](m.msg, { ...m.fields, taskId: ctx.id, task: taskName }));
     };
     port1.on('message', onMessage);

@@ -15,7 +15,8 @@ import type { MessagePort } from 'node:worker_threads';
 import { NotRegisteredError, deserializeError, serializeError } from '../errors.ts';
 import type { SerializedError } from '../errors.ts';
 import { shouldAutoretry } from './retry-policy.ts';
-import { findTaskDefinition, retrySignal, taskDefinitionNames } from './task-definition.ts';
+import { checkStateUpdate, findTaskDefinition, retrySignal, taskDefinitionNames } from './task-definition.ts';
+import type { AnyTaskState } from '../results/states.ts';
 import { extractContext, flushTracerProvider, withSpanContext } from '../telemetry/tracing.ts';
 import type { TaskContext, TaskContextData, TaskFn, TaskLogger, TaskOutcome } from './task-definition.ts';
 
@@ -71,7 +72,8 @@ export type ToThreadMessage = { readonly t: 'abort'; readonly reason: Serialized
 
 /** Thread -> main thread, on a run's port. `done` is always the last message. */
 export type FromThreadMessage =
-  | { readonly t: 'progress'; readonly meta: Record<string, unknown> }
+  /** `ctx.progress(meta)` (state `PROGRESS`) or `ctx.updateState(state, meta)`, checked in the thread. */
+  | { readonly t: 'state'; readonly state: AnyTaskState; readonly meta: Record<string, unknown> | null }
   | { readonly t: 'log'; readonly level: keyof TaskLogger; readonly msg: string; readonly fields?: Record<string, unknown> }
   | { readonly t: 'done'; readonly outcome: TaskOutcome; readonly recycle?: CpuRecycle };
 
@@ -131,7 +133,12 @@ async function runTask(req: CpuRunRequest): Promise<void> {
       const ctx: TaskContext = {
         ...req.ctx,
         signal: controller.signal,
-        progress: async (meta) => port.postMessage({ t: 'progress', meta } satisfies FromThreadMessage),
+        progress: async (meta) => port.postMessage({ t: 'state', state: 'PROGRESS', meta } satisfies FromThreadMessage),
+        updateState: (state, meta) => {
+          // Checked here, where the task can catch it, as on the main thread.
+          port.postMessage({ t: 'state', state, meta: checkStateUpdate(taskName, state, meta) } satisfies FromThreadMessage);
+          return Promise.resolve();
+        },
         log: portLogger(port),
         retry: (options) => {
           throw retrySignal(options);

@@ -180,10 +180,11 @@ export class Executor {
       hostname: options.hostname,
       logger: options.logger,
       writeRecord: this.#write,
-      progressRecord: (task, msg, meta) => this.#settler.record(task, msg, 'PROGRESS', { meta }),
-      progressReported: events
-        ? (task, meta) => {
-            if (events.enabled) events.emit('task-progress', task.id, task.task, { meta });
+      stateRecord: (task, msg, state, meta) => this.#settler.record(task, msg, state, meta ? { meta } : {}),
+      stateReported: events
+        ? (task, state, meta) => {
+            // A state other than PROGRESS (ctx.updateState) is named in the event.
+            if (events.enabled) events.emit('task-progress', task.id, task.task, state === 'PROGRESS' ? { meta } : { state, meta });
           }
         : undefined,
     };
@@ -568,7 +569,7 @@ export class Executor {
         outcome = await pool.run(task.task, args, run.data(), {
           signal: run.signal,
           kill: run.killSignal,
-          onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
+          onState: (state, meta) => void run.setState(state, meta).catch(() => undefined),
         });
       } else {
         // One promise settled by whichever comes first: the task's outcome or a kill (hard limit,
@@ -638,7 +639,7 @@ export class Executor {
     const o = await pool.run(task.task, [...args], run.data(), {
       signal: run.signal,
       kill: run.killSignal,
-      onProgress: (meta) => void run.progress(meta).catch((err) => run.log.warn('progress write failed', { error: err })),
+      onState: (state, meta) => void run.setState(state, meta).catch(() => undefined),
     });
     if (o.ok) return o.value;
     // The thread's error, rebuilt for the middleware; the executor uses the outcome it came from.

@@ -5,7 +5,7 @@ import { EVENT, LINK_HEADER } from '../telemetry/attributes.ts';
 import { activeContext, addSpanEvent, injectContext } from '../telemetry/tracing.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
-import { type ResultRecord, type TaskState, isLaterAttempt, newRecord } from '../results/states.ts';
+import { type AnyTaskState, type ResultRecord, type TaskState, isLaterAttempt, newRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
 import type { Continuation, ExecutorOptions, ExecutorStats } from './executor.ts';
@@ -480,7 +480,7 @@ export class Settler {
   record(
     task: TaskMessage,
     msg: IncomingMessage,
-    status: TaskState,
+    status: AnyTaskState,
     p: { result?: unknown; error?: SerializedError; meta?: Record<string, unknown>; done?: boolean },
   ): ResultRecord {
     return {

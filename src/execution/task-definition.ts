@@ -3,6 +3,7 @@ import type { ExecuteInputOf } from '../middleware/types.ts';
 import { InvalidArgumentError, Retry, type SerializedError } from '../errors.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import { type AnyTaskState, updatableStateProblem } from '../results/states.ts';
 
 /** Where a task runs: `io` on the event loop in an async slot, `cpu` in a worker thread of the pool. */
 export type TaskKind = 'io' | 'cpu';
@@ -98,6 +99,22 @@ export interface TaskContext extends TaskContextData {
   retry(options?: CtxRetryOptions): never;
   /** Report progress: sets the state to `PROGRESS` with `meta`. */
   progress(meta: Record<string, unknown>): Promise<void>;
+  /**
+   * Set the stored state with `meta`, as Celery's `self.update_state(state, meta)`: `'PROGRESS'`
+   * (the same as `progress(meta)`), `'STARTED'`, or a custom state of your own such as
+   * `'UPLOADING'` (upper-case letters, digits and `_`, starting with a letter, at most 64
+   * characters). Callers see it in `state()`, `info().meta` and `watch()` until the task ends; the
+   * final state replaces it. Writes are ordered with `progress()`. The states the runtime sets
+   * (`PENDING`, `SCHEDULED`, `RECEIVED`, `RETRY`, `SUCCESS`, `FAILURE`, `REVOKED`) and malformed
+   * names throw an {@link InvalidArgumentError} (`E_INVALID_ARGUMENT`) at the call: return, throw or
+   * `ctx.retry()` to end the task instead.
+   *
+   * @example
+   * ```ts
+   * await ctx.updateState('UPLOADING', { file: 'report.pdf', bytes: 0 });
+   * ```
+   */
+  updateState(state: AnyTaskState, meta?: Record<string, unknown>): Promise<void>;
   /** Structured logger that tags every line with the task id and name. */
   readonly log: TaskLogger;
   /**
@@ -172,4 +189,20 @@ export function findTaskDefinition(appName: string, taskName: string): TaskDefin
 /** Names of the tasks registered under `appName` in this thread/process. */
 export function taskDefinitionNames(appName: string): string[] {
   return [...(registries().get(appName)?.keys() ?? [])];
+}
+
+/**
+ * The `meta` to store for `ctx.updateState(state, meta)` in task `taskName` (null when none was
+ * given); throws an {@link InvalidArgumentError} naming the task and the rule for a state a task
+ * cannot set or a `meta` that is not a plain object. Shared by the main thread and CPU threads.
+ */
+export function checkStateUpdate(taskName: string, state: unknown, meta: unknown): Record<string, unknown> | null {
+  const problem = updatableStateProblem(state);
+  if (problem) throw new InvalidArgumentError(`ctx.updateState(state, meta) in task ${taskName}: ${problem}`);
+  if (meta === undefined) return null;
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) {
+    const got = Array.isArray(meta) ? 'an array' : meta === null ? 'null' : typeof meta;
+    throw new InvalidArgumentError(`ctx.updateState(${JSON.stringify(state)}, meta) in task ${taskName}: meta must be a plain object, got ${got}`);
+  }
+  return meta as Record<string, unknown>;
 }

@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import type { ResultWriteHandle } from '../results/result-backend.ts';
-import type { ResultRecord } from '../results/states.ts';
+import type { AnyTaskState, ResultRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import type { WriteOutcome } from '../results/result-backend.ts';
@@ -14,6 +14,7 @@ import {
   type TaskContextData,
   type TaskLogger,
   type TaskOutcome,
+  checkStateUpdate,
   retrySignal,
 } from './task-definition.ts';
 
@@ -29,10 +30,10 @@ export interface RunEnvironment {
   readonly hostname: string;
   readonly logger: Logger;
   readonly writeRecord: WriteRecord;
-  /** The `PROGRESS` record of a run. */
-  progressRecord(task: TaskMessage, msg: IncomingMessage, meta: Record<string, unknown>): ResultRecord;
-  /** Told of each progress report (the worker's `task-progress` event). */
-  progressReported?(task: TaskMessage, meta: Record<string, unknown>): void;
+  /** The record of a state a run set (`PROGRESS`, `STARTED` or a custom state) with `meta`. */
+  stateRecord(task: TaskMessage, msg: IncomingMessage, state: AnyTaskState, meta: Record<string, unknown> | null): ResultRecord;
+  /** Told of each progress report or state update (the worker's `task-progress` event). */
+  stateReported?(task: TaskMessage, state: AnyTaskState, meta: Record<string, unknown> | null): void;
 }
 
 /**
@@ -161,18 +162,36 @@ export class TaskRun implements TaskContext {
 
   /** Record progress (`PROGRESS` state); writes are ordered. Safe to destructure from `ctx`. */
   get progress(): (meta: Record<string, unknown>) => Promise<void> {
-    this.#progressFn ??= (meta) => this.#progress(meta);
+    this.#progressFn ??= (meta) => this.#setState('PROGRESS', meta);
     return this.#progressFn;
   }
 
-  #progress(meta: Record<string, unknown>): Promise<void> {
+  #updateStateFn: ((state: AnyTaskState, meta?: Record<string, unknown>) => Promise<void>) | undefined;
+
+  /** Set the stored state (`STARTED`, `PROGRESS` or a custom one); ordered with `progress`. Safe to destructure. */
+  get updateState(): (state: AnyTaskState, meta?: Record<string, unknown>) => Promise<void> {
+    // Checked at the call (a throw, not a rejected promise): a task that forgets to await still hears of it.
+    this.#updateStateFn ??= (state, meta) => this.#setState(state, checkStateUpdate(this.task.task, state, meta));
+    return this.#updateStateFn;
+  }
+
+  /** Store `state` with `meta` after the writes issued before it (and report it). */
+  setState(state: AnyTaskState, meta: Record<string, unknown> | null): Promise<void> {
+    return this.#setState(state, meta);
+  }
+
+  #setState(state: AnyTaskState, meta: Record<string, unknown> | null): Promise<void> {
     if (this.abandoned) return Promise.resolve();
-    this.env.progressReported?.(this.task, meta);
+    this.env.stateReported?.(this.task, state, meta);
     const writer = this.writer;
     if (!writer) return Promise.resolve();
-    const p = (this.#progressChain ?? Promise.resolve()).then(() => this.env.writeRecord(writer, this.env.progressRecord(this.task, this.msg, meta)));
+    const p = (this.#progressChain ?? Promise.resolve()).then(() => this.env.writeRecord(writer, this.env.stateRecord(this.task, this.msg, state, meta)));
     this.#progressChain = p.catch(() => undefined);
-    return p.then(() => undefined);
+    const done = p.then(() => undefined);
+    // A task that does not await its progress must not crash the worker with an unhandled
+    // rejection when the store is down: the failure is logged, and still rejects for a caller who awaits.
+    done.catch((err: unknown) => this.log.warn('state write failed', { state, error: err instanceof Error ? err.message : String(err) }));
+    return done;
   }
 
   /**

@@ -5,7 +5,7 @@ export type Revoker = (ids: readonly string[], options: { terminate?: boolean })
 import { type Duration, parseDuration } from '../util/duration.ts';
 import type { ResultBackend } from './result-backend.ts';
 import type { ResultRouter } from './result-router.ts';
-import { type ResultRecord, type TaskState, isTerminalState } from './states.ts';
+import { type AnyTaskState, type ResultRecord, isTerminalState } from './states.ts';
 
 /**
  * How long `get()` waits for a routed result before it watches the key itself (a longer task, or a
@@ -113,8 +113,11 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
     return r ? ((await this.#resolve(r)) as ResultRecord<R>) : pendingRecord<R>(this.id);
   }
 
-  /** Current state; `PENDING` when nothing is stored. */
-  async state(): Promise<TaskState> {
+  /**
+   * Current state; `PENDING` when nothing is stored. A custom state the task set with
+   * `ctx.updateState` (e.g. `'UPLOADING'`) is returned as it is.
+   */
+  async state(): Promise<AnyTaskState> {
     return (await this.info()).status;
   }
 

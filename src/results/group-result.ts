@@ -1,5 +1,5 @@
 import type { AsyncResult, GetOptions, ResultHandle } from './async-result.ts';
-import { type TaskState, isTerminalState } from './states.ts';
+import { type AnyTaskState, isTerminalState } from './states.ts';
 
 /** How far a group or workflow is: tasks in a final state, of which failed (or revoked), of all. */
 export interface WorkflowProgress {
@@ -10,7 +10,7 @@ export interface WorkflowProgress {
   done: boolean;
 }
 
-const isFailed = (s: TaskState): boolean => s === 'FAILURE' || s === 'REVOKED';
+const isFailed = (s: AnyTaskState): boolean => s === 'FAILURE' || s === 'REVOKED';
 
 /**
  * The results of a group (or a chord's header): one handle per member, in order.
@@ -155,7 +155,7 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
     return this.#count(states, await this.final.ready());
   }
 
-  #count(states: readonly TaskState[], finalReady: boolean): WorkflowProgress {
+  #count(states: readonly AnyTaskState[], finalReady: boolean): WorkflowProgress {
     const completed = states.filter(isTerminalState).length;
     const failed = states.filter(isFailed).length;
     return { completed, failed, total: states.length, done: finalReady || completed === states.length };
@@ -167,13 +167,13 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
    * for await (const p of r.watch()) console.log(`${p.completed}/${p.total}`);
    */
   async *watch(): AsyncGenerator<WorkflowProgress, void, undefined> {
-    const states: TaskState[] = this.tasks.map(() => 'PENDING');
+    const states: AnyTaskState[] = this.tasks.map(() => 'PENDING');
     let changed = false;
     let wake: (() => void) | undefined;
     const offs = await Promise.all(
       this.tasks.map((t, i) =>
         t.onUpdate((r) => {
-          if (isTerminalState(r.status) && !isTerminalState(states[i] as TaskState)) {
+          if (isTerminalState(r.status) && !isTerminalState(states[i] as AnyTaskState)) {
             states[i] = r.status;
             changed = true;
             wake?.();
@@ -196,7 +196,7 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
         if (!next.done && (await this.final.ready())) {
           // The workflow finished before every task's update reached this watch (the final task's
           // own, typically): read the states still missing, so the last count is the whole one.
-          const now = await Promise.all(this.tasks.map((t, i) => (isTerminalState(states[i] as TaskState) ? states[i] : t.state())));
+          const now = await Promise.all(this.tasks.map((t, i) => (isTerminalState(states[i] as AnyTaskState) ? states[i] : t.state())));
           now.forEach((s, i) => {
             if (s && isTerminalState(s)) states[i] = s;
           });

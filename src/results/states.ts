@@ -13,12 +13,42 @@ export type TaskState =
   | 'FAILURE'
   | 'REVOKED';
 
-/** States after which nothing changes: `SUCCESS`, `FAILURE`, `REVOKED`. */
-export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED']);
+/**
+ * A state of your own that a task set with `ctx.updateState('UPLOADING', meta)` (Celery's custom
+ * states): upper-case letters, digits and `_`, starting with a letter, at most 64 characters. Never
+ * terminal; the task's final state replaces it. The `string & {}` keeps editors suggesting the
+ * built-in {@link TaskState} names.
+ */
+export type CustomTaskState = string & {};
 
-/** True for `SUCCESS`, `FAILURE` and `REVOKED`. */
-export function isTerminalState(s: TaskState): boolean {
+/** A stored state: one of {@link TaskState}, or a {@link CustomTaskState} a task set itself. */
+export type AnyTaskState = TaskState | CustomTaskState;
+
+/** States after which nothing changes: `SUCCESS`, `FAILURE`, `REVOKED`. */
+export const TERMINAL_STATES: ReadonlySet<string> = new Set<TaskState>(['SUCCESS', 'FAILURE', 'REVOKED']);
+
+/** True for `SUCCESS`, `FAILURE` and `REVOKED` (false for custom states: they are never terminal). */
+export function isTerminalState(s: AnyTaskState): boolean {
   return TERMINAL_STATES.has(s);
+}
+
+/** States only the runtime sets: a task cannot `updateState` to them (return, throw or retry instead). */
+const RUNTIME_STATES: ReadonlySet<string> = new Set<TaskState>(['PENDING', 'SCHEDULED', 'RECEIVED', 'RETRY', 'SUCCESS', 'FAILURE', 'REVOKED']);
+/** Shape of a custom state name. */
+const CUSTOM_STATE = /^[A-Z][A-Z0-9_]{0,63}$/;
+
+/**
+ * Why `state` cannot be set by a task with `ctx.updateState`, or null when it can: `STARTED`,
+ * `PROGRESS`, or a custom state name (upper case, digits, `_`, ≤ 64 characters).
+ */
+export function updatableStateProblem(state: unknown): string | null {
+  if (typeof state !== 'string') return `the state must be a string, got ${typeof state}`;
+  if (RUNTIME_STATES.has(state)) {
+    const how = state === 'SUCCESS' ? 'return a value' : state === 'FAILURE' ? 'throw an error' : state === 'RETRY' ? 'throw ctx.retry()' : 'the runtime sets it';
+    return `${JSON.stringify(state)} is set by the runtime, not by a task (${how})`;
+  }
+  if (!CUSTOM_STATE.test(state)) return `${JSON.stringify(state.length > 80 ? `${state.slice(0, 80)}…` : state)} is not a state name: use upper-case letters, digits and _, starting with a letter, at most 64 characters (e.g. 'UPLOADING')`;
+  return null;
 }
 
 /**
@@ -26,7 +56,8 @@ export function isTerminalState(s: TaskState): boolean {
  * (docs/protocol.md, "Results").
  */
 export interface ResultRecord<R = unknown> {
-  status: TaskState;
+  /** A {@link TaskState}, or a custom state the task set with `ctx.updateState` (never terminal). */
+  status: AnyTaskState;
   taskId: string;
   /** Task name, when known. */
   name: string | null;
@@ -38,7 +69,7 @@ export interface ResultRecord<R = unknown> {
   traceback: string | null;
   /** ISO 8601 time of the terminal state, or null. */
   dateDone: string | null;
-  /** Progress or state metadata (PROGRESS, RETRY, REVOKED). */
+  /** Progress or state metadata (PROGRESS, RETRY, REVOKED, a custom state). */
   meta: Record<string, unknown> | null;
   /** Ids of tasks this task published (canvas). */
   children: string[];

@@ -89,7 +89,8 @@ export async function middlewareHarness<T>(
         return { id: r.id, state: 'SUCCESS', result: result as never, ms: Date.now() - started };
       } catch (err) {
         if (!isTaskError(err)) throw err;
-        return { id: r.id, state: await r.state(), error: err.remote, ms: Date.now() - started };
+        // get() threw TaskError: the task ended, so its state is a final one (never a custom state).
+        return { id: r.id, state: (await r.state()) as TaskState, error: err.remote, ms: Date.now() - started };
       }
     },
     async close() {

@@ -322,6 +322,18 @@ describe('units', () => {
     assert.equal(t.apply({ type: 'worker-heartbeat', at: 1, worker: 'w' }), null);
   });
 
+  test('the task table shows a custom state from ctx.updateState (its task-progress event), PROGRESS for progress()', () => {
+    const t = new TaskTable(3);
+    t.apply(ev('task-started', 'a', 1));
+    t.apply(ev('task-progress', 'a', 2, { meta: { done: 1 } }));
+    assert.equal(t.get('a')?.state, 'PROGRESS');
+    t.apply(ev('task-progress', 'a', 3, { state: 'UPLOADING', meta: { part: 1 } }));
+    assert.equal(t.get('a')?.state, 'UPLOADING');
+    assert.deepEqual(t.search({ state: 'UPLOADING' }).map((r) => r.id), ['a']);
+    t.apply(ev('task-progress', 'a', 4, { state: 'SUCCESS' }));
+    assert.equal(t.get('a')?.state, 'PROGRESS', 'a state a task cannot set is not taken from an event');
+  });
+
   test('options: one rule each', () => {
     const bad: Array<[Record<string, unknown>, RegExp]> = [
       [{ token: '' }, /options\.token/],

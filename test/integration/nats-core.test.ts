@@ -57,6 +57,23 @@ describe('with a worker running', () => {
     assert.equal(v.value, 6765);
   });
 
+  test('ctx.updateState(): a custom state and its meta are stored while the task runs, then replaced by its result (io and cpu)', async () => {
+    const cases = [
+      { task: fixture.stages, state: 'UPLOADING', meta: { part: 1 }, value: 'uploaded' },
+      { task: fixture.cpuStages, state: 'PARSING', meta: { rows: 3 }, value: 'parsed' },
+    ];
+    for (const c of cases) {
+      const r = await c.task.delay(1500);
+      await until(async () => (await r.state()) === c.state, 10_000, `${c.state} stored`);
+      assert.deepEqual((await r.info()).meta, c.meta);
+      assert.equal(await r.ready(), false, 'a custom state is not final');
+      assert.equal(await r.get({ timeout: '10s' }), c.value);
+      const done = await r.info();
+      assert.equal(done.status, 'SUCCESS');
+      assert.equal(done.meta, null);
+    }
+  });
+
   test('a failing task reports the remote error name, message and code', async () => {
     const r = await fixture.boom.delay('no such order');
     await assert.rejects(r.get({ timeout: '10s' }), (err: unknown) => {

@@ -1,8 +1,11 @@
 import type { CeleriacEvent } from '../../execution/event-emitter.ts';
-import type { TaskState } from '../../results/states.ts';
+import { type AnyTaskState, updatableStateProblem } from '../../results/states.ts';
 
-/** State shown for a task: the result states, plus `REJECTED` (the task threw `Reject`, or its message was undecodable). */
-export type TaskRowState = TaskState | 'REJECTED';
+/**
+ * State shown for a task: the result states (custom ones a task set with `ctx.updateState`
+ * included), plus `REJECTED` (the task threw `Reject`, or its message was undecodable).
+ */
+export type TaskRowState = AnyTaskState | 'REJECTED';
 
 /** What the dashboard knows of a task from the events it saw. */
 export interface TaskRow {
@@ -94,8 +97,10 @@ export class TaskTable {
 
   /** Apply a task event; returns the task's row after it, or null for an event that is not about a task. */
   apply(e: CeleriacEvent): TaskRow | null {
-    const state = STATE_OF[e.type];
+    let state = STATE_OF[e.type];
     if (state === undefined || typeof e.id !== 'string') return null;
+    // ctx.updateState(state, meta) names its state in the task-progress event.
+    if (e.type === 'task-progress' && typeof e.state === 'string' && updatableStateProblem(e.state) === null) state = e.state;
     let slot = this.#slots.get(e.id);
     if (slot) this.#slots.delete(e.id);
     else {

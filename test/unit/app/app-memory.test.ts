@@ -190,6 +190,98 @@ describe('app on memory://', { timeout: 5_000 }, () => {
     ]);
   });
 
+  test('ctx.updateState(): custom states and STARTED are stored in order with progress, and the result replaces them', async () => {
+    const { app } = newApp();
+    const go = deferred();
+    const upload = app.task('files.upload', async (ctx: TaskContext) => {
+      await go.promise;
+      await ctx.updateState('UPLOADING', { part: 1 });
+      await ctx.progress({ done: 1 });
+      await ctx.updateState('STARTED');
+      return 'ok';
+    });
+    await startWorker(app);
+    const r = await upload.delay();
+    const updates: Array<{ status: string; meta: unknown }> = [];
+    for await (const u of r.watch()) {
+      updates.push({ status: u.status, meta: u.meta });
+      if (u.status === 'PENDING') go.resolve();
+    }
+    assert.deepEqual(updates, [
+      { status: 'PENDING', meta: null },
+      { status: 'UPLOADING', meta: { part: 1 } },
+      { status: 'PROGRESS', meta: { done: 1 } },
+      { status: 'STARTED', meta: null },
+      { status: 'SUCCESS', meta: null },
+    ]);
+  });
+
+  test('ctx.updateState() refuses the states the runtime sets, malformed names and a meta that is not an object, naming the task', async () => {
+    const { app } = newApp();
+    const tries: Array<[unknown, unknown]> = [
+      ['SUCCESS', { value: 1 }],
+      ['FAILURE', undefined],
+      ['REVOKED', undefined],
+      ['RETRY', undefined],
+      ['PENDING', undefined],
+      ['uploading', undefined],
+      ['9LIVES', undefined],
+      ['A'.repeat(65), undefined],
+      [42, undefined],
+      ['UPLOADING', [1, 2]],
+      ['UPLOADING', null],
+    ];
+    const probe = app.task('files.probe', async (ctx: TaskContext) => {
+      const out: string[] = [];
+      for (const [state, meta] of tries) {
+        try {
+          void ctx.updateState(state as string, meta as Record<string, unknown>);
+          out.push('accepted');
+        } catch (err) {
+          out.push(`${(err as { code?: string }).code}: ${(err as Error).message}`);
+        }
+      }
+      return out;
+    });
+    await startWorker(app);
+    const r = await probe.delay();
+    const out = await r.get({ timeout: '2s' });
+    assert.equal(out.length, tries.length);
+    for (const line of out) assert.match(line, /^E_INVALID_ARGUMENT: ctx\.updateState\(.*\) in task files\.probe: /);
+    assert.match(out[0] ?? '', /"SUCCESS" is set by the runtime, not by a task \(return a value\)/);
+    assert.match(out[1] ?? '', /"FAILURE" is set by the runtime, not by a task \(throw an error\)/);
+    assert.match(out[3] ?? '', /"RETRY" is set by the runtime, not by a task \(throw ctx\.retry\(\)\)/);
+    assert.match(out[5] ?? '', /"uploading" is not a state name: use upper-case letters/);
+    assert.match(out[6] ?? '', /"9LIVES" is not a state name/);
+    assert.match(out[7] ?? '', /is not a state name/);
+    assert.match(out[8] ?? '', /the state must be a string, got number/);
+    assert.match(out[9] ?? '', /meta must be a plain object, got an array/);
+    assert.match(out[10] ?? '', /meta must be a plain object, got null/);
+    assert.equal(await r.state(), 'SUCCESS', 'nothing of the refused updates was stored');
+  });
+
+  test('ctx.updateState() sends a task-progress event naming the state (progress() events name none)', async () => {
+    const { app } = newApp();
+    const seen: Array<Record<string, unknown>> = [];
+    const stop = await app.events.subscribe((e) => seen.push({ state: e.state, meta: e.meta }), { types: ['task-progress'] });
+    const t = app.task('files.evented', async (ctx: TaskContext) => {
+      await ctx.progress({ done: 1 });
+      await ctx.updateState('UPLOADING', { part: 2 });
+    });
+    const w = await startWorker(app);
+    try {
+      await (await t.delay()).get({ timeout: '2s' });
+      await w.stop();
+      for (let i = 0; i < 50 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(seen, [
+        { state: undefined, meta: { done: 1 } },
+        { state: 'UPLOADING', meta: { part: 2 } },
+      ]);
+    } finally {
+      stop();
+    }
+  });
+
   test('a task throwing an Error with a code: TaskError keeps remote name, message and code', async () => {
     const { app } = newApp();
     class PaymentError extends Error {

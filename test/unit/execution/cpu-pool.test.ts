@@ -127,15 +127,27 @@ describe('CpuPool', () => {
 
   it('delivers progress in order before resolving, and forwards log lines', async () => {
     const metas: Array<Record<string, unknown>> = [];
-    const outcome = await pool.run('progress', [3], ctxData('t-prog', 'progress'), { onProgress: (m) => metas.push(m) });
+    const outcome = await pool.run('progress', [3], ctxData('t-prog', 'progress'), { onState: (state, m) => metas.push({ state, ...m }) });
     assert.deepEqual(outcome, { ok: true, value: 3 });
     assert.deepEqual(metas, [
-      { step: 1, of: 3 },
-      { step: 2, of: 3 },
-      { step: 3, of: 3 },
+      { state: 'PROGRESS', step: 1, of: 3 },
+      { state: 'PROGRESS', step: 2, of: 3 },
+      { state: 'PROGRESS', step: 3, of: 3 },
     ]);
     const line = logger.lines.find((l) => l.msg === 'progress done');
     assert.deepEqual(line, { level: 'info', msg: 'progress done', fields: { steps: 3, taskId: 't-prog', task: 'progress' } });
+  });
+
+  it('delivers ctx.updateState() custom states in order, and refuses a state the runtime sets inside the thread', async () => {
+    const seen: Array<[string, Record<string, unknown> | null]> = [];
+    const outcome = await pool.run('custom-states', [], ctxData('t-states', 'custom-states'), { onState: (state, m) => seen.push([state, m]) });
+    assert.deepEqual(seen, [
+      ['UPLOADING', { part: 1 }],
+      ['STARTED', null],
+    ]);
+    assert.equal(outcome.ok, true);
+    const refused = outcome.ok ? String(outcome.value) : '';
+    assert.match(refused, /^E_INVALID_ARGUMENT: ctx\.updateState\(state, meta\) in task custom-states: "SUCCESS" is set by the runtime, not by a task \(return a value\)/);
   });
 
   it('aborts ctx.signal in the thread when the main-thread signal aborts', async () => {
