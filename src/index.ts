@@ -143,5 +143,5 @@ export type { ResolvedWorkerOptions } from './actors/worker-options.ts';
 export type { ResolvedNatsSecurityOptions } from './transport/nats/nats-auth.ts';
 export type { DeadLetter, QueueSettings } from './transport/transport.ts';
 export type { AttemptRef } from './results/states.ts';
-export type { ExecutorStats } from './execution/executor.ts';
+export type { ExecutorStats } from './execution/executor-stats.ts';
 export type { SchedulerStats } from './actors/scheduler.ts';

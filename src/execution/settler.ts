@@ -1,14 +1,22 @@
-import { DecodeError, NotRegisteredError, type SerializedError, WorkerLostError, isResultTooLargeError, serializeError } from '../errors.ts';
+/**
+ * The settler: what happens to a message once the executor has decided about it (success, retry,
+ * failure for good, a write lost to another attempt, already done, skipped), ending in its ack.
+ * @module
+ */
+import { type SerializedError, WorkerLostError, isResultTooLargeError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
-import { H, RESERVED_HEADERS } from '../protocol/headers.ts';
+import { H } from '../protocol/headers.ts';
 import { EVENT, LINK_HEADER } from '../telemetry/attributes.ts';
 import { activeContext, addSpanEvent, injectContext } from '../telemetry/tracing.ts';
-import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
-import { type AnyTaskState, type ResultRecord, type TaskState, isLaterAttempt, newRecord } from '../results/states.ts';
+import { type ResultRecord, type TaskState, isLaterAttempt } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
+import { attemptRecord } from './attempt-record.ts';
+import { copyHeaders, headerEntries } from './copy-headers.ts';
 import { type DeadLetterReason, deadLetterHeaders, deadLetterId } from './dead-letter.ts';
-import type { Continuation, ExecutorOptions, ExecutorStats } from './executor.ts';
+import type { Continuation, ExecutorOptions } from './executor-options.ts';
+import type { ExecutorStats } from './executor-stats.ts';
+import { HandBack } from './hand-back.ts';
 import { observe } from '../middleware/observe.ts';
 import type { ExecutionSignals, RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import { retryDelayMs } from './retry-policy.ts';
@@ -21,19 +29,18 @@ export type SettlerOptions = Pick<
   'hostname' | 'backend' | 'logger' | 'queueSettings' | 'deadLetters' | 'ledger' | 'republish' | 'publishDelayed' | 'unknownTaskDelayMs' | 'debug' | 'notifyResult' | 'continuation' | 'middleware' | 'events'
 >;
 
-const MAX_UNKNOWN_DELAY_MS = 300_000;
-
 /**
  * What happens to a message once the executor has decided about it: store the terminal
  * result (fenced), send it to `reply_to` and ack; re-publish a retry; fail for good and dead-letter;
- * give up a write lost to another attempt; hand back a task nobody here knows or that is not due
- * yet; dead-letter an undecodable message. It updates the executor's own `stats` object.
+ * give up a write lost to another attempt. Tasks to run later (deferred, unknown here, not due yet)
+ * go to its {@link HandBack}. It updates the executor's own `stats` object.
  */
 export class Settler {
   readonly #o: SettlerOptions;
   readonly #debug: boolean;
-  readonly #unknownDelay: number;
   readonly #write: WriteRecord;
+  /** Gives messages back for a later delivery: `Defer`, not due yet, unknown here (shares `stats`). */
+  readonly handBack: HandBack;
 
   /**
    * @param stats - the executor's counters, shared (not copied)
@@ -45,9 +52,9 @@ export class Settler {
     write: WriteRecord,
   ) {
     this.#o = options;
-    this.#unknownDelay = options.unknownTaskDelayMs ?? 5_000;
     this.#write = write;
     this.#debug = options.debug ?? false;
+    this.handBack = new HandBack(options, stats, (task, msg, writer, error) => this.#failForGood(task, msg, null, writer, error, 'not-registered'));
   }
 
   /**
@@ -69,7 +76,7 @@ export class Settler {
   async #settle(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, run: TaskRun, writer: ResultWriteHandle | null, outcome: TaskOutcome): Promise<RunOutcomeState> {
     if (outcome.ok) {
       if (this.#debug) run.log.debug('task succeeded', { ms: Date.now() - run.startedAt });
-      let record = this.record(task, msg, 'SUCCESS', { result: outcome.value, done: true });
+      let record = attemptRecord(this.#o.hostname, task, msg, 'SUCCESS', { result: outcome.value, done: true });
       if (writer || hasContinuation(task.embed)) {
         // A value too large to store inline goes to the blob bucket first: the record and the
         // workflow's next steps carry a reference (ADR 0012).
@@ -100,14 +107,14 @@ export class Settler {
       const data = error.data as { delayMs?: unknown; reason?: unknown; headers?: unknown } | undefined;
       const delayMs = typeof data?.delayMs === 'number' && data.delayMs >= 0 ? data.delayMs : 1000;
       const headers = typeof data?.headers === 'object' && data.headers !== null ? (data.headers as Record<string, string>) : undefined;
-      await this.defer(task, msg, delayMs, typeof data?.reason === 'string' ? data.reason : 'deferred', headers);
+      await this.handBack.defer(task, msg, delayMs, typeof data?.reason === 'string' ? data.reason : 'deferred', headers);
       return 'DEFERRED';
     }
     if (run.revoked) {
       this.stats.skipped++;
       run.log.info('revoked task stopped', { ms: Date.now() - run.startedAt });
       addSpanEvent(EVENT.revoked, { 'celeriac.terminate': run.terminated });
-      await this.#terminal(task, msg, writer, this.record(task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
+      await this.#terminal(task, msg, writer, attemptRecord(this.#o.hostname, task, msg, 'REVOKED', { error, meta: { reason: 'revoked', terminate: run.terminated }, done: true }));
       this.#signal(task, 'revoked', { reason: 'revoked' });
       return 'REVOKED';
     }
@@ -147,41 +154,6 @@ export class Settler {
     observe(fn, () => ({ task: task.task, id: task.id, args: task.args, retries: task.retries, worker: this.#o.hostname, ...extra }), this.#o.logger, name);
   }
 
-  /**
-   * Run it later (`Defer`: a rate limit, an open circuit breaker), counting no retry: from a second
-   * on, a copy with the new `eta` waits in the delayed stream; a shorter wait is a nak with that
-   * delay (on the message's last delivery, a fresh copy instead).
-   */
-  async defer(task: TaskMessage, msg: IncomingMessage, delayMs: number, reason: string, extraHeaders?: Record<string, string>): Promise<void> {
-    this.stats.returned++;
-    const d = msg.delivery.deliveryCount;
-    const eta = Date.now() + delayMs;
-    const copy = () => {
-      const headers = this.#copyHeaders(msg);
-      for (const [k, v] of Object.entries(extraHeaders ?? {})) {
-        // Only user headers: a middleware cannot rewrite protocol headers this way.
-        if (!RESERVED_HEADERS.has(k.toLowerCase()) && !/^nats-/i.test(k) && /^[A-Za-z0-9_.-]{1,64}$/.test(k) && !/[\r\n]/.test(v)) headers[k] = v;
-      }
-      headers[H.eta] = new Date(eta).toISOString();
-      headers[H.msgId] = `${task.id}:defer:${msg.delivery.sequence}:${d}`;
-      return { id: task.id, headers, body: msg.body };
-    };
-    if (this.#debug) this.#o.logger.debug('task deferred', { task: task.task, id: task.id, delayMs, reason });
-    addSpanEvent(EVENT.deferred, { 'celeriac.delay_ms': delayMs, 'celeriac.reason': reason });
-    if ((delayMs >= 1000 || extraHeaders) && this.#o.publishDelayed) {
-      await this.#o.publishDelayed(msg.queue, copy());
-      msg.ack();
-      return;
-    }
-    if (extraHeaders || d >= this.#o.queueSettings(msg.queue).maxDeliver) {
-      await this.#o.republish(msg.queue, copy());
-      msg.ack();
-      return;
-    }
-    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
-    msg.nak(delayMs);
-  }
-
   /** Re-publish with `retries + 1` and an eta (a new message: no slot and no delivery is held), then ack. */
   async #retry(task: TaskMessage, msg: IncomingMessage, writer: ResultWriteHandle | null, cause: SerializedError, countdownMs: number): Promise<void> {
     const next = task.retries + 1;
@@ -189,11 +161,11 @@ export class Settler {
     if (writer) {
       const w = await this.#write(
         writer,
-        this.record(task, msg, 'RETRY', { error: cause, meta: { retries: next, countdownMs, nextAttemptAt: new Date(eta).toISOString() } }),
+        attemptRecord(this.#o.hostname, task, msg, 'RETRY', { error: cause, meta: { retries: next, countdownMs, nextAttemptAt: new Date(eta).toISOString() } }),
       );
       if (w !== 'written') return this.settleLost(task, msg, w);
     }
-    const headers = this.#copyHeaders(msg);
+    const headers = copyHeaders(msg);
     headers[H.retries] = String(next);
     // An immediate retry carries no eta: a worker whose clock is a few ms behind would otherwise
     // take it for "not yet" and send it round once more.
@@ -227,13 +199,13 @@ export class Settler {
     let record: ResultRecord | undefined;
     let cont: Continuation | null = null;
     if (task) {
-      record = this.record(task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
+      record = attemptRecord(this.#o.hostname, task, msg, 'FAILURE', { error, meta: { deadLetter: def?.deadLetter !== false ? reason : null }, done: true });
       cont = this.#continuation(task, record, msg);
       const w = writer ? await this.#write(writer, record) : 'written';
       if (w === 'superseded') return this.settleLost(task, msg, w); // a later attempt owns the message now
       if (w === 'terminal') return this.alreadyDone(task, msg, def, null);
     }
-    if (def?.deadLetter !== false) await this.#deadLetter(msg, task, error, reason);
+    if (def?.deadLetter !== false) await this.deadLetter(msg, task, error, reason);
     if (cont) await cont.run();
     if (task) this.#signal(task, 'failure', { error });
     // The caller hears of the failure once its dead letter exists.
@@ -250,9 +222,10 @@ export class Settler {
     await this.#failForGood(task, msg, def, writer, serializeError(err), 'crashed');
   }
 
-  async #deadLetter(msg: IncomingMessage, task: TaskMessage | null, error: SerializedError | null, reason: DeadLetterReason): Promise<void> {
+  /** Copy the message to the dead-letter stream, with what is known of why (`task`: null if it never decoded). */
+  async deadLetter(msg: IncomingMessage, task: TaskMessage | null, error: SerializedError | null, reason: DeadLetterReason): Promise<void> {
     const id = task?.id ?? msg.header(H.id);
-    const headers = deadLetterHeaders(this.#headerEntries(msg), {
+    const headers = deadLetterHeaders(headerEntries(msg), {
       reason,
       error,
       attempts: msg.delivery.deliveryCount,
@@ -303,7 +276,7 @@ export class Settler {
     const stored = record ?? (await this.#o.backend.get(task.id));
     const dl = stored?.meta?.deadLetter;
     if (stored && stored.status === 'FAILURE' && typeof dl === 'string' && stored.attempt?.sequence === msg.delivery.sequence && def?.deadLetter !== false) {
-      await this.#deadLetter(msg, task, stored.error, dl as DeadLetterReason);
+      await this.deadLetter(msg, task, stored.error, dl as DeadLetterReason);
     }
     // This message's earlier delivery may have died before its workflow continued: continue it
     // (again; its publishes are deduplicated). A different message with the same id (a duplicate
@@ -318,7 +291,7 @@ export class Settler {
   async skip(task: TaskMessage, msg: IncomingMessage, status: TaskState, error: SerializedError, meta: Record<string, unknown>): Promise<void> {
     this.stats.skipped++;
     const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount });
-    await this.#terminal(task, msg, writer, this.record(task, msg, status, { error, meta, done: true }));
+    await this.#terminal(task, msg, writer, attemptRecord(this.#o.hostname, task, msg, status, { error, meta, done: true }));
     if (status === 'REVOKED') this.#signal(task, 'revoked', { reason: typeof meta.reason === 'string' ? meta.reason : 'revoked' });
   }
 
@@ -360,142 +333,4 @@ export class Settler {
   #notify(task: TaskMessage, record: ResultRecord): void {
     if (task.replyTo && task.embed.chain === null && task.embed.chord === null) this.#o.notifyResult?.(task.replyTo, task.id, record);
   }
-
-  /** Nobody here knows the task: hand it back with a growing delay; on the last delivery, dead-letter it. */
-  async unknown(task: TaskMessage, msg: IncomingMessage): Promise<void> {
-    const d = msg.delivery.deliveryCount;
-    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
-      const err = serializeError(new NotRegisteredError(task.task));
-      this.#o.logger.error('unknown task: no worker knew it through its last delivery; dead-lettered', { task: task.task, id: task.id, deliveries: d });
-      const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: d });
-      await this.#failForGood(task, msg, null, writer, err, 'not-registered');
-      return;
-    }
-    const delay = Math.min(this.#unknownDelay * 2 ** (d - 1), MAX_UNKNOWN_DELAY_MS);
-    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
-    msg.nak(delay);
-    this.stats.returned++;
-    this.#o.logger.warn('unknown task: returned to the queue for a worker that knows it', { task: task.task, id: task.id, retryInMs: delay });
-  }
-
-  /**
-   * Not due yet (a message published to the queue with a future eta, or a clock a little ahead):
-   * moved to the delayed stream, where the scheduler holds it until it is due. A wait under a second
-   * (clock skew) is a nak with that delay instead; so is any wait without a delayed stream. On the
-   * message's last delivery it is re-published as a fresh message rather than nak-ed.
-   */
-  async notYet(task: TaskMessage, msg: IncomingMessage, waitMs: number): Promise<void> {
-    const d = msg.delivery.deliveryCount;
-    this.stats.returned++;
-    if (waitMs >= 1000 && this.#o.publishDelayed) {
-      const headers = this.#copyHeaders(msg);
-      headers[H.msgId] = `${task.id}:eta:${msg.delivery.sequence}`;
-      await this.#o.publishDelayed(msg.queue, { id: task.id, headers, body: msg.body });
-      msg.ack();
-      return;
-    }
-    if (d >= this.#o.queueSettings(msg.queue).maxDeliver) {
-      // A nak now would exhaust the message: hand it over to a fresh copy instead.
-      const headers = this.#copyHeaders(msg);
-      headers[H.msgId] = `${task.id}:eta:${msg.delivery.sequence}`;
-      await this.#o.republish(msg.queue, { id: task.id, headers, body: msg.body });
-      msg.ack();
-      return;
-    }
-    await this.#o.ledger.recordReturn(task.id, msg.delivery.sequence, d);
-    msg.nak(waitMs);
-  }
-
-  /**
-   * A message refused by the signature checks (ADR 0010): dead-lettered on its first delivery with
-   * its original bytes, never retried, and no result is written (its id is unauthenticated: a
-   * forger must not overwrite someone's result).
-   */
-  async unauthenticated(msg: IncomingMessage, reason: string, message: string): Promise<void> {
-    const id = msg.header(H.id);
-    this.#o.logger.error('message refused by the signature checks: dead-lettered', {
-      reason,
-      id,
-      task: msg.header(H.task),
-      key: msg.header(H.keyId),
-      queue: msg.queue,
-      seq: msg.delivery.sequence,
-      error: message,
-    });
-    this.stats.unauthenticated = (this.stats.unauthenticated ?? 0) + 1;
-    await this.#deadLetter(msg, null, { name: 'UnauthenticatedMessage', code: 'E_UNAUTHENTICATED', message: `${reason}: ${message}` }, 'unauthenticated');
-    msg.ack();
-  }
-
-  /** An undecodable or malformed message: dead-letter it on the first delivery (never retried) and record what is known. */
-  async undecodable(msg: IncomingMessage, err: unknown): Promise<void> {
-    const e = err instanceof DecodeError ? err : new DecodeError(String((err as Error)?.message ?? err), { cause: err });
-    const id = msg.header(H.id);
-    const name = msg.header(H.task);
-    this.#o.logger.error('undecodable task message dead-lettered', {
-      id,
-      task: name,
-      stream: msg.delivery.stream,
-      seq: msg.delivery.sequence,
-      error: e.message,
-    });
-    this.stats.rejected++;
-    this.#o.events?.emit('task-rejected', id ?? null, name ?? null, { reason: 'undecodable', error: e.message });
-    const error = serializeError(e);
-    if (id && isValidTaskName(id)) {
-      const record = newRecord({
-        status: 'FAILURE',
-        taskId: id,
-        name: name ?? null,
-        error,
-        traceback: null,
-        meta: { deadLetter: 'undecodable' },
-        worker: this.#o.hostname,
-        attempts: msg.delivery.deliveryCount,
-      });
-      try {
-        await this.#write(this.#o.backend.writer(id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }), record);
-      } catch (werr) {
-        this.#o.logger.warn('could not record the decode failure', { id, error: werr });
-      }
-    }
-    await this.#deadLetter(msg, null, error, 'undecodable');
-    msg.ack();
-  }
-
-  #headerEntries(msg: IncomingMessage): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
-    for (const k of msg.headerNames()) {
-      const v = msg.header(k);
-      if (v !== undefined) out.push([k, v]);
-    }
-    return out;
-  }
-
-  #copyHeaders(msg: IncomingMessage): Record<string, string> {
-    return Object.fromEntries(this.#headerEntries(msg));
-  }
-
-  /** Build the result record of this attempt of `task`. */
-  record(
-    task: TaskMessage,
-    msg: IncomingMessage,
-    status: AnyTaskState,
-    p: { result?: unknown; error?: SerializedError; meta?: Record<string, unknown>; done?: boolean },
-  ): ResultRecord {
-    return {
-      status,
-      taskId: task.id,
-      name: task.task,
-      result: p.result ?? null,
-      error: p.error ?? null,
-      traceback: p.error?.stack ?? null,
-      dateDone: p.done ? new Date().toISOString() : null,
-      meta: p.meta ?? null,
-      children: [],
-      worker: this.#o.hostname,
-      attempts: msg.delivery.deliveryCount,
-      attempt: { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount },
-    };
-   }
 }
