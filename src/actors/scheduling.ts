@@ -5,6 +5,7 @@ import type { KeyValueStore, Transport } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import { BeatRunner } from './beat-runner.ts';
 import type { ResolvedSchedule } from './beat-schedule.ts';
+import type { ActorBehavior } from './kernel/index.ts';
 import { Scheduler } from './scheduler.ts';
 
 /** What scheduling needs from its app (a worker node's app, or `celeriac beat`'s). */
@@ -64,5 +65,30 @@ export async function createScheduling(app: SchedulingApp, o: { holder: string; 
       await beat?.stop();
       await scheduler.stop();
     },
+  };
+}
+
+/**
+ * Scheduling as a worker node's `scheduler` actor: built and started with the actor (again after a
+ * crash), stopped with it; `built` receives each new scheduler before it starts (for its stats).
+ */
+export function schedulingActor(
+  app: SchedulingApp,
+  o: { holder: string; leaseMs: number; logger: Logger },
+  built: (scheduler: Scheduler) => void,
+): () => ActorBehavior<never> {
+  return () => {
+    let scheduling: Scheduling | undefined;
+    return {
+      start: async () => {
+        scheduling = await createScheduling(app, o);
+        built(scheduling.scheduler);
+        await scheduling.start();
+      },
+      receive() {},
+      stop: async () => {
+        await scheduling?.stop();
+      },
+    };
   };
 }

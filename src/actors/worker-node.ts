@@ -1,16 +1,10 @@
 import { ClosedError, type EscalationError, InvalidArgumentError } from '../errors.ts';
-import type { AttemptLedger } from '../results/attempt-ledger.ts';
-import type { Revocations } from '../results/revocations.ts';
-import type { DeadLetterStore, IncomingMessage } from '../transport/transport.ts';
 import type { Scheduler, SchedulerStats } from './scheduler.ts';
-import { type Scheduling, createScheduling } from './scheduling.ts';
-import { CpuPool } from '../execution/cpu-pool.ts';
-import { Executor, type ExecutorStats } from '../execution/executor.ts';
+import { schedulingActor } from './scheduling.ts';
+import type { Executor, ExecutorStats } from '../execution/executor.ts';
 import { SlotPool } from '../execution/slot-pool.ts';
-import type { ResultBackend, WriteOutcome } from '../results/result-backend.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
-import { type ConsumerMsg, consumerActor } from './consumer-actor.ts';
-import { hostname, loadavg } from 'node:os';
+import { hostname } from 'node:os';
 import { EventEmitter } from '../execution/event-emitter.ts';
 import { workerRegistryActor } from './worker-registry.ts';
 import { type WorkerMetrics, createWorkerMetrics } from '../telemetry/metrics.ts';
@@ -20,11 +14,17 @@ import { type ControlTarget, controlResponderActor } from './control-responder.t
 import { autoscalerActor } from './autoscaler.ts';
 import { validateToken } from '../protocol/names.ts';
 import type { ActiveTask, ReservedTask } from '../execution/executor.ts';
-import { type ResultWriteMsg, resultWriterActor } from './result-writer-actor.ts';
-import { type ActorBehavior, type ActorRef, Supervisor, type SupervisorEvent } from './kernel/index.ts';
+import { resultWriterActor } from './result-writer-actor.ts';
 import { type ResolvedWorkerOptions, type WorkerOptions, resolveWorkerOptions } from './worker-options.ts';
 import { type WorkerApp, followEventsSwitch } from './worker-app.ts';
-import { type ActiveQueue, type ScheduledReport, activeQueuesReport, scheduledReport } from './worker-reports.ts';
+import { type ActiveQueue, type ScheduledReport, activeQueuesReport, scheduledReport, workerStatsReport } from './worker-reports.ts';
+import { WorkerTree } from './worker-tree.ts';
+import { WorkerConsumers } from './worker-consumers.ts';
+import { WorkerCpuThreads } from './worker-cpu-threads.ts';
+import { connectionActor } from './connection-actor.ts';
+import { type WorkerStores, storesActor } from './worker-stores.ts';
+import { createWorkerExecutor } from './worker-executor.ts';
+import { drainInFlight } from './worker-shutdown.ts';
 
 export { EVENTS_SWITCH_KEY } from './worker-app.ts';
 export type { WorkerApp, WorkerMiddleware } from './worker-app.ts';
@@ -44,17 +44,16 @@ export class WorkerNode implements ControlTarget {
   readonly options: ResolvedWorkerOptions;
   readonly logger: Logger;
   readonly #app: WorkerApp;
-  readonly #root: Supervisor;
+  readonly #tree: WorkerTree;
   readonly #slots: SlotPool;
   #executor: Executor | undefined;
-  #cpuPool: CpuPool | undefined;
+  /** The CPU pool and the quarantine threads. */
+  readonly #cpu: WorkerCpuThreads;
   #state: WorkerState = 'idle';
-  readonly #consumers = new Map<string, ActorRef<ConsumerMsg>>();
-  /** Queues consumed now (`add-consumer` / `cancel-consumer` change it). */
-  readonly #queues: string[] = [];
+  /** Queues consumed now (`add-consumer` / `cancel-consumer` change them) and their consumers. */
+  readonly #consumers: WorkerConsumers;
   readonly #stoppedListeners = new Set<() => void>();
   #startedAt = 0;
-  readonly #startWaiters = new Map<string, { resolve(): void; reject(e: unknown): void }>();
   readonly #fatalListeners = new Set<(err: Error) => void>();
   #onFatalError: Error | undefined;
   /** A started node keeps the process alive until it stops (memory:// has no socket that would). */
@@ -66,13 +65,23 @@ export class WorkerNode implements ControlTarget {
     this.options = resolveWorkerOptions(options, app.options.defaultQueue);
     this.logger = this.options.logger ?? createLogger({ level: 'info' });
     this.#slots = new SlotPool(this.options.concurrency);
-    this.#queues.push(...this.options.queues);
-    this.#root = new Supervisor(`worker:${this.options.name}`, {
+    this.#tree = new WorkerTree({
+      name: this.options.name,
       maxRestarts: this.options.maxRestarts,
-      withinMs: this.options.restartWindowMs,
-      onEvent: (e) => this.#onSupervisorEvent(e),
+      restartWindowMs: this.options.restartWindowMs,
+      logger: this.logger,
       onFatal: (err) => this.#onFatal(err),
     });
+    this.#consumers = new WorkerConsumers({
+      queues: this.options.queues,
+      tree: this.#tree,
+      slots: this.#slots,
+      transport: () => this.#app.transport(),
+      executor: () => this.#executor as Executor,
+      logger: this.logger,
+      maxBatch: Math.min(this.options.autoscale?.max ?? this.options.concurrency, 256),
+    });
+    this.#cpu = new WorkerCpuThreads(this.options, app.name, this.logger);
   }
 
   /** Current lifecycle state. */
@@ -122,52 +131,30 @@ export class WorkerNode implements ControlTarget {
 
   /** Queues consumed now. */
   get queues(): readonly string[] {
-    return this.#queues;
+    return this.#consumers.queues;
   }
 
   /** Queues consumed, with their delivery settings (`celeriac inspect active-queues`). */
   activeQueues(): ActiveQueue[] {
-    return activeQueuesReport(this.#queues, this.#app.transport(), (q) => this.#paused.get(q) ?? 0);
+    return activeQueuesReport(this.#consumers.queues, this.#app.transport(), (q) => this.#consumers.pausedUntil(q));
   }
 
   /** The node at a glance (`celeriac inspect stats`). */
   statsReport(): Record<string, unknown> {
-    const mem = process.memoryUsage();
-    const cpu = this.#cpuPool?.stats();
-    return {
-      name: this.options.name,
-      host: hostname(),
-      pid: process.pid,
+    return workerStatsReport({
+      options: this.options,
       state: this.#state,
-      uptimeMs: this.#startedAt ? Date.now() - this.#startedAt : 0,
-      queues: [...this.#queues],
-      pool: {
-        // running: tasks holding a slot; held: slots taken, including those reserved by open fetches.
-        io: { size: this.#slots.capacity, running: this.#executor?.active ?? 0, held: this.#slots.used },
-        cpu: cpu
-          ? {
-              size: cpu.threads,
-              started: cpu.started,
-              busy: cpu.busy,
-              queued: cpu.queued,
-              recycled: cpu.recycled,
-              maxTasksPerThread: this.options.maxTasksPerThread || null,
-              maxMemoryPerThreadMb: this.options.maxMemoryPerThreadMb || null,
-            }
-          : null,
-        autoscale: this.options.autoscale,
-      },
-      prefetchBound: this.#slots.capacity,
+      startedAt: this.#startedAt,
+      queues: this.#consumers.queues,
+      slots: this.#slots,
+      running: this.#executor?.active ?? 0,
+      cpu: this.#cpu.pool?.stats(),
       tasks: this.stats(),
       timeLimits: this.#executor?.timeLimits() ?? {},
       events: this.eventsEnabled,
-      // Messages refused by the signature checks, by reason (ADR 0010); null when signing is off.
-      security: this.#app.security ? { rejected: { ...this.#app.security.rejected } } : null,
-      scheduler: this.#scheduler?.stats() ?? null,
-      rssBytes: mem.rss,
-      heapUsedBytes: mem.heapUsed,
-      loadAverage: loadavg(),
-    };
+      security: this.#app.security ?? null,
+      scheduler: this.#scheduler?.stats(),
+    });
   }
 
   /**
@@ -205,7 +192,7 @@ export class WorkerNode implements ControlTarget {
       this.#slots.resize(size);
       return size;
     }
-    const cpu = this.#cpuPool;
+    const cpu = this.#cpu.pool;
     if (!cpu) throw new InvalidArgumentError('this worker has no CPU pool (no kind "cpu" tasks, or no tasksModule)');
     // Relative to the size when this resize's turn comes: concurrent requests (autoscale, control) add up.
     return cpu.resizeBy(delta);
@@ -218,20 +205,7 @@ export class WorkerNode implements ControlTarget {
   async addConsumer(queue: string): Promise<string[]> {
     validateToken(queue, 'queue');
     if (this.#state !== 'running') throw new ClosedError(`the worker node is ${this.#state}`);
-    if (!this.#consumers.has(queue)) {
-      const others = [...this.#consumers.values()];
-      this.#queues.push(queue);
-      try {
-        await this.#spawnConsumer(queue);
-      } catch (err) {
-        this.#queues.splice(this.#queues.indexOf(queue), 1);
-        throw err;
-      }
-      // The queues now share the slots: the others hand back what their open pulls hold.
-      for (const ref of others) ref.tryTell({ type: 'rebalance' });
-      this.logger.info('consuming queue', { queue });
-    }
-    return [...this.#queues];
+    return this.#consumers.add(queue);
   }
 
   /**
@@ -240,39 +214,7 @@ export class WorkerNode implements ControlTarget {
    * @throws InvalidArgumentError when it is the last queue (a worker consumes at least one).
    */
   async cancelConsumer(queue: string): Promise<string[]> {
-    const ref = this.#consumers.get(queue);
-    if (!ref) return [...this.#queues];
-    if (this.#queues.length === 1) throw new InvalidArgumentError(`"${queue}" is the only queue of this worker; stop the worker instead`);
-    this.#consumers.delete(queue);
-    this.#queues.splice(this.#queues.indexOf(queue), 1);
-    await new Promise<void>((resolve) => {
-      if (!ref.tryTell({ type: 'drain', done: resolve })) resolve();
-    });
-    await this.#root.stopChild(`consumer:${queue}`);
-    // The last queue no longer shares the slots: it goes back to pipelined pulls.
-    if (this.#queues.length === 1) for (const other of this.#consumers.values()) other.tryTell({ type: 'rebalance' });
-    this.logger.info('stopped consuming queue', { queue });
-    return [...this.#queues];
-  }
-
-  async #spawnConsumer(queue: string): Promise<void> {
-    const transport = this.#app.transport();
-    const ref = await this.#spawn(
-      `consumer:${queue}`,
-      consumerActor({
-        queue,
-        transport,
-        slots: this.#slots,
-        executor: this.#executor as Executor,
-        logger: this.logger,
-        maxBatch: Math.min(this.options.autoscale?.max ?? this.options.concurrency, 256),
-        maxOutstanding: 4,
-        shared: () => this.#queues.length > 1,
-        pausedUntil: () => this.#paused.get(queue) ?? 0,
-        bands: transport.queueSettings(queue).priorities ? [`${queue}--hi`, queue, `${queue}--lo`] : undefined,
-      }),
-    );
-    this.#consumers.set(queue, ref);
+    return this.#consumers.cancel(queue);
   }
 
   /** Called when the supervision tree gives up (restart intensity exceeded). */
@@ -284,41 +226,15 @@ export class WorkerNode implements ControlTarget {
 
   /** Fault injection for tests and chaos drills: crash the consumer actor of `queue`. */
   crashConsumer(queue: string, error = new Error(`injected crash of consumer ${queue}`)): void {
-    const ref = this.#consumers.get(queue);
-    if (!ref) throw new ClosedError(`no consumer for queue "${queue}"`);
-    ref.tell({ type: 'crash', error });
-  }
-
-  #onSupervisorEvent(e: SupervisorEvent): void {
-    const w = this.#startWaiters.get(e.child);
-    if (e.type === 'child-started') {
-      if (w) {
-        this.#startWaiters.delete(e.child);
-        w.resolve();
-      }
-      if (e.attempt > 1) this.logger.info('actor restarted', { actor: e.child, attempt: e.attempt });
-    } else if (e.type === 'child-crashed') {
-      // A start that cannot succeed is retried with back-off; when the intensity runs out, #onFatal
-      // rejects start() with the EscalationError (its cause is this error).
-      this.logger.error('actor crashed', { actor: e.child, attempt: e.attempt, restartInMs: e.delayMs, error: e.error });
-    } else if (e.type === 'escalated') {
-      this.logger.error('supervisor gave up', { supervisor: e.supervisor, actor: e.child, error: e.error });
-    }
+    this.#consumers.crash(queue, error);
   }
 
   #onFatal(err: EscalationError): void {
     this.#state = 'failed';
     this.#onFatalError = err;
-    for (const w of this.#startWaiters.values()) w.reject(err);
-    this.#startWaiters.clear();
+    this.#tree.failStarts(err);
     void this.#teardown();
     for (const l of this.#fatalListeners) l(err);
-  }
-
-  #spawn<M>(name: string, factory: () => ActorBehavior<M>, mailboxCapacity = 64): Promise<ActorRef<M>> {
-    const started = new Promise<void>((resolve, reject) => this.#startWaiters.set(name, { resolve, reject }));
-    const ref = this.#root.spawn(name, factory, { mailboxCapacity });
-    return started.then(() => ref);
   }
 
   /** Connect, provision, start threads and consumers. Resolves when the node takes tasks. */
@@ -333,6 +249,8 @@ export class WorkerNode implements ControlTarget {
     this.#keepAlive = setInterval(() => undefined, 1 << 30);
     const transport = app.transport();
     const log = this.logger;
+    const tree = this.#tree;
+    const consumers = this.#consumers;
     if (security) log.info('message signing on: unsigned, forged, expired and replayed messages are refused', security.describe());
     this.#events = new EventEmitter(transport, app.name, this.options.name, this.options.events);
     const events = this.#events;
@@ -340,48 +258,16 @@ export class WorkerNode implements ControlTarget {
       worker: this.options.name,
       // Tasks running (each holds a slot), not slots reserved by an open fetch (an idle node holds them all).
       ioSlotsInUse: () => this.#executor?.active ?? 0,
-      cpuThreadsBusy: () => this.#cpuPool?.stats().busy ?? 0,
-      cpuThreadsRecycled: () => this.#cpuPool?.stats().recycled ?? 0,
+      cpuThreadsBusy: () => this.#cpu.pool?.stats().busy ?? 0,
+      cpuThreadsRecycled: () => this.#cpu.pool?.stats().recycled ?? 0,
       deadLetters: () => app.deadLetterStore().then((d) => d.count()),
-      queues: async () => (await transport.queueStats()).filter((q) => this.#queues.some((mine) => q.queue === mine || q.queue.startsWith(`${mine}--`))),
-    });
-    let backend: ResultBackend | undefined;
-    let ledger: AttemptLedger | undefined;
-    let deadLetters: DeadLetterStore | undefined;
-    let revocations: Revocations | undefined;
-
-    await this.#spawn('connection', () => {
-      let off: (() => void) | undefined;
-      return {
-        async start() {
-          const offWarn = app.onWarning((m) => log.warn(m));
-          off = offWarn;
-          await transport.connect();
-          const offStatus = transport.onStatus((s, detail) => {
-            if (s === 'connected') log.info('broker connection restored', { server: detail });
-            else if (s === 'disconnected') log.warn('broker connection lost; reconnecting', { server: detail });
-          });
-          off = () => {
-            offWarn();
-            offStatus();
-          };
-        },
-        receive() {},
-        stop() {
-          off?.();
-        },
-      };
+      queues: async () => (await transport.queueStats()).filter((q) => consumers.consumes(q.queue)),
     });
 
-    await this.#spawn('results', () => ({
-      async start() {
-        backend = await app.resultBackend();
-        ledger = await app.attemptLedger();
-        deadLetters = await app.deadLetterStore();
-        revocations = await app.revocations();
-      },
-      receive() {},
-    }));
+    await tree.spawn('connection', connectionActor(app, transport, log));
+    const opened: Partial<WorkerStores> = {};
+    await tree.spawn('results', storesActor(app, opened));
+    const stores = opened as WorkerStores;
 
     const mostSlots = this.options.autoscale?.max ?? this.options.concurrency;
     if (transport.kind === 'nats' && mostSlots > app.options.maxAckPending) {
@@ -395,90 +281,42 @@ export class WorkerNode implements ControlTarget {
     if (cpuTasks.length > 0 && !this.options.tasksModule) {
       log.warn('CPU tasks will run on the event loop: no tasksModule given for the thread pool', { tasks: cpuTasks.join(',') });
     }
-    if (cpuTasks.length > 0 && this.options.tasksModule) {
-      const { maxTasksPerThread, maxMemoryPerThreadMb } = this.options;
-      const poolOptions = {
-        threads: this.options.cpuThreads,
-        lazy: this.options.cpuStart === 'lazy',
-        moduleUrl: this.options.tasksModule,
-        appName: app.name,
-        logger: log,
-        ...(maxTasksPerThread > 0 ? { maxTasksPerThread } : {}),
-        ...(maxMemoryPerThreadMb > 0 ? { maxMemoryPerThreadMb } : {}),
-      };
-      await this.#spawn('cpu-pool', () => {
-        let pool: CpuPool | undefined;
-        return {
-          start: async () => {
-            pool = new CpuPool(poolOptions);
-            await pool.start();
-            this.#cpuPool = pool;
-          },
-          receive() {},
-          stop: async () => {
-            await pool?.close();
-          },
-        };
-      });
-    }
+    if (cpuTasks.length > 0 && this.options.tasksModule) await tree.spawn('cpu-pool', this.#cpu.actor());
 
-    const writer = await this.#spawn('result-writer', resultWriterActor({ maxInFlight: 256, logger: log }), 1024);
-    const writeResult = (handle: ResultWriteMsg['handle'], record: ResultWriteMsg['record']) =>
-      new Promise<WriteOutcome>((resolve, reject) => {
-        writer.send({ handle, record, resolve, reject }).catch(reject);
-      });
-
-    // The executor reaches the pool through a proxy, so a restarted pool actor is picked up.
-    this.#executor = new Executor({
-      writeResult,
-      queueSettings: (q) => transport.queueSettings(q),
-      maxCrashes: app.options.maxCrashes,
-      maxPayloadBytes: app.options.maxPayloadBytes,
-      deadLetters: deadLetters as DeadLetterStore,
-      ledger: ledger as AttemptLedger,
-      revocations: revocations as Revocations,
-      // What a worker re-publishes (retries, deferrals, eta hand-overs) is re-signed (ADR 0010).
-      republish: (queue, task) => transport.publish(queue, security ? security.signTask(queue, task) : task),
-      publishDelayed: (queue, task) => transport.publishDelayed(queue, security ? security.signTask(queue, task) : task),
-      ...(security ? { authenticate: (m: IncomingMessage) => security.authenticateTask(m) } : {}),
-      timeLimitMs: this.options.timeLimitMs,
-      softTimeLimitMs: this.options.softTimeLimitMs,
-      notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
-      continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
-      middleware: app.middleware,
-      events: this.#events,
+    const writer = await tree.spawn('result-writer', resultWriterActor({ maxInFlight: 256, logger: log }), 1024);
+    this.#executor = createWorkerExecutor({
+      app,
+      options: this.options,
+      transport,
+      stores,
+      writer,
+      events,
       metrics: this.#metrics,
-      appName: app.name,
-      hostname: this.options.name,
-      backend: backend as ResultBackend,
       logger: log,
-      trackStarted: app.options.trackStarted,
-      ackWaitMs: app.options.ackWaitMs,
-      debug: log.enabled?.('debug') ?? false,
-      onSettled: () => this.#slots.release(1),
-      cpuPool: cpuTasks.length > 0 && this.options.tasksModule ? { run: (...a) => this.#requirePool().run(...a) } : undefined,
-      quarantine: this.options.tasksModule ? { run: (...a) => this.#quarantinePool().then((p) => p.run(...a)) } : undefined,
+      slots: this.#slots,
+      cpu: this.#cpu,
+      hasCpuTasks: cpuTasks.length > 0,
     });
 
     const executor = this.#executor;
     // The async slots: the executor runs io tasks in slots bounded by the SlotPool; this actor owns
     // its periodic duty (working() heartbeats for long tasks).
-    await this.#spawn('slots', () => ({
+    await tree.spawn('slots', () => ({
       start: () => executor.startHeartbeats(),
       receive() {},
       stop: () => executor.close(),
     }));
 
     // Revocations: the set is loaded, then followed; a revoke of a running task reaches it here.
-    await this.#spawn('revocations', revocationsActor({ revocations: revocations as Revocations, executor, transport, logger: log }));
+    await tree.spawn('revocations', revocationsActor({ revocations: stores.revocations, executor, transport, logger: log }));
     // Backstop: a message the broker gave up on (its worker died on the last delivery) is moved
     // to the dead-letter stream by one of the workers.
-    await this.#spawn(
+    await tree.spawn(
       'dead-letter-backstop',
       deadLetterBackstopActor({
         transport,
-        deadLetters: deadLetters as DeadLetterStore,
-        backend: backend as ResultBackend,
+        deadLetters: stores.deadLetters,
+        backend: stores.backend,
         worker: this.options.name,
         appName: app.name,
         logger: log,
@@ -488,30 +326,22 @@ export class WorkerNode implements ControlTarget {
     if (this.options.scheduler) {
       const holder = `${this.options.name}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
       const leaseMs = this.options.schedulerLeaseMs;
-      await this.#spawn('scheduler', () => {
-        let scheduling: Scheduling | undefined;
-        return {
-          start: async () => {
-            scheduling = await createScheduling(app, { holder, leaseMs, logger: log });
-            this.#scheduler = scheduling.scheduler;
-            await scheduling.start();
-          },
-          receive() {},
-          stop: async () => {
-            await scheduling?.stop();
-          },
-        };
-      });
+      await tree.spawn(
+        'scheduler',
+        schedulingActor(app, { holder, leaseMs, logger: log }, (scheduler) => {
+          this.#scheduler = scheduler;
+        }),
+      );
     }
 
-    for (const queue of [...this.#queues]) await this.#spawnConsumer(queue);
+    await consumers.spawnAll();
     // The worker registry (heartbeats in `<app>-workers`) and the run-time events switch (key
     // `events` of `<app>-control`).
     const registry = await app.keyValue('workers');
     const control = await app.keyValue('control');
     const started = Date.now();
     const executorRef = executor;
-    await this.#spawn(
+    await tree.spawn(
       'registry',
       workerRegistryActor({
         store: registry,
@@ -521,9 +351,9 @@ export class WorkerNode implements ControlTarget {
           name: this.options.name,
           host: hostname(),
           pid: process.pid,
-          queues: [...this.#queues],
+          queues: [...consumers.queues],
           concurrency: this.#slots.capacity,
-          cpuThreads: this.#cpuPool?.threads ?? this.options.cpuThreads,
+          cpuThreads: this.#cpu.pool?.threads ?? this.options.cpuThreads,
           startedAt: started,
           heartbeatMs: this.options.heartbeatMs,
           active: executorRef.active,
@@ -537,10 +367,10 @@ export class WorkerNode implements ControlTarget {
     this.#offControl = await followEventsSwitch(control, (enabled) => this.setEvents(enabled));
     // Remote control: answers `<app>.control` requests addressed to this node.
     const verify = security?.requireSignedControl ? security.verifyControl.bind(security) : undefined;
-    await this.#spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log, ...(verify ? { verify } : {}) }));
+    await tree.spawn('control', controlResponderActor({ app: app.name, transport, target: this, logger: log, ...(verify ? { verify } : {}) }));
     const autoscale = this.options.autoscale;
     if (autoscale) {
-      await this.#spawn(
+      await tree.spawn(
         'autoscaler',
         autoscalerActor({
           io: autoscale,
@@ -551,12 +381,12 @@ export class WorkerNode implements ControlTarget {
             // Running tasks, not slots held by open fetches (which hold every free slot while idle).
             io: () => ({ size: this.#slots.capacity, used: this.#executor?.active ?? 0 }),
             cpu: () => {
-              const st = this.#cpuPool?.stats();
+              const st = this.#cpu.pool?.stats();
               return st ? { size: st.threads, busy: st.busy, queued: st.queued } : null;
             },
             backlog: async () => {
               let n = 0;
-              for (const st of await transport.queueStats()) if (this.#queues.some((q) => st.queue === q || st.queue.startsWith(`${q}--`))) n += st.depth;
+              for (const st of await transport.queueStats()) if (consumers.consumes(st.queue)) n += st.depth;
               return n;
             },
             resizePool: (pool, delta) => this.resizePool(pool, delta),
@@ -596,57 +426,23 @@ export class WorkerNode implements ControlTarget {
     return this.#events?.enabled ?? this.options.events;
   }
 
-  readonly #paused = new Map<string, number>();
-
   /**
    * Stop fetching from `queue` until `untilMs` (epoch ms), e.g. while every task of the queue is
    * behind an open circuit breaker; tasks already taken run on. A later call replaces the time;
    * {@link resumeQueue} ends it early.
    */
   pauseQueue(queue: string, untilMs: number): void {
-    this.#paused.set(queue, untilMs);
+    this.#consumers.pause(queue, untilMs);
   }
 
   /** Fetch from `queue` again. */
   resumeQueue(queue: string): void {
-    this.#paused.delete(queue);
+    this.#consumers.resume(queue);
   }
 
   /** The app this node runs (for middleware). */
   get app(): WorkerApp {
     return this.#app;
-  }
-
-  #quarantine: Promise<CpuPool> | undefined;
-  /**
-   * Two threads, started on first use, where a task that reached `maxCrashes` runs alone: if it
-   * kills its thread (process.exit, out of memory within the thread's limit) the worker survives
-   * and the task is dead-lettered; a bystander of other crashes simply completes.
-   */
-  #quarantinePool(): Promise<CpuPool> {
-    const moduleUrl = this.options.tasksModule;
-    if (!moduleUrl) return Promise.reject(new ClosedError('no tasksModule: no quarantine threads'));
-    this.#quarantine ??= (async () => {
-      const pool = new CpuPool({
-        threads: 2,
-        moduleUrl,
-        appName: this.#app.name,
-        logger: this.logger,
-        resourceLimits: { maxOldGenerationSizeMb: 1024 },
-      });
-      this.logger.warn('starting quarantine threads for tasks that were in flight on crashed workers', { threads: 2 });
-      await pool.start();
-      return pool;
-    })().catch((err) => {
-      this.#quarantine = undefined;
-      throw err;
-    });
-    return this.#quarantine;
-  }
-
-  #requirePool(): CpuPool {
-    if (!this.#cpuPool) throw new ClosedError('the CPU pool is restarting');
-    return this.#cpuPool;
   }
 
   /**
@@ -660,17 +456,9 @@ export class WorkerNode implements ControlTarget {
     this.#state = 'draining';
     if (wasRunning) this.#app.middleware.notifyWorker('workerShutdown', this);
     // 1. stop intake: consumers close their subscriptions (undelivered credit is dropped)
-    await this.#stopConsumers();
+    await this.#consumers.drainAll();
     // 2. let in-flight tasks finish
-    if (wasRunning && this.#executor && this.#executor.active > 0) {
-      this.logger.info('warm shutdown: waiting for tasks in flight', { active: this.#executor.active, graceMs });
-      const idle = await this.#waitIdle(graceMs);
-      if (!idle) {
-        this.logger.warn('grace period over: aborting and returning unfinished tasks to the queue', { active: this.#executor.active });
-        this.#executor.abortAll(new ClosedError('worker shutting down'));
-        await this.#executor.returnAll();
-      }
-    }
+    if (wasRunning && this.#executor && this.#executor.active > 0) await drainInFlight(this.#executor, graceMs, this.logger);
     await this.#teardown();
     this.#state = 'stopped';
     for (const l of this.#stoppedListeners) l();
@@ -682,40 +470,18 @@ export class WorkerNode implements ControlTarget {
     // A warm stop is under way (the second signal): make sure intake is stopped, then hand back
     // what runs; the warm stop, no longer waiting, finishes the teardown.
     const stopped = new Promise<void>((resolve) => this.onStopped(resolve));
-    await this.#stopConsumers();
+    await this.#consumers.drainAll();
     this.#executor?.abortAll(new ClosedError('worker killed'));
     await this.#executor?.returnAll();
     await stopped;
-  }
-
-  async #waitIdle(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (this.#executor && this.#executor.active > 0) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return true;
-  }
-
-  async #stopConsumers(): Promise<void> {
-    await Promise.all(
-      [...this.#consumers.values()].map(
-        (ref) =>
-          new Promise<void>((resolve) => {
-            if (!ref.tryTell({ type: 'drain', done: resolve })) resolve();
-          }),
-      ),
-    );
   }
 
   async #teardown(): Promise<void> {
     this.#offControl?.();
     this.#metrics?.close();
     await this.#app.middleware.stop(this);
-    await this.#root.stop();
-    const q = this.#quarantine;
-    this.#quarantine = undefined;
-    if (q) await q.then((p) => p.close()).catch(() => undefined);
+    await this.#tree.stop();
+    await this.#cpu.closeQuarantine();
     clearInterval(this.#keepAlive);
   }
 }
