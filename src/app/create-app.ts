@@ -1,33 +1,37 @@
-import { hostname } from 'node:os';
+/**
+ * `createApp()` and the {@link App} it returns: the facade over the task and schedule registries,
+ * the lazily opened connection, publishing, workflows, workers and the operations views.
+ * @module
+ */
 import { InvalidArgumentError } from '../errors.ts';
-import { type Codec, codecByName, decodeSniffed } from '../protocol/codec.ts';
-import { H } from '../protocol/headers.ts';
-import { attemptsBucketName, blobsBucketName, resultsBucketName, revokedBucketName, validateTaskName, validateToken } from '../protocol/names.ts';
+import { type Codec, codecByName } from '../protocol/codec.ts';
+import { validateTaskName, validateToken } from '../protocol/names.ts';
 import { type Duration, parseDuration } from '../util/duration.ts';
-import { AttemptLedger } from '../results/attempt-ledger.ts';
-import { Revocations } from '../results/revocations.ts';
+import type { AttemptLedger } from '../results/attempt-ledger.ts';
+import type { Revocations } from '../results/revocations.ts';
 import type { DeadLetterStore, KeyValueStore, QueueStats } from '../transport/transport.ts';
-import { DeadLetterQueue } from './dead-letter-queue.ts';
-import { type ResolvedSchedule, type ScheduleOptions, fireTime, nextSlot, resolveSchedule, slotTaskId } from '../actors/beat-schedule.ts';
+import type { DeadLetterQueue } from './dead-letter-queue.ts';
+import type { ResolvedSchedule, ScheduleOptions } from '../actors/beat-schedule.ts';
 import { AsyncResult } from '../results/async-result.ts';
-import { ResultRouter } from '../results/result-router.ts';
-import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
-import { type TaskDefinition, type TaskFn, registerTaskDefinition } from '../execution/task-definition.ts';
-import { MemoryTransport } from '../transport/memory/memory-transport.ts';
+import type { ResultBackend } from '../results/result-backend.ts';
+import type { TaskFn } from '../execution/task-definition.ts';
 import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerInfo } from '../actors/worker-registry.ts';
 import type { CeleriacEvent } from '../execution/event-emitter.ts';
-import { type Control, createControl } from './app-control.ts';
-import { type SubscribeEventsOptions, listWorkers, subscribeEvents } from './app-events.ts';
+import type { Control } from './app-control.ts';
+import { type SubscribeEventsOptions, subscribeEvents } from './app-events.ts';
 import type { WorkerOptions } from '../actors/worker-options.ts';
 import { type AppOptions, type ResolvedAppOptions, resolveAppOptions } from './app-options.ts';
 import { MessageSecurity } from './message-security.ts';
-import { signedKv } from './signed-kv.ts';
 import type { PublishExtra, PublishRequest } from './publish.ts';
 import { Publisher } from './publisher.ts';
-import { createTransport } from './app-transport.ts';
-import { Task, type TaskPublisher } from './task.ts';
+import { AppConnection } from './app-connection.ts';
+import { AppOperations } from './app-operations.ts';
+import { ScheduleRegistry, slotApplyOptions } from './schedule-registry.ts';
+import { TaskRegistry } from './task-registry.ts';
+import { WarningChannel } from './warning-channel.ts';
+import type { Task, TaskPublisher } from './task.ts';
 import { registerBuiltins } from './builtins.ts';
 import { type Middleware, MiddlewareStack, type SignalEvent, type SignalName, validateMiddleware } from './middleware.ts';
 import { WorkflowRuntime } from './workflow-runtime.ts';
@@ -36,8 +40,7 @@ import { Signature, type SignatureOptions, type Workflow, workflowFromJSON } fro
 import type { Continuation } from '../execution/executor.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import type { WorkflowJSON } from '../protocol/workflow-json.ts';
-import { ChordJoins } from '../results/chord-join.ts';
-import { RECORD_ROOM_BYTES } from '../results/result-ref.ts';
+import type { ChordJoins } from '../results/chord-join.ts';
 import type { GroupResult } from '../results/group-result.ts';
 import type { ResultRecord } from '../results/states.ts';
 import { type ApplyOptions, type ResolvedTaskOptions, type TaskOptions, resolveTaskOptions } from './task-options.ts';
@@ -53,12 +56,10 @@ export { RATE_LIMIT_KEY_PREFIX } from './app-control.ts';
  */
 export class App implements TaskPublisher {
   #options: Readonly<ResolvedAppOptions>;
-  readonly #tasks = new Map<string, Task<never[], unknown>>();
+  readonly #tasks = new TaskRegistry(this);
   #codec: Codec;
-  readonly #origin = `${process.pid}@${hostname()}`;
-  #transport: Transport | undefined;
-  #backend: Promise<ResultBackend> | undefined;
-  #closed = false;
+  readonly #conn = new AppConnection(this, (msg) => this.#warn(msg));
+  readonly #ops = new AppOperations(this);
   readonly #backendFn = (): Promise<ResultBackend> => this.resultBackend();
 
   #given: AppOptions;
@@ -126,7 +127,7 @@ export class App implements TaskPublisher {
    * @throws InvalidArgumentError once the app has opened its broker, or for a bad option.
    */
   configure(overrides: AppOptions): void {
-    if (this.#transport || this.#backend) {
+    if (this.#conn.inUse) {
       throw new InvalidArgumentError(`app "${this.name}" is already in use; configure() must come before the first publish or worker start`);
     }
     const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as AppOptions;
@@ -163,32 +164,10 @@ export class App implements TaskPublisher {
    * @throws InvalidArgumentError for a bad name, a duplicate name, or bad options.
    */
   task<A extends unknown[], R>(name: string, fn: TaskFn<A, R>, options?: TaskOptions): Task<A, Awaited<R>> {
-    validateTaskName(name);
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`app.task("${name}"): fn must be a function`);
-    if (this.#tasks.has(name)) throw new InvalidArgumentError(`app.task("${name}"): a task with this name is already registered`);
-    const resolved = resolveTaskOptions(options, this.options.defaultQueue);
-    const t = new Task<A, Awaited<R>>(this, name, fn as TaskFn<A, Awaited<R>>, resolved);
-    this.#tasks.set(name, t as unknown as Task<never[], unknown>);
-    if (resolved.middleware.length) {
-      this.#mw.addForTask(name, resolved.middleware);
-      for (const m of resolved.middleware) m.setup?.(this);
-    }
-    const def: TaskDefinition = {
-      name,
-      fn: fn as unknown as TaskFn<never[], unknown>,
-      kind: resolved.kind,
-      queue: resolved.queue,
-      ignoreResult: resolved.ignoreResult,
-      retry: resolved.retry,
-      timeLimitMs: resolved.timeLimitMs,
-      softTimeLimitMs: resolved.softTimeLimitMs,
-      deadLetter: resolved.deadLetter,
-    };
-    registerTaskDefinition(this.options.name, def);
-    return t;
+    return this.#tasks.register(name, fn, options);
   }
 
-  readonly #schedules = new Map<string, ResolvedSchedule>();
+  readonly #schedules = new ScheduleRegistry();
 
   /**
    * Register a periodic task ("beat"). The scheduler's leader (in a worker node, or `celeriac beat`)
@@ -199,15 +178,12 @@ export class App implements TaskPublisher {
    * @throws InvalidArgumentError for a bad option or a duplicate name.
    */
   schedule(name: string, options: ScheduleOptions): ResolvedSchedule {
-    const s = resolveSchedule(name, options);
-    if (this.#schedules.has(name)) throw new InvalidArgumentError(`app.schedule("${name}"): a schedule with this name is already registered`);
-    this.#schedules.set(name, s);
-    return s;
+    return this.#schedules.add(name, options);
   }
 
   /** Registered schedules. */
   schedules(): ResolvedSchedule[] {
-    return [...this.#schedules.values()];
+    return this.#schedules.list();
   }
 
   /**
@@ -218,31 +194,22 @@ export class App implements TaskPublisher {
    * @throws InvalidArgumentError when no schedule has that name.
    */
   nextRun(name: string, after: Date = new Date()): Date | null {
-    const s = this.#schedules.get(name);
-    if (!s) throw new InvalidArgumentError(`app.nextRun("${name}"): no schedule has this name (registered: ${[...this.#schedules.keys()].join(', ') || 'none'})`);
-    const slot = nextSlot(s, after.getTime());
-    return Number.isFinite(slot) ? new Date(fireTime(s, slot)) : null;
+    return this.#schedules.nextRun(name, after);
   }
 
   /** @internal publish the task of a schedule's slot (task id = dedupe id = the slot's id). */
   async fireSchedule(s: ResolvedSchedule, slotMs: number): Promise<void> {
-    await this.sendTask(s.task, s.args, {
-      taskId: slotTaskId(s.name, slotMs),
-      ...(s.queue ? { queue: s.queue } : {}),
-      ...(s.priority !== undefined ? { priority: s.priority } : {}),
-      ...(s.expiresMs !== undefined ? { expires: s.expiresMs } : {}),
-      headers: { 'beat-schedule': s.name, 'beat-slot': new Date(slotMs).toISOString() },
-    });
+    await this.sendTask(s.task, s.args, slotApplyOptions(s, slotMs));
   }
 
   /** @internal last-run state of the schedules (`<app>-beat`). */
   beatStore(): Promise<KeyValueStore> {
-    return this.#kv(`${this.name}-beat`, 0);
+    return this.#conn.kv(`${this.name}-beat`, 0);
   }
 
   /** Registered task names, sorted. */
   taskNames(): string[] {
-    return [...this.#tasks.keys()].sort();
+    return this.#tasks.names();
   }
 
   /** Kind of a registered task. */
@@ -290,7 +257,7 @@ export class App implements TaskPublisher {
         return app.codec;
       },
       get origin() {
-        return app.#origin;
+        return app.#conn.origin;
       },
       get middleware() {
         return app.#mw;
@@ -299,7 +266,7 @@ export class App implements TaskPublisher {
         return app.#security;
       },
       transport: () => app.transport(),
-      router: () => app.#router(),
+      router: () => app.#conn.router(),
       resultBackend: () => app.resultBackend(),
       asyncResult: (id) => app.asyncResult(id),
       knownTask: (name) => app.#tasks.get(name)?.options,
@@ -322,12 +289,6 @@ export class App implements TaskPublisher {
    */
   publishBatch(items: readonly PublishRequest[]): Promise<void> {
     return this.#publisher.publishBatch(items);
-  }
-
-  #routerInstance: ResultRouter | undefined;
-  #router(): ResultRouter {
-    this.#routerInstance ??= new ResultRouter(this.transport(), this.name, (b) => decodeSniffed(b));
-    return this.#routerInstance;
   }
 
   /**
@@ -369,34 +330,28 @@ export class App implements TaskPublisher {
     return this.#runtime().continuation(task, record, queue);
   }
 
-  #joins: Promise<ChordJoins> | undefined;
   /** @internal chord joins (bucket `<app>-chords`, kept as long as results). */
   chordJoins(): Promise<ChordJoins> {
-    this.#joins ??= this.#kv(`${this.name}-chords`, this.options.resultExpiresMs).then((kv) => new ChordJoins(kv, this.#codec));
-    this.#joins.catch(() => (this.#joins = undefined));
-    return this.#joins;
+    return this.#conn.chordJoins();
   }
 
   /** @internal send a terminal record to a client's reply subject. */
   notifyResult(replyTo: string, taskId: string, record: ResultRecord): void {
-    this.transport().notify(replyTo, { id: taskId }, this.#codec.encode(record));
+    this.#conn.notifyResult(replyTo, taskId, record);
   }
 
   /** @internal expect routed results for these ids. */
   trackRouted(ids: readonly string[]): void {
-    if (this.options.resultBackend !== 'broker') return;
-    const r = this.#router();
-    for (const id of ids) r.track(id);
+    this.#conn.trackRouted(ids);
   }
 
   /** A handle on the result of task `id`. */
   asyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, this.#backendFn, this.#routerInstance, this.#revoker);
+    return new AsyncResult<R>(id, this.#backendFn, this.#conn.openRouter, this.#revoker);
   }
 
   readonly #revoker = (ids: readonly string[], options: { terminate?: boolean }): Promise<void> => this.control.revoke(ids, options);
 
-  #controlApi: Control | undefined;
   /**
    * Remote control of the workers: `inspect()` (ping, active, reserved, scheduled, registered,
    * stats, activeQueues), `timeLimit`, `shutdown`, `poolGrow`/`poolShrink`, `addConsumer`/
@@ -404,68 +359,17 @@ export class App implements TaskPublisher {
    * `events(enabled)` through the control bucket (docs/guide/operations.md).
    */
   get control(): Control {
-    this.#controlApi ??= createControl({
-      appName: this.name,
-      transport: () => this.transport(),
-      onlineWorkers: async () => (await this.workers()).filter((w) => w.online).length,
-      revocations: () => this.revocations(),
-      resultBackend: () => this.resultBackend(),
-      controlStore: () => this.#kv(`${this.name}-control`, 0),
-      signControl: (subject, body) => this.#security?.signControl(subject, body) ?? {},
-    });
-    return this.#controlApi;
+    return this.#ops.control;
   }
 
-  #deadLetterQueue: DeadLetterQueue | undefined;
   /** The dead-letter stream: `list`, `show`, `replay`, `purge`, `count` (docs/guide/failures.md). */
   get deadLetters(): DeadLetterQueue {
-    this.#deadLetterQueue ??= new DeadLetterQueue({
-      transport: () => this.transport(),
-      store: () => this.deadLetterStore(),
-      backend: () => this.resultBackend(),
-      ledger: () => this.attemptLedger(),
-      sign: (queue, task) => (this.#security ? this.#security.signTask(queue, task) : task),
-      decrypt: (headers, body) => (this.#security ? this.#security.decryptStored(headers, body) : body),
-    });
-    return this.#deadLetterQueue;
+    return this.#ops.deadLetters;
   }
 
-  #stores = new Map<string, Promise<KeyValueStore>>();
-  /** A KV bucket on the results' transport (opened once). */
-  #kv(bucket: string, ttlMs: number): Promise<KeyValueStore> {
-    let p = this.#stores.get(bucket);
-    if (!p) {
-      p = (async () => {
-        const t = this.options.resultBackend === 'memory' ? this.#memoryResults() : this.transport();
-        await t.connect();
-        const kv = await t.openKv(bucket, { ttlMs });
-        // Revocations, rate limits and the events switch are signed when the app signs (ADR 0010).
-        const sec = this.#security;
-        if (sec?.requireSignedControl && (bucket === revokedBucketName(this.name) || bucket === `${this.name}-control`)) {
-          return signedKv(kv, sec, (key) => this.#warn(`refused an unsigned or badly signed value of ${bucket}/${key}`));
-        }
-        return kv;
-      })().catch((err) => {
-        this.#stores.delete(bucket);
-        throw err;
-      });
-      this.#stores.set(bucket, p);
-    }
-    return p;
-  }
-
-  #memoryResultsTransport: Transport | undefined;
-  #memoryResults(): Transport {
-    this.#memoryResultsTransport ??= new MemoryTransport('memory://results');
-    return this.#memoryResultsTransport;
-  }
-
-  #revocations: Promise<Revocations> | undefined;
   /** @internal the revoked-ids set (bucket `<app>-revoked`). */
   revocations(): Promise<Revocations> {
-    this.#revocations ??= this.#kv(revokedBucketName(this.name), this.options.revokeExpiresMs).then((kv) => new Revocations(kv));
-    this.#revocations.catch(() => (this.#revocations = undefined));
-    return this.#revocations;
+    return this.#conn.revocations();
   }
 
   /**
@@ -473,18 +377,7 @@ export class App implements TaskPublisher {
    * `celeriac inspect scheduled` prints.
    */
   async scheduled(options: { limit?: number } = {}): Promise<Array<{ id: string; task: string | null; queue: string; eta: string }>> {
-    const t = this.transport();
-    await t.connect();
-    const store = await t.delayed();
-    const entries = (await store.list(1_000_000)).sort((a, b) => a.eta - b.eta).slice(0, options.limit ?? 100);
-    return Promise.all(
-      entries.map(async (e) => ({
-        id: e.taskId,
-        task: (await store.fetch(e.seq))?.headers[H.task] ?? null,
-        queue: e.queue,
-        eta: new Date(e.eta).toISOString(),
-      })),
-    );
+    return this.#ops.scheduled(options.limit ?? 100);
   }
 
   /**
@@ -498,7 +391,7 @@ export class App implements TaskPublisher {
   keyValue(name: string, options: { ttl?: Duration } = {}): Promise<KeyValueStore> {
     validateToken(name, 'keyValue(name)');
     const ttlMs = options.ttl === undefined ? 0 : parseDuration(options.ttl, 'keyValue({ ttl })');
-    return this.#kv(`${this.name}-${name}`, ttlMs);
+    return this.#conn.kv(`${this.name}-${name}`, ttlMs);
   }
 
   /**
@@ -524,8 +417,8 @@ export class App implements TaskPublisher {
    * The worker registry: every node that wrote a heartbeat (kept a day), with `online` false once it
    * missed 3 heartbeats or said goodbye. Sorted by name.
    */
-  async workers(): Promise<WorkerInfo[]> {
-    return listWorkers(await this.keyValue('workers'));
+  workers(): Promise<WorkerInfo[]> {
+    return this.#ops.workers();
   }
 
   /**
@@ -546,63 +439,38 @@ export class App implements TaskPublisher {
 
   /** @internal the leases bucket (`<app>-leases`): leader election of the scheduler. */
   leaseStore(): Promise<KeyValueStore> {
-    return this.#kv(`${this.name}-leases`, 86_400_000);
+    return this.#conn.kv(`${this.name}-leases`, 86_400_000);
   }
 
-  #ledger: Promise<AttemptLedger> | undefined;
   /** @internal crash attribution (bucket `<app>-attempts`). */
   attemptLedger(): Promise<AttemptLedger> {
-    this.#ledger ??= this.#kv(attemptsBucketName(this.name), Math.max(this.options.resultExpiresMs, 86_400_000)).then((kv) => new AttemptLedger(kv));
-    this.#ledger.catch(() => (this.#ledger = undefined));
-    return this.#ledger;
+    return this.#conn.attemptLedger();
   }
 
   /** @internal the dead-letter stream of the broker. */
-  async deadLetterStore(): Promise<DeadLetterStore> {
-    const t = this.transport();
-    await t.connect();
-    return t.deadLetters();
+  deadLetterStore(): Promise<DeadLetterStore> {
+    return this.#conn.deadLetterStore();
   }
 
-  readonly #warnListeners = new Set<(msg: string) => void>();
-  readonly #warn = (msg: string): void => {
-    if (this.#warnListeners.size === 0) process.emitWarning(msg, { code: 'CELERIAC_TRANSPORT' });
-    for (const l of this.#warnListeners) l(msg);
-  };
+  readonly #warnings = new WarningChannel();
+  readonly #warn = this.#warnings.warn;
 
   /**
    * Receive the broker's warnings (a consumer re-created, a dead-letter backstop failure, a full
    * dead-letter stream). A worker node logs them; without a listener they are process warnings.
    */
   onWarning(listener: (msg: string) => void): () => void {
-    this.#warnListeners.add(listener);
-    return () => this.#warnListeners.delete(listener);
+    return this.#warnings.on(listener);
   }
 
   /** @internal the broker (created on first use, connected lazily by its operations). */
   transport(): Transport {
-    if (this.#closed) throw new InvalidArgumentError(`app "${this.name}" is closed`);
-    this.#transport ??= createTransport(this.options, this.#origin, this.#warn);
-    return this.#transport;
+    return this.#conn.transport();
   }
 
   /** @internal the result backend (opened on first use). */
   resultBackend(): Promise<ResultBackend> {
-    this.#backend ??= (async () => {
-      const kv = await this.#kv(resultsBucketName(this.name), this.options.resultExpiresMs);
-      const { maxPayloadBytes, maxResultBytes, resultExpiresMs } = this.options;
-      const t = this.options.resultBackend === 'memory' ? this.#memoryResults() : this.transport();
-      return new KvResultBackend(kv, this.#codec, {
-        blobs: () => t.openBlobs(blobsBucketName(this.name), { ttlMs: resultExpiresMs }),
-        // What a record may hold inline: the payload limit (and the server's), less room for its other fields.
-        inlineBytes: Math.max(1024, Math.min(maxPayloadBytes, t.maxBodyBytes(1024)) - RECORD_ROOM_BYTES),
-        maxResultBytes,
-      });
-    })().catch((err) => {
-      this.#backend = undefined;
-      throw err;
-    });
-    return this.#backend;
+    return this.#conn.resultBackend();
   }
 
   /** @internal codec of this app. */
@@ -611,11 +479,8 @@ export class App implements TaskPublisher {
   }
 
   /** Close the broker connection (a worker started from this app must be stopped first). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#routerInstance?.close();
-    await this.#transport?.close();
+  close(): Promise<void> {
+    return this.#conn.close();
   }
 }
 
