@@ -64,7 +64,10 @@ export function startRole(script: string, args: readonly (string | number)[], ti
   // BENCH_CPU_PROF=<dir>: every role writes V8 CPU profiles (node --cpu-prof) under <dir>/<role>/.
   // One folder per role: each thread (the main one, tsx's loader) writes its own CPU.<date>.<pid>.<tid>... file.
   const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${script.replace(/\W+/g, '-')}`] : [];
-  const proc = spawn(process.execPath, [...prof, ...roleCommand(script), ...args.map(String)], {
+  // BENCH_WORKER_FLAGS="--max-semi-space-size=64 ...": node flags for the worker roles only (a
+  // worker's heap tuning measured without changing the producer's or the baselines').
+  const workerFlags = /worker/.test(script) && process.env.BENCH_WORKER_FLAGS ? process.env.BENCH_WORKER_FLAGS.split(/\s+/).filter(Boolean) : [];
+  const proc = spawn(process.execPath, [...prof, ...workerFlags, ...roleCommand(script), ...args.map(String)], {
     cwd: ROOT,
     env: { ...process.env, BENCH_ROLE_DEADLINE_MS: String(Math.max(5_000, timeoutMs - 2_000)), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -124,10 +124,13 @@ export async function startProfiling(): Promise<{ stop(dir: string, name: string
   await session.post('Profiler.start');
   await session.post('HeapProfiler.enable');
   // The two include* flags keep samples of objects the GC already freed (allocation churn).
+  // BENCH_HEAP_PROMOTED=1 leaves out what died young: the profile then shows what survived the
+  // scavenges (promoted to the old generation, or still alive), the source of long GC pauses.
+  const promotedOnly = process.env.BENCH_HEAP_PROMOTED === '1';
   await session.post('HeapProfiler.startSampling', {
     samplingInterval: 16_384,
     includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true,
+    includeObjectsCollectedByMinorGC: !promotedOnly,
   } as { samplingInterval: number });
   return {
     async stop(dir, name) {

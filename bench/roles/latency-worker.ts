@@ -100,12 +100,21 @@ function onSettled(seq: number, intended: number): void {
 /** GC pauses and event-loop delay from now on (diagnostics: where a latency tail may come from). */
 function diagnostics(): () => Record<string, unknown> {
   const gc = { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
+  /** The same per kind of collection (scavenge, mark-compact, incremental marking step, weak callbacks). */
+  const byKind: Record<string, { count: number; total_ms: number; max_ms: number; over_5ms: number }> = {};
+  const kindName = (k: unknown): string => ({ 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' })[Number(k)] ?? String(k);
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       gc.count++;
       gc.totalMs += e.duration;
       if (e.duration > gc.maxMs) gc.maxMs = e.duration;
       if (e.duration > 5) gc.over5ms++;
+      const name = kindName((e as unknown as { detail?: { kind?: number } }).detail?.kind);
+      const k = (byKind[name] ??= { count: 0, total_ms: 0, max_ms: 0, over_5ms: 0 });
+      k.count++;
+      k.total_ms = round(k.total_ms + e.duration);
+      k.max_ms = round(Math.max(k.max_ms, e.duration));
+      if (e.duration > 5) k.over_5ms++;
     }
   });
   obs.observe({ entryTypes: ['gc'] });
@@ -115,7 +124,7 @@ function diagnostics(): () => Record<string, unknown> {
     eld.disable();
     obs.disconnect();
     return {
-      gc: { count: gc.count, total_ms: round(gc.totalMs), max_ms: round(gc.maxMs), over_5ms: gc.over5ms },
+      gc: { count: gc.count, total_ms: round(gc.totalMs), max_ms: round(gc.maxMs), over_5ms: gc.over5ms, by_kind: byKind },
       event_loop_delay_ms: { p50: round(eld.percentile(50) / 1e6), p99: round(eld.percentile(99) / 1e6), max: round(eld.max / 1e6) },
     };
   };
