@@ -33,8 +33,11 @@ import { runScenario, startBenchServer } from './lib/scenario.ts';
 const N = Number(process.env.BENCH_SERVER_COST_N ?? 150_000);
 const BODY = new Uint8Array(40);
 
-async function measure(nc: NatsConnection, jsm: JetStreamManager, pid: number, form: 'bare' | 'headers' | 'msg-id'): Promise<{ serverUs: number; msgsPerSec: number }> {
-  await jsm.streams.add({ name: 'COST', subjects: ['cost.x'], storage: StorageType.File, retention: RetentionPolicy.Workqueue, duplicate_window: 120e9 });
+/**
+ * Publish N messages with `send(i, reply)`, 1,000 PubAcks outstanding, and return nats-server's CPU
+ * per message over the run and the rate.
+ */
+async function pipelined(nc: NatsConnection, pid: number, send: (i: number, reply: string) => void): Promise<{ serverUs: number; msgsPerSec: number }> {
   const inbox = `_COST.${randomUUID()}`;
   let acked = 0;
   let waiter: (() => void) | undefined;
@@ -50,58 +53,49 @@ async function measure(nc: NatsConnection, jsm: JetStreamManager, pid: number, f
   const t0 = performance.now();
   for (let i = 0; i < N; i++) {
     while (i - acked >= 1000) await new Promise<void>((r) => (waiter = r));
-    if (form === 'bare') {
-      nc.publish('cost.x', BODY, { reply: `${inbox}.${i}` });
-      continue;
-    }
-    const id = randomUUID();
-    const h: Record<string, string> = { task: 'noop', id, origin: 'bench-producer@vm:12345', ignore_result: 'true', 'content-type': 'application/x-msgpack' };
-    if (form === 'msg-id') h['Nats-Msg-Id'] = id;
-    nc.publish('cost.x', BODY, { reply: `${inbox}.${i}`, headers: encodedHeaders(h) });
+    send(i, `${inbox}.${i}`);
   }
   while (acked < N) await new Promise<void>((r) => (waiter = r));
   const ms = performance.now() - t0;
   const serverMs = (cpuTimeMs(pid) ?? 0) - cpu0;
   sub.unsubscribe();
-  await jsm.streams.delete('COST');
   return { serverUs: (serverMs * 1000) / N, msgsPerSec: Math.round((N / ms) * 1000) };
+}
+
+/** Server CPU per task message of `form` (see the module comment). */
+async function measure(nc: NatsConnection, jsm: JetStreamManager, pid: number, form: 'bare' | 'headers' | 'msg-id'): Promise<{ serverUs: number; msgsPerSec: number }> {
+  await jsm.streams.add({ name: 'COST', subjects: ['cost.x'], storage: StorageType.File, retention: RetentionPolicy.Workqueue, duplicate_window: 120e9 });
+  const r = await pipelined(nc, pid, (_i, reply) => {
+    if (form === 'bare') {
+      nc.publish('cost.x', BODY, { reply });
+      return;
+    }
+    const id = randomUUID();
+    const h: Record<string, string> = { task: 'noop', id, origin: 'bench-producer@vm:12345', ignore_result: 'true', 'content-type': 'application/x-msgpack' };
+    if (form === 'msg-id') h['Nats-Msg-Id'] = id;
+    nc.publish('cost.x', BODY, { reply, headers: encodedHeaders(h) });
+  });
+  await jsm.streams.delete('COST');
+  return r;
 }
 
 type KvForm = 'kv-bare' | 'kv-fenced' | 'kv-fenced-msg-id' | 'kv-no-republish';
 const RECORD = new Uint8Array(180);
 
-/** Server CPU per result write of `form` (see the module comment), 1,000 PubAcks outstanding. */
+/** Server CPU per result write of `form` (see the module comment). */
 async function measureKv(nc: NatsConnection, jsm: JetStreamManager, pid: number, form: KvForm): Promise<{ serverUs: number; msgsPerSec: number }> {
   const cfg: Record<string, unknown> = { ...kvStreamConfig('COST', 86_400_000) };
   if (form === 'kv-no-republish') delete cfg.republish;
   await jsm.streams.add(cfg as Parameters<JetStreamManager['streams']['add']>[0]);
-  const inbox = `_COST.${randomUUID()}`;
-  let acked = 0;
-  let waiter: (() => void) | undefined;
-  const sub = nc.subscribe(`${inbox}.*`, {
-    callback: () => {
-      acked++;
-      const w = waiter;
-      waiter = undefined;
-      w?.();
-    },
-  });
-  const cpu0 = cpuTimeMs(pid) ?? 0;
-  const t0 = performance.now();
-  for (let i = 0; i < N; i++) {
-    while (i - acked >= 1000) await new Promise<void>((r) => (waiter = r));
+  const r = await pipelined(nc, pid, (i, reply) => {
     const key = randomUUID();
     const h: Record<string, string> = {};
     if (form !== 'kv-bare') h['Nats-Expected-Last-Subject-Sequence'] = '0';
     if (form === 'kv-fenced-msg-id' || form === 'kv-no-republish') h['Nats-Msg-Id'] = `${key}:${i.toString(36)}`;
-    nc.publish(`$KV.COST.${key}`, RECORD, { reply: `${inbox}.${i}`, ...(form === 'kv-bare' ? {} : { headers: encodedHeaders(h) }) });
-  }
-  while (acked < N) await new Promise<void>((r) => (waiter = r));
-  const ms = performance.now() - t0;
-  const serverMs = (cpuTimeMs(pid) ?? 0) - cpu0;
-  sub.unsubscribe();
+    nc.publish(`$KV.COST.${key}`, RECORD, { reply, ...(form === 'kv-bare' ? {} : { headers: encodedHeaders(h) }) });
+  });
   await jsm.streams.delete('KV_COST');
-  return { serverUs: (serverMs * 1000) / N, msgsPerSec: Math.round((N / ms) * 1000) };
+  return r;
 }
 
 runScenario(async () => {
