@@ -1,5 +1,7 @@
 import { type App, createApp } from '../app/create-app.ts';
 import { InvalidArgumentError, isTaskError } from '../errors.ts';
+import type { AsyncResult } from '../results/async-result.ts';
+import { isTerminalState } from '../results/states.ts';
 import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
 
@@ -37,7 +39,7 @@ function parseJson(v: string | undefined, flag: string, fallback: unknown): unkn
 /** `celeriac call <task> --args '[..]'`: prints the task id, or with --wait the result. */
 export async function runCall(
   task: string,
-  flags: ClientFlags & { args?: string; kwargs?: string; queue?: string; wait?: boolean; timeout?: string; countdown?: string; eta?: string },
+  flags: ClientFlags & { args?: string; kwargs?: string; queue?: string; wait?: boolean; progress?: boolean; timeout?: string; countdown?: string; eta?: string },
 ): Promise<number> {
   const args = parseJson(flags.args, '--args', []);
   if (!Array.isArray(args)) throw new InvalidArgumentError("--args must be a JSON array, e.g. '[2, 3]'");
@@ -61,6 +63,9 @@ export async function runCall(
       process.stdout.write(r.id + '\n');
       return 0;
     }
+    // While it waits, the task's state updates go to stderr (stdout keeps the one JSON line).
+    const stopUpdates = new AbortController();
+    const updates = flags.progress === false ? undefined : printUpdates(r, stopUpdates.signal);
     try {
       const value = await r.get({ timeout: flags.timeout ?? '60s' });
       process.stdout.write(JSON.stringify({ id: r.id, state: 'SUCCESS', result: value }) + '\n');
@@ -69,9 +74,28 @@ export async function runCall(
       if (!isTaskError(err)) throw err;
       process.stdout.write(JSON.stringify({ id: r.id, state: await r.state(), error: err.remote }) + '\n');
       return 1;
+    } finally {
+      stopUpdates.abort();
+      await updates;
     }
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * Print each stored state of `r` that is not final (`STARTED`, `PROGRESS`, `RETRY`, a custom state
+ * set with `ctx.updateState`) to stderr, with its meta, until `signal` aborts: a long task shows
+ * it is alive. Errors are left to `get()`, which reports them.
+ */
+async function printUpdates(r: AsyncResult, signal: AbortSignal): Promise<void> {
+  try {
+    for await (const u of r.watch({ signal })) {
+      if (u.status === 'PENDING' || isTerminalState(u.status)) continue;
+      process.stderr.write(`celeriac: ${r.id} ${u.status}${u.meta ? ` ${JSON.stringify(u.meta)}` : ''}\n`);
+    }
+  } catch {
+    /* get() reports what went wrong */
   }
 }
 

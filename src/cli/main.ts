@@ -44,6 +44,7 @@ export function buildCli(): Command {
     .option('--countdown <duration>', "run no earlier than this from now (e.g. '10s', '5m')")
     .option('--eta <iso8601>', 'run no earlier than this time')
     .option('--wait', 'wait for the result and print it')
+    .option('--no-progress', "with --wait, do not print the task's state updates (progress, custom states) to stderr")
     .action(async (task, flags) => {
       process.exitCode = await runCall(task, flags);
     });

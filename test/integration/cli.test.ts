@@ -55,6 +55,19 @@ test('celeriac call --wait prints the result; celeriac result prints the stored 
   assert.equal((JSON.parse(rec.stdout) as { status: string; result: number }).result, 42);
 });
 
+test('celeriac call --wait prints the task\'s state updates to stderr as they happen (not with --no-progress); stdout keeps the one JSON line', async () => {
+  const r = await cli(['call', 'test.stages', '--args', '[1500]', '--wait', '--app-name', 'cli', '-b', server.url]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { id: string; state: string; result: string };
+  assert.deepEqual([out.state, out.result], ['SUCCESS', 'uploaded']);
+  assert.match(r.stderr, new RegExp(`^celeriac: ${out.id} UPLOADING \\{"part":1\\}$`, 'm'));
+  assert.doesNotMatch(r.stderr, /SUCCESS/, 'the final state is stdout\'s');
+  const quiet = await cli(['call', 'test.stages', '--args', '[1500]', '--wait', '--no-progress', '--app-name', 'cli', '-b', server.url]);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal((JSON.parse(quiet.stdout) as { result: string }).result, 'uploaded');
+  assert.doesNotMatch(quiet.stderr, /UPLOADING/);
+});
+
 test('celeriac call of a failing task exits 1 and prints the remote error', async () => {
   const r = await cli(['call', 'test.boom', '--args', '["bad input"]', '--wait', '--app-name', 'cli', '-b', server.url]);
   assert.equal(r.code, 1);
