@@ -100,11 +100,17 @@ async function printUpdates(r: AsyncResult, signal: AbortSignal): Promise<void> 
 }
 
 /** `celeriac result <id>`: prints the stored record (PENDING when none). */
-export async function runResult(id: string, flags: ClientFlags & { wait?: boolean; timeout?: string }): Promise<number> {
+export async function runResult(id: string, flags: ClientFlags & { wait?: boolean; progress?: boolean; timeout?: string }): Promise<number> {
   const app = await clientApp(flags);
   try {
     const r = app.asyncResult(id);
-    if (flags.wait) await r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined);
+    if (flags.wait) {
+      const stopUpdates = new AbortController();
+      const updates = flags.progress === false ? undefined : printUpdates(r, stopUpdates.signal);
+      await r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined);
+      stopUpdates.abort();
+      await updates;
+    }
     const info = await r.info();
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
     return info.status === 'FAILURE' ? 1 : 0;

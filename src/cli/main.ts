@@ -50,6 +50,7 @@ export function buildCli(): Command {
     });
   clientOptions(program.command('result <id>').description('print the stored result of a task'))
     .option('--wait', 'wait until the task finished')
+    .option('--no-progress', "with --wait, do not print the task's state updates (progress, custom states) to stderr")
     .action(async (id, flags) => {
       process.exitCode = await runResult(id, flags);
     });

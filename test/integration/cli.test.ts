@@ -55,7 +55,7 @@ test('celeriac call --wait prints the result; celeriac result prints the stored 
   assert.equal((JSON.parse(rec.stdout) as { status: string; result: number }).result, 42);
 });
 
-test('celeriac call --wait prints the task\'s state updates to stderr as they happen (not with --no-progress); stdout keeps the one JSON line', async () => {
+test('celeriac call --wait and result --wait print the task\'s state updates to stderr as they happen (not with --no-progress); stdout keeps its JSON', async () => {
   const r = await cli(['call', 'test.stages', '--args', '[1500]', '--wait', '--app-name', 'cli', '-b', server.url]);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { id: string; state: string; result: string };
@@ -66,6 +66,13 @@ test('celeriac call --wait prints the task\'s state updates to stderr as they ha
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal((JSON.parse(quiet.stdout) as { result: string }).result, 'uploaded');
   assert.doesNotMatch(quiet.stderr, /UPLOADING/);
+  // Held long enough that a second CLI process, started after this one returns, sees it running.
+  const sent = await cli(['call', 'test.stages', '--args', '[5000]', '--app-name', 'cli', '-b', server.url]);
+  const id = sent.stdout.trim();
+  const waited = await cli(['result', id, '--wait', '--app-name', 'cli', '-b', server.url]);
+  assert.equal(waited.code, 0, waited.stderr);
+  assert.equal((JSON.parse(waited.stdout) as { result: string }).result, 'uploaded');
+  assert.match(waited.stderr, new RegExp(`^celeriac: ${id} UPLOADING \\{"part":1\\}$`, 'm'));
 });
 
 test('celeriac call of a failing task exits 1 and prints the remote error', async () => {
