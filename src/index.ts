@@ -61,6 +61,7 @@ export { parseRate } from './util/rate.ts';
 export { addSpanEvent } from './telemetry/tracing.ts';
 export type { CeleriacEvent, EventType, TaskEventType, WorkerEventType } from './execution/event-emitter.ts';
 export type { WorkerInfo, WorkerRecord } from './actors/worker-registry.ts';
+export type { ScheduledTask } from './app/app-operations.ts';
 export { ATTR as SPAN_ATTRIBUTES, EVENT as SPAN_EVENTS } from './telemetry/attributes.ts';
 export { METRIC as METRIC_NAMES, recordCircuitState } from './telemetry/metrics.ts';
 export type { RateString } from './util/rate.ts';

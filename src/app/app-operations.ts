@@ -37,6 +37,11 @@ export interface ScheduledTask {
   queue: string;
   /** When it is due, ISO 8601. */
   eta: string;
+  /**
+   * The task was revoked: it stays in the delayed stream until its eta, then every worker skips it
+   * (its state is `REVOKED` already).
+   */
+  revoked: boolean;
 }
 
 /** Remote control, dead letters and listings of an app (`app.control`, `app.deadLetters`, `app.workers()`, `app.scheduled()`). */
@@ -89,12 +94,19 @@ export class AppOperations {
     await t.connect();
     const store = await t.delayed();
     const entries = (await store.list(1_000_000)).sort((a, b) => a.eta - b.eta).slice(0, limit);
+    // Revoked ids, read once (the whole bucket) when there is something to mark.
+    let revoked: Revocations | undefined;
+    if (entries.length > 0) {
+      revoked = await this.#h.revocations();
+      await revoked.reload();
+    }
     return Promise.all(
       entries.map(async (e) => ({
         id: e.taskId,
         task: (await store.fetch(e.seq))?.headers[H.task] ?? null,
         queue: e.queue,
         eta: new Date(e.eta).toISOString(),
+        revoked: revoked?.has(e.taskId) ?? false,
       })),
     );
   }

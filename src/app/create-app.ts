@@ -27,7 +27,7 @@ import { MessageSecurity } from './message-security.ts';
 import type { PublishExtra, PublishRequest } from './publish.ts';
 import { Publisher } from './publisher.ts';
 import { AppConnection } from './app-connection.ts';
-import { AppOperations } from './app-operations.ts';
+import { AppOperations, type ScheduledTask } from './app-operations.ts';
 import { ScheduleRegistry, slotApplyOptions } from './schedule-registry.ts';
 import { TaskRegistry } from './task-registry.ts';
 import { WarningChannel } from './warning-channel.ts';
@@ -374,9 +374,10 @@ export class App implements TaskPublisher {
 
   /**
    * Delayed tasks waiting for their eta, soonest first (at most `limit`, default 100): what
-   * `celeriac inspect scheduled` prints.
+   * `celeriac inspect scheduled` prints. A revoked one stays listed until its eta, `revoked: true`
+   * (workers skip it then).
    */
-  async scheduled(options: { limit?: number } = {}): Promise<Array<{ id: string; task: string | null; queue: string; eta: string }>> {
+  async scheduled(options: { limit?: number } = {}): Promise<ScheduledTask[]> {
     return this.#ops.scheduled(options.limit ?? 100);
   }
 

@@ -88,7 +88,7 @@ export async function runInspectScheduled(flags: ClientFlags & { limit?: string;
     const rows = await app.scheduled({ limit });
     if (flags.json) process.stdout.write(JSON.stringify(rows) + '\n');
     else {
-      for (const r of rows) process.stdout.write(`${r.eta}  ${r.queue.padEnd(12)} ${r.id}  ${r.task ?? '?'}\n`);
+      for (const r of rows) process.stdout.write(`${r.eta}  ${r.queue.padEnd(12)} ${r.id}  ${r.task ?? '?'}${r.revoked ? '  (revoked: skipped when due)' : ''}\n`);
       process.stderr.write(`${rows.length} scheduled task(s) shown\n`);
     }
     return 0;

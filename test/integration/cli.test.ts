@@ -143,7 +143,7 @@ test('celeriac dlq list|show|replay|purge and control revoke', async () => {
   assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'REVOKED');
 });
 
-test('celeriac call --countdown schedules; inspect scheduled lists it', async () => {
+test('celeriac call --countdown schedules; inspect scheduled lists it, and marks it once revoked', async () => {
   const common = ['--app-name', 'cli', '-b', server.url];
   const r = await cli(['call', 'math.add', '--args', '[2, 2]', '--countdown', '1h', ...common]);
   assert.equal(r.code, 0, r.stderr);
@@ -152,9 +152,16 @@ test('celeriac call --countdown schedules; inspect scheduled lists it', async ()
   assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'SCHEDULED');
   const listed = await cli(['inspect', 'scheduled', '--json', ...common]);
   assert.equal(listed.code, 0, listed.stderr);
-  const rows = JSON.parse(listed.stdout) as Array<{ id: string; task: string; queue: string; eta: string }>;
+  const rows = JSON.parse(listed.stdout) as Array<{ id: string; task: string; queue: string; eta: string; revoked: boolean }>;
   const mine = rows.find((x) => x.id === id);
   assert.equal(mine?.task, 'math.add');
+  assert.equal(mine?.revoked, false);
   assert.ok(Date.parse(mine?.eta ?? '') > Date.now() + 3_500_000);
+  // Revoked, it stays in the delayed stream until its eta: listed as such.
+  assert.equal((await cli(['control', 'revoke', id, ...common])).code, 0);
+  const after = JSON.parse((await cli(['inspect', 'scheduled', '--json', ...common])).stdout) as Array<{ id: string; revoked: boolean }>;
+  assert.equal(after.find((x) => x.id === id)?.revoked, true);
+  const text = await cli(['inspect', 'scheduled', ...common]);
+  assert.match(text.stdout, new RegExp(`${id}  math\\.add  \\(revoked: skipped when due\\)`));
   assert.equal((await cli(['call', 'math.add', '--eta', 'tomorrow', ...common])).code, 2, 'a bad --eta is a usage error');
 });
