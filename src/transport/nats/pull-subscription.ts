@@ -70,6 +70,10 @@ export class PullSubscription implements QueueSubscription {
       const expiresMs = options?.expiresMs ?? this.#o.expiresMs;
       const req: PullRequest = { id, batch: n, delivered: 0, deadline: Date.now() + expiresMs + 5_000, resolve };
       this.#requests.set(id, req);
+      // The acks waiting for the end of this turn go now, with the pull: the ack that freed a slot
+      // and the pull for that slot leave in one socket write (a worker with few slots pulls once
+      // per task), and the pull is not delayed.
+      flushSoon();
       try {
         // no_wait: the server delivers what it has and ends the request with a 404 status.
         const body = noWait ? { batch: n, no_wait: true } : { batch: n, expires: expiresMs * 1_000_000 };
@@ -294,14 +298,23 @@ function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
 
 // Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and
 // the client flushes its buffer in a microtask queued by the first write, so writing each ack at
-// once costs a syscall per ack.
+// once costs a syscall per ack. A pull request sends the waiting acks with it.
 let batch: Array<[NatsConnection, string, Uint8Array]> = [];
 function sendSoon(nc: NatsConnection, subject: string, payload: Uint8Array): void {
   if (batch.length === 0) setImmediate(flushSoon);
   batch.push([nc, subject, payload]);
 }
 function flushSoon(): void {
+  if (batch.length === 0) return;
   const b = batch;
   batch = [];
-  for (const [nc, subject, payload] of b) if (!nc.isClosed()) nc.publish(subject, payload);
+  for (const [nc, subject, payload] of b) {
+    if (nc.isClosed()) continue;
+    try {
+      nc.publish(subject, payload);
+    } catch {
+      // An ack that cannot go (the connection is closing): the broker redelivers after AckWait,
+      // and the rest of the batch must still go.
+    }
+  }
 }
