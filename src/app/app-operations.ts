@@ -94,19 +94,15 @@ export class AppOperations {
     await t.connect();
     const store = await t.delayed();
     const entries = (await store.list(1_000_000)).sort((a, b) => a.eta - b.eta).slice(0, limit);
-    // Revoked ids, read once (the whole bucket) when there is something to mark.
-    let revoked: Revocations | undefined;
-    if (entries.length > 0) {
-      revoked = await this.#h.revocations();
-      await revoked.reload();
-    }
+    // One read of the revoked bucket per listed task, not the whole bucket.
+    const revocations = entries.length > 0 ? await this.#h.revocations() : undefined;
     return Promise.all(
       entries.map(async (e) => ({
         id: e.taskId,
         task: (await store.fetch(e.seq))?.headers[H.task] ?? null,
         queue: e.queue,
         eta: new Date(e.eta).toISOString(),
-        revoked: revoked?.has(e.taskId) ?? false,
+        revoked: (await revocations?.isStored(e.taskId)) ?? false,
       })),
     );
   }

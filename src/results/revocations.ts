@@ -46,6 +46,11 @@ export class Revocations {
     return this.#set.has(id);
   }
 
+  /** True when the bucket holds a revocation of `id` (read from the store, not from memory: no watch needed). */
+  async isStored(id: string): Promise<boolean> {
+    return (await this.#kv.get(id))?.operation === 'PUT';
+  }
+
   /** Number of revocations held in memory. */
   get size(): number {
     return this.#set.size;
