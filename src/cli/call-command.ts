@@ -63,23 +63,32 @@ export async function runCall(
       process.stdout.write(r.id + '\n');
       return 0;
     }
-    // While it waits, the task's state updates go to stderr (stdout keeps the one JSON line).
-    const stopUpdates = new AbortController();
-    const updates = flags.progress === false ? undefined : printUpdates(r, stopUpdates.signal);
     try {
-      const value = await r.get({ timeout: flags.timeout ?? '60s' });
+      const value = await withUpdates(r, flags.progress, () => r.get({ timeout: flags.timeout ?? '60s' }));
       process.stdout.write(JSON.stringify({ id: r.id, state: 'SUCCESS', result: value }) + '\n');
       return 0;
     } catch (err) {
       if (!isTaskError(err)) throw err;
       process.stdout.write(JSON.stringify({ id: r.id, state: await r.state(), error: err.remote }) + '\n');
       return 1;
-    } finally {
-      stopUpdates.abort();
-      await updates;
     }
   } finally {
     await app.close();
+  }
+}
+
+/**
+ * Run `wait` while the task's state updates go to stderr (unless `progress` is false); stdout is
+ * left to the caller.
+ */
+async function withUpdates<T>(r: AsyncResult, progress: boolean | undefined, wait: () => Promise<T>): Promise<T> {
+  const stop = new AbortController();
+  const updates = progress === false ? undefined : printUpdates(r, stop.signal);
+  try {
+    return await wait();
+  } finally {
+    stop.abort();
+    await updates;
   }
 }
 
@@ -104,13 +113,7 @@ export async function runResult(id: string, flags: ClientFlags & { wait?: boolea
   const app = await clientApp(flags);
   try {
     const r = app.asyncResult(id);
-    if (flags.wait) {
-      const stopUpdates = new AbortController();
-      const updates = flags.progress === false ? undefined : printUpdates(r, stopUpdates.signal);
-      await r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined);
-      stopUpdates.abort();
-      await updates;
-    }
+    if (flags.wait) await withUpdates(r, flags.progress, () => r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined));
     const info = await r.info();
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
     return info.status === 'FAILURE' ? 1 : 0;
