@@ -1,6 +1,7 @@
 import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
 import { digits } from './ack-subject.ts';
+import { FRAME_OVERHEAD, type ProtocolSink, protocolSink, sendFrames, writeFrame } from './frames.ts';
 
 /** Options of {@link LeanPublisher}. */
 export interface LeanPublisherOptions {
@@ -29,7 +30,7 @@ export interface PubAck {
 interface Pending {
   subject: string;
   data: Uint8Array;
-  headers: MsgHdrs | undefined;
+  headers: EncodedHeaders | undefined;
   firstSent: number;
   lastSent: number;
   /** Raw requests get the reply message as it is; publishes get it parsed as a PubAck. */
@@ -51,6 +52,10 @@ const EMPTY = new Uint8Array(0);
 export class LeanPublisher {
   readonly #nc: NatsConnection;
   readonly #inbox: string;
+  /** `<inbox>.` as bytes: the reply subject of every frame, before its id. */
+  readonly #replyPrefix: Uint8Array;
+  /** Where whole frames are written, when the client offers it (else `nc.publish()` per message). */
+  readonly #sink: ProtocolSink | null;
   readonly #pending = new Map<number, Pending>();
   readonly #resendAfterMs: number;
   readonly #timeoutMs: number;
@@ -68,6 +73,8 @@ export class LeanPublisher {
     this.#noRespondersRetryMs = options.noRespondersRetryMs ?? 10_000;
     this.#window = options.window ?? 4096;
     this.#inbox = `${options.inboxPrefix ? `${options.inboxPrefix}.pa` : '_CEL_PA'}.${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
+    this.#replyPrefix = new TextEncoder().encode(`${this.#inbox}.`);
+    this.#sink = protocolSink(nc);
     nc.subscribe(`${this.#inbox}.*`, {
       callback: (_err, m) => {
         const id = digits(m.subject, this.#inbox.length + 1, m.subject.length);
@@ -120,7 +127,7 @@ export class LeanPublisher {
     if (this.#closed) return Promise.reject(new ClosedError('publisher is closed'));
     // Synchronous up to the socket write unless the window is full (then wait for room).
     if (this.#pending.size >= this.#window) return this.#sendWhenRoom(subject, data, headers, raw);
-    const h = headers ? encodedHeaders(headers) : undefined;
+    const h = headers ? (encodedHeaders(headers) as unknown as EncodedHeaders) : undefined;
     return new Promise<PubAck | Msg>((resolve, reject) => {
       const id = ++this.#seq;
       const now = Date.now();
@@ -139,18 +146,65 @@ export class LeanPublisher {
   readonly #outbox: number[] = [];
   readonly #flushOutbox = (): void => {
     const ids = this.#outbox.splice(0);
+    const sink = this.#sink;
+    if (sink && !this.#nc.isClosed() && !sink.noMorePublishing) this.#writeFrames(sink, ids);
+    else for (const id of ids) this.#publishOne(id);
+  };
+
+  /**
+   * The turn's publishes as protocol frames written into one buffer and handed to the client in one
+   * call: `nc.publish()` per message builds its `HPUB` line as a string, encodes it, checks both
+   * subjects with a regular expression and queues four buffers that are copied again before the
+   * write (~1 KB of garbage and ~1.5 µs per publish, a sixth of a bulk producer's CPU). A message
+   * this path does not take (a subject outside printable ASCII, a payload over the server's limit,
+   * a server without headers) goes through `nc.publish()` in its place, which checks and reports it.
+   */
+  #writeFrames(sink: ProtocolSink, ids: readonly number[]): void {
+    const maxPayload = sink.info?.max_payload ?? Number.POSITIVE_INFINITY;
+    const noHeaders = sink.info?.headers === false;
+    const reply = this.#replyPrefix;
+    let size = 0;
+    for (const id of ids) {
+      const p = this.#pending.get(id);
+      if (p) size += FRAME_OVERHEAD + p.subject.length + reply.length + (p.headers ? p.headers.bytes.length : 0) + p.data.length;
+    }
+    const buf = new Uint8Array(size);
+    let from = 0; // start of the frames not yet handed over
+    let at = 0;
+    let msgs = 0;
+    const hand = (): void => {
+      sendFrames(sink, buf.subarray(from, at), msgs);
+      from = at;
+      msgs = 0;
+    };
     for (const id of ids) {
       const p = this.#pending.get(id);
       if (!p) continue; // settled meanwhile (closed, failed subject)
-      try {
-        this.#nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${id}`, headers: p.headers });
-      } catch (err) {
-        this.#pending.delete(id);
-        this.#wake();
-        p.reject(new PublishError(`publish to "${p.subject}" failed: ${(err as Error).message}`, { cause: err }));
+      const h = p.headers?.bytes;
+      const end = (h ? h.length : 0) + p.data.length > maxPayload || (h && noHeaders) ? -1 : writeFrame(buf, at, p.subject, reply, id, h, p.data);
+      if (end >= 0) {
+        at = end;
+        msgs++;
+        continue;
       }
+      hand(); // keep the order of the turn's messages
+      this.#publishOne(id);
     }
-  };
+    hand();
+  }
+
+  /** One publish through the client; a refusal rejects that message. */
+  #publishOne(id: number): void {
+    const p = this.#pending.get(id);
+    if (!p) return; // settled meanwhile (closed, failed subject)
+    try {
+      this.#nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${id}`, headers: p.headers as MsgHdrs | undefined });
+    } catch (err) {
+      this.#pending.delete(id);
+      this.#wake();
+      p.reject(new PublishError(`publish to "${p.subject}" failed: ${(err as Error).message}`, { cause: err }));
+    }
+  }
 
   async #sendWhenRoom(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean): Promise<PubAck | Msg> {
     while (this.#pending.size >= this.#window) {
@@ -175,7 +229,7 @@ export class LeanPublisher {
       } else if (now - p.lastSent >= this.#resendAfterMs && !this.#nc.isClosed()) {
         p.lastSent = now;
         try {
-          this.#nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${id}`, headers: p.headers });
+          this.#nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${id}`, headers: p.headers as MsgHdrs | undefined });
         } catch {
           /* reconnecting: the next sweep tries again */
         }

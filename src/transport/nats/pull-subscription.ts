@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { DeliveryInfo, IncomingMessage, PullOptions, QueueSubscription } from '../transport.ts';
 import { parseAckSubject } from './ack-subject.ts';
+import { FRAME_OVERHEAD, protocolSink, sendFrames, writeFrame } from './frames.ts';
 import { H } from '../../protocol/headers.ts';
 
 /** Options of {@link PullSubscription}. */
@@ -299,7 +300,8 @@ function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
 // Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and
 // the client flushes its buffer in a microtask queued by the first write, so writing each ack at
 // once costs a syscall per ack. A pull request sends the waiting acks with it.
-let batch: Array<[NatsConnection, string, Uint8Array]> = [];
+type Pending = [NatsConnection, string, Uint8Array];
+let batch: Pending[] = [];
 function sendSoon(nc: NatsConnection, subject: string, payload: Uint8Array): void {
   if (batch.length === 0) setImmediate(flushSoon);
   batch.push([nc, subject, payload]);
@@ -308,13 +310,36 @@ function flushSoon(): void {
   if (batch.length === 0) return;
   const b = batch;
   batch = [];
-  for (const [nc, subject, payload] of b) {
-    if (nc.isClosed()) continue;
-    try {
-      nc.publish(subject, payload);
-    } catch {
-      // An ack that cannot go (the connection is closing): the broker redelivers after AckWait,
-      // and the rest of the batch must still go.
+  // One connection in practice (a worker's): the turn's acks as PUB frames in one buffer.
+  const nc = (b[0] as Pending)[0];
+  const sink = b.every((e) => e[0] === nc) && !nc.isClosed() ? protocolSink(nc) : null;
+  if (sink && !sink.noMorePublishing) {
+    let size = 0;
+    for (const [, subject, payload] of b) size += FRAME_OVERHEAD + subject.length + payload.length;
+    const buf = new Uint8Array(size);
+    let at = 0;
+    let msgs = 0;
+    for (const [, subject, payload] of b) {
+      const end = writeFrame(buf, at, subject, null, 0, undefined, payload);
+      if (end >= 0) {
+        at = end;
+        msgs++;
+      } else {
+        sendOne(nc, subject, payload); // not a subject the server made: let the client judge it
+      }
     }
+    sendFrames(sink, buf.subarray(0, at), msgs);
+    return;
+  }
+  for (const [c, subject, payload] of b) sendOne(c, subject, payload);
+}
+
+function sendOne(nc: NatsConnection, subject: string, payload: Uint8Array): void {
+  if (nc.isClosed()) return;
+  try {
+    nc.publish(subject, payload);
+  } catch {
+    // An ack that cannot go (the connection is closing): the broker redelivers after AckWait,
+    // and the rest of the batch must still go.
   }
 }

@@ -1,0 +1,93 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+
+/**
+ * The client's protocol handler, seen as the one call the publish path needs: write bytes that are
+ * already NATS protocol (`HPUB …\r\n<headers><body>\r\n`) to the connection's outbound buffer,
+ * which the client flushes (or keeps across a reconnect) exactly as it does its own `PUB`s.
+ */
+export interface ProtocolSink {
+  sendCommand(cmd: Uint8Array): void;
+  readonly noMorePublishing?: boolean;
+  readonly info?: { readonly max_payload?: number; readonly headers?: boolean } | undefined;
+  outMsgs?: number;
+  outBytes?: number;
+}
+
+/**
+ * The connection's protocol handler when it has the shape this module writes to (nats.js 3.x keeps it
+ * on `nc.protocol`; it is not part of the typed API), else null: the caller then publishes through
+ * `nc.publish()`, message by message.
+ */
+export function protocolSink(nc: NatsConnection): ProtocolSink | null {
+  const p = (nc as unknown as { protocol?: unknown }).protocol as Partial<ProtocolSink> | undefined;
+  return p && typeof p.sendCommand === 'function' ? (p as ProtocolSink) : null;
+}
+
+/** Hand `frames` (holding `msgs` messages) to the client, counted in its statistics as its own publishes are. */
+export function sendFrames(sink: ProtocolSink, frames: Uint8Array, msgs: number): void {
+  if (frames.length === 0) return;
+  sink.sendCommand(frames);
+  if (typeof sink.outMsgs === 'number') sink.outMsgs += msgs;
+  if (typeof sink.outBytes === 'number') sink.outBytes += frames.length;
+}
+
+/** Bytes a frame adds around subject, reply, headers and body: `HPUB`, spaces, three numbers, two CRLFs. */
+export const FRAME_OVERHEAD = 4 + 4 + 3 * 16 + 4;
+
+/**
+ * Write `HPUB <subject> <reply><replyId> <hlen> <hlen+blen>\r\n<headers><body>\r\n` (or `PUB …`
+ * without headers) into `b` at `at`; `reply` is a prefix (ending in `.`) the decimal `replyId` is
+ * appended to, or null for a message without a reply subject (an ack). Returns the offset after the frame, or -1 when the subject is empty or not plain
+ * printable ASCII (nothing else may reach the wire unchecked: a space or CR in it, or no subject at
+ * all, would turn the rest of the line into other arguments).
+ * `b` must have room for {@link FRAME_OVERHEAD} + subject + reply + headers + body bytes.
+ */
+export function writeFrame(b: Uint8Array, at: number, subject: string, reply: Uint8Array | null, replyId: number, headers: Uint8Array | undefined, body: Uint8Array): number {
+  if (subject.length === 0) return -1;
+  let i = at;
+  if (headers) b[i++] = 72; // H
+  b[i++] = 80; // P
+  b[i++] = 85; // U
+  b[i++] = 66; // B
+  b[i++] = 32;
+  for (let j = 0; j < subject.length; j++) {
+    const c = subject.charCodeAt(j);
+    if (c <= 32 || c >= 127) return -1;
+    b[i++] = c;
+  }
+  b[i++] = 32;
+  if (reply) {
+    b.set(reply, i);
+    i = writeUint(b, i + reply.length, replyId);
+    b[i++] = 32;
+  }
+  const hlen = headers ? headers.length : 0;
+  if (headers) {
+    i = writeUint(b, i, hlen);
+    b[i++] = 32;
+  }
+  i = writeUint(b, i, hlen + body.length);
+  b[i++] = 13;
+  b[i++] = 10;
+  if (headers) {
+    b.set(headers, i);
+    i += hlen;
+  }
+  b.set(body, i);
+  i += body.length;
+  b[i++] = 13;
+  b[i++] = 10;
+  return i;
+}
+
+/** Write the decimal digits of the non-negative integer `n` at `at`; the offset after them. */
+function writeUint(b: Uint8Array, at: number, n: number): number {
+  let len = 1;
+  for (let v = n; v >= 10; v = Math.floor(v / 10)) len++;
+  let v = n;
+  for (let k = at + len - 1; k >= at; k--) {
+    b[k] = 48 + (v % 10);
+    v = Math.floor(v / 10);
+  }
+  return at + len;
+}
