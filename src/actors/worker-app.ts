@@ -37,6 +37,8 @@ export interface WorkerApp {
   taskNames(): string[];
   taskKind(name: string): 'io' | 'cpu' | undefined;
   readonly codec: { encode(value: unknown): Uint8Array };
+  /** Send a terminal record to a client's reply subject (the result routed back to its caller). */
+  notifyResult(replyTo: string, taskId: string, record: ResultRecord): void;
   /** What comes after a task of a workflow (chain step, callbacks, chord join). */
   workflowContinuation(task: TaskMessage, record: ResultRecord, queue: string): Continuation | null;
   /** The app's middleware. */

@@ -59,7 +59,7 @@ export function createWorkerExecutor(w: WorkerExecutorSettings): Executor {
     ...(security ? { authenticate: (m: IncomingMessage) => security.authenticateTask(m) } : {}),
     timeLimitMs: options.timeLimitMs,
     softTimeLimitMs: options.softTimeLimitMs,
-    notifyResult: (replyTo, taskId, record) => transport.notify(replyTo, { id: taskId }, app.codec.encode(record)),
+    notifyResult: (replyTo, taskId, record) => app.notifyResult(replyTo, taskId, record),
     continuation: (task, record, queue) => app.workflowContinuation(task, record, queue),
     middleware: app.middleware,
     events: w.events,
