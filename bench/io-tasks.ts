@@ -15,8 +15,8 @@
  * Environment: BENCH_REPEAT (5), BENCH_IO_SLOTS (1000,10000,50000), BENCH_IO_ROUNDS (5),
  * BENCH_IO_SLEEP_MS (1000), BENCH_IO_CEILING_N (50000; 0 skips the baseline),
  * BENCH_IO_CEILING_SLOTS (1000), BENCH_EVENTS (1; 0 turns worker events off), BENCH_IO_OUT
- * (bench/results/io-latest.json), BENCH_IO_CHART_DIR (docs/bench), BENCH_IO_WORKER_NODE_OPTIONS
- * (extra NODE_OPTIONS for the worker only). Diagnostics: BENCH_IO_GC_PROBE=1 with
+ * (bench/results/io-latest.json), BENCH_IO_CHART_DIR (docs/bench); node flags for the worker only go
+ * in BENCH_WORKER_FLAGS (as for every bench; BENCH_IO_WORKER_NODE_OPTIONS is its older alias). Diagnostics: BENCH_IO_GC_PROBE=1 with
  * NODE_OPTIONS=--expose-gc (live heap once the slots are full), BENCH_IO_HEAP_SNAPSHOT=<file>.
  * See docs/bench/io.md.
  * @module
@@ -45,8 +45,12 @@ const CEILING_SLOTS = num(process.env.BENCH_IO_CEILING_SLOTS, 1000);
 const OUT = resolve(ROOT, process.env.BENCH_IO_OUT ?? 'bench/results/io-latest.json');
 const CHART_DIR = resolve(ROOT, process.env.BENCH_IO_CHART_DIR ?? 'docs/bench');
 const ROLE_TIMEOUT_MS = num(process.env.BENCH_ROLE_TIMEOUT_MS, 180_000);
-/** Extra NODE_OPTIONS for the worker process only (experiments, e.g. `--max-old-space-size=192`). */
-const WORKER_NODE_OPTIONS = process.env.BENCH_IO_WORKER_NODE_OPTIONS ?? '';
+/**
+ * Node flags for the worker process only (experiments, e.g. `--max-old-space-size=192`):
+ * BENCH_WORKER_FLAGS, which startRole() applies to every worker role, or its older alias
+ * BENCH_IO_WORKER_NODE_OPTIONS (passed the same way, so the two never apply twice).
+ */
+const WORKER_NODE_OPTIONS = [process.env.BENCH_WORKER_FLAGS, process.env.BENCH_IO_WORKER_NODE_OPTIONS].filter(Boolean).join(' ');
 /** The issue's target, at 10k slots of sleep(1 s). */
 const TARGET = { slots: 10_000, tasksPerSec: 9_000, rssMb: 300 };
 
@@ -82,7 +86,7 @@ async function oneRun(nc: NatsConnection, url: string, natsPid: number, repeat: 
   const producer = await runRoleProcess('io-producer.ts', [url, appName, n, sleepMs, map, natsPid], ROLE_TIMEOUT_MS);
   const stored = (await (await jetstreamManager(nc)).streams.info(`${appName}-tasks`)).state.messages;
   if (stored !== n) throw new Error(`the task stream holds ${stored} tasks, expected ${n}`);
-  const env: Record<string, string> = WORKER_NODE_OPTIONS ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${WORKER_NODE_OPTIONS}`.trim() } : {};
+  const env: Record<string, string> = process.env.BENCH_IO_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_IO_WORKER_NODE_OPTIONS}`.trim() } : {};
   const worker = await startRole('io-worker.ts', [url, appName, slots, n, sleepMs, map, natsPid], ROLE_TIMEOUT_MS, env).result;
   if (worker.missing !== 0 || worker.duplicates !== 0 || worker.out_of_range !== 0) {
     throw new Error(`delivery check failed: ${JSON.stringify({ missing: worker.missing, duplicates: worker.duplicates, out_of_range: worker.out_of_range })}`);
