@@ -100,6 +100,26 @@ test('a turn of publishes is stored in order with its headers and bodies, the od
   }
 });
 
+test('a turn larger than one chunk of frames is stored whole and in order', async () => {
+  await stream('FB');
+  const pub = new LeanPublisher(nc);
+  try {
+    // 80 messages of ~8 KB: ~640 KB in one turn, more than two chunks of 256 KiB.
+    const bodies = Array.from({ length: 80 }, (_, i) => new Uint8Array(MAX_PAYLOAD - 200).fill(i));
+    const { out, frames } = await countingFrames(() => Promise.all(bodies.map((b, i) => pub.publish('FB.x', b, { id: `big-${i}` }))));
+    assert.equal(frames, 80);
+    assert.deepEqual(
+      out.map((a) => a.seq),
+      bodies.map((_, i) => i + 1),
+    );
+    const last = await jsm.streams.getMessage('FB', { seq: 80 });
+    assert.ok(last);
+    assert.deepEqual(Buffer.from(last.data), Buffer.from(bodies[79] as Uint8Array));
+  } finally {
+    pub.close();
+  }
+});
+
 test('a re-published Nats-Msg-Id is stored once (the frames carry the header the server deduplicates on)', async () => {
   await stream('FD');
   const pub = new LeanPublisher(nc);

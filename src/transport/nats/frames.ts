@@ -23,12 +23,66 @@ export function protocolSink(nc: NatsConnection): ProtocolSink | null {
   return p && typeof p.sendCommand === 'function' ? (p as ProtocolSink) : null;
 }
 
-/** Hand `frames` (holding `msgs` messages) to the client, counted in its statistics as its own publishes are. */
-export function sendFrames(sink: ProtocolSink, frames: Uint8Array, msgs: number): void {
-  if (frames.length === 0) return;
-  sink.sendCommand(frames);
-  if (typeof sink.outMsgs === 'number') sink.outMsgs += msgs;
-  if (typeof sink.outBytes === 'number') sink.outBytes += frames.length;
+/** Frames are handed to the client in chunks of at most this many bytes (or one frame, when larger). */
+export const FRAME_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * One event-loop turn's frames for one connection: written into chunks of at most
+ * {@link FRAME_CHUNK_BYTES} (a turn of large messages never becomes one giant allocation; the client
+ * writes each chunk to the socket as its buffer fills, as with its own publishes) and counted in the
+ * client's statistics as its own publishes are.
+ */
+export class FrameBatch {
+  readonly #sink: ProtocolSink;
+  #buf: Uint8Array;
+  #from = 0;
+  #at = 0;
+  #msgs = 0;
+  /** Bytes the caller said the turn may still need (sizes a new chunk no larger than necessary). */
+  #left: number;
+
+  /** @param upTo the turn's frames' size as estimated by {@link frameBytes}, summed. */
+  constructor(sink: ProtocolSink, upTo: number) {
+    this.#sink = sink;
+    this.#left = upTo;
+    this.#buf = new Uint8Array(Math.min(upTo, FRAME_CHUNK_BYTES));
+  }
+
+  /**
+   * Append one frame ({@link writeFrame}); false, with nothing written, when the subject cannot be
+   * written as it is (the caller publishes that message through the client, after {@link flush}).
+   */
+  add(subject: string, reply: Uint8Array | null, replyId: number, headers: Uint8Array | undefined, body: Uint8Array): boolean {
+    const need = frameBytes(subject, reply, headers, body);
+    this.#left -= need;
+    if (this.#at + need > this.#buf.length) {
+      this.flush();
+      this.#buf = new Uint8Array(Math.max(need, Math.min(this.#left + need, FRAME_CHUNK_BYTES)));
+      this.#from = 0;
+      this.#at = 0;
+    }
+    const end = writeFrame(this.#buf, this.#at, subject, reply, replyId, headers, body);
+    if (end < 0) return false;
+    this.#at = end;
+    this.#msgs++;
+    return true;
+  }
+
+  /** Hand what is written so far to the client. */
+  flush(): void {
+    if (this.#at === this.#from) return;
+    const frames = this.#buf.subarray(this.#from, this.#at);
+    this.#sink.sendCommand(frames);
+    if (typeof this.#sink.outMsgs === 'number') this.#sink.outMsgs += this.#msgs;
+    if (typeof this.#sink.outBytes === 'number') this.#sink.outBytes += frames.length;
+    this.#from = this.#at;
+    this.#msgs = 0;
+  }
+}
+
+/** The most bytes {@link writeFrame} writes for these parts (for a subject of ASCII characters). */
+export function frameBytes(subject: string, reply: Uint8Array | null, headers: Uint8Array | undefined, body: Uint8Array): number {
+  return FRAME_OVERHEAD + subject.length + (reply ? reply.length : 0) + (headers ? headers.length : 0) + body.length;
 }
 
 /** Bytes a frame adds around subject, reply, headers and body: `HPUB`, spaces, three numbers, two CRLFs. */

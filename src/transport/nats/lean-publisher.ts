@@ -1,7 +1,7 @@
 import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
 import { digits } from './ack-subject.ts';
-import { FRAME_OVERHEAD, type ProtocolSink, protocolSink, sendFrames, writeFrame } from './frames.ts';
+import { FrameBatch, type ProtocolSink, frameBytes, protocolSink } from './frames.ts';
 
 /** Options of {@link LeanPublisher}. */
 export interface LeanPublisherOptions {
@@ -166,31 +166,19 @@ export class LeanPublisher {
     let size = 0;
     for (const id of ids) {
       const p = this.#pending.get(id);
-      if (p) size += FRAME_OVERHEAD + p.subject.length + reply.length + (p.headers ? p.headers.bytes.length : 0) + p.data.length;
+      if (p) size += frameBytes(p.subject, reply, p.headers?.bytes, p.data);
     }
-    const buf = new Uint8Array(size);
-    let from = 0; // start of the frames not yet handed over
-    let at = 0;
-    let msgs = 0;
-    const hand = (): void => {
-      sendFrames(sink, buf.subarray(from, at), msgs);
-      from = at;
-      msgs = 0;
-    };
+    const frames = new FrameBatch(sink, size);
     for (const id of ids) {
       const p = this.#pending.get(id);
       if (!p) continue; // settled meanwhile (closed, failed subject)
       const h = p.headers?.bytes;
-      const end = (h ? h.length : 0) + p.data.length > maxPayload || (h && noHeaders) ? -1 : writeFrame(buf, at, p.subject, reply, id, h, p.data);
-      if (end >= 0) {
-        at = end;
-        msgs++;
-        continue;
-      }
-      hand(); // keep the order of the turn's messages
+      const framed = (h ? h.length : 0) + p.data.length <= maxPayload && !(h && noHeaders) && frames.add(p.subject, reply, id, h, p.data);
+      if (framed) continue;
+      frames.flush(); // keep the order of the turn's messages
       this.#publishOne(id);
     }
-    hand();
+    frames.flush();
   }
 
   /** One publish through the client; a refusal rejects that message. */

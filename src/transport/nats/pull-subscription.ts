@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { DeliveryInfo, IncomingMessage, PullOptions, QueueSubscription } from '../transport.ts';
 import { parseAckSubject } from './ack-subject.ts';
-import { FRAME_OVERHEAD, protocolSink, sendFrames, writeFrame } from './frames.ts';
+import { FrameBatch, frameBytes, protocolSink } from './frames.ts';
 import { H } from '../../protocol/headers.ts';
 
 /** Options of {@link PullSubscription}. */
@@ -315,20 +315,14 @@ function flushSoon(): void {
   const sink = b.every((e) => e[0] === nc) && !nc.isClosed() ? protocolSink(nc) : null;
   if (sink && !sink.noMorePublishing) {
     let size = 0;
-    for (const [, subject, payload] of b) size += FRAME_OVERHEAD + subject.length + payload.length;
-    const buf = new Uint8Array(size);
-    let at = 0;
-    let msgs = 0;
+    for (const [, subject, payload] of b) size += frameBytes(subject, null, undefined, payload);
+    const frames = new FrameBatch(sink, size);
     for (const [, subject, payload] of b) {
-      const end = writeFrame(buf, at, subject, null, 0, undefined, payload);
-      if (end >= 0) {
-        at = end;
-        msgs++;
-      } else {
-        sendOne(nc, subject, payload); // not a subject the server made: let the client judge it
-      }
+      if (frames.add(subject, null, 0, undefined, payload)) continue;
+      frames.flush();
+      sendOne(nc, subject, payload); // not a subject the server made: let the client judge it
     }
-    sendFrames(sink, buf.subarray(0, at), msgs);
+    frames.flush();
     return;
   }
   for (const [c, subject, payload] of b) sendOne(c, subject, payload);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FRAME_OVERHEAD, writeFrame } from '../../../src/transport/nats/frames.ts';
+import { FRAME_CHUNK_BYTES, FRAME_OVERHEAD, FrameBatch, frameBytes, writeFrame } from '../../../src/transport/nats/frames.ts';
 
 const enc = new TextEncoder();
 const text = (b: Uint8Array) => Buffer.from(b).toString('latin1');
@@ -49,4 +49,38 @@ test('frames written one after another into one buffer stay separate', () => {
   let at = 0;
   for (let i = 0; i < 3; i++) at = writeFrame(b, at, `s.${i}`, r, i, undefined, enc.encode(`m${i}`));
   assert.equal(text(b.subarray(0, at)), 'PUB s.0 r.0 2\r\nm0\r\nPUB s.1 r.1 2\r\nm1\r\nPUB s.2 r.2 2\r\nm2\r\n');
+});
+
+test('a turn of frames is handed over in chunks of at most 256 KiB, in order, a large frame whole', () => {
+  const sent: Uint8Array[] = [];
+  const sink = { sendCommand: (b: Uint8Array) => void sent.push(b.slice()), outMsgs: 0, outBytes: 0 };
+  const r = enc.encode('r.');
+  const small = new Uint8Array(1000).fill(120);
+  const large = new Uint8Array(FRAME_CHUNK_BYTES + 10).fill(121);
+  const parts = [...Array.from({ length: 300 }, () => small), large, small, small];
+  const frames = new FrameBatch(sink, parts.reduce((n, b) => n + frameBytes('s', r, undefined, b), 0));
+  parts.forEach((b, i) => assert.equal(frames.add('s', r, i, undefined, b), true));
+  frames.flush();
+  assert.ok(sent.length >= 3, `${sent.length} chunks`);
+  for (const c of sent) assert.ok(c.length <= FRAME_CHUNK_BYTES || c.length >= large.length, `a chunk of ${c.length} bytes`);
+  // Concatenated, the chunks are exactly the frames in order.
+  const all = Buffer.concat(sent).toString('latin1');
+  const expected = parts.map((b, i) => `PUB s r.${i} ${b.length}\r\n${Buffer.from(b).toString('latin1')}\r\n`).join('');
+  assert.equal(all, expected);
+  assert.equal(sink.outMsgs, parts.length);
+  assert.equal(sink.outBytes, all.length);
+});
+
+test('a frame the batch refuses writes nothing; flush() hands over only what came before it', () => {
+  const sent: string[] = [];
+  const sink = { sendCommand: (b: Uint8Array) => void sent.push(Buffer.from(b).toString('latin1')) };
+  const body = enc.encode('x');
+  const frames = new FrameBatch(sink, 3 * frameBytes('a.b', null, undefined, body));
+  assert.equal(frames.add('a.b', null, 0, undefined, body), true);
+  assert.equal(frames.add('a b', null, 0, undefined, body), false);
+  frames.flush();
+  assert.equal(frames.add('c.d', null, 0, undefined, body), true);
+  frames.flush();
+  frames.flush(); // nothing new: nothing sent
+  assert.deepEqual(sent, ['PUB a.b 1\r\nx\r\n', 'PUB c.d 1\r\nx\r\n']);
 });
