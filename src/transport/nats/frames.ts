@@ -91,9 +91,10 @@ export const FRAME_OVERHEAD = 4 + 4 + 3 * 16 + 4;
 /**
  * Write `HPUB <subject> <reply><replyId> <hlen> <hlen+blen>\r\n<headers><body>\r\n` (or `PUB …`
  * without headers) into `b` at `at`; `reply` is a prefix (ending in `.`) the decimal `replyId` is
- * appended to, or null for a message without a reply subject (an ack). Returns the offset after the frame, or -1 when the subject is empty or not plain
- * printable ASCII (nothing else may reach the wire unchecked: a space or CR in it, or no subject at
- * all, would turn the rest of the line into other arguments).
+ * appended to, or null for a message without a reply subject (an ack). Returns the offset after
+ * the frame, or -1 when the subject is empty or not plain printable ASCII (nothing else may reach
+ * the wire unchecked: a space or CR in it, or no subject at all, would turn the rest of the line
+ * into other arguments).
  * `b` must have room for {@link FRAME_OVERHEAD} + subject + reply + headers + body bytes.
  */
 export function writeFrame(b: Uint8Array, at: number, subject: string, reply: Uint8Array | null, replyId: number, headers: Uint8Array | undefined, body: Uint8Array): number {

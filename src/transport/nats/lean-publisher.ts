@@ -152,10 +152,10 @@ export class LeanPublisher {
   };
 
   /**
-   * The turn's publishes as protocol frames written into one buffer and handed to the client in one
-   * call: `nc.publish()` per message builds its `HPUB` line as a string, encodes it, checks both
-   * subjects with a regular expression and queues four buffers that are copied again before the
-   * write (~1 KB of garbage and ~1.5 µs per publish, a sixth of a bulk producer's CPU). A message
+   * The turn's publishes as protocol frames written into shared buffers (a {@link FrameBatch}) and
+   * handed to the client a chunk at a time: `nc.publish()` per message builds its `HPUB` line as a
+   * string, encodes it, checks both subjects with a regular expression and queues four buffers that
+   * are copied again before the write (~1 KB of garbage and 1–1.5 µs per publish). A message
    * this path does not take (a subject outside printable ASCII, a payload over the server's limit,
    * a server without headers) goes through `nc.publish()` in its place, which checks and reports it.
    */

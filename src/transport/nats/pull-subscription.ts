@@ -300,8 +300,8 @@ function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
 // Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and
 // the client flushes its buffer in a microtask queued by the first write, so writing each ack at
 // once costs a syscall per ack. A pull request sends the waiting acks with it.
-type Pending = [NatsConnection, string, Uint8Array];
-let batch: Pending[] = [];
+type QueuedAck = [NatsConnection, string, Uint8Array];
+let batch: QueuedAck[] = [];
 function sendSoon(nc: NatsConnection, subject: string, payload: Uint8Array): void {
   if (batch.length === 0) setImmediate(flushSoon);
   batch.push([nc, subject, payload]);
@@ -311,7 +311,7 @@ function flushSoon(): void {
   const b = batch;
   batch = [];
   // One connection in practice (a worker's): the turn's acks as PUB frames in one buffer.
-  const nc = (b[0] as Pending)[0];
+  const nc = (b[0] as QueuedAck)[0];
   const sink = b.every((e) => e[0] === nc) && !nc.isClosed() ? protocolSink(nc) : null;
   if (sink && !sink.noMorePublishing) {
     let size = 0;
