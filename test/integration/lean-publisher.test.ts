@@ -15,7 +15,7 @@ import { type NatsConnection, connect } from '@nats-io/transport-node';
 import { isPublishError } from '../../src/errors.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { protocolSink } from '../../src/transport/nats/frames.ts';
-import { LeanPublisher } from '../../src/transport/nats/lean-publisher.ts';
+import { LeanPublisher, replyId } from '../../src/transport/nats/lean-publisher.ts';
 
 const enc = new TextEncoder();
 const MAX_PAYLOAD = 8192;
@@ -60,6 +60,15 @@ async function stream(name: string): Promise<void> {
 
 test('the client exposes the protocol handler the frame path writes to (else every publish would take the slow path)', () => {
   assert.ok(protocolSink(nc), 'nc.protocol.sendCommand is missing: the installed @nats-io client changed its internals');
+});
+
+test('the client keeps a message subject as bytes (PubAck ids are read from them, no string per PubAck)', async () => {
+  const sub = nc.subscribe('probe.42', { max: 1 });
+  nc.publish('probe.42', enc.encode('x'));
+  for await (const m of sub) {
+    assert.ok((m as unknown as { _msg?: { subject?: unknown } })._msg?.subject instanceof Uint8Array, 'Msg._msg.subject is gone: the installed @nats-io client changed its internals');
+    assert.equal(replyId(m, 'probe.'.length), 42);
+  }
 });
 
 test('a turn of publishes is stored in order with its headers and bodies, the odd one refused on its own', async () => {

@@ -43,6 +43,24 @@ const dec = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
 /**
+ * The number at the end of a PubAck's subject (`<inbox>.<id>`, the id from `from` on), read from the
+ * subject's bytes when the client keeps them (nats.js 3.x: `_msg.subject`), so no string is decoded
+ * per PubAck; from `m.subject` otherwise. NaN when it holds anything but digits.
+ */
+export function replyId(m: Msg, from: number): number {
+  const raw = (m as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+  if (!(raw instanceof Uint8Array)) return digits(m.subject, from, m.subject.length);
+  if (raw.length - from > 15 || raw.length <= from) return Number.NaN;
+  let v = 0;
+  for (let i = from; i < raw.length; i++) {
+    const d = (raw[i] as number) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+/**
  * The JetStream publish path Celeriac owns (docs/adr/0001): core `PUB` with `reply=<inbox>.<seq>`, one
  * wildcard subscription for every PubAck, a `Map` of resolvers and one sweep timer instead of a
  * request, timer and error objects per message. Messages without a PubAck are resent with the same
@@ -77,7 +95,7 @@ export class LeanPublisher {
     this.#sink = protocolSink(nc);
     nc.subscribe(`${this.#inbox}.*`, {
       callback: (_err, m) => {
-        const id = digits(m.subject, this.#inbox.length + 1, m.subject.length);
+        const id = replyId(m, this.#inbox.length + 1);
         const p = this.#pending.get(id);
         if (!p) return;
         // 503: nobody stores the subject right now. In a cluster that is a stream electing a new

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { encodedHeaders, plainPubAck } from '../../../src/transport/nats/lean-publisher.ts';
+import type { Msg } from '@nats-io/transport-node';
+import { encodedHeaders, plainPubAck, replyId } from '../../../src/transport/nats/lean-publisher.ts';
 
 const enc = new TextEncoder();
 
@@ -61,4 +62,16 @@ test('the common PubAck is read from its bytes; every other form is left to JSON
   ]) {
     assert.equal(plainPubAck(enc.encode(other)), null, other);
   }
+});
+
+test('the id at the end of a PubAck subject is read from its bytes, or from the subject string without them', () => {
+  const inbox = '_CEL_PA.abc123';
+  const withBytes = (subject: string) => ({ _msg: { subject: enc.encode(subject) }, get subject(): string { throw new Error('decoded the subject') } }) as unknown as Msg;
+  const plain = (subject: string) => ({ subject }) as unknown as Msg;
+  for (const make of [withBytes, plain]) {
+    assert.equal(replyId(make(`${inbox}.1`), inbox.length + 1), 1);
+    assert.equal(replyId(make(`${inbox}.9007199254740`), inbox.length + 1), 9_007_199_254_740);
+    assert.ok(Number.isNaN(replyId(make(`${inbox}.12x`), inbox.length + 1)));
+  }
+  assert.ok(Number.isNaN(replyId(withBytes(`${inbox}.`), inbox.length + 1)), 'no digits');
 });
