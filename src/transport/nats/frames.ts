@@ -1,4 +1,5 @@
 import type { NatsConnection } from '@nats-io/transport-node';
+import { writeDecimal } from '../../util/decimal-bytes.ts';
 
 /**
  * The client's protocol handler, seen as the one call the publish path needs: write bytes that are
@@ -113,15 +114,15 @@ export function writeFrame(b: Uint8Array, at: number, subject: string, reply: Ui
   b[i++] = 32;
   if (reply) {
     b.set(reply, i);
-    i = writeUint(b, i + reply.length, replyId);
+    i = writeDecimal(b, i + reply.length, replyId);
     b[i++] = 32;
   }
   const hlen = headers ? headers.length : 0;
   if (headers) {
-    i = writeUint(b, i, hlen);
+    i = writeDecimal(b, i, hlen);
     b[i++] = 32;
   }
-  i = writeUint(b, i, hlen + body.length);
+  i = writeDecimal(b, i, hlen + body.length);
   b[i++] = 13;
   b[i++] = 10;
   if (headers) {
@@ -133,16 +134,4 @@ export function writeFrame(b: Uint8Array, at: number, subject: string, reply: Ui
   b[i++] = 13;
   b[i++] = 10;
   return i;
-}
-
-/** Write the decimal digits of the non-negative integer `n` at `at`; the offset after them. */
-function writeUint(b: Uint8Array, at: number, n: number): number {
-  let len = 1;
-  for (let v = n; v >= 10; v = Math.floor(v / 10)) len++;
-  let v = n;
-  for (let k = at + len - 1; k >= at; k--) {
-    b[k] = 48 + (v % 10);
-    v = Math.floor(v / 10);
-  }
-  return at + len;
 }
