@@ -280,7 +280,11 @@ export function readHeaders(m: Msg): Map<string, string> {
       if (colon > i && colon < stop) {
         const k = s.slice(i, colon);
         if (!out.has(k)) {
-          const v = s.slice(colon + 1, stop).trim();
+          // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
+          // ASCII at both ends); anything else is trimmed as before.
+          let from = colon + 1;
+          while (from < stop && s.charCodeAt(from) === 0x20) from++;
+          const v = from === stop || (isPlain(s.charCodeAt(from)) && isPlain(s.charCodeAt(stop - 1))) ? s.slice(from, stop) : s.slice(from, stop).trim();
           out.set(k, INTERNED_VALUES.has(k) ? internValue(v) : v);
         }
       }
@@ -289,6 +293,11 @@ export function readHeaders(m: Msg): Map<string, string> {
     return out;
   }
   return fromMsgHdrs(m, out);
+}
+
+/** A printable ASCII character other than space: never removed by `trim()`. */
+function isPlain(c: number): boolean {
+  return c > 0x20 && c < 0x7f;
 }
 
 function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
