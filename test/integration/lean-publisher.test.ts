@@ -1,9 +1,9 @@
 /**
  * The publisher's own protocol frames against a real nats-server: a turn's publishes leave as
- * `HPUB` frames written into one buffer, and what the stream stores is exactly what was published,
- * in order, headers and bodies intact; a message the frame path does not take (a bad subject, a
- * payload over the server's `max_payload`) is refused on its own, with the client's reason, and the
- * rest of its turn is stored.
+ * `HPUB` frames written into shared buffers, and what the stream stores is exactly what was
+ * published, in order, headers and bodies intact; a message the frame path does not take (a bad
+ * subject, a payload over the server's `max_payload`) is refused on its own, with the client's
+ * reason, and the rest of its turn is stored.
  */
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
