@@ -28,6 +28,7 @@ import { recordSecurityRejection } from '../telemetry/metrics.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
 import { baseQueue } from './app-options.ts';
 import type { ResolvedSecurityOptions } from './security-options.ts';
+import { copyRecord } from '../util/copy-record.ts';
 
 /** What kind of message was refused. */
 export type SecuredKind = 'task' | 'control' | 'kv';
@@ -102,7 +103,7 @@ export class MessageSecurity {
   signTask(queue: string, task: EncodedTask): EncodedTask {
     if (!this.covers(queue)) return task;
     const key = this.#signer(`publishing to queue "${queue}"`);
-    const headers = { ...task.headers };
+    const headers = copyRecord(task.headers);
     let body = task.body;
     if (this.#o.encryption && headers[H.encryption] === undefined) {
       body = encryptBody(body, this.#o.encryption, headers[H.id] ?? task.id);

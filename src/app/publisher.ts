@@ -9,6 +9,7 @@ import { newRecord } from '../results/states.ts';
 import { endSpan, startPublishSpan } from '../telemetry/tracing.ts';
 import type { Transport } from '../transport/transport.ts';
 import { EventEmitter } from '../execution/event-emitter.ts';
+import { copyRecord } from '../util/copy-record.ts';
 import { type ResolvedAppOptions, bandQueue, queueSettingsOf } from './app-options.ts';
 import type { MessageSecurity } from './message-security.ts';
 import type { MiddlewareStack } from './middleware.ts';
@@ -297,7 +298,7 @@ export class Publisher {
     const { name, queue } = plan;
     // The PRODUCER span (a child of whatever is active: a client's span, or the execution that
     // publishes the next step of a workflow); its context travels in the headers.
-    const headers: Record<string, string> = { ...plan.o.headers };
+    const headers: Record<string, string> = copyRecord(plan.o.headers);
     const span = startPublishSpan(name, id, queue, headers);
     let encoded: EncodedTask;
     try {

@@ -5,6 +5,7 @@ import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
 import { checkArgNesting, checkHeaderSize } from './limits.ts';
 import { validateTaskId, validateTaskName } from './names.ts';
 import { type ChordMembership, type WorkflowJSON, validateMembership, validateWorkflow } from './workflow-json.ts';
+import { copyRecord } from '../util/copy-record.ts';
 
 /** Callbacks, errbacks, chain and chord carried with a task (filled by the canvas; docs/protocol.md, "Workflows"). */
 export interface Embed {
@@ -133,7 +134,7 @@ export function encodeTaskBody(m: Pick<NewTaskMessage, 'task' | 'args' | 'kwargs
  */
 export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: Codec): EncodedTask {
   const id = m.id ?? randomUUID();
-  const headers: Record<string, string> = m.headers ? { ...m.headers } : {};
+  const headers: Record<string, string> = m.headers ? copyRecord(m.headers) : {};
   headers[H.task] = m.task;
   headers[H.id] = id;
   if (m.rootId && m.rootId !== id) headers[H.rootId] = m.rootId;
