@@ -7,7 +7,7 @@ import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, serializeEr
 import { observe } from '../middleware/observe.ts';
 import type { Span } from '@opentelemetry/api';
 import { EVENT } from '../telemetry/attributes.ts';
-import { endSpan, startProcessSpan, withSpanContext } from '../telemetry/tracing.ts';
+import { carriesContext, endSpan, startProcessSpan, withSpanContext } from '../telemetry/tracing.ts';
 import type { RunOutcomeState, TaskEvent } from '../middleware/types.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
 import { hasBlobMarkers } from '../results/result-ref.ts';
@@ -261,7 +261,8 @@ export class Executor {
       header: (n) => msg.header(n),
       linked: task.retries > 0 || task.eta !== null,
     });
-    return span.isRecording() ? withSpanContext(ctx, () => this.#execute(task, msg, def, writer, quarantine, span)) : this.#execute(task, msg, def, writer, quarantine, span);
+    // Sampled out too: what the task publishes must follow its sampling decision (parent-based).
+    return carriesContext(span) ? withSpanContext(ctx, () => this.#execute(task, msg, def, writer, quarantine, span)) : this.#execute(task, msg, def, writer, quarantine, span);
   }
 
   /**

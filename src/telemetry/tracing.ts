@@ -111,8 +111,13 @@ export function traceparentOf(span: Span): string | undefined {
 export function startPublishSpan(task: string, id: string, queue: string, headers: Record<string, string>): Span {
   if (!tracingActive()) return NOOP_SPAN;
   const span = tracer().startSpan(`publish ${task}`, PRODUCER_OPTIONS);
-  // Without an SDK the span does not record: nothing more is built (the no-SDK cost stays near zero).
-  if (!span.isRecording()) return span;
+  if (!span.isRecording()) {
+    // Sampled out: no attributes, but the decision travels (traceparent with flags 00), so the
+    // worker's span and what the task publishes follow it under parent-based sampling instead of
+    // being sampled again as new roots.
+    if (trace.isSpanContextValid(span.spanContext())) injectContext(trace.setSpan(context.active(), span), headers);
+    return span;
+  }
   span.setAttributes({
     [ATTR.messagingSystem]: 'nats',
     [ATTR.destination]: queue,
@@ -193,6 +198,14 @@ export function endSpan(span: Span, err?: unknown, state?: string): void {
 export function addSpanEvent(name: string, attributes?: Attributes): void {
   const span = trace.getActiveSpan();
   if (span?.isRecording()) span.addEvent(name, attributes);
+}
+
+/**
+ * True when a span carries a trace context to run its work in: recorded or sampled out by an SDK
+ * (its children must follow its sampling decision), not the no-op span of the API without one.
+ */
+export function carriesContext(span: Span): boolean {
+  return span !== NOOP_SPAN && trace.isSpanContextValid(span.spanContext());
 }
 
 /** Run `fn` in the context of a span (so spans created inside are its children). */
