@@ -159,9 +159,9 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
     return { value: numberOf(r, 'msgs_s'), detail: r };
   },
   async 'raw-e2e'(c) {
-    const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub', c.url, N, E2E_WINDOW, WARMUP]]);
+    const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub', c.url, N, E2E_WINDOW, WARMUP]], c.env);
     const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
-    return { value: Math.round((N / ms) * 1000), detail: { producer: p, consumer: w, e2e_ms: ms } };
+    return { value: Math.round((N / ms) * 1000), cpuUs: cpuPerTask(N, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, consumer: w, e2e_ms: ms } };
   },
   async 'raw-stock-publish'(c) {
     const r = await runRoleProcess('raw-nats.ts', ['stock-pub', c.url, SIZES.rawStockPublish, 1000, WARMUP], ROLE_TIMEOUT_MS);

@@ -15,6 +15,7 @@
  */
 import { AckPolicy, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { cpuTimeMs } from '../lib/cpu.ts';
 import { createWindow, emit, epochMs, num, perSecond, runRole } from '../lib/measure.ts';
 
 const PAYLOAD = new Uint8Array(256).fill(120);
@@ -158,18 +159,33 @@ async function e2eConsume(): Promise<Record<string, unknown>> {
   const total = n + warmup;
   let got = 0;
   let tLast = 0;
+  // CPU over the measured messages (first to last), this process and the nats-server
+  // (BENCH_NATS_PID), like the Celeriac worker role reports them.
+  const natsPid = process.env.BENCH_NATS_PID ? Number(process.env.BENCH_NATS_PID) : undefined;
+  let cpu0: NodeJS.CpuUsage | undefined;
+  let nats0: number | null = null;
+  let cpu: NodeJS.CpuUsage | undefined;
+  let natsMs: number | null = null;
   for await (const m of msgs) {
     m.ack();
     got++;
+    if (got === warmup + 1) {
+      cpu0 = process.cpuUsage();
+      nats0 = natsPid === undefined ? null : cpuTimeMs(natsPid);
+    }
     if (got === total) {
       tLast = epochMs();
+      cpu = process.cpuUsage(cpu0);
+      const nats1 = natsPid === undefined ? null : cpuTimeMs(natsPid);
+      natsMs = nats0 === null || nats1 === null ? null : nats1 - nats0;
       break;
     }
   }
   await nc.flush();
   await jsm.streams.delete('BENCH_E2E');
   await nc.close();
-  return { probe: 'raw-e2e-consumer', n, got, t_last: tLast };
+  const cpuMs = cpu === undefined ? null : Math.round((cpu.user + cpu.system) / 1000);
+  return { probe: 'raw-e2e-consumer', n, got, t_last: tLast, cpu_ms: cpuMs, nats_cpu_ms: natsMs === null ? null : Math.round(natsMs) };
 }
 
 async function e2ePub(): Promise<Record<string, unknown>> {
@@ -177,12 +193,14 @@ async function e2ePub(): Promise<Record<string, unknown>> {
   const publish = leanPipeline(nc, 'bench.e2e', window);
   await nc.flush();
   await publish(warmup);
+  const cpu0 = process.cpuUsage();
   const t0 = epochMs();
   const errors = await publish(n);
   const ms = epochMs() - t0;
+  const cpu = process.cpuUsage(cpu0);
   await nc.close();
   if (errors > 0) throw new Error(`${errors} publishes were refused`);
-  return { probe: 'raw-e2e-publisher', n, window, t_start: t0, publish_msgs_s: perSecond(n, ms) };
+  return { probe: 'raw-e2e-publisher', n, window, t_start: t0, publish_msgs_s: perSecond(n, ms), cpu_ms: Math.round((cpu.user + cpu.system) / 1000) };
 }
 
 const mains: Record<string, () => Promise<Record<string, unknown>>> = { 'lean-pub': leanPub, 'stock-pub': stockPub, consume, 'e2e-consume': e2eConsume, 'e2e-pub': e2ePub };
