@@ -76,23 +76,22 @@ class Batch {
 
   /**
    * Append the EventTuple `[type, at, id, task, fields?]` as JSON, written part by part into the
-   * batch's bytes: no string of the whole event is built (three events per task; building them
-   * was ~1.5 KB of garbage per task). `fields` is JSON text already.
+   * batch's bytes: no string of the event is built (three events per task; building them was
+   * ~1.5 KB of garbage per task), and string and integer fields are written the same way
+   * (`task-received` carries some for every task). `type` is the type as JSON bytes (quoted).
+   * Throws what `JSON.stringify` throws for a field value (a BigInt, a cycle); the batch is then
+   * as it was before.
    */
-  add(type: EventType, at: number, id: string | null, task: string | null, fields: string | undefined): void {
-    // Worst case: escapes take 6 characters per UTF-16 unit, UTF-8 at most 3 bytes per unit.
-    const room = 32 + type.length + (id === null ? 4 : id.length * 6 + 2) + (task === null ? 4 : task.length * 6 + 2) + (fields === undefined ? 0 : fields.length * 3 + 1);
-    if (this.#len + room > this.#buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, this.#len + room));
-      this.#buf.copy(grown, 0, 0, this.#len);
-      this.#buf = grown;
-    }
+  add(type: Uint8Array, at: number, id: string | null, task: string | null, fields: Record<string, unknown> | undefined): void {
+    const start = this.#len;
+    // Worst case: escapes take 6 characters per UTF-16 unit.
+    this.#reserve(start, 32 + type.length + textRoom(id) + textRoom(task));
     const b = this.#buf;
-    let i = this.#len;
+    let i = start;
     b[i] = i === 0 ? 0x5b : 0x2c; // '[' first, ',' after
     b[i + 1] = 0x5b; // the tuple's '['
     i += 2;
-    i = this.#text(i, type);
+    for (let k = 0; k < type.length; k++) b[i++] = type[k] as number;
     b[i++] = 0x2c;
     i = Number.isSafeInteger(at) && at >= 0 ? writeDecimal(b, i, at) : i + b.write(JSON.stringify(at), i, 'latin1');
     b[i++] = 0x2c;
@@ -100,14 +99,63 @@ class Batch {
     b[i++] = 0x2c;
     i = this.#text(i, task);
     if (fields !== undefined) {
-      b[i++] = 0x2c;
-      i += b.write(fields, i, 'utf8');
+      try {
+        i = this.#object(i, fields);
+      } catch (e) {
+        this.#len = start;
+        throw e;
+      }
     }
-    b[i++] = 0x5d;
+    this.#reserve(i, 1);
+    this.#buf[i++] = 0x5d;
     this.#len = i;
   }
 
-  /** Write `s` as a JSON string (or `null`) at `i`; the offset after it. */
+  /**
+   * `,` and `fields` as a JSON object at `i`, as `JSON.stringify` writes it: strings and
+   * non-negative integers directly, other values through `JSON.stringify`, properties whose value
+   * it leaves out (undefined, functions, symbols) left out.
+   */
+  #object(at: number, fields: Record<string, unknown>): number {
+    this.#reserve(at, 2);
+    this.#buf[at] = 0x2c;
+    this.#buf[at + 1] = 0x7b; // '{'
+    let i = at + 2;
+    let first = true;
+    for (const key in fields) {
+      if (!Object.hasOwn(fields, key)) continue;
+      const v = fields[key];
+      let json: string | undefined;
+      if (typeof v === 'string') json = undefined;
+      else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) json = undefined;
+      else {
+        json = JSON.stringify(v) as string | undefined;
+        if (json === undefined) continue;
+      }
+      this.#reserve(i, 2 + textRoom(key) + (json === undefined ? (typeof v === 'string' ? textRoom(v) : 16) : json.length * 3));
+      const b = this.#buf;
+      if (!first) b[i++] = 0x2c;
+      first = false;
+      i = this.#text(i, key);
+      b[i++] = 0x3a; // ':'
+      if (json !== undefined) i += b.write(json, i, 'utf8');
+      else if (typeof v === 'string') i = this.#text(i, v);
+      else i = writeDecimal(b, i, v as number);
+    }
+    this.#reserve(i, 1);
+    this.#buf[i] = 0x7d; // '}'
+    return i + 1;
+  }
+
+  /** Room for `n` more bytes after offset `i` (the buffer doubles, keeping what is written). */
+  #reserve(i: number, n: number): void {
+    if (i + n <= this.#buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#buf.length * 2, i + n));
+    this.#buf.copy(grown, 0, 0, i);
+    this.#buf = grown;
+  }
+
+  /** Write `s` as a JSON string (or `null`) at `i`, with room for {@link textRoom} reserved; the offset after it. */
   #text(i: number, s: string | null): number {
     const b = this.#buf;
     if (s === null) {
@@ -117,9 +165,9 @@ class Batch {
       b[i + 3] = 0x6c; // l
       return i + 4;
     }
-    // Ids and task names are almost always printable ASCII without quotes or backslashes (UUIDs,
-    // `[A-Za-z0-9_.:-]`): copied as they are, checked on the way; anything else is written again
-    // from the start through JSON.stringify.
+    // Ids, task names, queues and argument previews are almost always printable ASCII without
+    // quotes or backslashes (UUIDs, `[A-Za-z0-9_.:-]`): copied as they are, checked on the way;
+    // anything else is written again from the start through JSON.stringify.
     b[i] = 0x22;
     let k = i + 1;
     for (let j = 0; j < s.length; j++) {
@@ -141,6 +189,17 @@ class Batch {
   }
 }
 
+/** Most bytes `s` takes as a JSON string: an escape is at most 6 bytes per UTF-16 unit (UTF-8 at most 3). */
+function textRoom(s: string | null): number {
+  return s === null ? 4 : s.length * 6 + 2;
+}
+
+/** An event type's batch and the type as JSON bytes. */
+interface TypeSlot {
+  batch: Batch;
+  json: Uint8Array;
+}
+
 /**
  * Publishes events on core NATS subjects (`<app>.events.>`, fire-and-forget: nobody listening costs
  * nothing but the publish). Events are buffered for at most 100 ms (or 512 events) and go out
@@ -150,7 +209,7 @@ class Batch {
 export class EventEmitter {
   enabled: boolean;
   /** One batch per subject (task events, worker events), by event type. */
-  readonly #batches = new Map<EventType, Batch>();
+  readonly #batches = new Map<EventType, TypeSlot>();
   readonly #bySubject = new Map<string, Batch>();
   #count = 0;
   #scheduled = false;
@@ -169,25 +228,22 @@ export class EventEmitter {
   /** Queue an event (dropped when events are off). */
   emit(type: EventType, id: string | null = null, task: string | null = null, fields?: Record<string, unknown>): void {
     if (!this.enabled) return;
-    let batch = this.#batches.get(type);
-    if (batch === undefined) {
+    let slot = this.#batches.get(type);
+    if (slot === undefined) {
       const subject = eventSubject(this.app, type);
-      batch = this.#bySubject.get(subject);
+      let batch = this.#bySubject.get(subject);
       if (batch === undefined) {
         batch = new Batch(subject);
         this.#bySubject.set(subject, batch);
       }
-      this.#batches.set(type, batch);
+      slot = { batch, json: Buffer.from(JSON.stringify(type)) };
+      this.#batches.set(type, slot);
     }
-    let json: string | undefined;
-    if (fields !== undefined) {
-      try {
-        json = JSON.stringify(fields);
-      } catch {
-        return; // fields JSON cannot hold (a BigInt or a cycle in progress meta): this event is dropped, not the batch
-      }
+    try {
+      slot.batch.add(slot.json, Date.now(), id, task, fields);
+    } catch {
+      return; // fields JSON cannot hold (a BigInt or a cycle in progress meta): this event is dropped, not the batch
     }
-    batch.add(type, Date.now(), id, task, json);
     if (++this.#count >= MAX_BUFFER) this.flush();
     else if (!this.#scheduled) {
       this.#scheduled = true;

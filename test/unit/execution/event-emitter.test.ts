@@ -96,3 +96,39 @@ test('an event whose fields JSON cannot hold is dropped alone; events off drops 
   off.events.flush();
   assert.equal(off.sent.length, 0);
 });
+
+test('fields are written as JSON.stringify writes them, whatever their values', () => {
+  const { events, sent, decoded } = emitter();
+  const cases: Record<string, unknown>[] = [
+    { queue: 'celery', args: '[1,"two",{"x":3}]', trace: '0af7651916cd43dd8448eb211c80319c' },
+    { retries: 0, delivery: 2, eta: null, countdownMs: 1_500.5, negative: -3, big: 2 ** 53 - 1, huge: 2 ** 60 },
+    { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, yes: true, no: false, nothing: undefined, fn: () => 1, sym: Symbol('s') },
+    { meta: { step: 3, of: 10, note: 'ünïcødé "quoted" \\ \n 🥬' }, list: [1, undefined, 'x'], when: new Date(0) },
+    { 'key "with" quotes\\': 'v', '': 'empty key', 7: 'integer-like key first' },
+    {},
+  ];
+  for (const fields of cases) events.emit('task-progress', 'id', 'shop.add', fields);
+  events.flush();
+  JSON.parse(new TextDecoder().decode(sent[0]?.body)); // one valid JSON array
+  const got = decoded().map(({ type: _t, at: _a, worker: _w, id: _i, task: _k, ...rest }) => rest);
+  assert.deepEqual(
+    got,
+    cases.map((f) => JSON.parse(JSON.stringify(f)) as Record<string, unknown>),
+  );
+});
+
+test('a field that fails half-way leaves the batch as it was before that event', () => {
+  const { events, decoded } = emitter();
+  events.emit('task-started', 'id-1', 'shop.add');
+  // The string field is written before the BigInt is reached: the event's bytes must all go.
+  events.emit('task-progress', 'id-2', 'shop.add', { note: 'x'.repeat(40_000), meta: 10n });
+  events.emit('task-succeeded', 'id-1', 'shop.add');
+  events.flush();
+  assert.deepEqual(
+    decoded().map((e) => [e.type, e.id]),
+    [
+      ['task-started', 'id-1'],
+      ['task-succeeded', 'id-1'],
+    ],
+  );
+});
