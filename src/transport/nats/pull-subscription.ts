@@ -27,6 +27,8 @@ interface PullRequest {
 }
 
 const enc = new TextEncoder();
+/** Header blocks are decoded with this (half the cost of `Buffer#toString('utf8')` for a short block). */
+const headerDecoder = new TextDecoder();
 const ACK = enc.encode('+ACK');
 const NAK = enc.encode('-NAK');
 const TERM = enc.encode('+TERM');
@@ -262,13 +264,37 @@ function internValue(v: string): string {
   return v;
 }
 
+/**
+ * The protocol's header names, recognised in the raw block without slicing them: the map is keyed
+ * by these constant strings (their hash is computed once), and a known name whose value repeats
+ * (the task name, the producer, the content type) reuses the last value it had.
+ */
+const KNOWN_NAMES: readonly string[] = [...new Set(Object.values(H))];
+/** Indexes into {@link KNOWN_NAMES} by name length. */
+const KNOWN_BY_LENGTH: (number[] | undefined)[] = [];
+KNOWN_NAMES.forEach((name, k) => (KNOWN_BY_LENGTH[name.length] ??= []).push(k));
+const KNOWN_INTERNED: readonly boolean[] = KNOWN_NAMES.map((name) => INTERNED_VALUES.has(name));
+/** Last value of each interned known name (one string each: bounded). */
+const lastKnownValue: (string | undefined)[] = KNOWN_NAMES.map(() => undefined);
+
+/** Index of the known name `s` holds from `from` to `to`, or -1. */
+function knownName(s: string, from: number, to: number): number {
+  const candidates = KNOWN_BY_LENGTH[to - from];
+  if (candidates === undefined) return -1;
+  for (let c = 0; c < candidates.length; c++) {
+    const k = candidates[c] as number;
+    if (s.startsWith(KNOWN_NAMES[k] as string, from)) return k;
+  }
+  return -1;
+}
+
 export function readHeaders(m: Msg): Map<string, string> {
   const out = new Map<string, string>();
   const raw = m as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
   const len = raw._msg?.hdr ?? -1;
   const data = raw._rdata;
   if (len > 0 && data instanceof Uint8Array && data.length >= len) {
-    const s = Buffer.from(data.buffer, data.byteOffset, len).toString('utf8');
+    const s = headerDecoder.decode(data.subarray(0, len));
     let i = s.indexOf('\r\n');
     if (i < 0 || !s.startsWith('NATS/')) return fromMsgHdrs(m, out);
     i += 2;
@@ -278,14 +304,24 @@ export function readHeaders(m: Msg): Map<string, string> {
       if (stop === i) break;
       const colon = s.indexOf(':', i);
       if (colon > i && colon < stop) {
-        const k = s.slice(i, colon);
+        const known = knownName(s, i, colon);
+        const k = known >= 0 ? (KNOWN_NAMES[known] as string) : s.slice(i, colon);
         if (!out.has(k)) {
           // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
           // ASCII at both ends); anything else is trimmed as before.
           let from = colon + 1;
           while (from < stop && s.charCodeAt(from) === 0x20) from++;
-          const v = from === stop || (isPlain(s.charCodeAt(from)) && isPlain(s.charCodeAt(stop - 1))) ? s.slice(from, stop) : s.slice(from, stop).trim();
-          out.set(k, INTERNED_VALUES.has(k) ? internValue(v) : v);
+          const plain = from === stop || (isPlain(s.charCodeAt(from)) && isPlain(s.charCodeAt(stop - 1)));
+          let v: string;
+          if (known >= 0 && KNOWN_INTERNED[known] === true) {
+            const last = lastKnownValue[known];
+            if (plain && last !== undefined && last.length === stop - from && s.startsWith(last, from)) v = last;
+            else {
+              v = internValue(plain ? s.slice(from, stop) : s.slice(from, stop).trim());
+              if (v.length <= 200) lastKnownValue[known] = v;
+            }
+          } else v = plain ? s.slice(from, stop) : s.slice(from, stop).trim();
+          out.set(k, v);
         }
       }
       i = stop + 2;

@@ -100,3 +100,20 @@ test('header lines: values trimmed as String.trim does, the first of a repeated 
   assert.equal(got.get('uni'), 'ünï');
   assert.equal(got.get('pad'), 'spaced out');
 });
+
+test('header values of known names are right from message to message (values reused only when they match)', () => {
+  const blocks: Array<Array<[string, string]>> = [
+    [['task', 'shop.add'], ['origin', '1@a'], ['content-type', 'application/json']],
+    [['task', 'shop.sub'], ['origin', '1@a'], ['content-type', 'application/x-msgpack']], // same length, other text
+    [['task', 'shop.add'], ['origin', '  1@a  '], ['content-type', 'application/json']],
+    [['task', 'shop.ad'], ['tasks', 'not the task'], ['task2', 'nor this'], ['origin', '1@a\t']],
+    [['task', 'ünï'], ['task', 'second'], ['id', 'x-1']],
+    [['task', 'shop.add'], ['id', 'x-2']],
+  ];
+  for (const lines of blocks) {
+    const block = 'NATS/1.0\r\n' + lines.map(([k, v]) => `${k}: ${v}`).join('\r\n') + '\r\n\r\n';
+    const want = new Map<string, string>();
+    for (const [k, v] of lines) if (!want.has(k)) want.set(k, v.trim());
+    assert.deepEqual([...readHeaders(rawMessage(block))], [...want]);
+  }
+});
