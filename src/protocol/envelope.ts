@@ -205,6 +205,8 @@ function parseLimit(v: string | undefined): number | null {
 }
 
 const PROTOCOL_HEADERS = new Set<string>([...RESERVED_HEADERS]);
+/** The protocol's header names as written (`Nats-Msg-Id`): found without lower-casing the name. */
+const PROTOCOL_HEADER_SPELLINGS = new Set<string>(Object.values(H));
 
 /** Results are only ever sent to Celeriac reply subjects (never to an arbitrary subject a message names). */
 function replyTo(v: string | undefined): string | null {
@@ -302,7 +304,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   const [soft, hard] = tl === undefined ? [undefined, undefined] : tl.split(',');
   const headers: Record<string, string> = {};
   for (const k of names) {
-    if (!PROTOCOL_HEADERS.has(k.toLowerCase())) {
+    if (!PROTOCOL_HEADER_SPELLINGS.has(k) && !PROTOCOL_HEADERS.has(k.toLowerCase())) {
       const v = get(k);
       if (v !== undefined) headers[k] = v;
     }
