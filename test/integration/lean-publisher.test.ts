@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type JetStreamManager, RetentionPolicy, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type NatsConnection, connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { isPublishError } from '../../src/errors.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { protocolSink } from '../../src/transport/nats/frames.ts';
-import { LeanPublisher, replyId } from '../../src/transport/nats/lean-publisher.ts';
+import { LeanPublisher, plainPubAck, replyId } from '../../src/transport/nats/lean-publisher.ts';
 
 const enc = new TextEncoder();
 const MAX_PAYLOAD = 8192;
@@ -69,6 +69,19 @@ test('the client keeps a message subject as bytes (PubAck ids are read from them
     assert.ok((m as unknown as { _msg?: { subject?: unknown } })._msg?.subject instanceof Uint8Array, 'Msg._msg.subject is gone: the installed @nats-io client changed its internals');
     assert.equal(replyId(m, 'probe.'.length), 42);
   }
+});
+
+test("the server's PubAcks are read from their bytes (JSON.parse only for duplicates, domains and errors)", async () => {
+  await stream('PACK');
+  for (const headers of [undefined, { 'Nats-Msg-Id': 'pa-1' }]) {
+    const h = headers ? natsHeaders() : undefined;
+    if (h) h.set('Nats-Msg-Id', 'pa-1');
+    const reply = await nc.request('PACK.x', enc.encode('x'), { timeout: 5_000, ...(h ? { headers: h } : {}) });
+    const ack = plainPubAck(reply.data);
+    assert.ok(ack, `the fast path does not read this server's PubAck: ${new TextDecoder().decode(reply.data)}`);
+    assert.equal(ack.stream, 'PACK');
+  }
+  await jsm.streams.delete('PACK');
 });
 
 test('a turn of publishes is stored in order with its headers and bodies, the odd one refused on its own', async () => {

@@ -44,6 +44,8 @@ test('blocks written earlier keep their bytes while later ones fill the slab and
 test('the common PubAck is read from its bytes; every other form is left to JSON.parse', () => {
   assert.deepEqual(plainPubAck(enc.encode('{"stream":"shop-tasks","seq":123456}')), { stream: 'shop-tasks', seq: 123456, duplicate: false });
   assert.deepEqual(plainPubAck(enc.encode('{"stream":"KV_shop-results","seq":0}')), { stream: 'KV_shop-results', seq: 0, duplicate: false });
+  // nats-server 2.9's form: a space after the comma (test/integration/lean-publisher.test.ts reads one from a real server).
+  assert.deepEqual(plainPubAck(enc.encode('{"stream":"shop-tasks", "seq":42}')), { stream: 'shop-tasks', seq: 42, duplicate: false });
   // Stream names alternate (tasks, results, events): each ack names its own.
   for (const name of ['app1-tasks', 'app2-tasks', 'app2-tasks', 'KV_app-results', 'app1-tasks']) {
     assert.equal(plainPubAck(enc.encode(`{"stream":"${name}","seq":1}`))?.stream, name);
@@ -55,6 +57,12 @@ test('the common PubAck is read from its bytes; every other form is left to JSON
     '{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"shop-tasks","seq":0}',
     '{"stream":"sh\\"op","seq":7}',
     '{"stream":"shop-tasks","seq":}',
+    '{"stream":"shop-tasks", "seq":}',
+    '{"stream":"shop-tasks" ,"seq":7}',
+    '{"stream":"shop-tasks"; "seq":7}',
+    '{"stream":"shop-tasks", "duplicate":true, "seq":7}',
+    '{"stream":"shop-tasks",',
+    '{"stream":"shop-tasks", ',
     '{"stream":"shop-tasks","seq":7} ',
     '{"stream":"shop-tasks","seq":-7}',
     '{"stream":"shop-tasks"',
