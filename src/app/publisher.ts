@@ -316,11 +316,12 @@ export class Publisher {
         replyTo: plan.replyTo,
         idempotencyKey: plan.idempotencyKey,
         timelimit: plan.timelimit,
-        ...(extra?.embed ? { embed: extra.embed } : {}),
-        ...(extra?.rootId ? { rootId: extra.rootId } : {}),
-        ...(extra?.parentId ? { parentId: extra.parentId } : {}),
-        ...(extra?.group ? { group: extra.group } : {}),
       };
+      // Set only when given (no spread of an empty object per task: V8 copies those property by property).
+      if (extra?.embed) m.embed = extra.embed;
+      if (extra?.rootId) m.rootId = extra.rootId;
+      if (extra?.parentId) m.parentId = extra.parentId;
+      if (extra?.group) m.group = extra.group;
       encoded = encodeTaskWithBody(m, body ?? encodeTaskBody(m, this.#h.codec, this.#h.options.maxPayloadBytes), this.#h.codec);
       // Signed (and encrypted) last: the signature covers the queue and the final headers.
       if (this.#h.security) encoded = this.#h.security.signTask(queue, encoded);
