@@ -204,7 +204,23 @@ export class NatsTransport implements Transport {
     const tooLarge = this.#sizeError(task);
     if (tooLarge) return Promise.reject(tooLarge);
     // The PubAck is not part of the contract: resolving with it saves a promise per publish.
-    return pub.publish(taskSubject(this.#o.app, queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
+    return pub.publish(this.#taskSubject(queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
+  }
+
+  /**
+   * Subjects of the queues published to, made once: a subject built per publish is a new
+   * concatenated string that the frame writer has to flatten before reading it. Bounded (a
+   * producer naming queues without end only rebuilds them now and then).
+   */
+  readonly #subjects = new Map<string, string>();
+  #taskSubject(queue: string): string {
+    let subject = this.#subjects.get(queue);
+    if (subject === undefined) {
+      if (this.#subjects.size >= 1024) this.#subjects.clear();
+      subject = taskSubject(this.#o.app, queue);
+      this.#subjects.set(queue, subject);
+    }
+    return subject;
   }
 
   #sizeError(task: EncodedTask): PayloadTooLargeError | undefined {
