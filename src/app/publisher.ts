@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newTaskId } from '../util/task-id.ts';
 import { InvalidArgumentError, PublishError } from '../errors.ts';
 import type { Codec } from '../protocol/codec.ts';
 import { type EncodedTask, type NewTaskMessage, encodeTaskBody, encodeTaskWithBody } from '../protocol/envelope.ts';
@@ -185,7 +185,7 @@ export class Publisher {
       const args = argsList[k];
       if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.delayMany(argsList): argsList[${k}] is ${args === null ? 'null' : typeof args}, but args must be an array`);
       bodies[k] = encodeTaskBody({ task: name, args, embed: plan.extra?.embed }, codec, maxPayload);
-      ids[k] = randomUUID();
+      ids[k] = newTaskId();
     }
     if (argsList.length === 0) return [];
     // The headers (and the signature) differ between the tasks only by the id: the first message,
@@ -263,7 +263,7 @@ export class Publisher {
   ): PreparedTask {
     if (!Array.isArray(args)) throw new InvalidArgumentError(`${name}.applyAsync(args): args must be an array`);
     const plan = this.#plan(name, taskOptions, options, extra, router);
-    return this.#materialize(plan, args, plan.o.taskId ?? randomUUID());
+    return this.#materialize(plan, args, plan.o.taskId ?? newTaskId());
   }
 
   /** Resolve the call's options against the task's, and check them. */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newTaskId } from '../util/task-id.ts';
 import { ChordError, type SerializedError, serializeError } from '../errors.ts';
 import { type TaskMessage, hasContinuation } from '../protocol/envelope.ts';
 import { type ChordMembership, type SignatureOptionsJSON, type WorkflowJSON, isTaskSignatureJSON } from '../protocol/workflow-json.ts';
@@ -66,7 +66,7 @@ export class WorkflowRuntime {
 
   /** Freeze `w` and publish its first tasks; resolves with the frozen workflow. */
   async apply(w: WorkflowJSON, prepend: readonly unknown[] | null): Promise<WorkflowJSON> {
-    const frozen = prepare(w, () => randomUUID());
+    const frozen = prepare(w, newTaskId);
     const planned = planStart(frozen, prepend);
     // Only final results are sent back to this client (see the settler); the others are read from the store.
     this.host.trackRouted(finalTaskIds(frozen));

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newTaskId } from '../util/task-id.ts';
 import { DecodeError, InvalidArgumentError, PayloadTooLargeError } from '../errors.ts';
 import { type Codec, codecByContentType } from './codec.ts';
 import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
@@ -133,7 +133,7 @@ export function encodeTaskBody(m: Pick<NewTaskMessage, 'task' | 'args' | 'kwargs
  * @throws HeadersTooLargeError when the headers exceed `MAX_HEADER_BYTES` (8 KiB, limits.ts).
  */
 export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: Codec): EncodedTask {
-  const id = m.id ?? randomUUID();
+  const id = m.id ?? newTaskId();
   const headers: Record<string, string> = m.headers ? copyRecord(m.headers) : {};
   headers[H.task] = m.task;
   headers[H.id] = id;
