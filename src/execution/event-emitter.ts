@@ -93,7 +93,7 @@ class Batch {
     i += 2;
     for (let k = 0; k < type.length; k++) b[i++] = type[k] as number;
     b[i++] = 0x2c;
-    i = Number.isSafeInteger(at) && at >= 0 ? writeDecimal(b, i, at) : i + b.write(JSON.stringify(at), i, 'latin1');
+    i = Number.isSafeInteger(at) && at >= 0 ? writeTime(b, i, at) : i + b.write(JSON.stringify(at), i, 'latin1');
     b[i++] = 0x2c;
     i = this.#text(i, id);
     b[i++] = 0x2c;
@@ -187,6 +187,21 @@ class Batch {
     this.#len = 0;
     return bytes;
   }
+}
+
+/** The digits of the last event time written: events come by the hundred per millisecond. */
+const lastTime = { at: -1, digits: new Uint8Array(16), length: 0 };
+
+/** Write the epoch-ms `at` (a non-negative safe integer) at `i`; the offset after it. */
+function writeTime(b: Uint8Array, i: number, at: number): number {
+  const t = lastTime;
+  if (at !== t.at) {
+    t.length = writeDecimal(t.digits, 0, at);
+    t.at = at;
+  }
+  const d = t.digits;
+  for (let k = 0; k < t.length; k++) b[i + k] = d[k] as number;
+  return i + t.length;
 }
 
 /** Most bytes `s` takes as a JSON string: an escape is at most 6 bytes per UTF-16 unit (UTF-8 at most 3). */

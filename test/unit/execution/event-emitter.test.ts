@@ -132,3 +132,17 @@ test('a field that fails half-way leaves the batch as it was before that event',
     ],
   );
 });
+
+test('each event carries its own time, also when times repeat and alternate', (t) => {
+  const { events, decoded } = emitter();
+  const times = [1_795_000_000_000, 1_795_000_000_000, 1_795_000_000_001, 1_795_000_000_000, 7, 1_795_000_000_999];
+  let k = 0;
+  t.mock.method(Date, 'now', () => times[k++] as number);
+  for (let i = 0; i < times.length; i++) events.emit('task-started', `id-${i}`, 'shop.add');
+  t.mock.restoreAll();
+  events.flush();
+  assert.deepEqual(
+    decoded().map((e) => e.at),
+    times,
+  );
+});
