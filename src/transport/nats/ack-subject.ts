@@ -40,16 +40,9 @@ export function digits(s: string, from: number, to: number): number {
  * consumer and the timestamp become strings.
  */
 export function parseAckSubject(subject: string): AckSubjectInfo {
-  if (!subject.startsWith('$JS.ACK.')) return { ...UNKNOWN };
-  let n = 0;
-  for (let i = 0; i < subject.length; i++) {
-    if (subject.charCodeAt(i) !== 46) continue;
-    if (n === dots.length) return { ...UNKNOWN };
-    dots[n++] = i;
-  }
-  const tokens = n + 1;
-  if (tokens < 9) return { ...UNKNOWN };
-  const o = tokens === 9 ? 2 : 4;
+  const n = scanDots(subject);
+  if (n < 0) return { ...UNKNOWN };
+  const o = n + 1 === 9 ? 2 : 4;
   const len = subject.length;
   const tsFrom = from(o + 5);
   const tsTo = to(o + 5, n, len);
@@ -63,6 +56,56 @@ export function parseAckSubject(subject: string): AckSubjectInfo {
     timestampMs: tsTo - tsFrom > 6 ? digits(subject, tsFrom, tsTo - 6) : 0,
     pending: digits(subject, from(o + 6), to(o + 6, n, len)),
   };
+}
+
+/** What a delivered message's ack subject says about its delivery (the part a worker reads). */
+export interface AckDelivery {
+  readonly stream: string;
+  readonly sequence: number;
+  readonly deliveryCount: number;
+  readonly redelivered: boolean;
+  /** When the broker stored the message, epoch ms (0 when unknown). */
+  readonly storedAt: number;
+}
+
+/** The stream name last read: a worker's deliveries name the same few streams over and over. */
+let lastStream = '';
+
+/**
+ * {@link parseAckSubject} reduced to what the worker needs for every message: the numbers, and the
+ * stream name reused when it is the last one read. No string is made per message (the consumer
+ * name and the nanosecond timestamp are not read), and one object.
+ */
+export function parseAckDelivery(subject: string): AckDelivery {
+  const n = scanDots(subject);
+  if (n < 0) return { stream: '', sequence: 0, deliveryCount: 1, redelivered: false, storedAt: 0 };
+  const o = n + 1 === 9 ? 2 : 4;
+  const len = subject.length;
+  const streamFrom = from(o);
+  const streamTo = to(o, n, len);
+  const stream = lastStream.length === streamTo - streamFrom && subject.startsWith(lastStream, streamFrom) ? lastStream : (lastStream = subject.slice(streamFrom, streamTo));
+  const deliveryCount = digits(subject, from(o + 2), to(o + 2, n, len));
+  const tsFrom = from(o + 5);
+  const tsTo = to(o + 5, n, len);
+  return {
+    stream,
+    sequence: digits(subject, from(o + 3), to(o + 3, n, len)),
+    deliveryCount,
+    redelivered: deliveryCount > 1,
+    storedAt: tsTo - tsFrom > 6 ? digits(subject, tsFrom, tsTo - 6) : 0,
+  };
+}
+
+/** Record the dots of a `$JS.ACK.` subject of 9 or more tokens in {@link dots}: how many, or -1 for any other subject. */
+function scanDots(subject: string): number {
+  if (!subject.startsWith('$JS.ACK.')) return -1;
+  let n = 0;
+  for (let i = 0; i < subject.length; i++) {
+    if (subject.charCodeAt(i) !== 46) continue;
+    if (n === dots.length) return -1;
+    dots[n++] = i;
+  }
+  return n + 1 < 9 ? -1 : n;
 }
 
 /** Where token `t` (≥ 1) of the parsed subject starts: just after dot `t - 1`. */

@@ -1,6 +1,6 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { DeliveryInfo, IncomingMessage, PullOptions, QueueSubscription } from '../transport.ts';
-import { parseAckSubject } from './ack-subject.ts';
+import { parseAckDelivery } from './ack-subject.ts';
 import { FrameBatch, frameBytes, protocolSink } from './frames.ts';
 import { H } from '../../protocol/headers.ts';
 
@@ -175,16 +175,7 @@ export class NatsIncomingMessage implements IncomingMessage {
   ) {}
   /** Parsed from the ack subject on first use. */
   get delivery(): DeliveryInfo {
-    if (!this.#delivery) {
-      const info = parseAckSubject(this.m.reply as string);
-      this.#delivery = {
-        stream: info.stream,
-        sequence: info.streamSequence,
-        deliveryCount: info.deliveryCount,
-        redelivered: info.deliveryCount > 1,
-        storedAt: info.timestampMs,
-      };
-    }
+    this.#delivery ??= parseAckDelivery(this.m.reply as string);
     return this.#delivery;
   }
   get body(): Uint8Array {

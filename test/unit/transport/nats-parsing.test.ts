@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Msg } from '@nats-io/transport-node';
-import { parseAckSubject } from '../../../src/transport/nats/ack-subject.ts';
+import { parseAckDelivery, parseAckSubject } from '../../../src/transport/nats/ack-subject.ts';
 import { readHeaders } from '../../../src/transport/nats/pull-subscription.ts';
 
 /** The straightforward reading the parser replaces. */
@@ -71,6 +71,31 @@ test('agrees with the plain split reading on many subjects', () => {
     const parts = ['$JS', 'ACK', ...Array.from({ length: count - 2 }, tok)];
     const s = parts.join('.');
     assert.deepEqual(parseAckSubject(s), reference(s), s);
+  }
+});
+
+test('the worker\'s delivery reading agrees with the full one, streams alternating or not, odd subjects too', () => {
+  const subjects = [
+    '$JS.ACK.shop-tasks.celery.3.1042.77.1795526124146695123.12',
+    '$JS.ACK.shop-tasks.celery.1.1043.78.1795526124146695999.11',
+    '$JS.ACK.shop-tasks-hi.celery.1.7.8.1795526124146695123.0', // another stream, longer
+    '$JS.ACK.shop-taskz.celery.1.7.8.1795526124146695123.0', // same length as the first, other name
+    '$JS.ACK.shop-tasks.celery.2.1044.79.1795526124146695999.10',
+    '$JS.ACK.hub.ACCHASH.shop-tasks.celery.1.5.6.1700000000123456789.0',
+    '$JS.ACK.hub.ACCHASH.shop-tasks.celery.1.5.6.1700000000123456789.0.r4nd0m',
+    '$JS.ACK.s.c.x1.-2..123.+4',
+    '$JS.ACK.s.c.1.2.3.4',
+    '',
+    'reply.inbox',
+    `$JS.ACK.${'a.'.repeat(20)}z`,
+  ];
+  for (const s of subjects) {
+    const full = parseAckSubject(s);
+    assert.deepEqual(
+      parseAckDelivery(s),
+      { stream: full.stream, sequence: full.streamSequence, deliveryCount: full.deliveryCount, redelivered: full.deliveryCount > 1, storedAt: full.timestampMs },
+      s,
+    );
   }
 });
 
