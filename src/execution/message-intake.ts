@@ -52,7 +52,7 @@ export class MessageIntake {
     // decryption included (an encrypted body is AES-GCM's IV and tag longer than what was encoded).
     const names = [...msg.headerNames()];
     try {
-      checkMessageSize((n) => msg.header(n), names, msg.body, { maxBodyBytes: maxBodyBytes + (this.#o.authenticate ? ENCRYPTION_OVERHEAD_BYTES : 0) });
+      checkMessageSize((n) => msg.header(n), names, body, { maxBodyBytes: maxBodyBytes + (this.#o.authenticate ? ENCRYPTION_OVERHEAD_BYTES : 0) });
     } catch (err) {
       return this.#undecodable(msg, err);
     }
