@@ -61,7 +61,6 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    * parent is a; a chord body's parent is the header's GroupResult), else null.
    */
   parent: ResultHandle | null = null;
-  readonly #child: (id: string) => AsyncResult;
   readonly #backend: () => Promise<ResultBackend>;
   readonly #router: ResultRouter | undefined;
   readonly #revoke: Revoker | undefined;
@@ -72,7 +71,6 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
     this.#backend = backend;
     this.#router = router;
     this.#revoke = revoke;
-    this.#child = (c) => new AsyncResult(c, backend, router, revoke);
   }
 
   /**
@@ -80,7 +78,8 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    * `link` callbacks, a chord body it completed), from its stored record; empty until it finished.
    */
   async children(): Promise<AsyncResult[]> {
-    return (await this.info()).children.map(this.#child);
+    // Made here, not per handle: every `delay()` makes a handle, few ask for children.
+    return (await this.info()).children.map((c) => new AsyncResult(c, this.#backend, this.#router, this.#revoke));
   }
 
   /**
