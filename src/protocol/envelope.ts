@@ -1,7 +1,7 @@
 import { newTaskId } from '../util/task-id.ts';
 import { DecodeError, InvalidArgumentError, PayloadTooLargeError } from '../errors.ts';
 import { type Codec, codecByContentType } from './codec.ts';
-import { H, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
+import { H, HEADER_NAMES, MAX_USER_HEADER_BYTES, RESERVED_HEADERS } from './headers.ts';
 import { checkArgNesting, checkHeaderSize } from './limits.ts';
 import { validateTaskId, validateTaskName } from './names.ts';
 import { type ChordMembership, type WorkflowJSON, validateMembership, validateWorkflow } from './workflow-json.ts';
@@ -204,10 +204,6 @@ function parseLimit(v: string | undefined): number | null {
   return n;
 }
 
-const PROTOCOL_HEADERS = new Set<string>([...RESERVED_HEADERS]);
-/** The protocol's header names as written (`Nats-Msg-Id`): found without lower-casing the name. */
-const PROTOCOL_HEADER_SPELLINGS = new Set<string>(Object.values(H));
-
 /** Results are only ever sent to Celeriac reply subjects (never to an arbitrary subject a message names). */
 function replyTo(v: string | undefined): string | null {
   if (v === undefined) return null;
@@ -304,7 +300,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   const [soft, hard] = tl === undefined ? [undefined, undefined] : tl.split(',');
   const headers: Record<string, string> = {};
   for (const k of names) {
-    if (!PROTOCOL_HEADER_SPELLINGS.has(k) && !PROTOCOL_HEADERS.has(k.toLowerCase())) {
+    if (!HEADER_NAMES.has(k) && !RESERVED_HEADERS.has(k.toLowerCase())) {
       const v = get(k);
       if (v !== undefined) headers[k] = v;
     }

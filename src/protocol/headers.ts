@@ -54,8 +54,11 @@ export const H = {
   encryption: 'celeriac-enc',
 } as const;
 
+/** The protocol's header names, as written on the wire (`Nats-Msg-Id`). */
+export const HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(H));
+
 /** Header names a user may not set through `applyAsync({ headers })`. */
-export const RESERVED_HEADERS: ReadonlySet<string> = new Set(Object.values(H).map((h) => h.toLowerCase()));
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([...HEADER_NAMES].map((h) => h.toLowerCase()));
 
 /** Maximum total size of user headers, in bytes (names + values). */
 export const MAX_USER_HEADER_BYTES = 4096;

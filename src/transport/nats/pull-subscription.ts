@@ -2,7 +2,7 @@ import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { DeliveryInfo, IncomingMessage, PullOptions, QueueSubscription } from '../transport.ts';
 import { parseAckDelivery } from './ack-subject.ts';
 import { FrameBatch, frameBytes, protocolSink } from './frames.ts';
-import { H } from '../../protocol/headers.ts';
+import { H, HEADER_NAMES } from '../../protocol/headers.ts';
 
 /** Options of {@link PullSubscription}. */
 export interface PullSubscriptionOptions {
@@ -260,7 +260,7 @@ function internValue(v: string): string {
  * by these constant strings (their hash is computed once), and a known name whose value repeats
  * (the task name, the producer, the content type) reuses the last value it had.
  */
-const KNOWN_NAMES: readonly string[] = [...new Set(Object.values(H))];
+const KNOWN_NAMES: readonly string[] = [...HEADER_NAMES];
 /** Indexes into {@link KNOWN_NAMES} by name length. */
 const KNOWN_BY_LENGTH: (number[] | undefined)[] = [];
 KNOWN_NAMES.forEach((name, k) => (KNOWN_BY_LENGTH[name.length] ??= []).push(k));
