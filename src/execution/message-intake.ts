@@ -50,19 +50,19 @@ export class MessageIntake {
     const maxBodyBytes = this.#o.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
     // Untrusted bytes are size-checked before anything reads them: the signature check and the
     // decryption included (an encrypted body is AES-GCM's IV and tag longer than what was encoded).
-    const names = [...msg.headerNames()];
-    try {
-      checkMessageSize((n) => msg.header(n), names, body, { maxBodyBytes: maxBodyBytes + (this.#o.authenticate ? ENCRYPTION_OVERHEAD_BYTES : 0) });
-    } catch (err) {
-      return this.#undecodable(msg, err);
-    }
+    // Without a check of the sender, decodeTask's own size check comes first.
     if (this.#o.authenticate) {
+      try {
+        checkMessageSize((n) => msg.header(n), msg.headerNames(), body, { maxBodyBytes: maxBodyBytes + ENCRYPTION_OVERHEAD_BYTES });
+      } catch (err) {
+        return this.#undecodable(msg, err);
+      }
       const a = this.#o.authenticate(msg);
       if (!a.ok) return this.#unauthenticated(msg, a.reason, a.message);
       body = a.body;
     }
     try {
-      return decodeTask((n) => msg.header(n), names, body, { maxBodyBytes });
+      return decodeTask((n) => msg.header(n), msg.headerNames(), body, { maxBodyBytes });
     } catch (err) {
       return this.#undecodable(msg, err);
     }

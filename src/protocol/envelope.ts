@@ -256,19 +256,55 @@ export function checkMessageSize(get: HeaderLookup, headerNames: Iterable<string
 }
 
 /**
- * Decode and validate a task message (docs/protocol.md). The sizes are checked first
- * ({@link checkMessageSize}), then the headers, then the body is decoded by the codec its
- * content-type names (structure checked before decoding; see {@link Codec.decode}).
+ * Decode and validate a task message (docs/protocol.md). The sizes are checked first (the limits of
+ * {@link checkMessageSize}, the headers' as they are read), then the headers, then the body is
+ * decoded by the codec its content-type names (structure checked before decoding; see
+ * {@link Codec.decode}).
  * @param limits - pass `{ maxBodyBytes: app.options.maxPayloadBytes }` on a worker.
  * @throws DecodeError with a message that names what is wrong; never any other error, whatever the
  * bytes (test/fuzz).
  */
 export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array, limits?: DecodeLimits): TaskMessage {
-  // Read twice below: a one-shot iterator (Map#keys) is listed once.
-  const names = Array.isArray(headerNames) ? (headerNames as string[]) : [...headerNames];
-  checkMessageSize(get, names, body, limits);
-  const rawId = get(H.id);
-  const rawTask = get(H.task);
+  const maxBody = limits?.maxBodyBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (body.length > maxBody) throw new DecodeError(`body of ${body.length} bytes exceeds maxPayloadBytes (${maxBody})`);
+  const maxHeaders = limits?.maxHeaderBytes ?? MAX_DECODED_HEADER_BYTES;
+  // One pass over the headers: their size is checked as they are read, and each is looked up once
+  // (not once per protocol name, most of which a message does not carry).
+  let size = 0;
+  let rawId: string | undefined, rawTask: string | undefined, contentType: string | undefined, contentTypeAlt: string | undefined;
+  let retriesRaw: string | undefined, priorityRaw: string | undefined, tl: string | undefined, rootId: string | undefined;
+  let parentId: string | undefined, group: string | undefined, eta: string | undefined, expires: string | undefined;
+  let origin: string | undefined, ignoreResult: string | undefined, reply: string | undefined, idemKey: string | undefined;
+  let traceparent: string | undefined, tracestate: string | undefined;
+  const headers: Record<string, string> = {};
+  for (const k of headerNames) {
+    const v = get(k);
+    size += k.length + (v?.length ?? 0) + 4;
+    if (size > maxHeaders) throw new DecodeError(`headers exceed ${maxHeaders} bytes`);
+    if (v === undefined) continue;
+    switch (k) {
+      case H.id: rawId = v; break;
+      case H.task: rawTask = v; break;
+      case H.contentType: contentType = v; break;
+      case 'Content-Type': contentTypeAlt = v; break;
+      case H.retries: retriesRaw = v; break;
+      case H.priority: priorityRaw = v; break;
+      case H.timelimit: tl = v; break;
+      case H.rootId: rootId = v; break;
+      case H.parentId: parentId = v; break;
+      case H.group: group = v; break;
+      case H.eta: eta = v; break;
+      case H.expires: expires = v; break;
+      case H.origin: origin = v; break;
+      case H.ignoreResult: ignoreResult = v; break;
+      case H.replyTo: reply = v; break;
+      case H.idempotencyKey: idemKey = v; break;
+      case H.traceparent: traceparent = v; break;
+      case H.tracestate: tracestate = v; break;
+      default:
+        if (!HEADER_NAMES.has(k) && !RESERVED_HEADERS.has(k.toLowerCase())) headers[k] = v;
+    }
+  }
   if (rawTask === undefined) throw new DecodeError(`missing required header "${H.task}"`);
   if (rawId === undefined) throw new DecodeError(`missing required header "${H.id}"`);
   let id: string, task: string;
@@ -278,8 +314,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   } catch (err) {
     throw new DecodeError((err as Error).message);
   }
-  const contentType = get(H.contentType) ?? get('Content-Type') ?? '';
-  const codec = codecByContentType(contentType);
+  const codec = codecByContentType(contentType ?? contentTypeAlt ?? '');
   const decoded = codec.decode(body);
   if (!Array.isArray(decoded) || decoded.length < 1 || decoded.length > 3) {
     throw new DecodeError('body must be an array [args, kwargs, embed]');
@@ -288,43 +323,31 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   if (!Array.isArray(args)) throw new DecodeError('body[0] (args) must be an array');
   if (kwargs != null && (typeof kwargs !== 'object' || Array.isArray(kwargs))) throw new DecodeError('body[1] (kwargs) must be an object');
   if (embed != null && (typeof embed !== 'object' || Array.isArray(embed))) throw new DecodeError('body[2] (embed) must be an object');
-  const retriesRaw = get(H.retries);
   const retries = retriesRaw === undefined ? 0 : Number(retriesRaw);
   if (!Number.isInteger(retries) || retries < 0) throw new DecodeError(`header retries must be a non-negative integer, got ${JSON.stringify(retriesRaw)}`);
-  const priorityRaw = get(H.priority);
   const priority = priorityRaw === undefined ? null : Number(priorityRaw);
   if (priority !== null && !(Number.isInteger(priority) && priority >= 0 && priority <= 9)) {
     throw new DecodeError(`header priority must be an integer 0-9, got ${JSON.stringify(priorityRaw)}`);
   }
-  const tl = get(H.timelimit);
   const [soft, hard] = tl === undefined ? [undefined, undefined] : tl.split(',');
-  const headers: Record<string, string> = {};
-  for (const k of names) {
-    if (!HEADER_NAMES.has(k) && !RESERVED_HEADERS.has(k.toLowerCase())) {
-      const v = get(k);
-      if (v !== undefined) headers[k] = v;
-    }
-  }
-  for (const k of [H.traceparent, H.tracestate]) {
-    const v = get(k);
-    if (v !== undefined) headers[k] = v;
-  }
+  if (traceparent !== undefined) headers[H.traceparent] = traceparent;
+  if (tracestate !== undefined) headers[H.tracestate] = tracestate;
   const e = embed == null ? EMPTY_EMBED : validateEmbed(embed as Record<string, unknown>);
   return {
     id,
     task,
-    rootId: get(H.rootId) ?? id,
-    parentId: get(H.parentId) ?? null,
-    group: get(H.group) ?? null,
+    rootId: rootId ?? id,
+    parentId: parentId ?? null,
+    group: group ?? null,
     retries,
-    eta: parseTime(get(H.eta), H.eta),
-    expires: parseTime(get(H.expires), H.expires),
+    eta: parseTime(eta, H.eta),
+    expires: parseTime(expires, H.expires),
     timelimit: [parseLimit(soft), parseLimit(hard)],
-    origin: get(H.origin) ?? null,
-    ignoreResult: get(H.ignoreResult) === 'true',
+    origin: origin ?? null,
+    ignoreResult: ignoreResult === 'true',
     priority,
-    replyTo: replyTo(get(H.replyTo)),
-    idempotencyKey: idempotencyKey(get(H.idempotencyKey), id),
+    replyTo: replyTo(reply),
+    idempotencyKey: idempotencyKey(idemKey, id),
     args,
     kwargs: (kwargs ?? {}) as Record<string, unknown>,
     embed: e,

@@ -236,6 +236,22 @@ describe('decodeTask', () => {
     assert.deepEqual(t.headers, { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'k=v' });
   });
 
+  test('reads each header once, from a one-shot list of names, and falls back to Content-Type', () => {
+    const headers: Record<string, string> = { task: 'math.add', id: 'task-1', 'Content-Type': 'application/json', 'x-tenant': 'acme', 'CONTENT-TYPE': 'x' };
+    const looked: string[] = [];
+    const t = decodeTask(
+      (n) => {
+        looked.push(n);
+        return headers[n];
+      },
+      new Map(Object.entries(headers)).keys(),
+      utf8.encode('[[2,3],{},null]'),
+    );
+    assert.equal(t.contentType, 'application/json');
+    assert.deepEqual(t.headers, { 'x-tenant': 'acme' });
+    assert.deepEqual(looked.sort(), Object.keys(headers).sort());
+  });
+
   test('missing task header', () => assertDecodeFails({ task: undefined }, /missing required header "task"/));
   test('missing id header', () => assertDecodeFails({ id: undefined }, /missing required header "id"/));
   test('id with invalid characters', () => assertDecodeFails({ id: 'a b/c' }, /header "id" must be 1-200 characters/));
