@@ -181,16 +181,19 @@ export class NatsIncomingMessage implements IncomingMessage {
   get body(): Uint8Array {
     return this.m.data;
   }
-  #headers: Map<string, string> | undefined;
-  #map(): Map<string, string> {
-    this.#headers ??= readHeaders(this.m);
+  #headers: HeaderPairs | undefined;
+  #pairs(): HeaderPairs {
+    if (this.#headers === undefined) {
+      this.#headers = new HeaderPairs();
+      readHeaderPairs(this.m, this.#headers);
+    }
     return this.#headers;
   }
   header(name: string): string | undefined {
-    return this.#map().get(name);
+    return this.#pairs().get(name);
   }
   headerNames(): Iterable<string> {
-    return this.#map().keys();
+    return this.#pairs().names;
   }
   releaseHeaders(): void {
     this.#headers = undefined;
@@ -233,14 +236,9 @@ export function statusCode(m: Msg): number {
 }
 
 /**
- * Header map of a delivered message (first value per name). Parses the raw header block when the
- * client exposes it: `MsgHdrs` builds canonical keys and copies its key list on every call, which
- * is most of the per-message client cost for a task with a handful of headers.
- */
-/**
  * Headers whose values repeat across messages (task name, producer, content type, flags): shared
- * strings, so the decoded task a running task keeps holds no copies of its own. (The parsed header
- * map itself is dropped while the task runs: `releaseHeaders`.)
+ * strings, so the decoded task a running task keeps holds no copies of its own. (The parsed headers
+ * themselves are dropped while the task runs: `releaseHeaders`.)
  */
 const INTERNED_VALUES: ReadonlySet<string> = new Set([H.task, H.origin, H.lang, H.contentType, H.ignoreResult, H.retries, H.priority, H.timelimit, H.keyId, H.encryption]);
 /** Bounded: a producer naming many distinct values only empties the cache now and then. */
@@ -279,8 +277,39 @@ function knownName(s: string, from: number, to: number): number {
   return -1;
 }
 
+/**
+ * Header map of a delivered message (first value per name). Parses the raw header block when the
+ * client exposes it: `MsgHdrs` builds canonical keys and copies its key list on every call, which
+ * is most of the per-message client cost for a task with a handful of headers.
+ */
 export function readHeaders(m: Msg): Map<string, string> {
+  const h = new HeaderPairs();
+  readHeaderPairs(m, h);
   const out = new Map<string, string>();
+  for (let k = 0; k < h.names.length; k++) out.set(h.names[k] as string, h.values[k] as string);
+  return out;
+}
+
+/**
+ * A message's headers as two parallel arrays (first value per name, in block order). A task has a
+ * handful of headers, each looked up once: a scan of a few constant strings costs less than
+ * building a `Map` for them.
+ */
+export class HeaderPairs {
+  readonly names: string[] = [];
+  readonly values: string[] = [];
+  get(name: string): string | undefined {
+    const k = this.names.indexOf(name);
+    return k < 0 ? undefined : this.values[k];
+  }
+  add(name: string, value: string): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+}
+
+/** Fill `out` (empty) with the headers of `m`, as {@link readHeaders} reads them. */
+export function readHeaderPairs(m: Msg, out: HeaderPairs): void {
   const raw = m as unknown as { _msg?: { hdr?: number }; _rdata?: Uint8Array };
   const len = raw._msg?.hdr ?? -1;
   const data = raw._rdata;
@@ -297,7 +326,7 @@ export function readHeaders(m: Msg): Map<string, string> {
       if (colon > i && colon < stop) {
         const known = knownName(s, i, colon);
         const k = known >= 0 ? (KNOWN_NAMES[known] as string) : s.slice(i, colon);
-        if (!out.has(k)) {
+        if (!out.names.includes(k)) {
           // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
           // ASCII at both ends); anything else is trimmed as before.
           let from = colon + 1;
@@ -312,14 +341,14 @@ export function readHeaders(m: Msg): Map<string, string> {
               if (v.length <= 200) lastKnownValue[known] = v;
             }
           } else v = plain ? s.slice(from, stop) : s.slice(from, stop).trim();
-          out.set(k, v);
+          out.add(k, v);
         }
       }
       i = stop + 2;
     }
-    return out;
+    return;
   }
-  return fromMsgHdrs(m, out);
+  fromMsgHdrs(m, out);
 }
 
 /** A printable ASCII character other than space: never removed by `trim()`. */
@@ -327,10 +356,9 @@ function isPlain(c: number): boolean {
   return c > 0x20 && c < 0x7f;
 }
 
-function fromMsgHdrs(m: Msg, out: Map<string, string>): Map<string, string> {
+function fromMsgHdrs(m: Msg, out: HeaderPairs): void {
   const h = m.headers;
-  if (h) for (const [k, v] of h) if (v[0] !== undefined && !out.has(k)) out.set(k, v[0]);
-  return out;
+  if (h) for (const [k, v] of h) if (v[0] !== undefined && !out.names.includes(k)) out.add(k, v[0]);
 }
 
 // Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and
