@@ -322,7 +322,7 @@ export class Publisher {
       if (extra?.rootId) m.rootId = extra.rootId;
       if (extra?.parentId) m.parentId = extra.parentId;
       if (extra?.group) m.group = extra.group;
-      encoded = encodeTaskWithBody(m, body ?? encodeTaskBody(m, this.#h.codec, this.#h.options.maxPayloadBytes), this.#h.codec);
+      encoded = encodeTaskWithBody(m, body ?? encodeTaskBody(m, this.#h.codec, this.#h.options.maxPayloadBytes), this.#h.codec, true);
       // Signed (and encrypted) last: the signature covers the queue and the final headers.
       if (this.#h.security) encoded = this.#h.security.signTask(queue, encoded);
     } catch (err) {

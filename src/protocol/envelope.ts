@@ -75,6 +75,12 @@ export interface EncodedTask {
   id: string;
   headers: Record<string, string>;
   body: Uint8Array;
+  /**
+   * Size of `headers` as {@link checkHeaderSize} counts it, when the encoder counted it: a hint
+   * that spares the transport counting again. Code that changes `headers` makes a new
+   * `EncodedTask` without it.
+   */
+  headerBytes?: number;
 }
 
 /** Default maximum body size: 1 MiB. */
@@ -130,11 +136,13 @@ export function encodeTaskBody(m: Pick<NewTaskMessage, 'task' | 'args' | 'kwargs
 
 /**
  * A task message around a body from {@link encodeTaskBody} of the same `m`: the headers, checked.
+ * @param ownHeaders - `m.headers` is a fresh record the caller gives up: it is filled in place
+ * rather than copied (the publisher's, per publish)
  * @throws HeadersTooLargeError when the headers exceed `MAX_HEADER_BYTES` (8 KiB, limits.ts).
  */
-export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: Codec): EncodedTask {
+export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: Codec, ownHeaders = false): EncodedTask {
   const id = m.id ?? newTaskId();
-  const headers: Record<string, string> = m.headers ? copyRecord(m.headers) : {};
+  const headers: Record<string, string> = m.headers ? (ownHeaders ? m.headers : copyRecord(m.headers)) : {};
   headers[H.task] = m.task;
   headers[H.id] = id;
   if (m.rootId && m.rootId !== id) headers[H.rootId] = m.rootId;
@@ -153,8 +161,8 @@ export function encodeTaskWithBody(m: NewTaskMessage, body: Uint8Array, codec: C
   if (m.idempotencyKey) headers[H.idempotencyKey] = m.idempotencyKey;
   headers[H.contentType] = codec.contentType;
   headers[H.msgId] = id;
-  checkHeaderSize(m.task, headers);
-  return { id, headers, body };
+  const headerBytes = checkHeaderSize(m.task, headers);
+  return { id, headers, body, headerBytes };
 }
 
 function workflowList(v: unknown, where: string): WorkflowJSON[] | null {

@@ -90,11 +90,13 @@ function isContainer(v: unknown): v is object {
 }
 
 /**
- * Check the total size of a message's headers.
+ * Check the total size of a message's headers, counted as `name: value\r\n` each (UTF-16 units).
+ * @returns the size
  * @throws HeadersTooLargeError naming the task, the size and the limit.
  */
-export function checkHeaderSize(task: string, headers: Record<string, string>, limit = MAX_HEADER_BYTES): void {
+export function checkHeaderSize(task: string, headers: Record<string, string>, limit = MAX_HEADER_BYTES): number {
   let size = 0;
   for (const k in headers) size += k.length + (headers[k] as string).length + 4;
   if (size > limit) throw new HeadersTooLargeError(task, size, limit);
+  return size;
 }

@@ -204,7 +204,7 @@ export class NatsTransport implements Transport {
     const tooLarge = this.#sizeError(task);
     if (tooLarge) return Promise.reject(tooLarge);
     // The PubAck is not part of the contract: resolving with it saves a promise per publish.
-    return pub.publish(this.#taskSubject(queue), task.body, task.headers) as Promise<unknown> as Promise<void>;
+    return pub.publish(this.#taskSubject(queue), task.body, task.headers, task.headerBytes) as Promise<unknown> as Promise<void>;
   }
 
   /**
@@ -224,8 +224,11 @@ export class NatsTransport implements Transport {
   }
 
   #sizeError(task: EncodedTask): PayloadTooLargeError | undefined {
-    let headerBytes = 0;
-    for (const k in task.headers) headerBytes += k.length + (task.headers[k] as string).length + 4;
+    let headerBytes = task.headerBytes;
+    if (headerBytes === undefined) {
+      headerBytes = 0;
+      for (const k in task.headers) headerBytes += k.length + (task.headers[k] as string).length + 4;
+    }
     const max = this.maxBodyBytes(headerBytes);
     if (task.body.length <= max) return undefined;
     return new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`);

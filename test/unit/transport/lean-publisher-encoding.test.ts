@@ -41,6 +41,17 @@ test('blocks written earlier keep their bytes while later ones fill the slab and
   for (const { h, b } of blocks) assert.deepEqual(Buffer.from(b), reference(h));
 });
 
+test('a size hint from the encoder is only a hint: too small or too large, the bytes are the same', () => {
+  const counted = (h: Record<string, string>) => Object.entries(h).reduce((n, [k, v]) => n + k.length + v.length + 4, 0);
+  const hinted = (h: Record<string, string>, hint: number) => Buffer.from((encodedHeaders(h, hint) as unknown as { encode(): Uint8Array }).encode());
+  for (let i = 0; i < 3_000; i++) {
+    // Sizes that cross slab boundaries at every offset; every hint wrong in one of three ways.
+    const h = { task: 'noop', id: `task-${i}`, 'x-pad': 'p'.repeat((i * 37) % 900) };
+    const hint = [counted(h), 0, counted(h) * 2][i % 3] as number;
+    assert.deepEqual(hinted(h, hint), reference(h), `block ${i} with hint ${hint}`);
+  }
+});
+
 test('the common PubAck is read from its bytes; every other form is left to JSON.parse', () => {
   assert.deepEqual(plainPubAck(enc.encode('{"stream":"shop-tasks","seq":123456}')), { stream: 'shop-tasks', seq: 123456, duplicate: false });
   assert.deepEqual(plainPubAck(enc.encode('{"stream":"KV_shop-results","seq":0}')), { stream: 'KV_shop-results', seq: 0, duplicate: false });
