@@ -290,21 +290,36 @@ export function readHeaders(m: Msg): Map<string, string> {
   return out;
 }
 
+/** Headers past which {@link HeaderPairs} keeps an index: a hostile block may carry thousands. */
+const INDEX_FROM = 16;
+
 /**
  * A message's headers as two parallel arrays (first value per name, in block order). A task has a
  * handful of headers, each looked up once: a scan of a few constant strings costs less than
- * building a `Map` for them.
+ * building a `Map` for them. Past {@link INDEX_FROM} headers, lookups go through a `Map`, so a
+ * block of many headers costs linear time, not quadratic.
  */
 export class HeaderPairs {
   readonly names: string[] = [];
   readonly values: string[] = [];
+  #index: Map<string, number> | undefined;
   get(name: string): string | undefined {
-    const k = this.names.indexOf(name);
+    const k = this.#find(name);
     return k < 0 ? undefined : this.values[k];
   }
+  /** Add a header; a name already present keeps its first value. */
   add(name: string, value: string): void {
+    if (this.#find(name) >= 0) return;
+    if (this.#index !== undefined) this.#index.set(name, this.names.length);
+    else if (this.names.length >= INDEX_FROM) {
+      this.#index = new Map(this.names.map((n, k) => [n, k]));
+      this.#index.set(name, this.names.length);
+    }
     this.names.push(name);
     this.values.push(value);
+  }
+  #find(name: string): number {
+    return this.#index !== undefined ? (this.#index.get(name) ?? -1) : this.names.indexOf(name);
   }
 }
 
@@ -326,7 +341,7 @@ export function readHeaderPairs(m: Msg, out: HeaderPairs): void {
       if (colon > i && colon < stop) {
         const known = knownName(s, i, colon);
         const k = known >= 0 ? (KNOWN_NAMES[known] as string) : s.slice(i, colon);
-        if (!out.names.includes(k)) {
+        if (out.get(k) === undefined) {
           // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
           // ASCII at both ends); anything else is trimmed as before.
           let from = colon + 1;
@@ -358,7 +373,7 @@ function isPlain(c: number): boolean {
 
 function fromMsgHdrs(m: Msg, out: HeaderPairs): void {
   const h = m.headers;
-  if (h) for (const [k, v] of h) if (v[0] !== undefined && !out.names.includes(k)) out.add(k, v[0]);
+  if (h) for (const [k, v] of h) if (v[0] !== undefined) out.add(k, v[0]);
 }
 
 // Acks of one event-loop turn leave in one socket write: tasks finish in different microtasks, and

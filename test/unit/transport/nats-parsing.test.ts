@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Msg } from '@nats-io/transport-node';
 import { parseAckDelivery, parseAckSubject } from '../../../src/transport/nats/ack-subject.ts';
-import { readHeaders } from '../../../src/transport/nats/pull-subscription.ts';
+import { HeaderPairs, readHeaders } from '../../../src/transport/nats/pull-subscription.ts';
 
 /** The straightforward reading the parser replaces. */
 function reference(subject: string) {
@@ -140,5 +140,30 @@ test('header values of known names are right from message to message (values reu
     const want = new Map<string, string>();
     for (const [k, v] of lines) if (!want.has(k)) want.set(k, v.trim());
     assert.deepEqual([...readHeaders(rawMessage(block))], [...want]);
+  }
+});
+
+test('a block of many headers: every one read, the first of a repeated name kept, before and after the lookup index starts', () => {
+  const lines: Array<[string, string]> = [];
+  for (let i = 0; i < 3_000; i++) lines.push([`x-${i % 2_000}`, `v${i}`]); // names 0..999 appear twice
+  lines.splice(5, 0, ['x-3', 'early duplicate'], ['task', 'shop.add']);
+  const block = 'NATS/1.0\r\n' + lines.map(([k, v]) => `${k}: ${v}`).join('\r\n') + '\r\n\r\n';
+  const want = new Map<string, string>();
+  for (const [k, v] of lines) if (!want.has(k)) want.set(k, v);
+  const got = readHeaders(rawMessage(block));
+  assert.equal(got.size, 2_001);
+  assert.deepEqual([...got], [...want]);
+  assert.equal(got.get('x-3'), 'v3');
+  assert.equal(got.get('x-1999'), 'v1999');
+});
+
+test('HeaderPairs: first value per name, the same answers with or without its index', () => {
+  for (const count of [3, 16, 17, 200]) {
+    const h = new HeaderPairs();
+    for (let i = 0; i < count; i++) h.add(`n${i}`, `first ${i}`);
+    for (let i = 0; i < count; i++) h.add(`n${i}`, `second ${i}`);
+    assert.equal(h.names.length, count);
+    for (let i = 0; i < count; i++) assert.equal(h.get(`n${i}`), `first ${i}`);
+    assert.equal(h.get('absent'), undefined);
   }
 });
