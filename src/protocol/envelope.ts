@@ -253,14 +253,22 @@ export const MAX_DECODED_HEADER_BYTES = 16 * 1024;
  * @throws DecodeError naming the size and the limit.
  */
 export function checkMessageSize(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array, limits: DecodeLimits = {}): void {
-  const maxBody = limits.maxBodyBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-  if (body.length > maxBody) throw new DecodeError(`body of ${body.length} bytes exceeds maxPayloadBytes (${maxBody})`);
+  checkBodySize(body, limits);
   const maxHeaders = limits.maxHeaderBytes ?? MAX_DECODED_HEADER_BYTES;
   let size = 0;
-  for (const k of headerNames) {
-    size += k.length + (get(k)?.length ?? 0) + 4;
-    if (size > maxHeaders) throw new DecodeError(`headers exceed ${maxHeaders} bytes`);
-  }
+  for (const k of headerNames) size = countHeader(size, k, get(k), maxHeaders);
+}
+
+function checkBodySize(body: Uint8Array, limits: DecodeLimits | undefined): void {
+  const maxBody = limits?.maxBodyBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+  if (body.length > maxBody) throw new DecodeError(`body of ${body.length} bytes exceeds maxPayloadBytes (${maxBody})`);
+}
+
+/** `size` with the header `k: v` counted (`name: value\r\n`); throws past `max`. */
+function countHeader(size: number, k: string, v: string | undefined, max: number): number {
+  const total = size + k.length + (v?.length ?? 0) + 4;
+  if (total > max) throw new DecodeError(`headers exceed ${max} bytes`);
+  return total;
 }
 
 /**
@@ -273,8 +281,7 @@ export function checkMessageSize(get: HeaderLookup, headerNames: Iterable<string
  * bytes (test/fuzz).
  */
 export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, body: Uint8Array, limits?: DecodeLimits): TaskMessage {
-  const maxBody = limits?.maxBodyBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-  if (body.length > maxBody) throw new DecodeError(`body of ${body.length} bytes exceeds maxPayloadBytes (${maxBody})`);
+  checkBodySize(body, limits);
   const maxHeaders = limits?.maxHeaderBytes ?? MAX_DECODED_HEADER_BYTES;
   // One pass over the headers: their size is checked as they are read, and each is looked up once
   // (not once per protocol name, most of which a message does not carry).
@@ -287,8 +294,7 @@ export function decodeTask(get: HeaderLookup, headerNames: Iterable<string>, bod
   const headers: Record<string, string> = {};
   for (const k of headerNames) {
     const v = get(k);
-    size += k.length + (v?.length ?? 0) + 4;
-    if (size > maxHeaders) throw new DecodeError(`headers exceed ${maxHeaders} bytes`);
+    size = countHeader(size, k, v, maxHeaders);
     if (v === undefined) continue;
     switch (k) {
       case H.id: rawId = v; break;
