@@ -341,23 +341,21 @@ export function readHeaderPairs(m: Msg, out: HeaderPairs): void {
       if (colon > i && colon < stop) {
         const known = knownName(s, i, colon);
         const k = known >= 0 ? (KNOWN_NAMES[known] as string) : s.slice(i, colon);
-        if (out.get(k) === undefined) {
-          // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
-          // ASCII at both ends); anything else is trimmed as before.
-          let from = colon + 1;
-          while (from < stop && s.charCodeAt(from) === 0x20) from++;
-          const plain = from === stop || (isPlain(s.charCodeAt(from)) && isPlain(s.charCodeAt(stop - 1)));
-          let v: string;
-          if (known >= 0 && KNOWN_INTERNED[known] === true) {
-            const last = lastKnownValue[known];
-            if (plain && last !== undefined && last.length === stop - from && s.startsWith(last, from)) v = last;
-            else {
-              v = internValue(plain ? s.slice(from, stop) : s.slice(from, stop).trim());
-              if (v.length <= 200) lastKnownValue[known] = v;
-            }
-          } else v = plain ? s.slice(from, stop) : s.slice(from, stop).trim();
-          out.add(k, v);
-        }
+        // The value as `trim()` gives it, sliced once in the usual case (`: value`, printable
+        // ASCII at both ends); anything else is trimmed as before.
+        let from = colon + 1;
+        while (from < stop && s.charCodeAt(from) === 0x20) from++;
+        const plain = from === stop || (isPlain(s.charCodeAt(from)) && isPlain(s.charCodeAt(stop - 1)));
+        let v: string;
+        if (known >= 0 && KNOWN_INTERNED[known] === true) {
+          const last = lastKnownValue[known];
+          if (plain && last !== undefined && last.length === stop - from && s.startsWith(last, from)) v = last;
+          else {
+            v = internValue(plain ? s.slice(from, stop) : s.slice(from, stop).trim());
+            if (v.length <= 200) lastKnownValue[known] = v;
+          }
+        } else v = plain ? s.slice(from, stop) : s.slice(from, stop).trim();
+        out.add(k, v); // the first value of a repeated name is kept
       }
       i = stop + 2;
     }
