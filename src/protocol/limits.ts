@@ -89,14 +89,20 @@ function isContainer(v: unknown): v is object {
   return proto === Object.prototype || proto === null;
 }
 
+/** Size of `headers` counted as `name: value\r\n` each (UTF-16 units): what the header limits bound. */
+export function headerBytes(headers: Record<string, string>): number {
+  let size = 0;
+  for (const k in headers) size += k.length + (headers[k] as string).length + 4;
+  return size;
+}
+
 /**
  * Check the total size of a message's headers, counted as `name: value\r\n` each (UTF-16 units).
  * @returns the size
  * @throws HeadersTooLargeError naming the task, the size and the limit.
  */
 export function checkHeaderSize(task: string, headers: Record<string, string>, limit = MAX_HEADER_BYTES): number {
-  let size = 0;
-  for (const k in headers) size += k.length + (headers[k] as string).length + 4;
+  const size = headerBytes(headers);
   if (size > limit) throw new HeadersTooLargeError(task, size, limit);
   return size;
 }

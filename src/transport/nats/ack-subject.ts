@@ -36,8 +36,8 @@ export function digits(s: string, from: number, to: number): number {
 /**
  * Parse `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>` (9 tokens, 2.9) or the
  * 2.10+ form with domain and account hash (`$JS.ACK.<domain>.<hash>.<stream>...`, 11–12 tokens).
- * It runs for every delivered message: the numbers are read in place, and only the stream, the
- * consumer and the timestamp become strings.
+ * The numbers are read in place, and only the stream, the consumer and the timestamp become
+ * strings. (A worker's deliveries go through {@link parseAckDelivery}, which reads less.)
  */
 export function parseAckSubject(subject: string): AckSubjectInfo {
   const n = scanDots(subject);

@@ -2,6 +2,7 @@ import type { Msg, MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { ClosedError, PublishError, QueueFullError, RevisionMismatchError, TimeoutError } from '../../errors.ts';
 import { digits } from './ack-subject.ts';
 import { FrameBatch, type ProtocolSink, frameBytes, protocolSink } from './frames.ts';
+import { headerBytes } from '../../protocol/limits.ts';
 
 /** Options of {@link LeanPublisher}. */
 export interface LeanPublisherOptions {
@@ -129,8 +130,8 @@ export class LeanPublisher {
    * Publish and resolve with the PubAck. Waits for room when the window is full.
    * @throws QueueFullError, RevisionMismatchError, PublishError, TimeoutError
    */
-  publish(subject: string, data: Uint8Array, headers?: Record<string, string>, headerBytes?: number): Promise<PubAck> {
-    return this.#send(subject, data, headers, false, headerBytes) as Promise<PubAck>;
+  publish(subject: string, data: Uint8Array, headers?: Record<string, string>, headerSize?: number): Promise<PubAck> {
+    return this.#send(subject, data, headers, false, headerSize) as Promise<PubAck>;
   }
 
   /**
@@ -141,11 +142,11 @@ export class LeanPublisher {
     return this.#send(subject, data, undefined, true) as Promise<Msg>;
   }
 
-  #send(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean, headerBytes?: number): Promise<PubAck | Msg> {
+  #send(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean, headerSize?: number): Promise<PubAck | Msg> {
     if (this.#closed) return Promise.reject(new ClosedError('publisher is closed'));
     // Synchronous up to the socket write unless the window is full (then wait for room).
-    if (this.#pending.size >= this.#window) return this.#sendWhenRoom(subject, data, headers, raw, headerBytes);
-    const h = headers ? (encodedHeaders(headers, headerBytes) as unknown as EncodedHeaders) : undefined;
+    if (this.#pending.size >= this.#window) return this.#sendWhenRoom(subject, data, headers, raw, headerSize);
+    const h = headers ? (encodedHeaders(headers, headerSize) as unknown as EncodedHeaders) : undefined;
     return new Promise<PubAck | Msg>((resolve, reject) => {
       const id = ++this.#seq;
       const now = Date.now();
@@ -212,12 +213,12 @@ export class LeanPublisher {
     }
   }
 
-  async #sendWhenRoom(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean, headerBytes?: number): Promise<PubAck | Msg> {
+  async #sendWhenRoom(subject: string, data: Uint8Array, headers: Record<string, string> | undefined, raw: boolean, headerSize?: number): Promise<PubAck | Msg> {
     while (this.#pending.size >= this.#window) {
       await new Promise<void>((r) => this.#roomWaiters.push(r));
       if (this.#closed) throw new ClosedError('publisher is closed');
     }
-    return this.#send(subject, data, headers, raw, headerBytes);
+    return this.#send(subject, data, headers, raw, headerSize);
   }
 
   #wake(): void {
@@ -279,13 +280,11 @@ let slabUsed = 0;
  * a publish allocates one view and no string: building the block as a string and encoding it cost
  * ~1 KB of garbage per publish (an eighth of a bulk producer's allocations). A slab is dropped when
  * its last view is (after the PubAcks). Anything else goes through `Buffer.from`.
- * @param headerBytes - their size as `checkHeaderSize` counts it, when the caller has it (a hint:
+ * @param size - their size as `headerBytes` counts it, when the caller has it (a hint:
  * a wrong one costs a slower path, never wrong bytes)
  */
-export function encodedHeaders(headers: Record<string, string>, headerBytes?: number): MsgHdrs {
-  let len = 12; // "NATS/1.0" and the closing "\r\n\r\n"
-  if (headerBytes !== undefined) len += headerBytes;
-  else for (const k in headers) len += k.length + (headers[k] as string).length + 4;
+export function encodedHeaders(headers: Record<string, string>, size?: number): MsgHdrs {
+  const len = 12 + (size ?? headerBytes(headers)); // "NATS/1.0" and the closing "\r\n\r\n"
   if (len > SLAB_BYTES >> 3) return encodedHeadersSlow(headers);
   if (slabUsed + len > SLAB_BYTES) {
     slab = new Uint8Array(SLAB_BYTES);

@@ -3,6 +3,7 @@ import { type NatsConnection, connect, createInbox } from '@nats-io/transport-no
 import { type ResolvedNatsSecurityOptions, connectError, connectSecurity, permissionError } from './nats-auth.ts';
 import { PayloadTooLargeError } from '../../errors.ts';
 import type { EncodedTask } from '../../protocol/envelope.ts';
+import { headerBytes } from '../../protocol/limits.ts';
 import { taskStreamName, taskSubject, validateToken } from '../../protocol/names.ts';
 import type {
   BlobBucketOptions,
@@ -224,12 +225,7 @@ export class NatsTransport implements Transport {
   }
 
   #sizeError(task: EncodedTask): PayloadTooLargeError | undefined {
-    let headerBytes = task.headerBytes;
-    if (headerBytes === undefined) {
-      headerBytes = 0;
-      for (const k in task.headers) headerBytes += k.length + (task.headers[k] as string).length + 4;
-    }
-    const max = this.maxBodyBytes(headerBytes);
+    const max = this.maxBodyBytes(task.headerBytes ?? headerBytes(task.headers));
     if (task.body.length <= max) return undefined;
     return new PayloadTooLargeError(task.body.length, max, `the broker accepts at most ${max} bytes of body with these headers`);
   }
