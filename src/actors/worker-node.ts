@@ -92,7 +92,7 @@ export class WorkerNode implements ControlTarget {
   /** Counters of the executor (succeeded, failed, retried, dead-lettered, ...) and slots in use. */
   stats(): ExecutorStats & { slotsUsed: number } {
     const s = this.#executor?.stats ?? { succeeded: 0, failed: 0, retried: 0, deadLettered: 0, skipped: 0, rejected: 0, returned: 0, active: 0 };
-    return { ...s, slotsUsed: this.#slots.used };
+    return Object.assign({}, s, { slotsUsed: this.#slots.used });
   }
 
   #scheduler: Scheduler | undefined;

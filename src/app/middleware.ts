@@ -151,7 +151,9 @@ export class MiddlewareStack implements ExecutionMiddleware {
           fn: async (input, next) => {
             for (const m of ms) observe(m.beforePublish?.bind(m), () => input, this.log, `${m.name}.beforePublish`);
             const out = await next(input);
-            for (const m of ms) observe(m.afterPublish?.bind(m), () => ({ ...input, taskId: out.taskId }), this.log, `${m.name}.afterPublish`);
+            // Written out, not `{ ...input, taskId }` (a hidden class per publish in V8: see postrunEvent in the executor).
+            const after = () => ({ task: input.task, args: input.args, options: input.options, taskId: out.taskId });
+            for (const m of ms) observe(m.afterPublish?.bind(m), after, this.log, `${m.name}.afterPublish`);
             return out;
           },
         });

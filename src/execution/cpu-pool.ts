@@ -407,7 +407,7 @@ export class CpuPool {
         if (m.recycle) this.#onRecycle(m.recycle);
       }
       else if (m.t === 'state') this.#callHook(taskName, () => hooks.onState?.(m.state, m.meta));
-      else this.#callHook(taskName, () => this.options.logger[m.level](m.msg, { ...m.fields, taskId: ctx.id, task: taskName }));
+      else this.#callHook(taskName, () => this.options.logger[m.level](m.msg, Object.assign({}, m.fields, { taskId: ctx.id, task: taskName })));
     };
     port1.on('message', onMessage);
     const { signal } = hooks;

@@ -156,7 +156,7 @@ export class ChordJoins {
         list = [];
         this.#pending.set(key, list);
       }
-      list.push({ ...item, resolve, reject });
+      list.push(Object.assign({}, item, { resolve, reject }));
       void this.#drain(key, size);
     });
   }

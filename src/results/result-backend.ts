@@ -127,7 +127,7 @@ export class KvResultBackend implements ResultBackend {
     return {
       write: async (record) => {
         if (closed) return closed;
-        const bytes = this.codec.encode(attempt && record.attempt === undefined ? { ...record, attempt } : record);
+        const bytes = this.codec.encode(attempt && record.attempt === undefined ? Object.assign({}, record, { attempt }) : record);
         for (let i = 0; i < MAX_FENCE_ATTEMPTS; i++) {
           try {
             rev = await this.kv.put(taskId, bytes, { expectRevision: rev ?? 0 });
