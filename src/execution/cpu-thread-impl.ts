@@ -130,8 +130,22 @@ async function runTask(req: CpuRunRequest): Promise<void> {
     if (!def) {
       outcome = { ok: false, error: serializeError(new NotRegisteredError(taskName)) };
     } else {
+      // Every field written out: `{ ...req.ctx, signal, ... }` gives each task's context a hidden
+      // class of its own in V8 (see postrunEvent in the executor). A field added to
+      // TaskContextData must be added here too (the unit test of the CPU context checks the keys).
+      const c = req.ctx;
       const ctx: TaskContext = {
-        ...req.ctx,
+        id: c.id,
+        name: c.name,
+        retries: c.retries,
+        attempt: c.attempt,
+        idempotencyKey: c.idempotencyKey,
+        rootId: c.rootId,
+        parentId: c.parentId,
+        headers: c.headers,
+        hostname: c.hostname,
+        delivery: c.delivery,
+        traceparent: c.traceparent,
         signal: controller.signal,
         progress: async (meta) => port.postMessage({ t: 'state', state: 'PROGRESS', meta } satisfies FromThreadMessage),
         updateState: (state, meta) => {

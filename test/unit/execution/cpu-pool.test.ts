@@ -115,6 +115,16 @@ describe('CpuPool', () => {
     assert.deepEqual(outcome, { ok: true, value: { fib: 6765, echo, taskId: 't-fib' } });
   });
 
+  it('gives the task every data field of its context, and its functions', async () => {
+    const given: TaskContextData = { ...ctxData('t-ctx', 'ctxData'), traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' };
+    const outcome = await pool.run('ctxData', [], given);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome));
+    const value = (outcome as { ok: true; value: { data: TaskContextData; functions: string[]; aborted: boolean } }).value;
+    assert.deepEqual(value.data, given);
+    assert.deepEqual(value.functions, ['function', 'function', 'function', 'function']);
+    assert.equal(value.aborted, false);
+  });
+
   it('returns a thrown error with name, message, code, stack and cause', async () => {
     const error = failure(await pool.run('fail', ['bad input'], ctxData('t-fail', 'fail')));
     assert.equal(error.name, 'FixtureError');
