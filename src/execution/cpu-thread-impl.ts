@@ -226,7 +226,7 @@ function postOutcome(port: MessagePort, taskName: string, outcome: TaskOutcome, 
 /** The error's `data` (and its causes' data) is the only part that may not clone; drop it. */
 function withoutData(e: SerializedError): SerializedError {
   const { data: _data, cause, ...rest } = e;
-  return cause ? { ...rest, cause: withoutData(cause) } : rest;
+  return cause ? Object.assign(rest, { cause: withoutData(cause) }) : rest;
 }
 
 function portLogger(port: MessagePort): TaskLogger {

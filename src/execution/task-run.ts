@@ -212,9 +212,7 @@ export class TaskRun implements TaskContext {
 
   /** The serialisable part of the context (for CPU threads). */
   data(): TaskContextData {
-    const tp = this.traceparent;
     return {
-      ...(tp ? { traceparent: tp } : {}),
       id: this.id,
       name: this.name,
       retries: this.retries,
@@ -225,6 +223,7 @@ export class TaskRun implements TaskContext {
       headers: this.headers,
       hostname: this.hostname,
       delivery: this.delivery,
+      traceparent: this.traceparent,
     };
   }
 }

@@ -87,12 +87,12 @@ export class KvResultBackend implements ResultBackend {
     const name = `${record.taskId}/${a ? `${a.sequence}.${a.delivery}` : randomUUID()}`;
     const info = await blobs.put(name, bytes);
     const resultRef: ResultRef = { bucket: blobs.bucket, name, size: info.size, digest: info.digest, contentType: this.codec.contentType };
-    return { ...record, result: null, resultRef };
+    return Object.assign({}, record, { result: null, resultRef });
   }
 
   async resolve(record: ResultRecord): Promise<ResultRecord> {
     if (!record.resultRef) return record;
-    return { ...record, result: await readBlobValue(await this.#blobStore(), record.resultRef) };
+    return Object.assign({}, record, { result: await readBlobValue(await this.#blobStore(), record.resultRef) });
   }
 
   resolveArgs(args: unknown[]): Promise<unknown[]> {

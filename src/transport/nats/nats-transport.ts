@@ -184,7 +184,7 @@ export class NatsTransport implements Transport {
 
   /** {@link ensureStream} with this transport's replicas, update policy and warnings. */
   #ensureStream(jsm: JetStreamManager, cfg: Parameters<typeof ensureStream>[1]): Promise<void> {
-    return ensureStream(jsm, { ...cfg, num_replicas: this.#o.replicas ?? 1 }, this.#o.updateExisting !== false, this.#o.onWarning);
+    return ensureStream(jsm, Object.assign({}, cfg, { num_replicas: this.#o.replicas ?? 1 }), this.#o.updateExisting !== false, this.#o.onWarning);
   }
 
   #limits(): TaskStreamLimits {
