@@ -45,10 +45,10 @@ export function decodeEventBatch(body: unknown, worker: string): CeleriacEvent[]
   for (const t of body) {
     if (!Array.isArray(t) || typeof t[0] !== 'string' || typeof t[1] !== 'number') continue;
     // The fields come after the known ones, which are then set again: a field of the same name
-    // does not override them. Not `{ ...fields, type, at, worker }`: V8 gives every object built that way a hidden
-    // class of its own (see postrunEvent in the executor). Not Object.assign either: a spread
-    // copies a `__proto__` field of a received event as a plain property instead of calling the
-    // prototype setter.
+    // does not override them. Not `{ ...fields, type, at, worker }`: V8 gives every object built
+    // that way a hidden class of its own (see postrunEvent in the executor). Not Object.assign
+    // either: a spread copies a `__proto__` field of a received event as a plain property instead
+    // of calling the prototype setter.
     const e: CeleriacEvent = { type: t[0] as EventType, at: t[1], worker, ...(t[4] as Record<string, unknown> | undefined) };
     e.type = t[0] as EventType;
     e.at = t[1];

@@ -40,7 +40,7 @@ type RunState = RunOutcomeState | 'RETURNED';
  * `{ ...event, state }`: in optimized code, V8 (Node 20) gives every object built by a spread
  * followed by a new property a hidden class of its own, allocated in old space. Once per task,
  * those classes kept the task's young objects alive through scavenges until the next full GC:
- * ~1.7 MB promoted per scavenge, scavenges ~6× longer and a mark-compact every second in the
+ * ~1.7 MB promoted per scavenge, scavenges ~5× longer and a mark-compact every second in the
  * latency bench's worker (docs/bench/latency.md, tenth session).
  */
 function postrunEvent(event: TaskEvent, state: RunOutcomeState): TaskEvent & { state: RunOutcomeState } {

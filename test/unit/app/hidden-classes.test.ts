@@ -3,7 +3,7 @@
  * Node 20 gives every object built as `{ ...x, newField }` a map of its own, allocated in old
  * space; once per task that kept the task's young objects alive through scavenges until the next
  * full GC (the worker of the latency bench promoted ~1.7 MB per scavenge, and its scavenges took
- * ~6× longer, as soon as a `postrun` observer was registered). These tests run the hot paths long
+ * ~5× longer, as soon as a `postrun` observer was registered). These tests run the hot paths long
  * enough to be optimized and compare the maps of the last objects they built.
  */
 import assert from 'node:assert/strict';
