@@ -13,7 +13,7 @@ import { AttemptLedger } from '../results/attempt-ledger.ts';
 import { ChordJoins } from '../results/chord-join.ts';
 import { KvResultBackend, type ResultBackend } from '../results/result-backend.ts';
 import { RECORD_ROOM_BYTES } from '../results/result-ref.ts';
-import { ResultRouter } from '../results/result-router.ts';
+import { MAX_ROUTED_RECORD_BYTES, ResultRouter } from '../results/result-router.ts';
 import { Revocations } from '../results/revocations.ts';
 import type { ResultRecord } from '../results/states.ts';
 import { MemoryTransport } from '../transport/memory/memory-transport.ts';
@@ -22,6 +22,9 @@ import type { ResolvedAppOptions } from './app-options.ts';
 import { createTransport } from './app-transport.ts';
 import type { MessageSecurity } from './message-security.ts';
 import { signedKv } from './signed-kv.ts';
+
+/** The body of a routed-result notice (the record is too big to route). */
+const EMPTY = new Uint8Array(0);
 
 /** What the connection reads from its app, at each use (`configure()` may replace them until the first). */
 export interface AppConnectionHost {
@@ -132,7 +135,9 @@ export class AppConnection {
 
   /** Send a terminal record to a client's reply subject. */
   notifyResult(replyTo: string, taskId: string, record: ResultRecord): void {
-    this.transport().notify(replyTo, { id: taskId }, this.#h.codec.encode(record));
+    const bytes = this.#h.codec.encode(record);
+    // A big record is announced, not sent: the client reads it from the bucket if it wants it.
+    this.transport().notify(replyTo, { id: taskId }, bytes.length > MAX_ROUTED_RECORD_BYTES ? EMPTY : bytes);
   }
 
   #revocations: Promise<Revocations> | undefined;

@@ -246,11 +246,17 @@ export class Publisher {
     return resolveTaskOptions(fallbackQueue && name.startsWith('celeriac.') ? { queue: fallbackQueue } : undefined, this.#h.options.defaultQueue);
   }
 
-  /** Results are routed back to this client (reply_to) when they go to the broker's bucket and no reply_to was inherited. */
+  /**
+   * Results are routed back to this client (reply_to) when they go to the broker's bucket, no
+   * reply_to was inherited, and the router is accepting (it pauses while this client leaves its
+   * results unclaimed: their `get()` reads the bucket).
+   */
   #routerFor(taskOptions: ResolvedTaskOptions, options: ApplyOptions | undefined, extra: PublishExtra | undefined): ResultRouter | undefined {
     if (extra?.replyTo !== undefined) return undefined;
     const ignoreResult = options?.ignoreResult ?? taskOptions.ignoreResult;
-    return !ignoreResult && this.#h.options.resultBackend === 'broker' ? this.#h.router() : undefined;
+    if (ignoreResult || this.#h.options.resultBackend !== 'broker') return undefined;
+    const router = this.#h.router();
+    return router.accepting ? router : undefined;
   }
 
   #prepare(

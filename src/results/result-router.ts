@@ -6,6 +6,25 @@ export const REPLY_PREFIX = '_celeriac.reply.';
 
 const MAX_ROUTED = 100_000;
 const MAX_CACHED = 10_000;
+/** Bytes of unclaimed routed results kept (encoded size), whatever their count. */
+const MAX_CACHED_BYTES = 16 * 1024 * 1024;
+/**
+ * How long a client stops asking for routed results after one arrived that nobody claimed in time
+ * (it was pushed out of a full cache): a client that does not call `get()` on most of its tasks
+ * would otherwise receive, decode and hold every result of them.
+ */
+const PAUSE_MS = 30_000;
+/**
+ * Largest encoded record a worker routes. A bigger one is announced with an empty body (the
+ * `id` header alone): the waiter reads it from the bucket at once, and a client that never asks
+ * is not sent it.
+ */
+export const MAX_ROUTED_RECORD_BYTES = 64 * 1024;
+
+interface Cached {
+  record: ResultRecord;
+  bytes: number;
+}
 
 /**
  * Routes terminal results straight back to the client that published the task (Celery's
@@ -14,13 +33,18 @@ const MAX_CACHED = 10_000;
  * `get()` then needs no subscription and no read of its own. The KV bucket stays the durable truth:
  * anything not routed, not yet told, or waiting long falls back to watching the key (ADR 0002).
  *
- * Bounded: at most 100,000 ids are remembered as routed and 10,000 unclaimed results are cached;
- * the oldest are forgotten first (their `get()` then reads the bucket).
+ * Bounded: at most 100,000 ids are remembered as routed, and 10,000 unclaimed results (at most
+ * 16 MiB of them) are cached; the oldest are forgotten first (their `get()` then reads the
+ * bucket). A client whose cache overflows does not read most of its results: it stops asking for
+ * them for 30 s ({@link accepting}), so a client that never calls `get()` is not sent every result.
+ * Records over {@link MAX_ROUTED_RECORD_BYTES} come as a notice without the record.
  */
 export class ResultRouter {
   readonly subject: string;
   readonly #routed = new Set<string>();
-  readonly #cache = new Map<string, ResultRecord>();
+  readonly #cache = new Map<string, Cached>();
+  #cacheBytes = 0;
+  #pausedUntil = 0;
   readonly #waiters = new Map<string, Set<(r: ResultRecord | undefined) => void>>();
   #stop: (() => void) | undefined;
   #offStatus: (() => void) | undefined;
@@ -38,6 +62,14 @@ export class ResultRouter {
     return this.#stop !== undefined;
   }
 
+  /**
+   * Whether new tasks should ask for their result to be routed here: false for 30 s after an
+   * unclaimed result was pushed out of the cache (their `get()` reads the bucket instead).
+   */
+  get accepting(): boolean {
+    return this.#pausedUntil === 0 || Date.now() >= this.#pausedUntil;
+  }
+
   /** Start listening (the transport must be connected). Idempotent. */
   start(): void {
     // Results sent while the connection was down are lost: forget what was routed so far and send
@@ -48,6 +80,12 @@ export class ResultRouter {
     this.#stop ??= this.transport.listen(this.subject, (header, body) => {
       const id = header('id');
       if (!id) return;
+      if (body.length === 0) {
+        // A notice: the record is too big to route. Waiters read the bucket now; nothing is cached.
+        this.#routed.delete(id);
+        this.#release(id);
+        return;
+      }
       let record: ResultRecord;
       try {
         record = this.decode(body) as ResultRecord;
@@ -62,9 +100,33 @@ export class ResultRouter {
         for (const w of [...ws]) w(record);
         return;
       }
-      this.#cache.set(id, record);
-      if (this.#cache.size > MAX_CACHED) this.#cache.delete(this.#cache.keys().next().value as string);
+      this.#remember(id, record, body.length);
     });
+  }
+
+  /** Cache an unclaimed result; past either bound the oldest go, and routing pauses. */
+  #remember(id: string, record: ResultRecord, bytes: number): void {
+    const old = this.#cache.get(id);
+    if (old) {
+      this.#cache.delete(id);
+      this.#cacheBytes -= old.bytes;
+    }
+    this.#cache.set(id, { record, bytes });
+    this.#cacheBytes += bytes;
+    while (this.#cache.size > MAX_CACHED || (this.#cacheBytes > MAX_CACHED_BYTES && this.#cache.size > 1)) {
+      const [oldest, entry] = this.#cache.entries().next().value as [string, Cached];
+      this.#cache.delete(oldest);
+      this.#cacheBytes -= entry.bytes;
+      this.#pausedUntil = Date.now() + PAUSE_MS;
+    }
+  }
+
+  /** Wake the waiters of `id` without a record (they read the bucket). */
+  #release(id: string): void {
+    const ws = this.#waiters.get(id);
+    if (!ws) return;
+    this.#waiters.delete(id);
+    for (const w of [...ws]) w(undefined);
   }
 
   /** Remember that `id` was published with `reply_to` = this router's subject. */
@@ -75,9 +137,11 @@ export class ResultRouter {
 
   /** A routed result that arrived before anyone asked (removed from the cache). */
   take(id: string): ResultRecord | undefined {
-    const r = this.#cache.get(id);
-    if (r) this.#cache.delete(id);
-    return r;
+    const c = this.#cache.get(id);
+    if (!c) return undefined;
+    this.#cache.delete(id);
+    this.#cacheBytes -= c.bytes;
+    return c.record;
   }
 
   /** Whether a result for `id` is expected here. */

@@ -294,6 +294,59 @@ test('results come back to the publishing client (reply_to); a task longer than 
   }
 });
 
+/** The routed messages for app `name` seen on the wire: task id → body size. */
+function watchRouted(name: string): { seen: Map<string, number>; stop(): void } {
+  const seen = new Map<string, number>();
+  const sub = nc.subscribe(`_celeriac.reply.${name}.>`, { callback: (_e, m) => void seen.set(m.headers?.get('id') ?? '', m.data.length) });
+  return { seen, stop: () => sub.unsubscribe() };
+}
+
+test('a result too big to route is announced without its value; get() reads it from the bucket', async () => {
+  const app = createApp({ name: 'routedbig', broker: server.url });
+  const big = app.task('big', async (_c, n: number) => 'x'.repeat(n));
+  const wire = watchRouted('routedbig');
+  try {
+    const w = app.worker({ logger: silentLogger });
+    await w.start();
+    const small = await big.delay(10);
+    assert.equal(await small.get({ timeout: '5s' }), 'x'.repeat(10));
+    const r = await big.delay(200_000);
+    assert.equal(await r.get({ timeout: '10s' }), 'x'.repeat(200_000));
+    await nc.flush();
+    await until(() => wire.seen.has(r.id), 5_000);
+    assert.ok((wire.seen.get(small.id) ?? 0) > 10, 'a small result is routed with its record');
+    assert.equal(wire.seen.get(r.id), 0, 'the 200 KB result was announced, not sent');
+    await w.stop();
+  } finally {
+    wire.stop();
+    await app.close();
+  }
+});
+
+test('a client that leaves its results unclaimed stops asking for them to be routed; get() still works', async () => {
+  const app = createApp({ name: 'unclaimed', broker: server.url });
+  const blob = app.task('blob', async (_c, i: number) => `${i}:${'y'.repeat(60_000)}`);
+  const wire = watchRouted('unclaimed');
+  try {
+    const w = app.worker({ logger: silentLogger });
+    await w.start();
+    // 300 results of 60 KB that nobody claims: 18 MB, more than a client keeps (16 MiB).
+    // Routing pauses as soon as the client's cache overflows, so the last of the 300 are not routed.
+    for (let i = 0; i < 300; i++) await blob.delay(i);
+    await until(() => w.stats().succeeded >= 300, 60_000);
+    await nc.flush();
+    assert.ok(wire.seen.size < 300, `${wire.seen.size} of 300 results were routed`);
+    const later = await blob.delay(1000);
+    assert.equal(await later.get({ timeout: '10s' }), `1000:${'y'.repeat(60_000)}`);
+    await nc.flush();
+    assert.equal(wire.seen.has(later.id), false, 'the task published after the overflow was not routed');
+    await w.stop();
+  } finally {
+    wire.stop();
+    await app.close();
+  }
+});
+
 test('a worker with more slots than the queue consumer delivers (maxAckPending) says so at start', async () => {
   const app2 = createApp({ name: 'ackcap', broker: server.url, maxAckPending: 10 });
   app2.task('t', async () => 1);

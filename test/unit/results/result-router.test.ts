@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import { codecByName } from '../../../src/protocol/codec.ts';
-import { REPLY_PREFIX, ResultRouter } from '../../../src/results/result-router.ts';
+import { MAX_ROUTED_RECORD_BYTES, REPLY_PREFIX, ResultRouter } from '../../../src/results/result-router.ts';
 import type { ResultRecord } from '../../../src/results/states.ts';
 import { resetMemoryBroker } from '../../../src/testing.ts';
 import { MemoryTransport } from '../../../src/transport/memory/memory-transport.ts';
@@ -75,6 +75,61 @@ test('the cache of unclaimed results is bounded (oldest forgotten first)', async
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(router.take('k0'), undefined, 'the oldest was evicted');
   assert.equal(router.take('k10000')?.result, 42);
+  router.close();
+});
+
+test('unclaimed results are bounded in bytes too, not only in count', async () => {
+  const router = new ResultRouter(transport, 'd2', (b) => codec.decode(b));
+  router.start();
+  // 300 results of 60 KB (under the routing limit): 18 MB, over the 16 MiB the cache keeps.
+  const big = 'x'.repeat(60_000);
+  for (let i = 0; i < 300; i++) send(router, record(`b${i}`, 'SUCCESS', big));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(router.take('b0'), undefined, 'the oldest was evicted although the count is far below 10,000');
+  assert.equal(router.take('b299')?.result, big);
+  router.close();
+});
+
+test('a client whose cache overflows stops asking for routed results for a while', async () => {
+  const router = new ResultRouter(transport, 'p', (b) => codec.decode(b));
+  router.start();
+  assert.equal(router.accepting, true);
+  for (let i = 0; i < 10_000; i++) send(router, record(`p${i}`));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(router.accepting, true, 'a full cache alone does not pause routing');
+  send(router, record('p10000'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.accepting, false, 'an unclaimed result pushed out of the cache pauses routing');
+  router.close();
+});
+
+test('a claimed result does not pause routing, however many go through', async () => {
+  const router = new ResultRouter(transport, 'q', (b) => codec.decode(b));
+  router.start();
+  for (let i = 0; i < 12_000; i++) {
+    router.track(`q${i}`);
+    const waiting = router.wait(`q${i}`, 5_000);
+    send(router, record(`q${i}`));
+    assert.equal((await waiting)?.taskId, `q${i}`);
+  }
+  assert.equal(router.accepting, true);
+  router.close();
+});
+
+test('a notice without a record (too big to route) sends the waiter to the bucket at once and caches nothing', async () => {
+  const router = new ResultRouter(transport, 'n', (b) => codec.decode(b));
+  router.start();
+  router.track('huge');
+  const started = Date.now();
+  const waiting = router.wait('huge', 60_000);
+  transport.notify(router.subject, { id: 'huge' }, new Uint8Array(0));
+  assert.equal(await waiting, undefined);
+  assert.ok(Date.now() - started < 5_000, 'released without waiting out its time');
+  assert.equal(router.expects('huge'), false, 'a later get() goes to the bucket without waiting');
+  transport.notify(router.subject, { id: 'later' }, new Uint8Array(0));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.take('later'), undefined);
+  assert.ok(MAX_ROUTED_RECORD_BYTES >= 16 * 1024);
   router.close();
 });
 
