@@ -226,8 +226,14 @@ export class App implements TaskPublisher {
    * await worker.stop();
    */
   worker(options?: WorkerOptions): WorkerNode {
-    return new WorkerNode(this, options);
+    const node = new WorkerNode(this, options);
+    this.#workers.add(node);
+    node.onStopped(() => this.#workers.delete(node));
+    return node;
   }
+
+  /** Workers made by {@link worker} and not stopped yet: {@link close} stops them first. */
+  readonly #workers = new Set<WorkerNode>();
 
   /** The task registered under `name`, if any. */
   getTask(name: string): Task<never[], unknown> | undefined {
@@ -479,8 +485,18 @@ export class App implements TaskPublisher {
     return this.#codec;
   }
 
-  /** Close the broker connection (a worker started from this app must be stopped first). */
-  close(): Promise<void> {
+  /**
+   * Close the broker connection. Workers made by {@link worker} that still run are stopped first
+   * (warm shutdown, each with its own grace period), so their in-flight tasks finish or go back
+   * to the broker instead of losing the connection under them.
+   */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#workers].map((w) => {
+        if (w.state === 'draining') return new Promise<void>((resolve) => w.onStopped(resolve));
+        return w.state === 'running' || w.state === 'starting' ? w.stop() : undefined;
+      }),
+    );
     return this.#conn.close();
   }
 }

@@ -347,6 +347,26 @@ test('a client that leaves its results unclaimed stops asking for them to be rou
   }
 });
 
+test('app.close() with a worker still running stops it first: the task in flight finishes and stores its result', async () => {
+  const app = createApp({ name: 'closing', broker: server.url });
+  const nap = app.task('nap', async (_c, ms: number) => {
+    await new Promise((r) => setTimeout(r, ms));
+    return ms;
+  });
+  const w = app.worker({ logger: silentLogger });
+  await w.start();
+  const r = await nap.delay(300);
+  await until(() => w.stats().active === 1, 5_000);
+  await app.close(); // used to hang with the worker's subscriptions still open
+  assert.equal(w.state, 'stopped');
+  const reader = createApp({ name: 'closing', broker: server.url });
+  try {
+    assert.equal(await reader.asyncResult(r.id).get({ timeout: '5s' }), 300);
+  } finally {
+    await reader.close();
+  }
+});
+
 test('a worker with more slots than the queue consumer delivers (maxAckPending) says so at start', async () => {
   const app2 = createApp({ name: 'ackcap', broker: server.url, maxAckPending: 10 });
   app2.task('t', async () => 1);
