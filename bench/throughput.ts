@@ -56,6 +56,7 @@ const PROBES: ProbeInfo[] = [
   { id: 'raw-lean-publish', label: `(a) raw lean pipelined JS publish, window 2000, ${SIZES.rawLeanPublish}`, unit: 'msgs/s' },
   { id: 'raw-consume-ack', label: `(b) raw consume({max_messages:1000}) + ack, ${SIZES.rawConsume}`, unit: 'msgs/s' },
   { id: 'raw-e2e', label: `(b') raw e2e: lean publish (window ${E2E_WINDOW}) and consume+ack in two processes at once, ${N}`, unit: 'msgs/s' },
+  { id: 'raw-e2e-msgid', label: `(b'') the same with a Nats-Msg-Id on every message, as Celeriac's protocol has`, unit: 'msgs/s' },
   { id: 'raw-stock-publish', label: `(c) raw stock js.publish(), window 1000, ${SIZES.rawStockPublish}`, unit: 'msgs/s' },
   { id: 'celeriac-enqueue', label: `(d) Celeriac noop.delay() pipelined, window 1000, ${SIZES.enqueue}`, unit: 'tasks/s' },
   { id: 'celeriac-enqueue-bulk', label: `(d') Celeriac noop.delayMany() bulk, chunks of 10000, ${SIZES.enqueue}`, unit: 'tasks/s' },
@@ -160,6 +161,11 @@ const RUNNERS: Record<string, (c: Ctx) => Promise<ProbeResult>> = {
   },
   async 'raw-e2e'(c) {
     const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub', c.url, N, E2E_WINDOW, WARMUP]], c.env);
+    const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
+    return { value: Math.round((N / ms) * 1000), cpuUs: cpuPerTask(N, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, consumer: w, e2e_ms: ms } };
+  },
+  async 'raw-e2e-msgid'(c) {
+    const { w, p } = await workerAndProducer(['raw-nats.ts', ['e2e-consume', c.url, N, 1000, WARMUP]], ['raw-nats.ts', ['e2e-pub-msgid', c.url, N, E2E_WINDOW, WARMUP]], c.env);
     const ms = numberOf(w, 't_last') - numberOf(p, 't_start');
     return { value: Math.round((N / ms) * 1000), cpuUs: cpuPerTask(N, [p.cpu_ms, w.cpu_ms, w.nats_cpu_ms]), detail: { producer: p, consumer: w, e2e_ms: ms } };
   },

@@ -84,6 +84,7 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
   const e2eRaw = ratio(med('celeriac-e2e'), med('raw-consume-ack'));
   const e2eBull = ratio(med('celeriac-e2e'), med('bullmq-e2e'));
   const e2eRawE2e = ratio(med('celeriac-e2e'), med('raw-e2e'));
+  const e2eRawMsgId = ratio(med('celeriac-e2e'), med('raw-e2e-msgid'));
   const drainRaw = ratio(med('celeriac-drain'), med('raw-consume-ack'));
   const e2eCelery = ratio(med('celeriac-e2e'), med('celery-e2e'));
   const rtCelery = ratio(med('celeriac-rt'), med('celery-rt'));
@@ -109,6 +110,14 @@ export function computeChecks(s: readonly ProbeSummary[]): Check[] {
       value: e2eRawE2e,
       format: 'percent',
       goal: 'recorded (the like-for-like ceiling on this box)',
+      verdicts: [],
+    },
+    {
+      id: 'e2e_vs_raw_e2e_msgid',
+      label: 'Celeriac e2e / raw e2e with a Nats-Msg-Id per message (as the protocol has)',
+      value: e2eRawMsgId,
+      format: 'percent',
+      goal: 'recorded',
       verdicts: [],
     },
     {

@@ -7,14 +7,18 @@
  *   node --import tsx bench/roles/raw-nats.ts consume   <url> <n> <maxMessages> <warmup>
  *   node --import tsx bench/roles/raw-nats.ts e2e-consume <url> <n> <maxMessages> <warmup>
  *   node --import tsx bench/roles/raw-nats.ts e2e-pub     <url> <n> <window> <warmup>
+ *   node --import tsx bench/roles/raw-nats.ts e2e-pub-msgid <url> <n> <window> <warmup>
  *
  * e2e-consume / e2e-pub: the raw analogue of Celeriac's steady-state e2e, in two processes: the
  * consumer (WorkQueue stream, explicit acks) is ready first, then the publisher sends n messages
  * (after `warmup`) with `window` un-acknowledged; the consumer reports its last-message time.
+ * e2e-pub-msgid: the same publisher with a `Nats-Msg-Id` header on every message (through the
+ * stock header object), as Celeriac's protocol has: the like-for-like ceiling that includes the
+ * broker's duplicate tracking.
  * @module
  */
 import { AckPolicy, type JetStreamManager, RetentionPolicy, StorageType, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection, connect } from '@nats-io/transport-node';
+import { type NatsConnection, connect, headers as natsHeaders } from '@nats-io/transport-node';
 import { cpuTimeMs } from '../lib/cpu.ts';
 import { createWindow, emit, epochMs, num, perSecond, runRole } from '../lib/measure.ts';
 
@@ -38,7 +42,7 @@ async function freshStream(jsm: JetStreamManager, name: string, subject: string,
  * PubAcks, a counter instead of per-message promises. Returns a function publishing `count`
  * messages with at most `win` un-acknowledged, resolving with the number of error PubAcks.
  */
-function leanPipeline(nc: NatsConnection, subject: string, win: number): (count: number) => Promise<number> {
+function leanPipeline(nc: NatsConnection, subject: string, win: number, msgIds = false): (count: number) => Promise<number> {
   const inbox = `_BENCH.${Math.random().toString(36).slice(2)}`;
   const dec = new TextDecoder();
   let sent = 0;
@@ -59,7 +63,13 @@ function leanPipeline(nc: NatsConnection, subject: string, win: number): (count:
     const errorsBefore = errors;
     while (sent < end) {
       while (sent - acked >= win) await new Promise<void>((r) => (waiter = r));
-      nc.publish(subject, PAYLOAD, { reply: `${inbox}.${sent}` });
+      if (msgIds) {
+        // As Celeriac's protocol requires (Nats-Msg-Id = task id): the broker keeps each id for
+        // its duplicate window. A 36-character id, like a UUID.
+        const h = natsHeaders();
+        h.set('Nats-Msg-Id', `${inbox.slice(-12).padStart(12, '0')}-0000-4000-8000-${String(sent).padStart(12, '0')}`);
+        nc.publish(subject, PAYLOAD, { reply: `${inbox}.${sent}`, headers: h });
+      } else nc.publish(subject, PAYLOAD, { reply: `${inbox}.${sent}` });
       sent++;
     }
     while (acked < end) await new Promise<void>((r) => (waiter = r));
@@ -190,7 +200,7 @@ async function e2eConsume(): Promise<Record<string, unknown>> {
 
 async function e2ePub(): Promise<Record<string, unknown>> {
   const nc = await connect({ servers: url });
-  const publish = leanPipeline(nc, 'bench.e2e', window);
+  const publish = leanPipeline(nc, 'bench.e2e', window, process.argv[2] === 'e2e-pub-msgid');
   await nc.flush();
   await publish(warmup);
   const cpu0 = process.cpuUsage();
@@ -203,7 +213,7 @@ async function e2ePub(): Promise<Record<string, unknown>> {
   return { probe: 'raw-e2e-publisher', n, window, t_start: t0, publish_msgs_s: perSecond(n, ms), cpu_ms: Math.round((cpu.user + cpu.system) / 1000) };
 }
 
-const mains: Record<string, () => Promise<Record<string, unknown>>> = { 'lean-pub': leanPub, 'stock-pub': stockPub, consume, 'e2e-consume': e2eConsume, 'e2e-pub': e2ePub };
+const mains: Record<string, () => Promise<Record<string, unknown>>> = { 'lean-pub': leanPub, 'stock-pub': stockPub, consume, 'e2e-consume': e2eConsume, 'e2e-pub': e2ePub, 'e2e-pub-msgid': e2ePub };
 const main = mains[mode ?? ''];
 if (!main) {
   console.error(`unknown mode ${JSON.stringify(mode)}; one of ${Object.keys(mains).join(', ')}`);
