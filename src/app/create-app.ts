@@ -492,9 +492,11 @@ export class App implements TaskPublisher {
    */
   async close(): Promise<void> {
     await Promise.all(
-      [...this.#workers].map((w) => {
-        if (w.state === 'draining') return new Promise<void>((resolve) => w.onStopped(resolve));
-        return w.state === 'running' || w.state === 'starting' ? w.stop() : undefined;
+      [...this.#workers].map(async (w) => {
+        // A node still starting is let finish first: a stop in the middle of start() would race it.
+        while (w.state === 'starting') await new Promise((r) => setTimeout(r, 10));
+        if (w.state === 'draining') await new Promise<void>((resolve) => w.onStopped(resolve));
+        else if (w.state === 'running') await w.stop();
       }),
     );
     return this.#conn.close();
