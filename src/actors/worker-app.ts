@@ -1,4 +1,5 @@
 import type { Continuation, ExecutionMiddleware } from '../execution/executor.ts';
+import type { TaskDefinition } from '../execution/task-definition.ts';
 import type { EncodedTask, TaskMessage } from '../protocol/envelope.ts';
 import type { AttemptLedger } from '../results/attempt-ledger.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
@@ -36,6 +37,8 @@ export interface WorkerApp {
   deadLetterStore(): Promise<DeadLetterStore>;
   taskNames(): string[];
   taskKind(name: string): 'io' | 'cpu' | undefined;
+  /** The app's own definition of a task (workers look here before the process-wide registry). */
+  taskDefinition(name: string): TaskDefinition | undefined;
   readonly codec: { encode(value: unknown): Uint8Array };
   /** Send a terminal record to a client's reply subject (the result routed back to its caller). */
   notifyResult(replyTo: string, taskId: string, record: ResultRecord): void;

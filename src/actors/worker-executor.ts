@@ -65,6 +65,7 @@ export function createWorkerExecutor(w: WorkerExecutorSettings): Executor {
     events: w.events,
     metrics: w.metrics,
     appName: app.name,
+    findDefinition: (name) => app.taskDefinition(name),
     hostname: options.name,
     backend: stores.backend,
     logger: log,

@@ -14,7 +14,7 @@ import type { DeadLetterQueue } from './dead-letter-queue.ts';
 import type { ResolvedSchedule, ScheduleOptions } from '../actors/beat-schedule.ts';
 import { AsyncResult } from '../results/async-result.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
-import type { TaskFn } from '../execution/task-definition.ts';
+import type { TaskDefinition, TaskFn } from '../execution/task-definition.ts';
 import type { Transport } from '../transport/transport.ts';
 import { WorkerNode } from '../actors/worker-node.ts';
 import type { WorkerInfo } from '../actors/worker-registry.ts';
@@ -215,6 +215,11 @@ export class App implements TaskPublisher {
   /** Kind of a registered task. */
   taskKind(name: string): 'io' | 'cpu' | undefined {
     return this.#tasks.get(name)?.options.kind;
+  }
+
+  /** @internal what this app's workers run for `name`: its own registration (undefined for built-ins and unknown names). */
+  taskDefinition(name: string): TaskDefinition | undefined {
+    return this.#tasks.definition(name);
   }
 
   /**

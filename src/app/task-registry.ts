@@ -14,6 +14,8 @@ import { type TaskOptions, resolveTaskOptions } from './task-options.ts';
 export class TaskRegistry {
   readonly #app: App;
   readonly #tasks = new Map<string, Task<never[], unknown>>();
+  /** The definitions of this app's tasks: what its workers run (see {@link definition}). */
+  readonly #defs = new Map<string, TaskDefinition>();
 
   constructor(app: App) {
     this.#app = app;
@@ -47,6 +49,7 @@ export class TaskRegistry {
       softTimeLimitMs: resolved.softTimeLimitMs,
       deadLetter: resolved.deadLetter,
     };
+    this.#defs.set(name, def);
     registerTaskDefinition(app.options.name, def);
     return t;
   }
@@ -54,6 +57,15 @@ export class TaskRegistry {
   /** The task registered under `name`, if any. */
   get(name: string): Task<never[], unknown> | undefined {
     return this.#tasks.get(name);
+  }
+
+  /**
+   * The definition this app registered for `name`. Its workers run this one, not the process-wide
+   * registration by app name (which CPU threads use), so a second app of the same name in the
+   * process (a test, a producer module) cannot swap the function a worker runs.
+   */
+  definition(name: string): TaskDefinition | undefined {
+    return this.#defs.get(name);
   }
 
   /** Registered task names, sorted. */

@@ -15,11 +15,16 @@ import type { DeadLetterStore, IncomingMessage, QueueSettings } from '../transpo
 import type { Logger } from '../util/logger.ts';
 import type { CpuPool } from './cpu-pool.ts';
 import type { EventEmitter } from './event-emitter.ts';
-import type { ExecuteInput } from './task-definition.ts';
+import type { ExecuteInput, TaskDefinition } from './task-definition.ts';
 
 /** Options of {@link Executor}. */
 export interface ExecutorOptions {
   appName: string;
+  /**
+   * The worker app's own definition of a task, looked up before the process-wide registry by
+   * `appName` (which holds the last registration of a name in the process, and the built-ins).
+   */
+  findDefinition?: (name: string) => TaskDefinition | undefined;
   hostname: string;
   backend: ResultBackend;
   logger: Logger;

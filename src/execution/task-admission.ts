@@ -24,7 +24,7 @@ import type { WriteRecord } from './task-run.ts';
 const ISOLATED_DEATHS_TO_CONVICT = 2;
 
 /** The executor options a {@link TaskAdmission} reads. */
-export type TaskAdmissionOptions = Pick<ExecutorOptions, 'appName' | 'hostname' | 'backend' | 'logger' | 'events' | 'revocations' | 'ledger' | 'maxCrashes' | 'quarantine'>;
+export type TaskAdmissionOptions = Pick<ExecutorOptions, 'appName' | 'findDefinition' | 'hostname' | 'backend' | 'logger' | 'events' | 'revocations' | 'ledger' | 'maxCrashes' | 'quarantine'>;
 
 /** Run an admitted task (the executor's run: span, time limits, body, settle). */
 export type RunAdmitted = (task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean) => Promise<void>;
@@ -74,7 +74,7 @@ export class TaskAdmission {
       this.#o.logger.info('task revoked: not run', { task: task.task, id: task.id });
       return this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskRevokedError', message: `task ${task.id} was revoked`, code: 'E_REVOKED' }, { reason: 'revoked' });
     }
-    const def = findTaskDefinition(this.#o.appName, task.task);
+    const def = this.#o.findDefinition?.(task.task) ?? findTaskDefinition(this.#o.appName, task.task);
     if (!def) return this.#handBack.unknown(task, msg);
     const now = Date.now();
     if (task.expires !== null && task.expires <= now) {

@@ -398,3 +398,23 @@ describe('app on memory://', { timeout: 5_000 }, () => {
     assert.equal(memoryBroker(brokerName).queues.get(`${app.name}.default`)?.depth, 1);
   });
 });
+
+test('a worker runs the task functions of its own app, not those of another app of the same name in the process', async () => {
+  const broker = `memory://same-name-${randomUUID()}`;
+  const name = `same-${randomUUID().slice(0, 8)}`;
+  const workerApp = createApp({ name, broker });
+  workerApp.task('who', async () => 'worker app');
+  // Registered later in the same process (a producer module, another test): the same name and task.
+  const producerApp = createApp({ name, broker });
+  const who = producerApp.task('who', async () => 'producer app');
+  const worker = workerApp.worker({ concurrency: 2 });
+  await worker.start();
+  try {
+    const r = await who.delay();
+    assert.equal(await r.get({ timeout: '5s' }), 'worker app');
+  } finally {
+    await worker.stop();
+    await producerApp.close();
+    await workerApp.close();
+  }
+});
