@@ -83,7 +83,7 @@ export class ResultRouter {
       if (body.length === 0) {
         // A notice: the record is too big to route. Waiters read the bucket now; nothing is cached.
         this.#routed.delete(id);
-        this.#release(id);
+        this.#wake(id, undefined);
         return;
       }
       let record: ResultRecord;
@@ -94,13 +94,7 @@ export class ResultRouter {
       }
       if (!record || !isTerminalState(record.status)) return;
       this.#routed.delete(id);
-      const ws = this.#waiters.get(id);
-      if (ws) {
-        this.#waiters.delete(id);
-        for (const w of [...ws]) w(record);
-        return;
-      }
-      this.#remember(id, record, body.length);
+      if (!this.#wake(id, record)) this.#remember(id, record, body.length);
     });
   }
 
@@ -121,12 +115,13 @@ export class ResultRouter {
     }
   }
 
-  /** Wake the waiters of `id` without a record (they read the bucket). */
-  #release(id: string): void {
+  /** Hand `record` to the waiters of `id` (`undefined`: they read the bucket); false when none wait. */
+  #wake(id: string, record: ResultRecord | undefined): boolean {
     const ws = this.#waiters.get(id);
-    if (!ws) return;
+    if (!ws) return false;
     this.#waiters.delete(id);
-    for (const w of [...ws]) w(undefined);
+    for (const w of [...ws]) w(record);
+    return true;
   }
 
   /** Remember that `id` was published with `reply_to` = this router's subject. */
