@@ -319,6 +319,7 @@ export class WorkerNode implements ControlTarget {
         backend: stores.backend,
         worker: this.options.name,
         appName: app.name,
+        findDefinition: (name) => app.taskDefinition(name),
         logger: log,
       }),
     );
