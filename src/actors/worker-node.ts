@@ -237,9 +237,25 @@ export class WorkerNode implements ControlTarget {
     for (const l of this.#fatalListeners) l(err);
   }
 
-  /** Connect, provision, start threads and consumers. Resolves when the node takes tasks. */
+  /**
+   * Connect, provision, start threads and consumers. Resolves when the node takes tasks.
+   * @throws ClosedError when the node was started before, or is stopped while it starts.
+   */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ClosedError(`worker node already ${this.#state}`);
+    try {
+      await this.#start();
+    } catch (err) {
+      // A stop() during start() tears the tree down under it: say that, not what failed next.
+      const state = this.#state as WorkerState; // not narrowed: stop() may have changed it meanwhile
+      if (state === 'draining' || state === 'stopped') {
+        throw new ClosedError(`worker ${this.options.name} was stopped while it was starting`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async #start(): Promise<void> {
     const app = this.#app;
     const security = app.security ?? null;
     if (security && !security.canSign) {

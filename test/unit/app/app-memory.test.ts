@@ -5,7 +5,7 @@ import type { WorkerNode } from '../../../src/actors/worker-node.ts';
 import type { WorkerOptions } from '../../../src/actors/worker-options.ts';
 import { type App, createApp } from '../../../src/app/create-app.ts';
 import type { AppOptions } from '../../../src/app/app-options.ts';
-import { Ignore, isTaskError } from '../../../src/errors.ts';
+import { Ignore, isClosedError, isTaskError } from '../../../src/errors.ts';
 import { chain } from '../../../src/canvas/signature.ts';
 import type { TaskContext } from '../../../src/execution/task-definition.ts';
 import { silentLogger } from '../../../src/testing.ts';
@@ -416,5 +416,23 @@ test('a worker runs the task functions of its own app, not those of another app 
     await worker.stop();
     await producerApp.close();
     await workerApp.close();
+  }
+});
+
+test('a worker stopped while it starts: start() rejects with ClosedError saying so, and the node ends stopped', async () => {
+  const app = createApp({ name: `stopstart-${randomUUID().slice(0, 8)}`, broker: `memory://stopstart-${randomUUID()}` });
+  app.task('t', async () => 1);
+  const worker = app.worker();
+  try {
+    const starting = worker.start();
+    await worker.stop();
+    await assert.rejects(starting, (err: unknown) => {
+      assert.ok(isClosedError(err), String(err));
+      assert.match((err as Error).message, /was stopped while it was starting/);
+      return true;
+    });
+    assert.equal(worker.state, 'stopped');
+  } finally {
+    await app.close();
   }
 });
