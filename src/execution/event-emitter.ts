@@ -173,14 +173,16 @@ class Batch {
       b[i + 3] = 0x6c; // l
       return i + 4;
     }
-    // Ids, task names, queues and argument previews are almost always printable ASCII without
-    // quotes or backslashes (UUIDs, `[A-Za-z0-9_.:-]`): copied as they are, checked on the way;
-    // anything else is written again from the start through JSON.stringify.
+    // Ids, task names, queues and argument previews are almost always printable ASCII (UUIDs,
+    // `[A-Za-z0-9_.:-]`, the JSON of the arguments, whose quotes and backslashes are escaped here):
+    // copied as they are, checked on the way; anything else (control characters, non-ASCII) is
+    // written again from the start through JSON.stringify.
     b[i] = 0x22;
     let k = i + 1;
     for (let j = 0; j < s.length; j++) {
       const c = s.charCodeAt(j);
-      if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return i + b.write(JSON.stringify(s), i, 'utf8');
+      if (c === 0x22 || c === 0x5c) b[k++] = 0x5c; // \" and \\ (room: textRoom allows 6 bytes per unit)
+      else if (c < 0x20 || c > 0x7e) return i + b.write(JSON.stringify(s), i, 'utf8');
       b[k++] = c;
     }
     b[k] = 0x22;

@@ -54,6 +54,18 @@ test('ids and fields with quotes, backslashes, control characters and non-ASCII 
   assert.equal(e?.error, 'Error: "card" declined — 💳\n');
 });
 
+test('printable ASCII with quotes and backslashes (an arguments preview) is escaped in place and survives', () => {
+  const { events, decoded } = emitter();
+  const args = JSON.stringify(['a"b', 'c\\d', 'C:\\path\\"x"', 42]);
+  events.emit('task-received', 'id-q', 'shop.q"uote', { queue: 'q\\1', args });
+  events.flush();
+  const [e] = decoded();
+  assert.equal(e?.task, 'shop.q"uote');
+  assert.equal(e?.queue, 'q\\1');
+  assert.equal(e?.args, args);
+  assert.deepEqual(JSON.parse(e?.args as string), ['a"b', 'c\\d', 'C:\\path\\"x"', 42]);
+});
+
 test('a batch larger than the first buffer grows and stays valid JSON', () => {
   const { events, decoded } = emitter();
   const meta = 'm'.repeat(20_000);
