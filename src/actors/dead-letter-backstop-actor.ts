@@ -1,6 +1,6 @@
 import { WorkerLostError, serializeError } from '../errors.ts';
 import { deadLetterHeaders, deadLetterId } from '../execution/dead-letter.ts';
-import { type TaskDefinition, findTaskDefinition } from '../execution/task-definition.ts';
+import { type TaskDefinition, workerTaskDefinition } from '../execution/task-definition.ts';
 import { H } from '../protocol/headers.ts';
 import { isValidTaskName } from '../protocol/names.ts';
 import type { ResultBackend } from '../results/result-backend.ts';
@@ -59,7 +59,7 @@ export async function moveToDeadLetters(m: ExhaustedMessage, s: Omit<BackstopSet
     seq: m.sequence,
   });
   const name = m.headers[H.task];
-  const def = name ? (s.findDefinition?.(name) ?? findTaskDefinition(s.appName, name)) : undefined;
+  const def = name ? workerTaskDefinition(s.appName, name, s.findDefinition) : undefined;
   if (def?.deadLetter !== false) await s.deadLetters.add(m.queue, deadLetterId(id, m.sequence), headers, m.body);
   if (id && isValidTaskName(id) && m.headers[H.ignoreResult] !== 'true') {
     // As a later attempt than any delivery, so a worker still holding it cannot overwrite this.

@@ -13,7 +13,7 @@ import type { ExecutorOptions } from './executor-options.ts';
 import type { HandBack } from './hand-back.ts';
 import { argsPreview } from './inspect-views.ts';
 import type { Settler } from './settler.ts';
-import { type TaskDefinition, findTaskDefinition } from './task-definition.ts';
+import { type TaskDefinition, workerTaskDefinition } from './task-definition.ts';
 import type { WriteRecord } from './task-run.ts';
 
 /**
@@ -74,7 +74,7 @@ export class TaskAdmission {
       this.#o.logger.info('task revoked: not run', { task: task.task, id: task.id });
       return this.#settler.skip(task, msg, 'REVOKED', { name: 'TaskRevokedError', message: `task ${task.id} was revoked`, code: 'E_REVOKED' }, { reason: 'revoked' });
     }
-    const def = this.#o.findDefinition?.(task.task) ?? findTaskDefinition(this.#o.appName, task.task);
+    const def = workerTaskDefinition(this.#o.appName, task.task, this.#o.findDefinition);
     if (!def) return this.#handBack.unknown(task, msg);
     const now = Date.now();
     if (task.expires !== null && task.expires <= now) {

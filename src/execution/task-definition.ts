@@ -186,6 +186,15 @@ export function findTaskDefinition(appName: string, taskName: string): TaskDefin
   return registries().get(appName)?.get(taskName);
 }
 
+/**
+ * What a worker runs for `taskName`: its app's own definition (`own`) first, then the process-wide
+ * registration under `appName` (the built-ins, and the only one CPU threads have). A second app of
+ * the same name in the process thus cannot swap the function a worker runs.
+ */
+export function workerTaskDefinition(appName: string, taskName: string, own?: (name: string) => TaskDefinition | undefined): TaskDefinition | undefined {
+  return own?.(taskName) ?? findTaskDefinition(appName, taskName);
+}
+
 /** Names of the tasks registered under `appName` in this thread/process. */
 export function taskDefinitionNames(appName: string): string[] {
   return [...(registries().get(appName)?.keys() ?? [])];
