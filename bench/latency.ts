@@ -14,7 +14,10 @@
  *    same schedule and measurement with a plain @nats-io publisher and pull consumer (no Celeriac).
  *
  * Reports per level: median (min–max over passes) of p50/p99/p99.9, achieved rate, CPU-µs per task
- * across all processes, worker peak RSS; Celeriac p99 / raw p99; the verdict for the target (p99 ≤
+ * across all processes, worker peak RSS; where the p99 is spent, split at the time the broker stored
+ * each message (from its ack subject, whole milliseconds: intended→stored is the producer and the
+ * broker's write, stored→start the delivery and the worker), and how busy the worker's event loop
+ * was; Celeriac p99 / raw p99; the verdict for the target (p99 ≤
  * 10 ms at 50 %); JSON in bench/results/latency-latest.json and the chart docs/bench/latency.svg.
  * Exit code 1 when a run lost or duplicated a task or failed. The box is shared: before each run it
  * waits (bounded) for a quiet box, records how much CPU other processes took during the window, and
@@ -269,6 +272,9 @@ function summarizeLevel(kind: Kind, level: number, offered: number, runs: readon
     foreign_cpu_pct: pick((r) => r.foreign_cpu_pct),
     worker_gc_max_ms: pick((r) => (r.worker?.gc as { max_ms?: number } | undefined)?.max_ms),
     worker_eld_p99_ms: pick((r) => (r.worker?.event_loop_delay_ms as { p99?: number } | undefined)?.p99),
+    stored_p99_ms: pick((r) => (r.worker?.stored_from_intended_ms as Summary | null | undefined)?.p99),
+    from_stored_p99_ms: pick((r) => (r.worker?.start_from_stored_ms as Summary | null | undefined)?.p99),
+    worker_elu: pick((r) => r.worker?.event_loop_utilization as number | undefined),
   };
 }
 type LevelSummary = ReturnType<typeof summarizeLevel>;
@@ -280,12 +286,12 @@ const label = (s: LevelSummary) => `${s.kind === 'raw' ? 'raw JetStream ' : ''}$
 
 function report(summary: readonly LevelSummary[], maxRate: number) {
   const rows = [['load', 'offered/s', 'achieved/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'CPU-µs/task', 'worker RSS MB', 'runs']];
-  const drows = [['load', 'start−sent p99', 'settled p99', 'round trip p50 / p99', 'send lag p99', 'worker GC max', 'worker loop delay p99', 'other CPU %']];
+  const drows = [['load', 'start−sent p99', 'settled p99', 'round trip p50 / p99', 'send lag p99', 'intended→stored p99', 'stored→start p99', 'worker GC max', 'worker loop delay p99', 'worker loop busy', 'other CPU %']];
   for (const s of summary) {
     const rss = s.worker_hwm_mb ? `${s.worker_hwm_mb.median.toFixed(0)} (${s.worker_hwm_mb.min.toFixed(0)}–${s.worker_hwm_mb.max.toFixed(0)})` : '—';
     rows.push([label(s), int(s.offered_s), fmtInt(s.achieved_s), fmtMs(s.p50_ms), fmtMs(s.p99_ms), fmtMs(s.p999_ms), fmtMs(s.max_ms, 1), fmtInt(s.cpu_us_per_task), rss, `${s.runs_summarized}/${s.runs_ok + s.runs_failed}${s.runs_noisy ? ` (${s.runs_noisy} noisy${s.runs_summarized === s.runs_ok ? ', kept' : ''})` : ''}`]);
     const rt = s.round_trip_p50_ms ? `${s.round_trip_p50_ms.median.toFixed(2)} / ${s.round_trip_p99_ms?.median.toFixed(2) ?? '—'}` : '—';
-    drows.push([label(s), fmtMs(s.from_sent_p99_ms), fmtMs(s.settled_p99_ms), rt, fmtMs(s.send_lag_p99_ms), fmtMs(s.worker_gc_max_ms, 1), fmtMs(s.worker_eld_p99_ms), fmtMs(s.foreign_cpu_pct, 0)]);
+    drows.push([label(s), fmtMs(s.from_sent_p99_ms), fmtMs(s.settled_p99_ms), rt, fmtMs(s.send_lag_p99_ms), fmtMs(s.stored_p99_ms, 0), fmtMs(s.from_stored_p99_ms, 0), fmtMs(s.worker_gc_max_ms, 1), fmtMs(s.worker_eld_p99_ms), fmtMs(s.worker_elu), fmtMs(s.foreign_cpu_pct, 0)]);
   }
   const cel = summary.find((s) => s.kind === 'celeriac' && s.level === TARGET.level);
   const raw = summary.find((s) => s.kind === 'raw' && s.level === TARGET.level);

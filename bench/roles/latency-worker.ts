@@ -9,7 +9,8 @@
  * record at task start `now − intended`, the enqueue→start latency from the producer's *intended*
  * send time (open loop, free of coordinated omission), and `now − sent` (from the actual send,
  * without the producer's own lag). A `postrun` listener records `now − intended` once the task is
- * settled (acked; result written for `lat.rt`).
+ * settled (acked; result written for `lat.rt`). The broker's stored-at time of each message (whole
+ * ms, from the ack subject) splits the latency: intended→stored and stored→start.
  *
  * raw: the baseline without Celeriac: a plain @nats-io pull consumer (`consume({ max_messages })`
  * on a WorkQueue stream it creates, explicit ack) reading the same three numbers from a 24-byte
@@ -17,8 +18,8 @@
  *
  * Times are epoch ms from `performance.timeOrigin + performance.now()` in every process. Sequence
  * numbers 0..n-1 are measured (exact-delivery ledger, HDR histograms in µs); negative ones are the
- * producer's priming and warm-up messages (counted only). It also reports GC pauses and event-loop
- * delay (from its `ready` on), and its RSS; with BENCH_LAT_PROFILE_DIR (celeriac mode) it also writes
+ * producer's priming and warm-up messages (counted only). It also reports GC pauses, event-loop
+ * delay and utilisation (from its `ready` on), and its RSS; with BENCH_LAT_PROFILE_DIR (celeriac mode) it also writes
  * a CPU and an allocation profile there and adds their summaries. Prints `{"event":"ready"}` once it takes work; ends when
  * every measured task ran and settled and `lingerMs` passed with nothing new (late duplicates), on
  * SIGTERM, or at its deadline, and always reports what it saw. The closed-loop maximum-rate probe
@@ -62,6 +63,9 @@ const ledger = new DeliveryLedger(n);
 const fromIntended = histogram();
 const fromSent = histogram();
 const settled = histogram();
+/** Diagnostics: the broker's stored-at time (ms, from the ack subject) splits the latency in two. */
+const storedFromIntended = histogram();
+const startFromStored = histogram();
 let settledCount = 0;
 let warmSeen = 0;
 let tFirst = 0;
@@ -73,7 +77,7 @@ let stopRequested: () => void = () => undefined;
 const stopSignal = new Promise<'stopped'>((r) => (stopRequested = () => r('stopped')));
 process.once('SIGTERM', () => stopRequested());
 
-function onStart(seq: number, intended: number, sent: number): void {
+function onStart(seq: number, intended: number, sent: number, storedAt = 0): void {
   const now = epochMs();
   lastEvent = now;
   if (seq < 0) {
@@ -83,6 +87,10 @@ function onStart(seq: number, intended: number, sent: number): void {
   if (ledger.mark(seq)) {
     fromIntended.record(now - intended);
     fromSent.record(now - sent);
+    if (storedAt > 0) {
+      storedFromIntended.record(storedAt - intended);
+      startFromStored.record(now - storedAt);
+    }
     if (ledger.unique === 1) tFirst = now;
     tLast = now;
   }
@@ -120,12 +128,15 @@ function diagnostics(): () => Record<string, unknown> {
   obs.observe({ entryTypes: ['gc'] });
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
+  const elu = performance.eventLoopUtilization();
   return () => {
+    const used = performance.eventLoopUtilization(elu);
     eld.disable();
     obs.disconnect();
     return {
       gc: { count: gc.count, total_ms: round(gc.totalMs), max_ms: round(gc.maxMs), over_5ms: gc.over5ms, by_kind: byKind },
       event_loop_delay_ms: { p50: round(eld.percentile(50) / 1e6), p99: round(eld.percentile(99) / 1e6), max: round(eld.max / 1e6) },
+      event_loop_utilization: round(used.utilization, 3),
     };
   };
 }
@@ -156,6 +167,8 @@ function report(outcome: string, diag: Record<string, unknown>, extra: Record<st
     start_from_intended_ms: fromIntended.summary(),
     start_from_sent_ms: fromSent.summary(),
     settled_from_intended_ms: settled.summary(),
+    stored_from_intended_ms: storedFromIntended.summary(),
+    start_from_stored_ms: startFromStored.summary(),
     rss_mb: mem ? round(mem.rssMb, 1) : null,
     hwm_mb: mem ? round(mem.hwmMb, 1) : null,
     ...diag,
@@ -165,9 +178,9 @@ function report(outcome: string, diag: Record<string, unknown>, extra: Record<st
 
 async function celeriac(): Promise<Record<string, unknown>> {
   const app = createApp({ name, broker: url });
-  app.task('lat.noop', async (_ctx, seq: number, intended: number, sent: number) => onStart(seq, intended, sent), { ignoreResult: true });
-  app.task('lat.rt', async (_ctx, seq: number, intended: number, sent: number) => {
-    onStart(seq, intended, sent);
+  app.task('lat.noop', async (ctx, seq: number, intended: number, sent: number) => onStart(seq, intended, sent, ctx.delivery.storedAt), { ignoreResult: true });
+  app.task('lat.rt', async (ctx, seq: number, intended: number, sent: number) => {
+    onStart(seq, intended, sent, ctx.delivery.storedAt);
     return seq;
   });
   app.signals.on('postrun', (e) => {
@@ -203,7 +216,7 @@ async function raw(): Promise<Record<string, unknown>> {
       const f = new Float64Array(m.data.buffer.slice(m.data.byteOffset, m.data.byteOffset + 24));
       const seq = f[0] as number;
       const intended = f[1] as number;
-      onStart(seq, intended, f[2] as number);
+      onStart(seq, intended, f[2] as number, Math.floor(Number(m.info.timestampNanos) / 1e6));
       m.ack();
       onSettled(seq, intended);
     }
