@@ -193,6 +193,7 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
     let outstanding = 0;
     let idle = false;
     let wake: (() => void) | undefined;
+    const minFree = () => (outstanding > 0 ? Math.ceil(s.slots.capacity / 4) : 1);
     signal.addEventListener('abort', () => wake?.(), { once: true });
     while (!signal.aborted) {
       if (outstanding >= s.maxOutstanding || (idle && outstanding > 0)) {
@@ -203,9 +204,10 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
       if (signal.aborted) break;
       const want = s.maxBatch;
       // While a request is still open, wait for a worthwhile batch of free slots instead of sending
-      // one pull request per freed slot.
-      const min = outstanding > 0 ? Math.ceil(s.slots.capacity / 4) : 1;
-      const n = await s.slots.acquire(want, signal, min);
+      // one pull request per freed slot. Read at every wake-up: once the last open request is
+      // filled, a single free slot is worth a request (else it would idle, with tasks waiting in
+      // the stream, until a quarter of the slots came free).
+      const n = await s.slots.acquire(want, signal, minFree);
       if (n === 0) break;
       if (signal.aborted) {
         s.slots.release(n);
@@ -217,6 +219,7 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
           outstanding--;
           idle = delivered === 0;
           s.slots.release(n - delivered);
+          if (outstanding === 0) s.slots.recheck();
           const w = wake;
           wake = undefined;
           w?.();

@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from '../errors.ts';
 
 interface Waiter {
-  need: number;
+  /** Free slots the waiter needs: read again at every wake-up (it may change while it waits). */
+  need: () => number;
   wake(): void;
 }
 
@@ -52,14 +53,17 @@ export class SlotPool {
   }
 
   /**
-   * Wait until at least `min` slots (default 1, capped at the capacity) are free, then take up to
-   * `max` of them. Resolves with 0 if `signal` aborts first.
+   * Wait until at least `min` slots (default 1, capped at the capacity and at `max`) are free, then
+   * take up to `max` of them. `min` may be a function: it is read again whenever slots come free or
+   * {@link recheck} is called, so a caller's threshold can drop while it waits. Resolves with 0 if
+   * `signal` aborts first.
    */
-  async acquire(max: number, signal?: AbortSignal, min = 1): Promise<number> {
-    // The threshold is recomputed each round: the capacity may change while waiting.
-    while (this.#free < Math.max(1, Math.min(min, this.#capacity, max))) {
+  async acquire(max: number, signal?: AbortSignal, min: number | (() => number) = 1): Promise<number> {
+    // The threshold is recomputed each round: the capacity (and a function `min`) may change while waiting.
+    const need = () => Math.max(1, Math.min(typeof min === 'function' ? min() : min, this.#capacity, max));
+    while (this.#free < need()) {
       if (signal?.aborted) return 0;
-      await this.#wait(Math.max(1, Math.min(min, this.#capacity, max)), signal);
+      await this.#wait(need, signal);
     }
     if (signal?.aborted) return 0;
     const n = Math.min(max, this.#free);
@@ -67,7 +71,12 @@ export class SlotPool {
     return n;
   }
 
-  #wait(need: number, signal?: AbortSignal): Promise<void> {
+  /** Wake the waiters whose threshold is met now: call it when a function `min` given to {@link acquire} may have dropped. */
+  recheck(): void {
+    this.#wake();
+  }
+
+  #wait(need: () => number, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve) => {
       const onAbort = () => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
@@ -95,10 +104,11 @@ export class SlotPool {
   #wake(): void {
     if (this.#waiters.length === 0) return;
     // A waiter's threshold is capped at the capacity now (it may have shrunk since it began waiting).
-    const met = (w: Waiter) => Math.min(w.need, this.#capacity) <= this.#free;
-    const ready = this.#waiters.filter(met);
+    const ready: Waiter[] = [];
+    const waiting: Waiter[] = [];
+    for (const w of this.#waiters) (Math.min(w.need(), this.#capacity) <= this.#free ? ready : waiting).push(w);
     if (ready.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => !met(w));
+    this.#waiters = waiting;
     for (const w of ready) w.wake();
   }
 
@@ -108,7 +118,7 @@ export class SlotPool {
     while (this.#free < this.#capacity) {
       const left = deadline - Date.now();
       if (left <= 0) return false;
-      await Promise.race([this.#wait(this.#capacity), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
+      await Promise.race([this.#wait(() => this.#capacity), new Promise((r) => setTimeout(r, Math.min(left, 100)))]);
     }
     return true;
   }

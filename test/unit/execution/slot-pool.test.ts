@@ -43,3 +43,18 @@ test('resize refuses sizes outside 1-100000', () => {
   assert.throws(() => pool.resize(1.5), isInvalidArgumentError);
   assert.throws(() => pool.resize(100_001), isInvalidArgumentError);
 });
+
+test('a threshold given as a function is read again when slots come free or on recheck()', async () => {
+  const pool = new SlotPool(8);
+  assert.equal(await pool.acquire(8), 8);
+  let min = 4;
+  let got = 0;
+  const waiting = pool.acquire(8, undefined, () => min).then((n) => (got = n));
+  pool.release(1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got, 0, 'one free slot is under the threshold of 4');
+  min = 1;
+  pool.recheck();
+  await waiting;
+  assert.equal(got, 1, 'the lowered threshold is met by the one free slot');
+});
