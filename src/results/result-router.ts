@@ -35,7 +35,8 @@ interface Cached {
  *
  * Bounded: at most 100,000 ids are remembered as routed, and 10,000 unclaimed results (at most
  * 16 MiB of them) are cached; the oldest are forgotten first (their `get()` then reads the
- * bucket). A client whose cache overflows does not read most of its results: it stops asking for
+ * bucket). Only results still expected are cached: one whose waiter gave up (a task that ran
+ * longer than the routed wait) is dropped when it comes. A client whose cache overflows does not read most of its results: it stops asking for
  * them for 30 s ({@link accepting}), so a client that never calls `get()` is not sent every result.
  * Records over {@link MAX_ROUTED_RECORD_BYTES} come as a notice without the record.
  */
@@ -93,8 +94,10 @@ export class ResultRouter {
         return; // the bucket still has it; the waiter falls back to it
       }
       if (!record || !isTerminalState(record.status)) return;
-      this.#routed.delete(id);
-      if (!this.#wake(id, record)) this.#remember(id, record, body.length);
+      // Cached only while expected: a result whose `get()` already gave up waiting here and went
+      // to the bucket would never be claimed, and would fill the cache.
+      const expected = this.#routed.delete(id);
+      if (!this.#wake(id, record) && expected) this.#remember(id, record, body.length);
     });
   }
 
@@ -146,7 +149,8 @@ export class ResultRouter {
 
   /**
    * Wait up to `ms` for the routed result of `id`. Resolves with it, or with `undefined` when the
-   * wait ends first (then read the bucket).
+   * wait ends first (then read the bucket): `id` is then no longer expected, and its result, if
+   * it comes later, is not cached.
    */
   wait(id: string, ms: number, signal?: AbortSignal): Promise<ResultRecord | undefined> {
     return new Promise((resolve) => {
@@ -160,7 +164,11 @@ export class ResultRouter {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         set.delete(onRecord);
-        if (set.size === 0 && this.#waiters.get(id) === set) this.#waiters.delete(id);
+        if (set.size === 0 && this.#waiters.get(id) === set) {
+          this.#waiters.delete(id);
+          // The last waiter goes to the bucket: nobody will take this result from the cache.
+          if (r === undefined) this.#routed.delete(id);
+        }
         resolve(r);
       };
       const onRecord = (r: ResultRecord | undefined) => done(r);

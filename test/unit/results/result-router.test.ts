@@ -71,7 +71,10 @@ test('non-terminal or undecodable notifications are ignored', async () => {
 test('the cache of unclaimed results is bounded (oldest forgotten first)', async () => {
   const router = new ResultRouter(transport, 'd', (b) => codec.decode(b));
   router.start();
-  for (let i = 0; i < 10_001; i++) send(router, record(`k${i}`));
+  for (let i = 0; i < 10_001; i++) {
+    router.track(`k${i}`);
+    send(router, record(`k${i}`));
+  }
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(router.take('k0'), undefined, 'the oldest was evicted');
   assert.equal(router.take('k10000')?.result, 42);
@@ -83,7 +86,10 @@ test('unclaimed results are bounded in bytes too, not only in count', async () =
   router.start();
   // 300 results of 60 KB (under the routing limit): 18 MB, over the 16 MiB the cache keeps.
   const big = 'x'.repeat(60_000);
-  for (let i = 0; i < 300; i++) send(router, record(`b${i}`, 'SUCCESS', big));
+  for (let i = 0; i < 300; i++) {
+    router.track(`b${i}`);
+    send(router, record(`b${i}`, 'SUCCESS', big));
+  }
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(router.take('b0'), undefined, 'the oldest was evicted although the count is far below 10,000');
   assert.equal(router.take('b299')?.result, big);
@@ -94,9 +100,13 @@ test('a client whose cache overflows stops asking for routed results for a while
   const router = new ResultRouter(transport, 'p', (b) => codec.decode(b));
   router.start();
   assert.equal(router.accepting, true);
-  for (let i = 0; i < 10_000; i++) send(router, record(`p${i}`));
+  for (let i = 0; i < 10_000; i++) {
+    router.track(`p${i}`);
+    send(router, record(`p${i}`));
+  }
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(router.accepting, true, 'a full cache alone does not pause routing');
+  router.track('p10000');
   send(router, record('p10000'));
   await new Promise((r) => setImmediate(r));
   assert.equal(router.accepting, false, 'an unclaimed result pushed out of the cache pauses routing');
@@ -149,5 +159,28 @@ test('a lost connection sends waiters to the bucket at once and forgets what was
   for (const l of listeners) l('disconnected');
   assert.equal(await waiting, undefined, 'released without waiting out its time');
   assert.equal(router.expects('lost'), false);
+  router.close();
+});
+
+test('a result whose waiter gave up (the task ran longer than the routed wait) is not cached', async () => {
+  const router = new ResultRouter(transport, 'late', (b) => codec.decode(b));
+  router.start();
+  // 12,000 slow tasks: each get() waits here, gives up, reads the bucket; the results come later.
+  for (let i = 0; i < 12_000; i++) router.track(`s${i}`);
+  await Promise.all(Array.from({ length: 12_000 }, (_, i) => router.wait(`s${i}`, 1)));
+  assert.equal(router.expects('s0'), false, 'a result nobody waits for here any more');
+  for (let i = 0; i < 12_000; i++) send(router, record(`s${i}`));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(router.take('s11999'), undefined, 'not cached: its get() went to the bucket');
+  assert.equal(router.accepting, true, 'late results do not fill the cache and pause routing');
+  router.close();
+});
+
+test('untracked results are not cached', async () => {
+  const router = new ResultRouter(transport, 'untracked', (b) => codec.decode(b));
+  router.start();
+  send(router, record('nobody-asked'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.take('nobody-asked'), undefined);
   router.close();
 });
