@@ -207,8 +207,15 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
       // one pull request per freed slot. Read at every wake-up: once the last open request is
       // filled, a single free slot is worth a request (else it would idle, with tasks waiting in
       // the stream, until a quarter of the slots came free).
-      const n = await s.slots.acquire(want, signal, minFree);
+      let n = await s.slots.acquire(want, signal, minFree);
       if (n === 0) break;
+      if (n < want && outstanding === 0 && !signal.aborted) {
+        // No request is open: the slots of a batch that just ran come free together, in this
+        // turn's microtasks. Ask for all of them in one request at the end of the turn, not for
+        // the first one alone.
+        await new Promise<void>((r) => setImmediate(r));
+        n += s.slots.take(want - n);
+      }
       if (signal.aborted) {
         s.slots.release(n);
         break;

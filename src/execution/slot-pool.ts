@@ -71,6 +71,13 @@ export class SlotPool {
     return n;
   }
 
+  /** Take up to `max` free slots now, without waiting (0 when none are free). */
+  take(max: number): number {
+    const n = Math.max(0, Math.min(max, this.#free));
+    this.#free -= n;
+    return n;
+  }
+
   /** Wake the waiters whose threshold is met now: call it when a function `min` given to {@link acquire} may have dropped. */
   recheck(): void {
     this.#wake();

@@ -58,3 +58,13 @@ test('a threshold given as a function is read again when slots come free or on r
   await waiting;
   assert.equal(got, 1, 'the lowered threshold is met by the one free slot');
 });
+
+test('take() takes what is free now, without waiting', async () => {
+  const pool = new SlotPool(4);
+  assert.equal(await pool.acquire(3), 3);
+  assert.equal(pool.take(4), 1);
+  assert.equal(pool.take(4), 0);
+  pool.release(2);
+  assert.equal(pool.take(1), 1);
+  assert.deepEqual([pool.used, pool.free], [4 - 1, 1]);
+});
