@@ -1,8 +1,11 @@
 import { type App, createApp } from '../app/create-app.ts';
-import { InvalidArgumentError, isTaskError } from '../errors.ts';
+import { InvalidArgumentError, isTaskError, isTimeoutError } from '../errors.ts';
+import { validateTaskId } from '../protocol/names.ts';
 import type { AsyncResult } from '../results/async-result.ts';
 import { isTerminalState } from '../results/states.ts';
+import { redactUrl } from '../util/redact-url.ts';
 import { fromEnv } from './env.ts';
+import { CliError, EXIT_NOT_FINISHED, durationFlag, formatDuration } from './flags.ts';
 import { loadApp } from './load-app.ts';
 
 /** Flags shared by `call` and `result`. */
@@ -24,7 +27,28 @@ export async function clientApp(flags: ClientFlags): Promise<App> {
     app = createApp({ name: name || 'celeriac', updateBrokerConfig: false });
   }
   app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
+  await connect(app);
   return app;
+}
+
+/**
+ * Connect to the broker now, so that an unreachable one is reported in one line naming its URL
+ * rather than by the first operation with the client library's stack.
+ * @throws CliError `E_BROKER_UNAVAILABLE`; Celeriac's own errors (e.g. `E_BROKER_AUTH`) as they are.
+ */
+async function connect(app: App): Promise<void> {
+  try {
+    await app.transport().connect();
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+    if (typeof code === 'string' && code.startsWith('E_')) throw err;
+    const url = redactUrl(app.options.broker);
+    const message = err instanceof Error ? err.message : String(err);
+    throw new CliError('E_BROKER_UNAVAILABLE', `cannot connect to ${url}: ${message} (check -b, CELERIAC_BROKER_URL and that nats-server runs there)`, 1, {
+      cause: err,
+    });
+  }
 }
 
 function parseJson(v: string | undefined, flag: string, fallback: unknown): unknown {
@@ -47,16 +71,19 @@ export async function runCall(
   if (kwargs !== undefined && (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs))) {
     throw new InvalidArgumentError('--kwargs must be a JSON object');
   }
+  // Every flag is checked before anything is sent: a bad one must not leave a task behind.
+  const timeoutMs = durationFlag(flags.timeout ?? '60s', '--timeout');
+  const countdown = durationFlag(flags.countdown, '--countdown');
+  let eta: Date | undefined;
+  if (flags.eta !== undefined) {
+    eta = new Date(flags.eta);
+    if (Number.isNaN(eta.getTime())) throw new InvalidArgumentError(`--eta must be an ISO 8601 time, got ${JSON.stringify(flags.eta)}`);
+  }
   const app = await clientApp(flags);
   try {
-    let eta: Date | undefined;
-    if (flags.eta !== undefined) {
-      eta = new Date(flags.eta);
-      if (Number.isNaN(eta.getTime())) throw new InvalidArgumentError(`--eta must be an ISO 8601 time, got ${JSON.stringify(flags.eta)}`);
-    }
     const r = await app.sendTask(task, kwargs ? [...args, kwargs] : args, {
       ...(flags.queue ? { queue: flags.queue } : {}),
-      ...(flags.countdown !== undefined ? { countdown: /^\d+$/.test(flags.countdown) ? Number(flags.countdown) : flags.countdown } : {}),
+      ...(countdown !== undefined ? { countdown } : {}),
       ...(eta ? { eta } : {}),
     });
     if (!flags.wait) {
@@ -64,10 +91,15 @@ export async function runCall(
       return 0;
     }
     try {
-      const value = await withUpdates(r, flags.progress, () => r.get({ timeout: flags.timeout ?? '60s' }));
+      const value = await withUpdates(r, flags.progress, () => r.get({ timeout: timeoutMs }));
       process.stdout.write(JSON.stringify({ id: r.id, state: 'SUCCESS', result: value }) + '\n');
       return 0;
     } catch (err) {
+      if (isTimeoutError(err)) {
+        const state = await r.state();
+        process.stdout.write(JSON.stringify({ id: r.id, state }) + '\n');
+        return notFinished(r.id, state, timeoutMs);
+      }
       if (!isTaskError(err)) throw err;
       process.stdout.write(JSON.stringify({ id: r.id, state: await r.state(), error: err.remote }) + '\n');
       return 1;
@@ -108,15 +140,38 @@ async function printUpdates(r: AsyncResult, signal: AbortSignal): Promise<void> 
   }
 }
 
-/** `celeriac result <id>`: prints the stored record (PENDING when none). */
+/** Report a `--wait` that ran out of time on stderr; returns {@link EXIT_NOT_FINISHED}. */
+function notFinished(id: string, state: string, timeoutMs: number): number {
+  process.stderr.write(
+    `celeriac: E_TIMEOUT: task ${id} did not finish within ${formatDuration(timeoutMs)} (state ${state}); it may still run: wait longer with celeriac result ${id} --wait --timeout <duration>\n`,
+  );
+  return EXIT_NOT_FINISHED;
+}
+
+/**
+ * `celeriac result <id>`: prints the stored record (PENDING when none). Exit code 1 when the task
+ * failed or was revoked; with `--wait`, {@link EXIT_NOT_FINISHED} when it did not finish in time.
+ */
 export async function runResult(id: string, flags: ClientFlags & { wait?: boolean; progress?: boolean; timeout?: string }): Promise<number> {
+  validateTaskId(id, 'task id');
+  const timeoutMs = durationFlag(flags.timeout ?? '60s', '--timeout');
   const app = await clientApp(flags);
   try {
     const r = app.asyncResult(id);
-    if (flags.wait) await withUpdates(r, flags.progress, () => r.get({ timeout: flags.timeout ?? '60s' }).catch(() => undefined));
+    let timedOut = false;
+    if (flags.wait) {
+      try {
+        await withUpdates(r, flags.progress, () => r.get({ timeout: timeoutMs }));
+      } catch (err) {
+        // A failed or revoked task is reported by its record below; anything else is not expected.
+        if (isTimeoutError(err)) timedOut = true;
+        else if (!isTaskError(err)) throw err;
+      }
+    }
     const info = await r.info();
     process.stdout.write(JSON.stringify(info, null, 2) + '\n');
-    return info.status === 'FAILURE' ? 1 : 0;
+    if (timedOut && !isTerminalState(info.status)) return notFinished(id, info.status, timeoutMs);
+    return info.status === 'FAILURE' || info.status === 'REVOKED' ? 1 : 0;
   } finally {
     await app.close();
   }

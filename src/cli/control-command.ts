@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { ControlCommand, ControlReply } from '../protocol/control.ts';
 import { parseDuration } from '../util/duration.ts';
 import { type ClientFlags, clientApp } from './call-command.ts';
+import { durationFlag } from './flags.ts';
 import { ProgressBar } from './progress.ts';
 
 /** Flags of `celeriac inspect ...` and `celeriac control ...` (over request/reply). */
@@ -17,7 +18,7 @@ function broadcastOptions(flags: ControlFlags): { destination?: string[]; timeou
     ?.split(',')
     .map((d) => d.trim())
     .filter(Boolean);
-  return { timeout: parseDuration(flags.timeout ?? '1s', '--timeout'), ...(destination && destination.length > 0 ? { destination } : {}) };
+  return { timeout: durationFlag(flags.timeout ?? '1s', '--timeout'), ...(destination && destination.length > 0 ? { destination } : {}) };
 }
 
 /** Print the replies; exit code 0 when at least one worker answered and none failed. */
@@ -93,8 +94,8 @@ function positiveInt(v: string | undefined, what: string, fallback: number): num
 }
 
 /** Seconds from a CLI argument (`none`/`off` = no limit). */
-function seconds(v: string | undefined, what: string): number | null {
-  if (v === undefined || v === 'none' || v === 'off') return null;
+function seconds(v: string, what: string): number | null {
+  if (v === 'none' || v === 'off') return null;
   const n = Number(v);
   if (Number.isFinite(n) && n > 0) return n;
   const ms = parseDuration(v, what);
@@ -112,8 +113,9 @@ export async function runControl(command: ControlCommand, positional: string[], 
   switch (command) {
     case 'time-limit': {
       const [task, soft, hard] = positional;
-      if (!task) throw new InvalidArgumentError('control time-limit <task> <soft> [hard]: give the task name');
-      args = { task, soft: seconds(soft, 'soft'), hard: seconds(hard, 'hard') };
+      if (!task || soft === undefined) throw new InvalidArgumentError('control time-limit <task> <soft> [hard]: give the task name and the soft limit');
+      // Without [hard] no `hard` is sent: the workers keep the hard limit in force (null would remove it).
+      args = { task, soft: seconds(soft, 'soft'), ...(hard === undefined ? {} : { hard: seconds(hard, 'hard') }) };
       break;
     }
     case 'pool-grow':

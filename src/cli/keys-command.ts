@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors.ts';
 import { isKeyId } from '../protocol/signing.ts';
@@ -30,6 +30,9 @@ export function runKeysGenerate(action: string, flags: KeysFlags): number {
     [join(dir, `${id}.pub`), publicKey.export({ type: 'spki', format: 'pem' }).toString(), 0o644],
   ];
   if (flags.aes) files.push([join(dir, `${id}.aes`), `${randomBytes(32).toString('base64')}\n`, 0o600]);
+  // All checked before any is written: a refusal must not leave a new key next to an old one.
+  const existing = flags.force ? [] : files.map(([path]) => path).filter((path) => existsSync(path));
+  if (existing.length > 0) throw new InvalidArgumentError(`${existing.join(', ')} exist${existing.length === 1 ? 's' : ''}; nothing written; pass --force to overwrite`);
   for (const [path, text, mode] of files) {
     try {
       writeFileSync(path, text, { flag, mode });

@@ -1,5 +1,5 @@
-import { Command } from 'commander';
-import { isBrokerAuthError, isBrokerPermissionError, isInvalidArgumentError } from '../errors.ts';
+import { Command, CommanderError } from 'commander';
+import { type CeleriacError, isInvalidArgumentError } from '../errors.ts';
 import { runProvision } from './provision-command.ts';
 import { runCall, runResult } from './call-command.ts';
 import { runBeat, runInspectScheduled } from './beat-command.ts';
@@ -10,10 +10,14 @@ import { runWorker } from './worker-command.ts';
 import { runControl, runInspect, runPurge, runStatus } from './control-command.ts';
 import { runDashboard } from './dashboard-command.ts';
 import { runKeysGenerate } from './keys-command.ts';
+import { isCliError } from './flags.ts';
 
 /** Build the `celeriac` command line. */
 export function buildCli(): Command {
   const program = new Command('celeriac').description('Distributed task runtime for TypeScript on NATS JetStream').version(packageVersion());
+  // Usage errors are thrown (main() exits 2) and printed as `celeriac: <message>`. Set before the
+  // subcommands are added: they inherit both settings.
+  program.exitOverride().configureOutput({ outputError: (str, write) => write(`celeriac: ${str.replace(/^error: /, '')}`) });
   program
     .command('worker')
     .description('start a worker node that runs the tasks of an app')
@@ -208,17 +212,33 @@ function controlOptions(cmd: Command): Command {
     .option('--json', 'JSON output');
 }
 
+/** True for an error of Celeriac's own (any class of src/errors.ts, by its brand). */
+function isCeleriacError(err: unknown): err is CeleriacError {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[Symbol.for('celeriac.error')] === true;
+}
+
 /** Entry point of the `celeriac` binary. */
 export async function main(argv = process.argv): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander printed it already (help and --version exit 0, a usage error 2).
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (isCliError(err)) {
+      process.stderr.write(`celeriac: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
     if (isInvalidArgumentError(err)) {
       process.stderr.write(`celeriac: ${err.message}\n`);
       process.exitCode = 2;
       return;
     }
-    if (isBrokerAuthError(err) || isBrokerPermissionError(err)) {
+    if (isCeleriacError(err)) {
+      // An error of Celeriac's own (E_BROKER_AUTH, E_PUBLISH, ...) says what to do: code and message, no stack.
       process.stderr.write(`celeriac: ${err.code}: ${err.message}\n`);
       process.exitCode = 1;
       return;

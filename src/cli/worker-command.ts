@@ -7,6 +7,7 @@ import { fromEnv } from './env.ts';
 import { loadApp } from './load-app.ts';
 import { packageVersion } from './version.ts';
 import { redactUrl } from '../util/redact-url.ts';
+import { durationFlag } from './flags.ts';
 
 /** Flags of `celeriac worker`. */
 export interface WorkerFlags {
@@ -69,6 +70,13 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
   if (flags.logFormat !== undefined && flags.logFormat !== 'text' && flags.logFormat !== 'json') {
     throw new InvalidArgumentError(`--log-format must be text or json, got ${flags.logFormat}`);
   }
+  const timeLimit = durationFlag(flags.timeLimit, '--time-limit');
+  const softTimeLimit = durationFlag(flags.softTimeLimit, '--soft-time-limit');
+  const heartbeat = durationFlag(flags.heartbeat, '--heartbeat');
+  if (heartbeat !== undefined && heartbeat < 100) throw new InvalidArgumentError(`--heartbeat must be at least 100ms, got ${flags.heartbeat}`);
+  if (timeLimit !== undefined && softTimeLimit !== undefined && softTimeLimit >= timeLimit) {
+    throw new InvalidArgumentError(`--soft-time-limit must be below --time-limit, got ${flags.softTimeLimit} and ${flags.timeLimit}`);
+  }
   // The SDK first (when OTEL_* asks for it), so the worker's spans and metrics have somewhere to go.
   const stopTelemetry = await startTelemetryFromEnv(process.env, 'celeriac-worker');
   const { app, moduleUrl } = await loadApp(flags.app);
@@ -90,9 +98,9 @@ export async function runWorker(flags: WorkerFlags): Promise<number> {
     name: flags.hostname,
     tasksModule: moduleUrl,
     grace: graceS === undefined ? undefined : graceS * 1000,
-    timeLimit: flags.timeLimit,
-    softTimeLimit: flags.softTimeLimit,
-    ...(flags.heartbeat ? { heartbeat: flags.heartbeat } : {}),
+    timeLimit,
+    softTimeLimit,
+    ...(heartbeat !== undefined ? { heartbeat } : {}),
     ...(flags.withoutEvents ? { events: false } : {}),
     ...(flags.autoscale ? { autoscale: parseAutoscale(flags.autoscale) } : {}),
     logger: logger.child({ worker: flags.hostname }),

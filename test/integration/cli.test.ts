@@ -84,6 +84,29 @@ test('celeriac call of a failing task exits 1 and prints the remote error', asyn
   assert.equal(out.error.message, 'bad input');
 });
 
+test('call --wait and result --wait that run out of --timeout print the state, say so in one line and exit 124', async () => {
+  const common = ['--app-name', 'cli', '-b', server.url];
+  // A queue no worker consumes: the task stays PENDING. `--timeout 1000` is milliseconds.
+  const r = await cli(['call', 'math.add', '--args', '[1, 2]', '-Q', 'nobody-waits', '--wait', '--timeout', '1000', ...common]);
+  assert.equal(r.code, 124, r.stderr);
+  const out = JSON.parse(r.stdout) as { id: string; state: string };
+  assert.deepEqual(out, { id: out.id, state: 'PENDING' });
+  assert.match(r.stderr, new RegExp(`^celeriac: E_TIMEOUT: task ${out.id} did not finish within 1s \\(state PENDING\\); it may still run: wait longer with celeriac result ${out.id} --wait`, 'm'));
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  const waited = await cli(['result', out.id, '--wait', '--timeout', '500ms', ...common]);
+  assert.equal(waited.code, 124, waited.stderr);
+  assert.equal((JSON.parse(waited.stdout) as { status: string }).status, 'PENDING');
+  assert.match(waited.stderr, new RegExp(`^celeriac: E_TIMEOUT: task ${out.id} did not finish within 500ms \\(state PENDING\\)`, 'm'));
+  assert.doesNotMatch(waited.stderr, /^\s+at /m, 'no stack trace');
+});
+
+test('a bad --timeout of call --wait exits 2 naming the flag and sends nothing', async () => {
+  const r = await cli(['call', 'math.add', '--args', '[1, 2]', '--wait', '--timeout', 'a minute', '--app-name', 'cli', '-b', server.url]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, '', 'no task id: nothing was sent');
+  assert.match(r.stderr, /^celeriac: --timeout must be milliseconds or a string like '250ms', '30s', '5m', '1h', got "a minute"$/m);
+});
+
 test('celeriac call with no app named says which app it talks to', async () => {
   const r = await cli(['call', 'math.add', '--args', '[1, 2]', '-b', server.url]);
   assert.equal(r.code, 0, r.stderr);
@@ -141,6 +164,10 @@ test('celeriac dlq list|show|replay|purge and control revoke', async () => {
   assert.equal(rv.code, 0, rv.stderr);
   const rec = await cli(['result', qid, ...common]);
   assert.equal((JSON.parse(rec.stdout) as { status: string }).status, 'REVOKED');
+  assert.equal(rec.code, 1, 'a revoked task exits 1, as call --wait does');
+  const waited = await cli(['result', qid, '--wait', '--timeout', '10s', ...common]);
+  assert.equal(waited.code, 1, waited.stderr);
+  assert.equal((JSON.parse(waited.stdout) as { status: string }).status, 'REVOKED');
 });
 
 test('celeriac call --countdown schedules; inspect scheduled lists it, and marks it once revoked', async () => {
