@@ -22,7 +22,8 @@ export interface ControlTarget {
   registered(): unknown[];
   statsReport(): Record<string, unknown>;
   activeQueues(): unknown[];
-  setTimeLimit(task: string, limits: { softMs: number | null; hardMs: number | null }): void;
+  /** `null` removes a limit; `hardMs` `undefined` keeps the task's own hard limit. */
+  setTimeLimit(task: string, limits: { softMs: number | null; hardMs?: number | null }): void;
   /** Begin a warm shutdown (after the reply went out). */
   requestShutdown(): void;
   /** Grow (`delta` > 0) or shrink a pool; resolves with its new size. */
@@ -61,8 +62,11 @@ export async function runControlCommand(target: ControlTarget, command: ControlC
     case 'time-limit': {
       const task = stringArg(args, 'task');
       const softMs = secondsArg(args, 'soft');
-      const hardMs = secondsArg(args, 'hard');
-      if (softMs !== null && hardMs !== null && softMs >= hardMs) throw new InvalidArgumentError('argument "soft" must be below "hard"');
+      // `hard` absent keeps the hard limit in force (an earlier override's, else the task's own); null removes it.
+      const hardMs = args.hard === undefined ? overriddenHardMs(target, task) : secondsArg(args, 'hard');
+      if (softMs !== null && hardMs !== null && hardMs !== undefined && softMs >= hardMs) {
+        throw new InvalidArgumentError(`argument "soft" must be below "hard" (${hardMs / 1000} s)`);
+      }
       target.setTimeLimit(task, { softMs, hardMs });
       return { task, softMs, hardMs };
     }
@@ -81,6 +85,17 @@ export async function runControlCommand(target: ControlTarget, command: ControlC
     case 'cancel-consumer':
       return { consuming: await target.cancelConsumer(stringArg(args, 'queue')) };
   }
+}
+
+/**
+ * The hard limit an earlier `time-limit` set for `task` on this node (null: removed), or undefined
+ * when none did. Read from the `timeLimits` of the node's stats report (docs/protocol.md §10).
+ */
+function overriddenHardMs(target: ControlTarget, task: string): number | null | undefined {
+  const limits = target.statsReport().timeLimits;
+  if (typeof limits !== 'object' || limits === null || !Object.hasOwn(limits, task)) return undefined;
+  const hardMs = (limits as Record<string, { hardMs?: unknown } | undefined>)[task]?.hardMs;
+  return typeof hardMs === 'number' || hardMs === null ? hardMs : undefined;
 }
 
 /** Seconds (a number > 0) or null (no limit) → ms. */

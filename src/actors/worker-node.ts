@@ -159,9 +159,9 @@ export class WorkerNode implements ControlTarget {
 
   /**
    * Override a task's time limits on this node (`celeriac control time-limit`); `null` = no limit
-   * of that kind. Limits given with a call still win.
+   * of that kind, `hardMs` `undefined` = the task's own hard limit. Limits given with a call still win.
    */
-  setTimeLimit(task: string, limits: { softMs: number | null; hardMs: number | null }): void {
+  setTimeLimit(task: string, limits: { softMs: number | null; hardMs?: number | null }): void {
     if (!this.#executor) throw new ClosedError('the worker node is not running');
     this.#executor.setTimeLimit(task, limits);
   }

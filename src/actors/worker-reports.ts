@@ -67,7 +67,7 @@ export interface WorkerStatsView {
   /** The CPU pool's counters; undefined when the node has none (yet). */
   cpu: CpuPoolStats | undefined;
   tasks: ExecutorStats & { slotsUsed: number };
-  timeLimits: Record<string, { softMs: number | null; hardMs: number | null }>;
+  timeLimits: Record<string, { softMs: number | null; hardMs?: number | null }>;
   events: boolean;
   /** Message signing's refusal counters; null when signing is off. */
   security: { readonly rejected: Readonly<Record<string, number>> } | null;

@@ -46,8 +46,9 @@ export interface Control {
   /** Send any control command (docs/protocol.md §10) and collect the replies. */
   broadcast<T = unknown>(command: ControlCommand, args?: Record<string, unknown>, options?: BroadcastOptions): Promise<Array<ControlReply<T>>>;
   /**
-   * Override the time limits of task `task` on the workers (seconds; `null` = no limit of that kind).
-   * Lasts until the worker restarts; limits given with a call still win.
+   * Override the time limits of task `task` on the workers (seconds; `null` = no limit of that kind;
+   * `hard` left out keeps the hard limit in force). Lasts until the worker restarts; limits given
+   * with a call still win.
    */
   timeLimit(task: string, limits: { soft?: number | null; hard?: number | null }, options?: BroadcastOptions): Promise<Array<ControlReply<unknown>>>;
   /** Warm shutdown of the workers (all, or `destination`). */
@@ -118,7 +119,8 @@ export function createControl(host: ControlHost): Control {
           throw new InvalidArgumentError(`control.timeLimit ${k} must be seconds > 0 or null, got ${JSON.stringify(v)}`);
         }
       }
-      return send('time-limit', { task, soft: limits.soft ?? null, hard: limits.hard ?? null }, options);
+      // `hard` left out keeps the hard limit in force on the node (protocol §10); null removes it.
+      return send('time-limit', { task, soft: limits.soft ?? null, ...(limits.hard !== undefined ? { hard: limits.hard } : {}) }, options);
     },
     shutdown: (options) => send('shutdown', {}, options),
     poolGrow: (n = 1, options) => resize('pool-grow', n, options),

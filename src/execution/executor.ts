@@ -63,7 +63,7 @@ export class Executor {
   readonly #running = new Set<TaskRun>();
   /** Decoded and not yet settled, with when it was received; `started` once it runs (it may be settling). */
   readonly #received = new Map<IncomingMessage, { task: TaskMessage; at: number; started: boolean }>();
-  readonly #limits = new Map<string, { softMs: number | null; hardMs: number | null }>();
+  readonly #limits = new Map<string, { softMs: number | null; hardMs?: number | null }>();
   /** `working()` for the runs in `#running` that run long. */
   readonly #heartbeat: WorkingHeartbeat;
   readonly #write: (handle: ResultWriteHandle, record: ResultRecord) => Promise<WriteOutcome>;
@@ -142,15 +142,16 @@ export class Executor {
 
   /**
    * Override the time limits of task `name` on this node (`celeriac control time-limit`): `null`
-   * removes a limit, `undefined` keeps the task's own. Limits given with the call still win.
+   * removes a limit, `hardMs` `undefined` keeps the task's own hard limit. Limits given with the
+   * call still win. `limits` `null` drops the override.
    */
-  setTimeLimit(name: string, limits: { softMs: number | null; hardMs: number | null } | null): void {
+  setTimeLimit(name: string, limits: { softMs: number | null; hardMs?: number | null } | null): void {
     if (limits === null) this.#limits.delete(name);
     else this.#limits.set(name, limits);
   }
 
   /** The time-limit overrides set by {@link setTimeLimit}. */
-  timeLimits(): Record<string, { softMs: number | null; hardMs: number | null }> {
+  timeLimits(): Record<string, { softMs: number | null; hardMs?: number | null }> {
     return Object.fromEntries(this.#limits);
   }
 
@@ -303,7 +304,7 @@ export class Executor {
       const [callSoft, callHard] = task.timelimit;
       const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;
       const softMs = callSoft !== null ? callSoft * 1000 : override ? override.softMs : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
-      const hardMs = callHard !== null ? callHard * 1000 : override ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
+      const hardMs = callHard !== null ? callHard * 1000 : override && override.hardMs !== undefined ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
       if (softMs !== null && softMs > 0) {
         softTimer = setTimeout(() => {
           span.addEvent(EVENT.softTimeLimit, { 'celeriac.limit_ms': softMs });

@@ -180,6 +180,15 @@ test('time-limit is set on the nodes; shutdown -d stops one worker process, the 
       { task: 'test.sleep', softMs: 30_000, hardMs: 60_000 },
     ],
   );
+  // Without [hard] the hard limit in force is kept; `none` removes it.
+  const softOnly = await json(['control', 'time-limit', 'test.sleep', '20', '-d', 'beta']);
+  assert.deepEqual(softOnly[0]?.result, { task: 'test.sleep', softMs: 20_000, hardMs: 60_000 });
+  const stats = await json(['inspect', 'stats', '-d', 'beta']);
+  assert.deepEqual((stats[0]?.result as { timeLimits: unknown }).timeLimits, { 'test.sleep': { softMs: 20_000, hardMs: 60_000 } });
+  const tooLong = await json(['control', 'time-limit', 'test.sleep', '90', '-d', 'beta'], 1);
+  assert.match(tooLong[0]?.error?.message ?? '', /argument "soft" must be below "hard" \(60 s\)/);
+  const cleared = await json(['control', 'time-limit', 'test.sleep', '20', 'none', '-d', 'beta']);
+  assert.deepEqual(cleared[0]?.result, { task: 'test.sleep', softMs: 20_000, hardMs: null });
   const bad = await json(['control', 'time-limit', 'test.sleep', '60', '30', '-d', 'alpha'], 1);
   assert.equal(bad[0]?.error?.code, 'E_INVALID_ARGUMENT');
   const bye = await json(['control', 'shutdown', '-d', 'alpha']);

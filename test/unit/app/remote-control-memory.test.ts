@@ -160,6 +160,24 @@ test('time-limit overrides a task limit on the workers; shutdown stops a worker'
   }
 });
 
+test('a time-limit override of the soft limit alone keeps the task\'s own hard limit', async () => {
+  const s = setup();
+  const app = s.app;
+  // Its own hard limit is 300 ms; it ignores ctx.signal, so only the hard limit stops it.
+  const stubborn = app.task('rc.stubborn', async () => new Promise<string>((r) => setTimeout(() => r('finished'), 3000)), { timeLimit: '300ms' });
+  try {
+    await s.w1.start();
+    const set = await app.control.timeLimit('rc.stubborn', { soft: 10 });
+    assert.deepEqual(set, [{ worker: 'w1', ok: true, result: { task: 'rc.stubborn', softMs: 10_000 } }]);
+    const r = await stubborn.delay();
+    await assert.rejects(r.get({ timeout: '5s' }), (err: Error) => /time limit/i.test(err.message) && !/soft/i.test(err.message));
+    const cleared = await app.control.timeLimit('rc.stubborn', { soft: null, hard: null });
+    assert.deepEqual(cleared[0]?.ok && cleared[0].result, { task: 'rc.stubborn', softMs: null, hardMs: null });
+  } finally {
+    await s.close();
+  }
+});
+
 test('autoscale grows the async slots with the backlog, up to max, and shrinks them back to min after the keepalive', async () => {
   const broker = `rc-${randomUUID()}`;
   const app = createApp({ name: 'rcauto', broker: `memory://${broker}` });
