@@ -27,6 +27,10 @@ export async function clientApp(flags: ClientFlags): Promise<App> {
     app = createApp({ name: name || 'celeriac', updateBrokerConfig: false });
   }
   app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
+  // memory:// lives in this process alone: a revoke, a purge or a task sent there reaches no worker.
+  if (app.options.broker.startsWith('memory://')) {
+    process.stderr.write('celeriac: the broker is memory:// (no -b, CELERIAC_BROKER_URL or broker option of the app names another): it lives in this process only, and no worker sees what this command does\n');
+  }
   await connect(app);
   return app;
 }

@@ -152,3 +152,11 @@ describe('keys generate', () => {
     assert.ok(existsSync(join(dir, 'prod.key')));
   });
 });
+
+test('a client command on the default memory:// broker says that no worker sees what it does', async () => {
+  const env = { ...process.env };
+  delete env.CELERIAC_BROKER_URL;
+  const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, 'purge', '--app-name', 'cli-mem', '-Q', 'q', '--force'], { cwd: ROOT, env, timeout: 60_000 });
+  assert.match(stderr, /^celeriac: the broker is memory:\/\/ .*no worker sees what this command does$/m);
+  assert.match(stdout + stderr, /purged 0 message/);
+});
