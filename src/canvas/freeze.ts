@@ -6,6 +6,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
+import { InvalidArgumentError } from '../errors.ts';
 import type { Embed } from '../protocol/envelope.ts';
 import {
   type ChainJSON,
@@ -96,7 +97,7 @@ export function normalize(w: WorkflowJSON, inherited: Opts = {}): WorkflowJSON {
         if (m.subtask_type === 'chain') flat.push(...m.tasks);
         else flat.push(m);
       });
-      return fold(flat);
+      return own.taskId === undefined ? fold(flat) : withFinalId(fold(flat), own.taskId);
     }
     case 'group': {
       const tasks: WorkflowJSON[] = [];
@@ -120,6 +121,24 @@ export function normalize(w: WorkflowJSON, inherited: Opts = {}): WorkflowJSON {
   }
 }
 
+/**
+ * `w` with `id` on the step whose result is its value (what `get()` on it waits for): a chain's
+ * `taskId` goes to its last task, or to the group it ends with, or to its chord's body's last task.
+ * @throws InvalidArgumentError when that step has another id of its own.
+ */
+function withFinalId(w: WorkflowJSON, id: string): WorkflowJSON {
+  if (isTaskSignatureJSON(w) || w.subtask_type === 'group') {
+    const own = w.options?.taskId;
+    if (own !== undefined && own !== id) {
+      throw new InvalidArgumentError(`chain .set({ taskId: "${id}" }): the id goes to the chain's last step, which has taskId "${own}" already; set only one of them`);
+    }
+    return { ...w, options: { ...w.options, taskId: id } };
+  }
+  if (w.subtask_type === 'chord') return { ...w, body: withFinalId(w.body, id) };
+  const last = w.tasks[w.tasks.length - 1];
+  return last ? { ...w, tasks: [...w.tasks.slice(0, -1), withFinalId(last, id)] } : w;
+}
+
 /** Chain elements after a group or chord become (part of) a chord's body. */
 function fold(elements: WorkflowJSON[]): WorkflowJSON {
   for (let i = 0; i < elements.length - 1; i++) {
@@ -132,6 +151,14 @@ function fold(elements: WorkflowJSON[]): WorkflowJSON {
         : { ...e, body: fold([e.body, ...rest].flatMap((x) => (x.subtask_type === 'chain' ? x.tasks : [x]))) };
     const head = elements.slice(0, i);
     return head.length ? { subtask_type: 'chain', tasks: [...head, chord] } : chord;
+  }
+  const last = elements[elements.length - 1];
+  if (elements.length > 1 && last?.subtask_type === 'group' && last.tasks.length === 0) {
+    // An empty group after a step has no task to wait for that step: it becomes an empty chord
+    // whose body (the identity task) runs, with [], once the step before succeeded, and is failed
+    // with it otherwise, so the chain's result follows that step.
+    const chord: ChordJSON = { subtask_type: 'chord', header: [], body: identity(), ...(last.options ? { options: last.options } : {}) };
+    return { subtask_type: 'chain', tasks: [...elements.slice(0, -1), chord] };
   }
   return elements.length === 1 ? (elements[0] as WorkflowJSON) : { subtask_type: 'chain', tasks: elements };
 }

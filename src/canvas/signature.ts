@@ -4,8 +4,8 @@
  * docs/protocol.md) plus the app that applies them.
  * @module
  */
-import { InvalidArgumentError } from '../errors.ts';
-import { validateTaskId } from '../protocol/names.ts';
+import { InvalidArgumentError, isInvalidArgumentError } from '../errors.ts';
+import { APPLY_OPTION_KEYS, resolveApplyOptions } from '../middleware/apply-options.ts';
 import {
   type ChainJSON,
   type ChordJSON,
@@ -19,6 +19,7 @@ import {
 import type { AsyncResult } from '../results/async-result.ts';
 import { type GroupResult, WorkflowResult } from '../results/group-result.ts';
 import type { Duration } from '../util/duration.ts';
+import { unknownKeyMessage } from '../util/known-keys.ts';
 
 /** What applies a workflow: the app (a signature made by `task.s()` or `app.signature()` knows it). */
 export interface WorkflowApplier {
@@ -62,12 +63,25 @@ function linkList(v: Workflow | readonly Workflow[] | undefined, what: string): 
   });
 }
 
-/** Convert `.set()` options to their JSON form. */
+/** Every key of {@link SignatureOptions}: the call options but `idempotencyKey`, and the callbacks. */
+const SIGNATURE_OPTION_KEYS: ReadonlySet<string> = new Set([...[...APPLY_OPTION_KEYS].filter((k) => k !== 'idempotencyKey'), 'link', 'linkError']);
+
+/**
+ * Convert `.set()` options to their JSON form, checked by the same rules as `applyAsync`'s options
+ * (so a bad option on a later chain step is refused here, not by the worker that publishes it).
+ * @throws InvalidArgumentError naming the option (also a key that is not an option).
+ */
 export function optionsToJSON(o: SignatureOptions): SignatureOptionsJSON {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('set(options): options must be an object');
-  if (o.taskId !== undefined) validateTaskId(o.taskId, 'set({ taskId })');
-  if (o.eta !== undefined && (!(o.eta instanceof Date) || Number.isNaN(o.eta.getTime()))) throw new InvalidArgumentError('set({ eta }) must be a valid Date');
-  if (o.countdown !== undefined && o.eta !== undefined) throw new InvalidArgumentError('set(): give countdown or eta, not both');
+  const unknown = unknownKeyMessage(o, SIGNATURE_OPTION_KEYS, 'set() options');
+  if (unknown) throw new InvalidArgumentError(unknown);
+  const { link: _link, linkError: _linkError, ...call } = o;
+  try {
+    resolveApplyOptions(call);
+  } catch (err) {
+    if (!isInvalidArgumentError(err)) throw err;
+    throw new InvalidArgumentError(`set(): ${err.message}`, { cause: err });
+  }
   const out: SignatureOptionsJSON = {};
   for (const k of ['taskId', 'queue', 'priority', 'countdown', 'headers', 'timeLimit', 'softTimeLimit', 'ignoreResult'] as const) {
     if (o[k] !== undefined) (out as Record<string, unknown>)[k] = o[k];

@@ -124,3 +124,32 @@ describe('failurePlan', () => {
     assert.equal(failurePlan([f]).ids.length, 4);
   });
 });
+
+describe('a chain\'s taskId', () => {
+  const chainWith = (taskId: string, ...tasks: WorkflowJSON[]): WorkflowJSON => ({ subtask_type: 'chain', tasks, options: { taskId } });
+  const ids = (w: WorkflowJSON) => taskIds(prepare(w, seq));
+
+  test('goes to the chain\'s last task (the id its result is read by)', () => {
+    assert.equal(ids(chainWith('order-42', t('a'), t('b'))).at(-1), 'order-42');
+    assert.equal(ids(chainWith('order-42', t('a'), t('b'))).length, 2);
+  });
+
+  test('goes to the group a chain ends with, and to the body of a chain that ends in a chord', () => {
+    const g = prepare(chainWith('g-1', t('a'), { subtask_type: 'group', tasks: [t('b'), t('c')] }), seq);
+    assert.equal(g.subtask_type === 'chain' && g.tasks[1]?.options?.taskId, 'g-1');
+    const c = prepare(chainWith('c-1', t('a'), { subtask_type: 'group', tasks: [t('b'), t('c')] }, t('d')), seq);
+    assert.equal(ids(c).at(-1), 'c-1');
+    assert.notEqual(c.subtask_type === 'chain' && c.tasks[1]?.options?.taskId, 'c-1');
+  });
+
+  test('conflicting with the last task\'s own id is an InvalidArgumentError', () => {
+    assert.throws(() => prepare(chainWith('x', t('a'), { task: 'b', options: { taskId: 'y' } }), seq), /last step, which has taskId "y" already/);
+  });
+});
+
+test('an empty group at the end of a chain becomes an empty chord whose identity body runs after the step before', () => {
+  const w = normalize({ subtask_type: 'chain', tasks: [t('a'), { subtask_type: 'group', tasks: [] }] });
+  assert.deepEqual(w, { subtask_type: 'chain', tasks: [t('a'), { subtask_type: 'chord', header: [], body: { task: 'celeriac.identity', args: [], immutable: false } }] });
+  // Alone, an empty group stays a group (its result is [] at once).
+  assert.deepEqual(normalize({ subtask_type: 'group', tasks: [] }), { subtask_type: 'group', tasks: [] });
+});

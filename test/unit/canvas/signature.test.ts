@@ -87,3 +87,22 @@ async function types(): Promise<void> {
   void [r1, r2, r3, r4];
 }
 void types;
+
+test('set() checks its options as applyAsync does, at the call', () => {
+  const bad = (fn: () => unknown, message: RegExp) =>
+    assert.throws(fn, (e: unknown) => isInvalidArgumentError(e) && (e as InvalidArgumentError).code === 'E_INVALID_ARGUMENT' && message.test((e as Error).message));
+  bad(() => add.s(2).set({ priority: 12 }), /^set\(\): options\.priority must be an integer 0-9, got 12/);
+  bad(() => add.s(1, 2).set({ countDown: '10s' } as never), /set\(\) options\.countDown is not an option \(did you mean "countdown"\?\)/);
+  bad(() => add.s(1, 2).set({ expires: new Date('nope') }), /options\.expires/);
+  bad(() => add.s(1, 2).set({ countdown: '10 parsecs' }), /options\.countdown/);
+  bad(() => add.s(1, 2).set({ timeLimit: '1s', softTimeLimit: '2s' }), /softTimeLimit .* must be below timeLimit/);
+  bad(() => add.s(1, 2).set({ idempotencyKey: 'k' } as never), /idempotencyKey is not an option/);
+  // On a workflow too: a bad option on a later chain step is refused before anything is published.
+  bad(() => chain(add.s(1, 1), add.s(2)).set({ priority: -1 }), /options\.priority/);
+  assert.deepEqual(add.s(1, 2).set({ priority: 9, expires: '1h', timeLimit: '10s', softTimeLimit: '5s' }).toJSON().options, {
+    priority: 9,
+    expires: '1h',
+    timeLimit: '10s',
+    softTimeLimit: '5s',
+  });
+});
