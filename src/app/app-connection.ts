@@ -5,6 +5,7 @@
  * attempt ledger, chord joins, the dead-letter stream.
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../errors.ts';
 import { type Codec, decodeSniffed } from '../protocol/codec.ts';
@@ -43,8 +44,11 @@ export class AppConnection {
   #transport: Transport | undefined;
   #backend: Promise<ResultBackend> | undefined;
   #closed = false;
+  readonly #closing = new AbortController();
 
   constructor(host: AppConnectionHost, warn: (msg: string) => void) {
+    // Every result handle waiting on it listens: thousands of get() at once are normal, not a leak.
+    setMaxListeners(0, this.#closing.signal);
     this.#h = host;
     this.#warn = warn;
   }
@@ -171,10 +175,16 @@ export class AppConnection {
     return t.deadLetters();
   }
 
+  /** Aborts when {@link close} is called: result handles still waiting then throw `ClosedError`. */
+  get closedSignal(): AbortSignal {
+    return this.#closing.signal;
+  }
+
   /** Close the router and the broker connection; later uses of the transport throw. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closing.abort();
     this.#router?.close();
     await this.#transport?.close();
   }

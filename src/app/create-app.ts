@@ -358,7 +358,7 @@ export class App implements TaskPublisher {
 
   /** A handle on the result of task `id`. */
   asyncResult<R = unknown>(id: string): AsyncResult<R> {
-    return new AsyncResult<R>(id, this.#backendFn, this.#conn.openRouter, this.#revoker);
+    return new AsyncResult<R>(id, this.#backendFn, this.#conn.openRouter, this.#revoker, this.#conn.closedSignal);
   }
 
   readonly #revoker = (ids: readonly string[], options: { terminate?: boolean }): Promise<void> => this.control.revoke(ids, options);

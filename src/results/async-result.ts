@@ -1,4 +1,4 @@
-import { InvalidArgumentError, TaskError, TimeoutError } from '../errors.ts';
+import { ClosedError, InvalidArgumentError, TaskError, TimeoutError } from '../errors.ts';
 
 /** Revokes task ids (the app's `control.revoke`). */
 export type Revoker = (ids: readonly string[], options: { terminate?: boolean }) => Promise<void>;
@@ -64,13 +64,29 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
   readonly #backend: () => Promise<ResultBackend>;
   readonly #router: ResultRouter | undefined;
   readonly #revoke: Revoker | undefined;
+  readonly #closed: AbortSignal | undefined;
 
-  /** @internal use `app.asyncResult(id)` or the value of `delay()`/`applyAsync()`. */
-  constructor(id: string, backend: () => Promise<ResultBackend>, router?: ResultRouter, revoke?: Revoker) {
+  /**
+   * @internal use `app.asyncResult(id)` or the value of `delay()`/`applyAsync()`. `closed` aborts
+   * when the app closes: a `get()` or `watch()` still waiting then throws {@link ClosedError}.
+   */
+  constructor(id: string, backend: () => Promise<ResultBackend>, router?: ResultRouter, revoke?: Revoker, closed?: AbortSignal) {
     this.id = id;
     this.#backend = backend;
     this.#router = router;
     this.#revoke = revoke;
+    this.#closed = closed;
+  }
+
+  /** @internal aborts when the app that made this handle closes (undefined for a handle made without an app). */
+  get closedSignal(): AbortSignal | undefined {
+    return this.#closed;
+  }
+
+  #closedError(): ClosedError {
+    return new ClosedError(
+      `the app was closed while waiting for the result of task ${this.id}; the task itself is not affected: read its result with app.asyncResult('${this.id}') from an open app, or wait before app.close()`,
+    );
   }
 
   /**
@@ -79,7 +95,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    */
   async children(): Promise<AsyncResult[]> {
     // Made here, not per handle: every `delay()` makes a handle, few ask for children.
-    return (await this.info()).children.map((c) => new AsyncResult(c, this.#backend, this.#router, this.#revoke));
+    return (await this.info()).children.map((c) => new AsyncResult(c, this.#backend, this.#router, this.#revoke, this.#closed));
   }
 
   /**
@@ -129,10 +145,15 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    * Wait for the final value. Resolves through a watch on the result key; a re-read at growing
    * intervals (1 s, doubling up to 15 s) bounds a notification a cluster failed to deliver.
    * @throws TaskError when the task failed or was revoked (carrying the remote name, message, stack).
-   * @throws TimeoutError after `timeout`.
+   * @throws TimeoutError after `timeout` (its message gives the timeout passed).
+   * @throws ClosedError when the app is closed while it waits (or was closed before).
    */
   async get(options: GetOptions = {}): Promise<R> {
     let timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'get({ timeout })');
+    // Errors name the timeout as passed, not the time left of it.
+    const given = typeof options.timeout === 'string' ? options.timeout.trim() : `${timeoutMs} ms`;
+    const closed = this.#closed;
+    if (closed?.aborted) throw this.#closedError();
     const router = this.#router;
     if (router) {
       // A task this client published with reply_to: its result is sent here once stored.
@@ -140,14 +161,19 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
       if (cached) return unwrap<R>(await this.#resolve(cached));
       if (router.expects(this.id)) {
         const started = Date.now();
-        const routed = await router.wait(this.id, Math.min(ROUTED_WAIT_MS, timeoutMs ?? ROUTED_WAIT_MS), options.signal);
+        const stop = closed && options.signal ? AbortSignal.any([closed, options.signal]) : (closed ?? options.signal);
+        const routed = await router.wait(this.id, Math.min(ROUTED_WAIT_MS, timeoutMs ?? ROUTED_WAIT_MS), stop);
         if (routed) return unwrap<R>(await this.#resolve(routed));
         options.signal?.throwIfAborted();
+        if (closed?.aborted) throw this.#closedError();
         if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - started));
       }
     }
     const opening = Date.now();
-    const backend = timeoutMs === undefined ? await this.#backend() : await this.#backendWithin(timeoutMs);
+    const backend = await (timeoutMs === undefined ? this.#backend() : this.#backendWithin(timeoutMs, given)).catch((err: unknown) => {
+      // The app closed while the result store was opening: say so, not how the open failed.
+      throw closed?.aborted ? this.#closedError() : err;
+    });
     if (timeoutMs !== undefined) timeoutMs = Math.max(0, timeoutMs - (Date.now() - opening));
     const record = await new Promise<ResultRecord>((resolve, reject) => {
       let done = false;
@@ -160,21 +186,27 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
         if (timer) clearTimeout(timer);
         if (reread) clearTimeout(reread);
         options.signal?.removeEventListener('abort', onAbort);
+        closed?.removeEventListener('abort', onClose);
         fn();
       };
       const onAbort = () => finish(() => reject(options.signal?.reason));
+      const onClose = () => finish(() => reject(this.#closedError()));
       const unwatch = backend.watch(this.id, (r) => {
         if (r && isTerminalState(r.status)) finish(() => resolve(r));
       });
       if (timeoutMs !== undefined) {
         timer = setTimeout(
-          () => finish(() => reject(new TimeoutError(`task ${this.id} did not finish within ${timeoutMs} ms (state still not final)`))),
+          () => finish(() => reject(new TimeoutError(`task ${this.id} did not finish within the ${given} timeout given to get() (state still not final)`))),
           timeoutMs,
         );
       }
       if (options.signal) {
         if (options.signal.aborted) return onAbort();
         options.signal.addEventListener('abort', onAbort, { once: true });
+      }
+      if (closed) {
+        if (closed.aborted) return onClose();
+        closed.addEventListener('abort', onClose, { once: true });
       }
       const settled = (r: ResultRecord | null): boolean => {
         if (r && isTerminalState(r.status)) finish(() => resolve(r));
@@ -205,10 +237,10 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    * The result backend, or TimeoutError when opening it outlasts `ms` (the first use opens the
    * results bucket, which in a cluster waits for the bucket's leader).
    */
-  async #backendWithin(ms: number): Promise<ResultBackend> {
+  async #backendWithin(ms: number, given: string): Promise<ResultBackend> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(`task ${this.id}: the result store did not open within ${ms} ms`)), ms);
+      timer = setTimeout(() => reject(new TimeoutError(`task ${this.id}: the result store did not open within the ${given} timeout given to get()`)), ms);
     });
     try {
       return await Promise.race([this.#backend(), late]);
@@ -227,11 +259,17 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
    * Ends after yielding the final record, or as soon as `signal` aborts (an HTTP client that went
    * away): a `break` out of `for await` only takes effect at the next update, while the abort
    * releases the watch at once, even for a task that never updates again.
+   * @throws ClosedError when the app is closed before the final record came (the iteration would
+   * otherwise never end).
    */
   async *watch(options: WatchOptions = {}): AsyncGenerator<ResultRecord<R>, void, undefined> {
     const { signal } = options;
+    const closed = this.#closed;
     if (signal?.aborted) return;
-    const backend = await this.#backend();
+    if (closed?.aborted) throw this.#closedError();
+    const backend = await this.#backend().catch((err: unknown) => {
+      throw closed?.aborted ? this.#closedError() : err;
+    });
     const queue: ResultRecord[] = [];
     let wake: (() => void) | undefined;
     const unwatch = backend.watch(this.id, (r) => {
@@ -241,6 +279,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
     });
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort, { once: true });
+    closed?.addEventListener('abort', onAbort, { once: true });
     try {
       const first = await backend.get(this.id);
       if (signal?.aborted) return;
@@ -250,6 +289,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
       for (;;) {
         while (queue.length === 0) {
           if (signal?.aborted) return;
+          if (closed?.aborted) throw this.#closedError();
           await new Promise<void>((r) => (wake = r));
         }
         if (signal?.aborted) return;
@@ -261,6 +301,7 @@ export class AsyncResult<R = unknown> implements ResultHandle<R> {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      closed?.removeEventListener('abort', onAbort);
       unwatch();
     }
   }

@@ -1,3 +1,6 @@
+import { setMaxListeners } from 'node:events';
+import { ClosedError, TimeoutError, isTaskError } from '../errors.ts';
+import { parseDuration } from '../util/duration.ts';
 import type { AsyncResult, GetOptions, ResultHandle } from './async-result.ts';
 import { type AnyTaskState, isTerminalState } from './states.ts';
 
@@ -63,32 +66,71 @@ export class GroupResult<T = unknown> implements ResultHandle<T[]> {
   }
 
   /**
-   * Progress after each member that finishes, until all have (the last one has `done: true`).
+   * Progress after each member that finishes, until all have (the last one has `done: true`). A
+   * member that fails (a `TaskError`) counts as completed and failed.
+   *
+   * `signal` ends the iteration when it aborts (as `AsyncResult.watch({ signal })`); `timeout`
+   * bounds the whole watch. A `break` out of the loop, the abort and the timeout all stop the
+   * waits on the members still running (the tasks themselves go on).
+   * @throws TimeoutError when members are still running after `timeout`.
+   * @throws ClosedError when the app is closed while members are still running; any other error
+   * reading a member's result is thrown as it is.
    * @example
    * for await (const p of g.watch()) console.log(`${p.completed}/${p.total}`);
    */
   async *watch(options: GetOptions = {}): AsyncGenerator<WorkflowProgress, void, undefined> {
     const total = this.children.length;
+    const { signal } = options;
+    const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'watch({ timeout })');
+    if (signal?.aborted) return;
     if (total === 0) {
       yield { completed: 0, failed: 0, total: 0, done: true };
       return;
     }
-    const events: boolean[] = [];
+    // Member outcomes: true = succeeded, false = failed (TaskError), or an error to throw.
+    const events: Array<boolean | { error: unknown }> = [];
     let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    // Every member's wait listens on it: a group of hundreds is normal, not a leak.
+    setMaxListeners(0, stop.signal);
+    const onAbort = (): void => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            wake?.();
+          }, timeoutMs);
     for (const c of this.children) {
-      c.get(options).then(
+      c.get({ signal: stop.signal }).then(
         () => (events.push(true), wake?.()),
-        () => (events.push(false), wake?.()),
+        (err: unknown) => (events.push(isTaskError(err) ? false : { error: err }), wake?.()),
       );
     }
     let completed = 0;
     let failed = 0;
-    while (completed < total) {
-      while (events.length === 0) await new Promise<void>((r) => (wake = r));
-      const ok = events.shift() as boolean;
-      completed++;
-      if (!ok) failed++;
-      yield { completed, failed, total, done: completed === total };
+    try {
+      while (completed < total) {
+        while (events.length === 0) {
+          if (signal?.aborted) return;
+          if (timedOut) {
+            throw new TimeoutError(`group ${this.id}: ${total - completed} of ${total} members did not finish within the ${typeof options.timeout === 'string' ? options.timeout.trim() : `${timeoutMs} ms`} timeout given to watch()`);
+          }
+          await new Promise<void>((r) => (wake = r));
+        }
+        if (signal?.aborted) return;
+        const e = events.shift() as boolean | { error: unknown };
+        if (typeof e === 'object') throw e.error;
+        completed++;
+        if (!e) failed++;
+        yield { completed, failed, total, done: completed === total };
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      stop.abort();
     }
   }
 
@@ -163,6 +205,7 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
 
   /**
    * Progress now, then after every task that reaches a final state, until the workflow is done.
+   * @throws ClosedError when the app is closed before the workflow is done.
    * @example
    * for await (const p of r.watch()) console.log(`${p.completed}/${p.total}`);
    */
@@ -170,6 +213,10 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
     const states: AnyTaskState[] = this.tasks.map(() => 'PENDING');
     let changed = false;
     let wake: (() => void) | undefined;
+    // The app's close ends the wait (no update would come).
+    const closed = this.tasks[0]?.closedSignal;
+    const onClose = (): void => wake?.();
+    closed?.addEventListener('abort', onClose, { once: true });
     const offs = await Promise.all(
       this.tasks.map((t, i) =>
         t.onUpdate((r) => {
@@ -189,7 +236,10 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
       let last = this.#count(states, await this.final.ready());
       yield last;
       while (!last.done) {
-        while (!changed) await new Promise<void>((r) => (wake = r));
+        while (!changed) {
+          if (closed?.aborted) throw new ClosedError(`the app was closed while watching workflow ${this.id}; its tasks are not affected: watch it again from an open app`);
+          await new Promise<void>((r) => (wake = r));
+        }
         changed = false;
         let next = this.#count(states, false);
         if (next.completed === last.completed && next.failed === last.failed) continue;
@@ -206,6 +256,7 @@ export class WorkflowResult<R = unknown> implements ResultHandle<R> {
         yield last;
       }
     } finally {
+      closed?.removeEventListener('abort', onClose);
       for (const off of offs) off();
     }
   }

@@ -191,7 +191,7 @@ describe('AsyncResult', () => {
     let open: (b: KvResultBackend) => void = () => undefined;
     const opening = new Promise<KvResultBackend>((resolve) => (open = resolve));
     const result = new AsyncResult<unknown>(id, () => opening);
-    await assert.rejects(result.get({ timeout: 50 }), (err: unknown) => isTimeoutError(err) && /result store did not open within 50 ms/.test(err.message));
+    await assert.rejects(result.get({ timeout: 50 }), (err: unknown) => isTimeoutError(err) && /result store did not open within the 50 ms timeout given to get\(\)/.test(err.message));
     // A store that opens within the timeout leaves the rest of it for the result.
     const late = new AsyncResult<unknown>(id, () => opening);
     const got = late.get({ timeout: 2000 });
