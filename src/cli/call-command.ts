@@ -1,4 +1,5 @@
 import { type App, createApp } from '../app/create-app.ts';
+import type { AppOptions } from '../app/app-options.ts';
 import { InvalidArgumentError, isTaskError, isTimeoutError } from '../errors.ts';
 import { validateTaskId } from '../protocol/names.ts';
 import type { AsyncResult } from '../results/async-result.ts';
@@ -15,8 +16,11 @@ export interface ClientFlags {
   broker?: string;
 }
 
-/** The app a client command talks to: `-A` module, or an app by name; flags > environment. */
-export async function clientApp(flags: ClientFlags): Promise<App> {
+/**
+ * The app a client command talks to, connected: `-A` module, or an app by name; `overrides` >
+ * flags > environment (they are applied before the connection, after which an app's options are fixed).
+ */
+export async function clientApp(flags: ClientFlags, overrides: AppOptions = {}): Promise<App> {
   let app: App;
   if (flags.app) app = (await loadApp(flags.app)).app;
   else {
@@ -26,7 +30,7 @@ export async function clientApp(flags: ClientFlags): Promise<App> {
     // Without the module the app's settings are unknown: use its streams and buckets as they are.
     app = createApp({ name: name || 'celeriac', updateBrokerConfig: false });
   }
-  app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}) });
+  app.configure({ ...fromEnv(), ...(flags.broker ? { broker: flags.broker } : {}), ...overrides });
   // memory:// lives in this process alone: a revoke, a purge or a task sent there reaches no worker.
   if (app.options.broker.startsWith('memory://')) {
     process.stderr.write('celeriac: the broker is memory:// (no -b, CELERIAC_BROKER_URL or broker option of the app names another): it lives in this process only, and no worker sees what this command does\n');

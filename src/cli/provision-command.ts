@@ -13,9 +13,8 @@ export interface ProvisionFlags extends ClientFlags {
  * consumer of the app with its options (run once as the admin NATS user). Resolves with the exit code.
  */
 export async function runProvision(flags: ProvisionFlags): Promise<number> {
-  const app = await clientApp(flags);
   // Provisioning is the one client command that applies the app's settings to what exists.
-  app.configure({ updateBrokerConfig: true });
+  const app = await clientApp(flags, { updateBrokerConfig: true });
   try {
     const queues = (flags.queues ?? app.options.defaultQueue)
       .split(',')
