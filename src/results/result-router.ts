@@ -95,8 +95,9 @@ export class ResultRouter {
       }
       if (!record || !isTerminalState(record.status)) return;
       // Cached only while expected: a result whose `get()` already gave up waiting here and went
-      // to the bucket would never be claimed, and would fill the cache.
-      const expected = this.#routed.delete(id);
+      // to the bucket would never be claimed, and would fill the cache. A newer record of a task
+      // whose result is cached (a replayed dead letter runs again) replaces it.
+      const expected = this.#routed.delete(id) || this.#cache.has(id);
       if (!this.#wake(id, record) && expected) this.#remember(id, record, body.length);
     });
   }

@@ -184,3 +184,14 @@ test('untracked results are not cached', async () => {
   assert.equal(router.take('nobody-asked'), undefined);
   router.close();
 });
+
+test('a newer record of a task whose result is cached replaces it (a replayed dead letter ran again)', async () => {
+  const router = new ResultRouter(transport, 'replayed', (b) => codec.decode(b));
+  router.start();
+  router.track('r1');
+  send(router, record('r1', 'FAILURE', null));
+  send(router, record('r1', 'SUCCESS', 'second run ok'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(router.take('r1')?.result, 'second run ok');
+  router.close();
+});
