@@ -64,6 +64,18 @@ async function metaLeader(monitorPort: number): Promise<string | undefined> {
 export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<NatsClusterHandle> {
   const size = options.size ?? 3;
   if (!Number.isInteger(size) || size < 1) throw new Error(`startNatsCluster: size must be a positive integer, got ${size}`);
+  // A free port can be taken by another process between its probe and the server's bind (tests
+  // run in parallel): start again on new ports, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCluster(size, options);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/.test(String((err as Error)?.message))) throw err;
+    }
+  }
+}
+
+async function startCluster(size: number, options: NatsClusterOptions): Promise<NatsClusterHandle> {
   const bin = options.bin ?? process.env.NATS_SERVER_BIN ?? 'nats-server';
   const root = await mkdtemp(join(tmpdir(), 'celeriac-cluster-'));
   const ports: Ports[] = [];
