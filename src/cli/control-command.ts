@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { ControlCommand, ControlReply } from '../protocol/control.ts';
 import { parseDuration } from '../util/duration.ts';
 import { type ClientFlags, clientApp } from './call-command.ts';
-import { durationFlag } from './flags.ts';
+import { durationFlag, formatDuration } from './flags.ts';
 import { ProgressBar } from './progress.ts';
 
 /** Flags of `celeriac inspect ...` and `celeriac control ...` (over request/reply). */
@@ -36,7 +36,10 @@ function report(replies: Array<ControlReply<unknown>>, flags: ControlFlags, show
     }
   }
   if (replies.length === 0) {
-    process.stderr.write(`Error: no worker replied within ${flags.timeout ?? '1s'}${flags.destination ? ` (destination ${flags.destination})` : ''}\n`);
+    const within = formatDuration(broadcastOptions(flags).timeout);
+    process.stderr.write(
+      `celeriac: no worker replied within ${within}${flags.destination ? ` (destination ${flags.destination})` : ''}; check the app name and the broker, that a worker runs, or give it longer with --timeout\n`,
+    );
     return 1;
   }
   if (!flags.json) process.stderr.write(`${replies.length} node(s) replied\n`);

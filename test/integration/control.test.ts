@@ -81,7 +81,7 @@ test('inspect ping / registered / active-queues answer from both workers; -d nar
   assert.match(text.stdout, /-> alpha: OK\n {4}pong/);
   const nobody = await cli(['inspect', 'ping', '-d', 'nobody', '--timeout', '300ms']);
   assert.equal(nobody.code, 1);
-  assert.match(nobody.stderr, /no worker replied within 300ms/);
+  assert.match(nobody.stderr, /^celeriac: no worker replied within 300ms \(destination nobody\); check the app name and the broker/m);
 });
 
 test('inspect active lists the running tasks of both workers (from code and from the CLI)', async () => {
