@@ -2,27 +2,14 @@
  * The `celeriac` binary: call --wait, result, and clear errors for bad input.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { startWorkerProcess } from '../helpers/worker-process.ts';
+import { cli } from '../helpers/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = `${ROOT}bin/celeriac.js`;
 let server: NatsServerHandle;
 let worker: ReturnType<typeof startWorkerProcess>;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 before(async () => {
   server = await startNatsServer();

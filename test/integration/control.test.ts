@@ -4,31 +4,20 @@
  * time-limit, shutdown; `-d` narrows to one node; `celeriac status` and `celeriac purge`.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { type App, createApp } from '../../src/index.ts';
 import { type NatsServerHandle, startNatsServer } from '../../src/testing.ts';
 import { type WorkerProcess, startWorkerProcess } from '../helpers/worker-process.ts';
+import { cli as run } from '../helpers/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = `${ROOT}bin/celeriac.js`;
 const APP = 'ctl';
+/** `celeriac <args>` for this file's app and server. */
+const cli = (args: string[]) => run([...args, '--app-name', APP, '-b', server.url]);
 let server: NatsServerHandle;
 let app: App;
 let alpha: WorkerProcess;
 let beta: WorkerProcess;
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args, '--app-name', APP, '-b', server.url], { cwd: ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 interface Reply {
   worker: string;

@@ -4,31 +4,18 @@
  * a bad task id (one line, no stack), and `keys generate` refusing before it writes anything.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { isInvalidArgumentError } from '../../../src/errors.ts';
 import { durationFlag } from '../../../src/cli/flags.ts';
 import { startWorkerProcess } from '../../helpers/worker-process.ts';
+import { cli } from '../../helpers/cli.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = `${ROOT}bin/celeriac.js`;
 /** Nothing listens on port 1: connecting is refused at once. */
 const DEAD = 'nats://127.0.0.1:1';
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, ...args], { cwd: ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 /** One line on stderr starting with `celeriac: `, and no stack frame. */
 function assertOneLine(stderr: string, pattern: RegExp): void {
@@ -156,7 +143,8 @@ describe('keys generate', () => {
 test('a client command on the default memory:// broker says that no worker sees what it does', async () => {
   const env = { ...process.env };
   delete env.CELERIAC_BROKER_URL;
-  const { stdout, stderr } = await promisify(execFile)(process.execPath, [BIN, 'purge', '--app-name', 'cli-mem', '-Q', 'q', '--force'], { cwd: ROOT, env, timeout: 60_000 });
+  const { code, stdout, stderr } = await cli(['purge', '--app-name', 'cli-mem', '-Q', 'q', '--force'], env);
+  assert.equal(code, 0, stderr);
   assert.match(stderr, /^celeriac: the broker is memory:\/\/ .*no worker sees what this command does$/m);
   assert.match(stdout + stderr, /purged 0 message/);
 });
