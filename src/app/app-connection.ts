@@ -7,7 +7,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { InvalidArgumentError } from '../errors.ts';
+import { ClosedError } from '../errors.ts';
 import { type Codec, decodeSniffed } from '../protocol/codec.ts';
 import { attemptsBucketName, blobsBucketName, resultsBucketName, revokedBucketName } from '../protocol/names.ts';
 import { AttemptLedger } from '../results/attempt-ledger.ts';
@@ -64,7 +64,7 @@ export class AppConnection {
 
   /** The broker (created on first use, connected lazily by its operations). */
   transport(): Transport {
-    if (this.#closed) throw new InvalidArgumentError(`app "${this.#name}" is closed`);
+    if (this.#closed) throw new ClosedError(`app "${this.#name}" is closed: it cannot publish or read results any more; create a new app with createApp() for that`);
     this.#transport ??= createTransport(this.#h.options, this.origin, this.#warn);
     return this.#transport;
   }

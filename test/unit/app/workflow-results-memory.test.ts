@@ -146,3 +146,11 @@ test('many get() at once, or a watch() of a big group, raise no MaxListenersExce
     await app.close();
   }
 });
+
+test('a closed app refuses to publish with ClosedError (E_CLOSED), naming the app', async () => {
+  const app = createApp({ name: `cl${randomUUID().slice(0, 8)}`, broker: `memory://cl-${randomUUID()}` });
+  const t = app.task('cl.t', async () => 1);
+  await (await t.delay()).state();
+  await app.close();
+  await assert.rejects(t.delay(), (err: unknown) => isClosedError(err) && (err as { code: string }).code === 'E_CLOSED' && /app "cl[0-9a-f]+" is closed/.test((err as Error).message));
+});
