@@ -109,14 +109,16 @@ export class SlotPool {
   }
 
   #wake(): void {
-    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
     // A waiter's threshold is capped at the capacity now (it may have shrunk since it began waiting).
-    const ready: Waiter[] = [];
-    const waiting: Waiter[] = [];
-    for (const w of this.#waiters) (Math.min(w.need(), this.#capacity) <= this.#free ? ready : waiting).push(w);
-    if (ready.length === 0) return;
-    this.#waiters = waiting;
-    for (const w of ready) w.wake();
+    // Called on every release: nothing is allocated unless a waiter is ready.
+    let ready: Waiter[] | undefined;
+    for (const w of waiters) if (Math.min(w.need(), this.#capacity) <= this.#free) (ready ??= []).push(w);
+    if (ready === undefined) return;
+    const woken = ready;
+    this.#waiters = waiters.filter((w) => !woken.includes(w));
+    for (const w of woken) w.wake();
   }
 
   /** Resolve once every slot is free (or after `timeoutMs`); resolves true when idle. */
