@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidArgumentError, isInvalidArgumentError } from '../errors.ts';
-import { APPLY_OPTION_KEYS, resolveApplyOptions } from '../middleware/apply-options.ts';
+import { APPLY_OPTION_KEYS, resolveApplyOptions, resolveTimeLimits } from '../middleware/apply-options.ts';
 import {
   type ChainJSON,
   type ChordJSON,
@@ -143,7 +143,17 @@ export abstract class Workflow<R = unknown> {
    */
   set(options: SignatureOptions): this {
     const json = structuredClone(this.json);
-    json.options = mergeOptions(json.options, optionsToJSON(options));
+    const merged = mergeOptions(json.options, optionsToJSON(options));
+    // Limits set by two calls are checked together (a soft limit must stay below the hard one).
+    if (merged.timeLimit !== undefined && merged.softTimeLimit !== undefined) {
+      try {
+        resolveTimeLimits(merged.timeLimit, merged.softTimeLimit, 'options');
+      } catch (err) {
+        if (!isInvalidArgumentError(err)) throw err;
+        throw new InvalidArgumentError(`set(): ${err.message} (with the limits set before)`, { cause: err });
+      }
+    }
+    json.options = merged;
     return this.with(json);
   }
 

@@ -106,3 +106,11 @@ test('set() checks its options as applyAsync does, at the call', () => {
     softTimeLimit: '5s',
   });
 });
+
+test('time limits set by two set() calls are checked together', () => {
+  assert.throws(
+    () => add.s(1, 2).set({ timeLimit: '1s' }).set({ softTimeLimit: '2s' }),
+    (e: unknown) => isInvalidArgumentError(e) && /^set\(\): options\.softTimeLimit \(2000 ms\) must be below timeLimit \(1000 ms\)/.test((e as Error).message),
+  );
+  assert.deepEqual(add.s(1, 2).set({ timeLimit: '10s' }).set({ softTimeLimit: '5s' }).toJSON().options, { timeLimit: '10s', softTimeLimit: '5s' });
+});
