@@ -33,11 +33,19 @@ export class CeleriacError extends Error {
   }
 }
 
-function branded(name: string) {
+/**
+ * A type guard for the Celeriac error class `name` (and its subclasses' instances of it), by the
+ * brand the constructor sets: it works across threads and copies of the package, unlike
+ * `instanceof`. @internal
+ */
+export function branded(name: string) {
   const sym = Symbol.for(`celeriac.${name}`);
   return (err: unknown): boolean =>
     typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[sym] === true;
 }
+
+/** True when `e` is any Celeriac error (checks the brand, not `instanceof`). @internal */
+export const isCeleriacError = branded('error') as (e: unknown) => e is CeleriacError;
 
 /** A caller passed a bad value: the message names the argument and the rule it broke. */
 export class InvalidArgumentError extends CeleriacError {

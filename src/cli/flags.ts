@@ -1,4 +1,4 @@
-import { CeleriacError } from '../errors.ts';
+import { CeleriacError, branded } from '../errors.ts';
 import { parseDuration } from '../util/duration.ts';
 
 /**
@@ -42,6 +42,4 @@ export class CliError extends CeleriacError {
 }
 
 /** True when `e` is a {@link CliError} (checks the brand, not `instanceof`). */
-export function isCliError(e: unknown): e is CliError {
-  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[Symbol.for('celeriac.CliError')] === true;
-}
+export const isCliError = branded('CliError') as (e: unknown) => e is CliError;

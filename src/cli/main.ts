@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { type CeleriacError, isInvalidArgumentError } from '../errors.ts';
+import { isCeleriacError, isInvalidArgumentError } from '../errors.ts';
 import { runProvision } from './provision-command.ts';
 import { runCall, runResult } from './call-command.ts';
 import { runBeat, runInspectScheduled } from './beat-command.ts';
@@ -210,11 +210,6 @@ function controlOptions(cmd: Command): Command {
   return clientOptions(cmd, { default: '1s', help: 'how long to wait for replies (earlier once every addressed worker answered)' })
     .option('-d, --destination <names>', 'comma-separated worker names (default: every worker)')
     .option('--json', 'JSON output');
-}
-
-/** True for an error of Celeriac's own (any class of src/errors.ts, by its brand). */
-function isCeleriacError(err: unknown): err is CeleriacError {
-  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[Symbol.for('celeriac.error')] === true;
 }
 
 /** Entry point of the `celeriac` binary. */
