@@ -91,7 +91,7 @@ export function consumerActor(s: ConsumerSettings): () => ActorBehavior<Consumer
       await Promise.all(all.map((x) => x.close()));
     };
     const open = async (ctx: ActorContext<ConsumerMsg>) => {
-      const onMessage = (m: Parameters<Parameters<typeof s.transport.subscribe>[1]>[0]) => void s.executor.handle(m);
+      const onMessage = (m: Parameters<Parameters<typeof s.transport.subscribe>[1]>[0]) => s.executor.handle(m);
       const signal = AbortSignal.any([ctx.signal, stopIntake.signal]);
       if (s.bands && s.bands.length > 1) {
         for (const band of s.bands) subs.push(await s.transport.subscribe(band, onMessage));

@@ -5,7 +5,6 @@
  */
 import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded, serializeError } from '../errors.ts';
 import { observe } from '../middleware/observe.ts';
-import type { Span } from '@opentelemetry/api';
 import { EVENT } from '../telemetry/attributes.ts';
 import { carriesContext, endSpan, startProcessSpan, withSpanContext } from '../telemetry/tracing.ts';
 import type { RunOutcomeState, TaskEvent } from '../middleware/types.ts';
@@ -15,6 +14,7 @@ import { H } from '../protocol/headers.ts';
 import type { ResultWriteHandle, WriteOutcome } from '../results/result-backend.ts';
 import type { ResultRecord } from '../results/states.ts';
 import type { IncomingMessage } from '../transport/transport.ts';
+import { Attempt, type AttemptWaiter } from './attempt.ts';
 import { attemptRecord } from './attempt-record.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { type ExecutorStats, newExecutorStats } from './executor-stats.ts';
@@ -31,9 +31,6 @@ import { WorkingHeartbeat } from './working-heartbeat.ts';
 export type { ActiveTask, ReservedTask } from './inspect-views.ts';
 export type { Continuation, ExecutionMiddleware, ExecutorOptions } from './executor-options.ts';
 export type { ExecutorStats } from './executor-stats.ts';
-
-/** How an attempt ended, for its span (`RETURNED`: handed back at shutdown). */
-type RunState = RunOutcomeState | 'RETURNED';
 
 /**
  * The `postrun` event: `event` and the outcome, written out field by field. Not
@@ -198,39 +195,54 @@ export class Executor {
   }
 
   /**
-   * Process one message. Resolves when it is settled; never rejects.
+   * Process one message: settled in the background (released with `onSettled`, or handed back);
+   * `done` is called once it is. Never throws.
    *
    * While a task runs, what holds it is heap: with 10,000 tasks sleeping in their slots every
-   * suspended async frame costs ~0.5 KB per task (docs/bench/io.md). So a first delivery that
-   * passes the checks is held by one async frame ({@link #execute}) and two callbacks here: the
-   * checks before a run are synchronous, and what has to wait for I/O first (a redelivery, a keyed,
-   * retried or delayed task) takes its own async path.
+   * object per task counts (docs/bench/io.md). So a first delivery that passes the checks is held
+   * by its {@link Attempt} and the reaction on the body's promise, not by async frames and the
+   * promises between them (ADR 0016): the checks before a run are synchronous, and what has to wait
+   * for I/O first (a redelivery, a keyed, retried or delayed task) takes its own async path.
    */
-  handle(msg: IncomingMessage): Promise<void> {
-    let settled: Promise<void>;
+  handle(msg: IncomingMessage, done?: () => void): void {
+    let slow: Promise<void> | undefined;
     try {
-      settled = this.#process(msg);
+      slow = this.#process(msg, done);
     } catch (err) {
-      settled = Promise.reject(err);
+      slow = Promise.reject(err);
     }
-    return settled.then(
-      () => {
-        this.#received.delete(msg);
-        this.#o.onSettled?.();
-      },
-      (err: unknown) => this.#handBack(msg, err),
+    slow?.then(
+      () => this.#release(msg, done),
+      (err: unknown) => void this.#handBack(msg, err).then(done),
     );
   }
 
-  /** Decode, check and run (or settle) one message; the decoded task is listed while it is held. */
-  #process(msg: IncomingMessage): Promise<void> {
+  /** {@link handle}, as a promise that resolves once the message is settled. */
+  handleAndWait(msg: IncomingMessage): Promise<void> {
+    return new Promise((resolve) => this.handle(msg, resolve));
+  }
+
+  /**
+   * Decode, check and run (or settle) one message; the decoded task is listed while it is held.
+   * Returns the promise of a slow path, or undefined when the run took the message over.
+   */
+  #process(msg: IncomingMessage, done: (() => void) | undefined): Promise<void> | undefined {
     const decoded = this.#intake.decode(msg);
     if (decoded instanceof Promise) return decoded;
     const task = decoded;
     this.#received.set(msg, { task, at: Date.now(), started: false });
     const def = this.#admission.admit(task, msg);
     if (def instanceof Promise) return def;
-    return this.#run(task, msg, def, task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }, 0), false);
+    const writer = task.ignoreResult ? null : this.#o.backend.writer(task.id, { sequence: msg.delivery.sequence, delivery: msg.delivery.deliveryCount }, 0);
+    this.#start(task, msg, def, writer, false, null, done);
+    return undefined;
+  }
+
+  /** The message is settled: it no longer holds a slot. */
+  #release(msg: IncomingMessage, done: (() => void) | undefined): void {
+    this.#received.delete(msg);
+    this.#o.onSettled?.();
+    done?.();
   }
 
   /** Infrastructure failure (e.g. the result store is unreachable): give the task back. */
@@ -257,12 +269,18 @@ export class Executor {
     }
   }
 
-  /**
-   * One execution attempt inside its CONSUMER span (child of the publish that sent the message,
-   * linked to the original publish on a retry or a delayed run): spans the task creates, and the
-   * publishes of the workflow steps it continues, are its children.
-   */
+  /** An admitted task run from the admission's slow path: resolves when it has ended (rejects on infrastructure trouble). */
   #run(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean): Promise<void> {
+    return new Promise((resolve, reject) => this.#start(task, msg, def, writer, quarantine, { resolve, reject }, undefined));
+  }
+
+  /**
+   * Start one execution attempt inside its CONSUMER span (child of the publish that sent the
+   * message, linked to the original publish on a retry or a delayed run): spans the task creates,
+   * and the publishes of the workflow steps it continues, are its children. When it ends, `waiter`
+   * is told; without one, the message is released (or handed back) here.
+   */
+  #start(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean, waiter: AttemptWaiter | null, done: (() => void) | undefined): void {
     const { span, ctx } = startProcessSpan({
       task: task.task,
       id: task.id,
@@ -275,23 +293,31 @@ export class Executor {
       linked: task.retries > 0 || task.eta !== null,
     });
     // Sampled out too: what the task publishes must follow its sampling decision (parent-based).
-    return carriesContext(span) ? withSpanContext(ctx, () => this.#execute(task, msg, def, writer, quarantine, span)) : this.#execute(task, msg, def, writer, quarantine, span);
+    const traced = carriesContext(span);
+    const run = new TaskRun(msg, task, writer, this.#runEnv);
+    run.span = span;
+    const a = new Attempt(run, def, quarantine, span, traced ? ctx : null, this.#o.metrics ? performance.now() : 0, waiter, done, this.#onOutcome, this.#onFailure);
+    if (traced) withSpanContext(ctx, () => this.#begin(a));
+    else this.#begin(a);
   }
 
+  /** What every attempt's outcome goes to (one function per executor, not one per task). */
+  readonly #onOutcome = (a: Attempt, outcome: TaskOutcome): void => {
+    // In the span's context again: a kill (a revoke) delivers from outside it.
+    if (a.ctx) withSpanContext(a.ctx, () => this.#complete(a, outcome));
+    else this.#complete(a, outcome);
+  };
+
+  readonly #onFailure = (a: Attempt, err: unknown): void => this.#fail(a, err);
+
   /**
-   * Run the task under its time limits (async slot, CPU thread, or through the execute middleware),
-   * settle its outcome, and end its span. Throws only on infrastructure trouble (the caller hands
-   * the message back).
+   * The start of a run: listed as running, `task-started`, time limits armed; then the body, after
+   * what has to be read or written first (the STARTED record, arguments passed by reference).
    */
-  async #execute(task: TaskMessage, msg: IncomingMessage, def: TaskDefinition, writer: ResultWriteHandle | null, quarantine: boolean, span: Span): Promise<void> {
-    const started = this.#o.metrics ? performance.now() : 0;
-    let state: RunState = 'RETURNED';
-    let error: unknown;
-    let softTimer: NodeJS.Timeout | undefined;
-    let hardTimer: NodeJS.Timeout | undefined;
-    const run = new TaskRun(msg, task, writer, this.#runEnv);
+  #begin(a: Attempt): void {
+    const { run, def } = a;
+    const { task, msg, writer } = run;
     try {
-      run.span = span;
       const events = this.#o.events;
       if (events?.enabled) events.emit('task-started', task.id, task.task);
       this.#running.add(run);
@@ -301,92 +327,203 @@ export class Executor {
       const metrics = this.#o.metrics;
       if (metrics && msg.delivery.deliveryCount === 1 && msg.delivery.storedAt) metrics.queueWait(task.task, msg.queue, Math.max(0, run.startedAt - msg.delivery.storedAt));
       const kind = def.kindFor ? def.kindFor(task.args) : def.kind;
+      a.pool = a.quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
       const [callSoft, callHard] = task.timelimit;
       const override = this.#limits.size > 0 ? this.#limits.get(task.task) : undefined;
       const softMs = callSoft !== null ? callSoft * 1000 : override ? override.softMs : (def.softTimeLimitMs ?? this.#o.softTimeLimitMs ?? null);
       const hardMs = callHard !== null ? callHard * 1000 : override && override.hardMs !== undefined ? override.hardMs : (def.timeLimitMs ?? this.#o.timeLimitMs ?? null);
-      if (softMs !== null && softMs > 0) {
-        softTimer = setTimeout(() => {
-          span.addEvent(EVENT.softTimeLimit, { 'celeriac.limit_ms': softMs });
-          run.abort(new SoftTimeLimitExceeded(softMs));
-        }, softMs);
+      if ((softMs !== null && softMs > 0) || (hardMs !== null && hardMs > 0)) this.#armLimits(a, kind, softMs, hardMs);
+      if ((this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) || hasBlobMarkers(task.args)) {
+        this.#prelude(a).then(
+          (args) => this.#invoke(a, args.base, args.unresolved),
+          (err: unknown) => this.#fail(a, err),
+        );
+        return;
       }
-      if (hardMs !== null && hardMs > 0) {
-        hardTimer = setTimeout(() => {
-          const reason = new TimeLimitExceeded(hardMs);
-          span.addEvent(EVENT.hardTimeLimit, { 'celeriac.limit_ms': hardMs });
-          if (!quarantine && (kind === 'io' || !this.#o.cpuPool)) {
-            run.abandoned = true;
-            this.#o.logger.warn('task abandoned at its hard time limit: it did not stop when ctx.signal aborted', {
-              task: task.task,
-              id: task.id,
-              limitMs: hardMs,
-              softLimitMs: softMs,
-            });
-          }
-          run.kill(reason, { ok: false, error: serializeError(reason), autoretry: shouldAutoretry(def.retry, reason) });
-        }, hardMs);
-      }
-      if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, attemptRecord(this.#o.hostname, task, msg, 'STARTED', {}));
-      // Large values a workflow passed by reference are read back first (ADR 0012).
-      let base: unknown[] = task.args;
-      let unresolved: unknown;
-      if (hasBlobMarkers(task.args)) base = await this.#o.backend.resolveArgs(task.args).catch((err: unknown) => ((unresolved = err), task.args));
+      this.#invoke(a, task.args, undefined);
+    } catch (err) {
+      this.#fail(a, err);
+    }
+  }
+
+  /** Arm the soft and hard time limits of a run (only when it has one: no closures otherwise). */
+  #armLimits(a: Attempt, kind: string, softMs: number | null, hardMs: number | null): void {
+    const { run, span, quarantine, def } = a;
+    const task = run.task;
+    if (softMs !== null && softMs > 0) {
+      a.softTimer = setTimeout(() => {
+        span.addEvent(EVENT.softTimeLimit, { 'celeriac.limit_ms': softMs });
+        run.abort(new SoftTimeLimitExceeded(softMs));
+      }, softMs);
+    }
+    if (hardMs !== null && hardMs > 0) {
+      a.hardTimer = setTimeout(() => {
+        const reason = new TimeLimitExceeded(hardMs);
+        span.addEvent(EVENT.hardTimeLimit, { 'celeriac.limit_ms': hardMs });
+        if (!quarantine && (kind === 'io' || !this.#o.cpuPool)) {
+          run.abandoned = true;
+          this.#o.logger.warn('task abandoned at its hard time limit: it did not stop when ctx.signal aborted', {
+            task: task.task,
+            id: task.id,
+            limitMs: hardMs,
+            softLimitMs: softMs,
+          });
+        }
+        run.kill(reason, { ok: false, error: serializeError(reason), autoretry: shouldAutoretry(def.retry, reason) });
+      }, hardMs);
+    }
+  }
+
+  /** What a run reads or writes before its body: the STARTED record, arguments passed by reference (ADR 0012). */
+  async #prelude(a: Attempt): Promise<{ base: unknown[]; unresolved: unknown }> {
+    const { task, msg, writer } = a.run;
+    if (this.#o.trackStarted && writer && msg.delivery.deliveryCount === 1) await this.#write(writer, attemptRecord(this.#o.hostname, task, msg, 'STARTED', {}));
+    let base: unknown[] = task.args;
+    let unresolved: unknown;
+    if (hasBlobMarkers(task.args)) base = await this.#o.backend.resolveArgs(task.args).catch((err: unknown) => ((unresolved = err), task.args));
+    return { base, unresolved };
+  }
+
+  /** Run the body (async slot, CPU thread, or through the execute middleware); its outcome goes to the attempt. */
+  #invoke(a: Attempt, base: unknown[], unresolved: unknown): void {
+    try {
+      const { run, def } = a;
+      const task = run.task;
       const args = hasKeys(task.kwargs) ? [...base, task.kwargs] : base;
-      let outcome: TaskOutcome;
-      const pool = quarantine ? this.#o.quarantine : kind === 'cpu' ? this.#o.cpuPool : undefined;
       const chain = this.#o.middleware?.executeChain(task.task) ?? null;
       const signals = this.#o.middleware?.signals(task.task) ?? null;
-      const event: TaskEvent | null = signals ? { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname } : null;
-      if (signals && event) observe(signals.prerun, () => event, run.log, 'prerun');
+      if (signals) {
+        const event: TaskEvent = { task: task.task, id: task.id, args, retries: task.retries, worker: this.#o.hostname };
+        a.signals = signals;
+        a.event = event;
+        observe(signals.prerun, () => event, run.log, 'prerun');
+      }
       // Read again only if the task is retried, deferred or dead-lettered: while it runs, the
       // transport may drop its parsed copy.
-      msg.releaseHeaders?.();
-      if (unresolved !== undefined) {
-        outcome = { ok: false, error: serializeError(unresolved) };
-      } else {
-        outcome = await invokeTask(def, task, run, args, pool, chain);
-      }
-      if (pool) {
+      run.msg.releaseHeaders?.();
+      if (unresolved !== undefined) a.deliver({ ok: false, error: serializeError(unresolved) });
+      else invokeTask(def, task, run, args, a.pool, chain, a);
+    } catch (err) {
+      a.fail(err);
+    }
+  }
+
+  /** The body's outcome is in: clear the limits, wait for progress writes, then settle. */
+  #complete(a: Attempt, outcome: TaskOutcome): void {
+    try {
+      const { run, def } = a;
+      if (a.pool) {
         if (!outcome.ok && outcome.autoretry === undefined && run.killSignal.aborted) {
           outcome = { ok: false, error: outcome.error, autoretry: shouldAutoretry(def.retry, run.killSignal.reason) };
         }
-        if (quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
-          // It killed its quarantine thread: the evidence that it is what killed the workers.
-          clearTimeout(softTimer);
-          clearTimeout(hardTimer);
-          const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
-          await this.#settler.crashed(task, msg, def, writer, crashes);
-          if (signals && event) observe(signals.postrun, () => postrunEvent(event, 'FAILURE'), run.log, 'postrun');
-          state = 'FAILURE';
-          error = outcome.error;
+        if (a.quarantine && !outcome.ok && outcome.error.code === 'E_WORKER_LOST' && !run.killSignal.aborted) {
+          clearTimeout(a.softTimer);
+          clearTimeout(a.hardTimer);
+          const failure = outcome.error;
+          this.#crashedInQuarantine(a, failure).then(
+            () => this.#end(a),
+            (err: unknown) => this.#fail(a, err),
+          );
           return;
         }
       }
-      clearTimeout(softTimer);
-      clearTimeout(hardTimer);
+      clearTimeout(a.softTimer);
+      clearTimeout(a.hardTimer);
       const progress = run.abandoned ? undefined : run.pendingProgress;
-      if (progress) await progress;
+      if (progress) {
+        const settled = outcome;
+        progress.then(
+          () => this.#settle(a, settled),
+          (err: unknown) => this.#fail(a, err),
+        );
+        return;
+      }
+      this.#settle(a, outcome);
+    } catch (err) {
+      this.#fail(a, err);
+    }
+  }
+
+  /** It killed its quarantine thread: the evidence that it is what killed the workers. */
+  async #crashedInQuarantine(a: Attempt, failure: unknown): Promise<void> {
+    const { run, def } = a;
+    const { task, msg, writer } = run;
+    const { crashes } = await this.#o.ledger.recordRedelivery(task.id, msg.delivery.sequence, msg.delivery.deliveryCount + 1);
+    await this.#settler.crashed(task, msg, def, writer, crashes);
+    const { signals, event } = a;
+    if (signals && event) observe(signals.postrun, () => postrunEvent(event, 'FAILURE'), run.log, 'postrun');
+    a.state = 'FAILURE';
+    a.error = failure;
+  }
+
+  /** Store the result (fenced), retry, dead-letter or drop, then ack (the settler). */
+  #settle(a: Attempt, outcome: TaskOutcome): void {
+    let settling: RunOutcomeState | Promise<RunOutcomeState>;
+    try {
+      const { run, def } = a;
       if (run.returned) {
         // Handed back at shutdown: the next delivery decides the result, not this abandoned run.
         this.stats.returned++;
+        this.#end(a);
         return;
       }
-      const settling = this.#settler.settle(task, msg, def, run, writer, outcome);
-      const settled = typeof settling === 'string' ? settling : await settling;
-      if (signals && event) observe(signals.postrun, () => postrunEvent(event, settled), run.log, 'postrun');
-      state = settled;
-      if (settled === 'FAILURE' && !outcome.ok) error = outcome.error;
+      settling = this.#settler.settle(run.task, run.msg, def, run, run.writer, outcome);
     } catch (err) {
-      error = err; // infrastructure trouble: the message is handed back
-      throw err;
-    } finally {
-      clearTimeout(softTimer);
-      clearTimeout(hardTimer);
+      this.#fail(a, err);
+      return;
+    }
+    if (typeof settling === 'string') this.#settled(a, outcome, settling);
+    else
+      settling.then(
+        (state) => this.#settled(a, outcome, state),
+        (err: unknown) => this.#fail(a, err),
+      );
+  }
+
+  #settled(a: Attempt, outcome: TaskOutcome, settled: RunOutcomeState): void {
+    try {
+      const { signals, event } = a;
+      if (signals && event) observe(signals.postrun, () => postrunEvent(event, settled), a.run.log, 'postrun');
+      a.state = settled;
+      if (settled === 'FAILURE' && !outcome.ok) a.error = outcome.error;
+    } catch (err) {
+      this.#fail(a, err);
+      return;
+    }
+    this.#end(a);
+  }
+
+  /** Infrastructure trouble: the attempt ends and its message is handed back. */
+  #fail(a: Attempt, err: unknown): void {
+    if (a.ended) return;
+    a.failed = true;
+    a.error = err;
+    this.#end(a);
+  }
+
+  /** The attempt is over: clean up, end its span, then release the message (or hand it back) or tell the waiter. */
+  #end(a: Attempt): void {
+    if (a.ended) return;
+    a.ended = true;
+    const { run } = a;
+    try {
+      clearTimeout(a.softTimer);
+      clearTimeout(a.hardTimer);
       this.#running.delete(run);
       this.stats.active = this.#running.size;
-      endSpan(span, error, state);
-      this.#o.metrics?.execution(task.task, state, performance.now() - started);
+      endSpan(a.span, a.error, a.state);
+      this.#o.metrics?.execution(run.task.task, a.state, performance.now() - a.startedMs);
+    } catch (err) {
+      if (!a.failed) {
+        a.failed = true;
+        a.error = err;
+      }
     }
+    const { waiter } = a;
+    if (waiter) {
+      if (a.failed) waiter.reject(a.error);
+      else waiter.resolve();
+    } else if (a.failed) void this.#handBack(run.msg, a.error).then(a.done);
+    else this.#release(run.msg, a.done);
   }
 }

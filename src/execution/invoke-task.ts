@@ -7,6 +7,7 @@
 import { deserializeError, serializeError } from '../errors.ts';
 import type { Composed } from '../middleware/compose.ts';
 import type { TaskMessage } from '../protocol/envelope.ts';
+import type { OutcomeSink } from './attempt.ts';
 import type { CpuPool } from './cpu-pool.ts';
 import { shouldAutoretry } from './retry-policy.ts';
 import type { ExecuteInput, TaskContext, TaskDefinition, TaskOutcome } from './task-definition.ts';
@@ -22,8 +23,10 @@ function failedOutcome(def: TaskDefinition, err: unknown): TaskOutcome {
 
 /**
  * Run the body of `task` (arguments `args`) as `run`: through `chain` when the app has execute
- * middleware for it, else in `pool` when it runs on a thread, else here. One promise per run (none
- * added: the caller awaits the one returned), settled by whichever comes first: the outcome or a kill.
+ * middleware for it, else in `pool` when it runs on a thread, else here. The outcome goes to `sink`,
+ * whichever comes first: the body's outcome or a kill (hard limit, terminate), which abandons the
+ * body's own promise. No promise of its own: a task waiting in its slot holds only the reaction on
+ * the body's promise (ADR 0016).
  */
 export function invokeTask(
   def: TaskDefinition,
@@ -32,45 +35,54 @@ export function invokeTask(
   args: unknown[],
   pool: Pick<CpuPool, 'run'> | undefined,
   chain: Composed<ExecuteInput, unknown> | null,
-): Promise<TaskOutcome> {
+  sink: OutcomeSink,
+): void {
   if (chain) {
     // The execute middleware wraps the body on this thread, for io and cpu tasks alike. A kill
     // (hard limit, revoke with terminate) still ends the wait at once.
-    return new Promise<TaskOutcome>((resolve) => {
-      run.onKill(resolve);
-      chain({ task: task.task, args, ctx: run }, (input) => invokeBody(pool, def, task, run, input.args)).then(
-        (value) => resolve({ ok: true, value }),
-        (err: unknown) => {
-          const carried = typeof err === 'object' && err !== null ? (err as { [OUTCOME]?: TaskOutcome })[OUTCOME] : undefined;
-          resolve(carried ?? { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) });
-        },
-      );
-    });
+    run.onKill(sink);
+    let ran: Promise<unknown>;
+    try {
+      ran = chain({ task: task.task, args, ctx: run }, (input) => invokeBody(pool, def, task, run, input.args));
+    } catch (err) {
+      sink.fail(err);
+      return;
+    }
+    ran.then(
+      (value) => sink.deliver({ ok: true, value }),
+      (err: unknown) => {
+        const carried = typeof err === 'object' && err !== null ? (err as { [OUTCOME]?: TaskOutcome })[OUTCOME] : undefined;
+        sink.deliver(carried ?? { ok: false, error: serializeError(err), autoretry: shouldAutoretry(def.retry, err) });
+      },
+    );
+    return;
   }
   if (pool) {
-    return pool.run(task.task, args, run.data(), {
-      signal: run.signal,
-      kill: run.killSignal,
-      onState: (state, meta) => void run.setState(state, meta).catch(() => undefined),
-    });
+    pool
+      .run(task.task, args, run.data(), {
+        signal: run.signal,
+        kill: run.killSignal,
+        onState: (state, meta) => void run.setState(state, meta).catch(() => undefined),
+      })
+      .then(
+        (outcome) => sink.deliver(outcome),
+        (err: unknown) => sink.fail(err),
+      );
+    return;
   }
-  // One promise settled by whichever comes first: the task's outcome or a kill (hard limit,
-  // revoke with terminate), which abandons the task's own promise.
-  return new Promise<TaskOutcome>((resolve) => {
-    run.onKill(resolve);
-    // No named closure per task here: under tsx (keepNames) each one costs a defineProperty.
-    try {
-      const v = (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args);
-      if (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') {
-        (v as PromiseLike<unknown>).then(
-          (value) => resolve({ ok: true, value }),
-          (err: unknown) => resolve(failedOutcome(def, err)),
-        );
-      } else resolve({ ok: true, value: v });
-    } catch (err) {
-      resolve(failedOutcome(def, err));
-    }
-  });
+  run.onKill(sink);
+  // No named closure per task here: under tsx (keepNames) each one costs a defineProperty.
+  try {
+    const v = (def.fn as unknown as (c: TaskContext, ...a: unknown[]) => unknown)(run, ...args);
+    if (v !== null && typeof v === 'object' && typeof (v as PromiseLike<unknown>).then === 'function') {
+      (v as PromiseLike<unknown>).then(
+        (value) => sink.deliver({ ok: true, value }),
+        (err: unknown) => sink.deliver(failedOutcome(def, err)),
+      );
+    } else sink.deliver({ ok: true, value: v });
+  } catch (err) {
+    sink.deliver(failedOutcome(def, err));
+  }
 }
 
 /** The innermost step of the execute chain: the task body, on this thread or in the pool. */

@@ -6,6 +6,7 @@ import type { IncomingMessage } from '../transport/transport.ts';
 import type { Logger } from '../util/logger.ts';
 import type { WriteOutcome } from '../results/result-backend.ts';
 import { traceparentOf } from '../telemetry/tracing.ts';
+import type { OutcomeSink } from './attempt.ts';
 import {
   type AttemptToken,
   type CtxRetryOptions,
@@ -53,7 +54,7 @@ export class TaskRun implements TaskContext {
   abandoned = false;
   #attempt: AttemptToken | undefined;
   #kill: AbortController | undefined;
-  #onKill: ((outcome: TaskOutcome) => void) | undefined;
+  #onKill: OutcomeSink | undefined;
   #controller: AbortController | undefined;
   #abortReason: unknown;
   #aborted = false;
@@ -95,9 +96,9 @@ export class TaskRun implements TaskContext {
     return this.#kill.signal;
   }
 
-  /** Call `cb` with the kill outcome if the run is killed (an I/O task's outcome is then this one). */
-  onKill(cb: (outcome: TaskOutcome) => void): void {
-    this.#onKill = cb;
+  /** Deliver the kill outcome to `sink` if the run is killed (an I/O task's outcome is then this one). */
+  onKill(sink: OutcomeSink): void {
+    this.#onKill = sink;
   }
 
   /** Hard stop: terminate a CPU thread / abandon an I/O task, failing the run with `reason`. */
@@ -105,7 +106,7 @@ export class TaskRun implements TaskContext {
     this.abandoned = true;
     this.abort(reason);
     this.#kill?.abort(reason);
-    this.#onKill?.(outcome);
+    this.#onKill?.deliver(outcome);
   }
 
   get id(): string {

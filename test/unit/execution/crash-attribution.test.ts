@@ -55,7 +55,7 @@ async function deliver(s: ReturnType<typeof shared>, id: string, d: number, q: R
   const { backend, executor } = memoryExecutor(APP, { maxCrashes: 1, quarantine: q.pool, ledger: s.ledger, deadLetters: s.deadLetters });
   const msg = fakeMessage(encodeTask({ task: 'suspect', id, args: [] }, codec), 1, d);
   let settled = false;
-  const handled = executor.handle(msg).then(() => void (settled = true));
+  const handled = executor.handleAndWait(msg).then(() => void (settled = true));
   try {
     if (q.hangs) await until(() => settled || q.runs.length > 0, 5_000, `delivery ${d} settled or running in quarantine`);
     else await handled;

@@ -33,19 +33,19 @@ test('continuation: after the write, before the ack; again on a redelivery; not 
   try {
     const t = encodeTask({ task: 'add', id: 'job-1', args: [2, 3], embed: { chain: [{ task: 'add', args: [1] }] } }, codec);
     const first = fakeMessage(t, 7, 1);
-    await executor.handle(first);
+    await executor.handleAndWait(first);
     assert.deepEqual(first.settled, ['nak'], 'the continuation failed: handed back, not acked');
     const stored = await backend.get('job-1');
     assert.equal(stored?.status, 'SUCCESS', 'the result was written first');
     assert.deepEqual(stored?.children, ['next-1'], 'with the ids of the tasks it starts');
 
     const again = fakeMessage(t, 7, 2);
-    await executor.handle(again);
+    await executor.handleAndWait(again);
     assert.deepEqual(again.settled, ['ack']);
     assert.deepEqual(runs, ['job-1:SUCCESS:5', 'job-1:SUCCESS:5'], 'the redelivery continued the workflow again');
 
     const other = fakeMessage({ ...t, headers: { ...t.headers, idempotency_key: 'job-1' } }, 8, 1);
-    await executor.handle(other);
+    await executor.handleAndWait(other);
     assert.deepEqual(other.settled, ['ack']);
     assert.equal(runs.length, 2, 'a different message with the same id does not continue it');
   } finally {

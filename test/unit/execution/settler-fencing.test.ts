@@ -36,9 +36,9 @@ test('a stale delivery that wakes after the redelivery finished: no write, no ac
   try {
     const t = encodeTask({ task: 'gated', id: 'job-1', args: [] }, codec);
     const stale = fakeMessage(t, 7, 1);
-    const staleDone = executor.handle(stale);
+    const staleDone = executor.handleAndWait(stale);
     const fresh = fakeMessage(t, 7, 2);
-    const freshDone = executor.handle(fresh);
+    const freshDone = executor.handleAndWait(fresh);
     await open('7.2');
     await freshDone;
     assert.deepEqual(fresh.settled, ['ack']);
@@ -57,9 +57,9 @@ test('a copy of a task finished by another message (duplicate publish) still ack
   try {
     const t = encodeTask({ task: 'gated', id: 'job-2', args: [] }, codec);
     const first = fakeMessage(t, 8, 1);
-    const firstDone = executor.handle(first);
+    const firstDone = executor.handleAndWait(first);
     const copy = fakeMessage(t, 9, 1);
-    const copyDone = executor.handle(copy);
+    const copyDone = executor.handleAndWait(copy);
     await open('9.1');
     await copyDone;
     await open('8.1');

@@ -36,7 +36,7 @@ test('a failed progress or state write the task did not await is logged, not an 
   });
   try {
     const msg = fakeMessage(encodeTask({ task: 'careless', id: 'job-1', args: [] }, codec), 1, 1);
-    await executor.handle(msg);
+    await executor.handleAndWait(msg);
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(unhandled, []);
     assert.deepEqual(msg.settled, ['ack']);

@@ -115,3 +115,22 @@ test('a failure marks the execution span as an error; a delayed run is linked to
   assert.equal(run.parentSpanId, pub.spanId);
   assert.deepEqual(run.links, [{ traceId: pub.traceId, spanId: pub.spanId }]);
 });
+
+test('a running task revoked with terminate: its execution span ends REVOKED, with the revoke event', async () => {
+  otel.reset();
+  let started: () => void = () => undefined;
+  const running = new Promise<void>((r) => (started = r));
+  f.app.task('traced.stuck', () => {
+    started();
+    return new Promise(() => undefined); // never ends: the terminate abandons it
+  });
+  const r = await f.app.sendTask('traced.stuck');
+  await running;
+  // The kill comes from the control message, outside the task's span: the run must still settle in it.
+  await f.app.control.revoke([r.id], { terminate: true });
+  await assert.rejects(r.get({ timeout: '5s' }), /was revoked and terminated/);
+  await until(() => otel.spans().some((s) => s.name === 'process traced.stuck'), 5000, 'the killed run ended');
+  const run = one(otel.spans(), 'process traced.stuck');
+  assert.equal(run.attributes['celeriac.task.state'], 'REVOKED');
+  assert.ok(run.events.includes('celeriac.revoked'), `the revoke event is on the task's span: ${run.events.join(', ')}`);
+});
