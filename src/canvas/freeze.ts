@@ -97,7 +97,7 @@ export function normalize(w: WorkflowJSON, inherited: Opts = {}): WorkflowJSON {
         if (m.subtask_type === 'chain') flat.push(...m.tasks);
         else flat.push(m);
       });
-      return own.taskId === undefined ? fold(flat) : withFinalId(fold(flat), own.taskId);
+      return own.taskId === undefined ? fold(flat, own.link) : withFinalId(fold(flat, own.link), own.taskId);
     }
     case 'group': {
       const tasks: WorkflowJSON[] = [];
@@ -139,16 +139,20 @@ function withFinalId(w: WorkflowJSON, id: string): WorkflowJSON {
   return last ? { ...w, tasks: [...w.tasks.slice(0, -1), withFinalId(last, id)] } : w;
 }
 
-/** Chain elements after a group or chord become (part of) a chord's body. */
-function fold(elements: WorkflowJSON[]): WorkflowJSON {
+/**
+ * Chain elements after a group or chord become (part of) a chord's body. `link`: the chain's own
+ * callbacks, which its last element already carries, except an empty group, which has no member to
+ * carry them: they go on the identity body it becomes.
+ */
+function fold(elements: WorkflowJSON[], link?: Opts['link']): WorkflowJSON {
   for (let i = 0; i < elements.length - 1; i++) {
     const e = elements[i] as WorkflowJSON;
     if (e.subtask_type !== 'group' && e.subtask_type !== 'chord') continue;
     const rest = elements.slice(i + 1);
     const chord: ChordJSON =
       e.subtask_type === 'group'
-        ? { subtask_type: 'chord', header: e.tasks, body: fold(rest), ...(e.options ? { options: e.options } : {}) }
-        : { ...e, body: fold([e.body, ...rest].flatMap((x) => (x.subtask_type === 'chain' ? x.tasks : [x]))) };
+        ? { subtask_type: 'chord', header: e.tasks, body: fold(rest, link), ...(e.options ? { options: e.options } : {}) }
+        : { ...e, body: fold([e.body, ...rest].flatMap((x) => (x.subtask_type === 'chain' ? x.tasks : [x])), link) };
     const head = elements.slice(0, i);
     return head.length ? { subtask_type: 'chain', tasks: [...head, chord] } : chord;
   }
@@ -157,7 +161,8 @@ function fold(elements: WorkflowJSON[]): WorkflowJSON {
     // An empty group after a step has no task to wait for that step: it becomes an empty chord
     // whose body (the identity task) runs, with [], once the step before succeeded, and is failed
     // with it otherwise, so the chain's result follows that step.
-    const chord: ChordJSON = { subtask_type: 'chord', header: [], body: identity(), ...(last.options ? { options: last.options } : {}) };
+    const body: TaskSignatureJSON = link?.length ? { ...identity(), options: { link } } : identity();
+    const chord: ChordJSON = { subtask_type: 'chord', header: [], body, ...(last.options ? { options: last.options } : {}) };
     return { subtask_type: 'chain', tasks: [...elements.slice(0, -1), chord] };
   }
   return elements.length === 1 ? (elements[0] as WorkflowJSON) : { subtask_type: 'chain', tasks: elements };

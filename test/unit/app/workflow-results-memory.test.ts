@@ -112,6 +112,18 @@ test('a chain ending in an empty group follows the step before it', { timeout: 1
   await assert.rejects(failing.get({ timeout: '5s' }), (e: unknown) => isTaskError(e) && e.remote.name === 'RangeError');
 });
 
+test('a chain ending in an empty group calls its link with the result', { timeout: 10_000 }, async () => {
+  const { app, add } = await setup(true);
+  const seen: unknown[] = [];
+  const record = app.task('t.record', (_ctx, v: unknown) => void seen.push(v));
+  const empty: Array<ReturnType<typeof add.s>> = [];
+  const r = await chain(add.s(1, 1), group(empty)).set({ link: record.s() }).applyAsync();
+  assert.deepEqual(await r.get({ timeout: '5s' }), []);
+  const deadline = Date.now() + 5_000;
+  while (seen.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.deepEqual(seen, [[]], 'the link ran once, with the chain\'s result');
+});
+
 test('TimeoutError names the timeout given to get(), not the time left of it', { timeout: 10_000 }, async () => {
   const { add } = await setup(false);
   const r = await add.delay(1, 2);

@@ -153,3 +153,11 @@ test('an empty group at the end of a chain becomes an empty chord whose identity
   // Alone, an empty group stays a group (its result is [] at once).
   assert.deepEqual(normalize({ subtask_type: 'group', tasks: [] }), { subtask_type: 'group', tasks: [] });
 });
+
+test("the chain's link goes on the identity body of an empty group it ends with (the group has no member to carry it)", () => {
+  const w = normalize({ subtask_type: 'chain', tasks: [t('a'), { subtask_type: 'group', tasks: [] }], options: { link: [t('done')] } });
+  assert.deepEqual(w, {
+    subtask_type: 'chain',
+    tasks: [t('a'), { subtask_type: 'chord', header: [], body: { task: 'celeriac.identity', args: [], immutable: false, options: { link: [t('done')] } } }],
+  });
+});
