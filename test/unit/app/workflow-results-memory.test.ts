@@ -11,6 +11,7 @@ import { chain, group } from '../../../src/canvas/signature.ts';
 import { isClosedError, isTaskError, isTimeoutError } from '../../../src/errors.ts';
 import { silentLogger } from '../../../src/testing.ts';
 import type { WorkflowProgress } from '../../../src/results/group-result.ts';
+import { until } from '../../helpers/failure-scenarios.ts';
 import { memoryAppHarness } from '../../helpers/memory-harness.ts';
 
 const { apps, workers, brokers } = memoryAppHarness();
@@ -119,8 +120,7 @@ test('a chain ending in an empty group calls its link with the result', { timeou
   const empty: Array<ReturnType<typeof add.s>> = [];
   const r = await chain(add.s(1, 1), group(empty)).set({ link: record.s() }).applyAsync();
   assert.deepEqual(await r.get({ timeout: '5s' }), []);
-  const deadline = Date.now() + 5_000;
-  while (seen.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  await until(() => seen.length > 0, 5_000, 'the link ran');
   assert.deepEqual(seen, [[]], 'the link ran once, with the chain\'s result');
 });
 
